@@ -1,0 +1,1 @@
+"""OrionX pool: controller, REST API and OpenStack integration."""

@@ -1,0 +1,1 @@
+"""The REST API (``/v1``), operator console (``/ui``) and ``/metrics``."""

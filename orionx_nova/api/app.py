@@ -1,0 +1,50 @@
+"""The Flask application of orionx-api."""
+
+import flask
+import sqlalchemy as sa
+from oslo_log import log as logging
+
+from orionx_nova.db import api as db_api
+from orionx_nova.db import migration
+
+LOG = logging.getLogger(__name__)
+
+API_VERSION = "1.0"
+
+
+def create_app():
+    """Build the WSGI application. The caller has parsed the configuration."""
+    app = flask.Flask("orionx_nova.api")
+    app.json.sort_keys = False
+    app.add_url_rule("/", "versions", _versions)
+    app.add_url_rule("/healthz", "healthz", _healthz)
+    return app
+
+
+def _versions():
+    return {
+        "versions": [
+            {"id": "v1", "status": "CURRENT", "version": API_VERSION,
+             "links": [{"rel": "self", "href": flask.url_for("versions", _external=True) + "v1"}]}
+        ]
+    }
+
+
+def _healthz():
+    """200 when the database answers and its schema is current, else 503
+    with the reason, so a load balancer or operator sees what is wrong."""
+    try:
+        with db_api.transaction() as session:
+            session.execute(sa.text("SELECT 1"))
+        current = migration.current_version()
+    except Exception as exc:  # any DB failure means "not healthy"
+        LOG.warning("Health check: database unreachable: %s", exc)
+        return {"status": "unhealthy", "reason": "database unreachable: %s" % exc}, 503
+    head = migration.head_version()
+    if current != head:
+        return {
+            "status": "unhealthy",
+            "reason": "database schema is at %s, code expects %s; run "
+            "'orionx-manage db sync'" % (current, head),
+        }, 503
+    return {"status": "ok", "schema": current}

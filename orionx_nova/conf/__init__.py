@@ -1,0 +1,16 @@
+"""The controller's configuration: one module per option group.
+
+Importing this package registers every group on ``CONF``; modules that need an
+option import ``CONF`` from here and never register options themselves.
+"""
+
+from oslo_config import cfg
+
+from orionx_nova.conf import api, controller, database, default, scheduler
+
+CONF = cfg.CONF
+
+_GROUP_MODULES = (default, database, api, scheduler, controller)
+
+for _module in _GROUP_MODULES:
+    _module.register_opts(CONF)

@@ -1,0 +1,43 @@
+"""Options in ``[api]``: the REST API and operator console."""
+
+from oslo_config import cfg
+
+api_group = cfg.OptGroup(
+    "api",
+    title="REST API",
+    help="The orionx-api service: /v1 JSON API, /ui console and /metrics.",
+)
+
+api_opts = [
+    cfg.HostAddressOpt(
+        "bind_host",
+        default="127.0.0.1",
+        help="Address the API listens on. Use 0.0.0.0 to serve other hosts.",
+    ),
+    cfg.PortOpt("bind_port", default=8700, help="TCP port the API listens on."),
+    cfg.IntOpt(
+        "threads",
+        default=8,
+        min=1,
+        help="Worker threads that serve requests in one API process.",
+    ),
+    cfg.StrOpt(
+        "auth_strategy",
+        default="local",
+        choices=[
+            ("keystone", "Keystone tokens checked by keystonemiddleware's auth_token"),
+            ("local", "Users and bearer tokens kept in the controller database"),
+            ("noauth", "No authentication: every caller is an admin. Development only."),
+        ],
+        help="How API callers are authenticated.",
+    ),
+]
+
+
+def register_opts(conf):
+    conf.register_group(api_group)
+    conf.register_opts(api_opts, group=api_group)
+
+
+def list_opts():
+    return {api_group: api_opts}

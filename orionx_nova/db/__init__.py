@@ -1,0 +1,1 @@
+"""The controller database: models, the DB API and Alembic migrations."""
