@@ -225,21 +225,12 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index(op.f("ix_vgpus_physical_gpu_id"), table_name="vgpus")
-
+    # Dropping a table drops its indexes; dropping them first fails on MySQL
+    # where an index backs a foreign key.
     op.drop_table("vgpus")
     op.drop_table("physical_gpus")
-    op.drop_index(op.f("ix_api_tokens_user_id"), table_name="api_tokens")
-
     op.drop_table("api_tokens")
     op.drop_table("users")
     op.drop_table("nodes")
-    op.drop_index(op.f("ix_events_object_type_object_uuid"), table_name="events")
-    op.drop_index(op.f("ix_events_created_at"), table_name="events")
-
     op.drop_table("events")
-    op.drop_index(op.f("ix_allocations_state_priority_created_at"), table_name="allocations")
-    op.drop_index(op.f("ix_allocations_project_id"), table_name="allocations")
-    op.drop_index(op.f("ix_allocations_consumer"), table_name="allocations")
-
     op.drop_table("allocations")

@@ -6,6 +6,7 @@
 
 import sys
 
+import sqlalchemy as sa
 from oslo_config import cfg
 
 from orionx_nova import config
@@ -74,6 +75,14 @@ def main(argv=None):
     )
     try:
         return CONF.command.func()
+    except sa.exc.OperationalError as exc:
+        print(
+            "orionx-manage: cannot use the database %s: %s\n"
+            "Check [database] connection and that the server is running."
+            % (_safe_url(), exc.orig),
+            file=sys.stderr,
+        )
+        return 1
     finally:
         db_api.dispose()
 
