@@ -1,0 +1,22 @@
+"""One module per REST resource. Each is thin: parse and check the request,
+check policy, call the domain object in :mod:`orionx_nova.objects`, answer."""
+
+from orionx_nova.api.handlers import (
+    allocations,
+    auth_tokens,
+    events,
+    gpus,
+    nodes,
+    queue,
+    summary,
+)
+
+BLUEPRINTS = (
+    nodes.blueprint,
+    gpus.blueprint,
+    allocations.blueprint,
+    queue.blueprint,
+    events.blueprint,
+    summary.blueprint,
+    auth_tokens.blueprint,
+)

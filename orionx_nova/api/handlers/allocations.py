@@ -1,0 +1,119 @@
+"""``/v1/allocations``: requests for vGPUs or whole native GPUs.
+
+Non-admin callers act only inside their own project: the project filter is
+passed to the domain object, so another project's allocation is answered
+404 exactly like one that does not exist.
+"""
+
+import flask
+
+from orionx_nova import exception
+from orionx_nova.api import auth, policy, validation
+from orionx_nova.api.schemas import allocations as schemas
+from orionx_nova.db import models
+from orionx_nova.objects import allocations
+from orionx_nova.policies import allocations as rules
+
+blueprint = flask.Blueprint("allocations", __name__, url_prefix="/v1/allocations")
+
+
+def _authorized_scope(rule):
+    context = auth.current_context()
+    policy.authorize(context, rule)
+    return context, policy.project_scope(context)
+
+
+def _location(uuid):
+    return flask.url_for("allocations.show_allocation", uuid=uuid)
+
+
+@blueprint.post("")
+def create_allocation():
+    context, _scope = _authorized_scope(rules.CREATE)
+    body = validation.json_body(schemas.CREATE)
+    _check_request_shape(body)
+    allocation = allocations.create(body, project_id=context.project_id,
+                                    user_id=context.user_id)
+    # 202: accepted into the queue, not placed yet; the body says where.
+    status = 202 if allocation["state"] == "queued" else 201
+    return allocation, status, {"Location": _location(allocation["uuid"])}
+
+
+def _check_request_shape(body):
+    """vGPUs or native GPUs, never both: refused here with the field named,
+    before any scheduling work."""
+    if body.get("native"):
+        if "vgpus" in body:
+            raise exception.InvalidRequest(
+                "vgpus: not allowed with native true; native requests take "
+                "whole GPUs, give count instead")
+        if "count" not in body:
+            raise exception.InvalidRequest(
+                "count: required with native true (the number of whole GPUs)")
+    else:
+        if "count" in body:
+            raise exception.InvalidRequest(
+                "count: only for native true; for vGPUs list each one in vgpus")
+        if "vgpus" not in body:
+            raise exception.InvalidRequest(
+                "vgpus: required, e.g. [{\"compute_pct\": 25, \"memory_mb\": 4096}]"
+                " (or native true with count)")
+
+
+@blueprint.get("")
+def list_allocations():
+    _context, scope = _authorized_scope(rules.LIST)
+    validation.check_unknown_query(("state", "consumer"))
+    return {
+        "allocations": allocations.list(
+            project_id=scope,
+            state=validation.query_enum("state", models.ALLOCATION_STATES),
+            consumer=validation.query_str("consumer"),
+        )
+    }
+
+
+@blueprint.get("/<uuid>")
+def show_allocation(uuid):
+    _context, scope = _authorized_scope(rules.SHOW)
+    return allocations.get(uuid, project_id=scope)
+
+
+@blueprint.patch("/<uuid>")
+def resize_allocation(uuid):
+    _context, scope = _authorized_scope(rules.RESIZE)
+    body = validation.json_body(schemas.RESIZE)
+    if not body:
+        raise exception.InvalidRequest(
+            "body: give compute_pct, memory_mb or vgpus to resize; nothing to change")
+    return allocations.resize(uuid, compute_pct=body.get("compute_pct"),
+                              memory_mb=body.get("memory_mb"),
+                              vgpus=body.get("vgpus"), project_id=scope)
+
+
+@blueprint.delete("/<uuid>")
+def delete_allocation(uuid):
+    _context, scope = _authorized_scope(rules.DELETE)
+    allocations.delete(uuid, project_id=scope)
+    return "", 204
+
+
+@blueprint.post("/<uuid>/bind")
+def bind_allocation(uuid):
+    _context, scope = _authorized_scope(rules.BIND)
+    return allocations.bind(uuid, project_id=scope)
+
+
+@blueprint.post("/<uuid>/unbind")
+def unbind_allocation(uuid):
+    _context, scope = _authorized_scope(rules.UNBIND)
+    return allocations.unbind(uuid, project_id=scope)
+
+
+@blueprint.post("/<uuid>/preempt")
+def preempt_allocation(uuid):
+    _context, scope = _authorized_scope(rules.PREEMPT)
+    # preempt() acts pool-wide; the scoped get() first makes another
+    # project's allocation a 404 for non-admins.
+    allocations.get(uuid, project_id=scope)
+    return allocations.preempt(uuid)

@@ -1,0 +1,1 @@
+"""Python client of the OrionX REST API, used by the ``orionx`` CLI."""

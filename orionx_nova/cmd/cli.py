@@ -1,0 +1,152 @@
+"""``orionx``: the pool from the command line, through the REST API.
+
+    orionx gpu list
+    orionx alloc create --vgpu 25:4096 --vgpu 25:4096 --wait
+    orionx --format json alloc list --state queued
+"""
+
+import argparse
+import getpass
+import os
+import sys
+
+from orionx_nova.client import commands, formatting
+from orionx_nova.client import http as api_http
+
+
+def _add_alloc_parsers(sub):
+    alloc = sub.add_parser("alloc", help="Allocations of vGPUs or whole native GPUs.")
+    actions = alloc.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    create = actions.add_parser("create", help="Request vGPUs (or whole native GPUs).")
+    create.add_argument("--vgpu", action="append", metavar="COMPUTE_PCT:MEMORY_MB",
+                        help="One vGPU, e.g. 25:4096; repeat for several.")
+    create.add_argument("--native", action="store_true", help="Whole GPUs (native pool).")
+    create.add_argument("--count", type=int, help="Number of whole GPUs with --native.")
+    create.add_argument("--mode", choices=["reserve", "acquire"], default="reserve")
+    create.add_argument("--priority", type=int, default=50, help="0..100, higher first.")
+    create.add_argument("--preemptible", action="store_true")
+    create.add_argument("--can-preempt", action="store_true")
+    create.add_argument("--requeue", action="store_true",
+                        help="Go back to the queue when preempted.")
+    create.add_argument("--host", help="Host where the consumer runs (its GPUs first).")
+    create.add_argument("--consumer", help="Who uses it: instance UUID, VM or job name.")
+    create.add_argument("--no-remote", action="store_true", help="Only GPUs on --host.")
+    create.add_argument("--no-queue", action="store_true",
+                        help="Fail with 409 instead of waiting in the queue.")
+    create.add_argument("--wait", action="store_true",
+                        help="When queued, wait until placed, showing the queue position.")
+    create.add_argument("--wait-timeout", type=float, default=3600, metavar="SECONDS")
+    create.add_argument("--poll-interval", type=float, default=2, metavar="SECONDS")
+    create.set_defaults(func=commands.alloc_create)
+
+    listing = actions.add_parser("list", help="List allocations.")
+    listing.add_argument("--state", choices=["queued", "active", "preempted", "degraded"])
+    listing.add_argument("--consumer")
+    listing.set_defaults(func=commands.alloc_list)
+
+    resize = actions.add_parser("resize", help="Change vGPU sizes in place.")
+    resize.add_argument("uuid")
+    resize.add_argument("--compute-pct", type=int, help="New compute share of every vGPU.")
+    resize.add_argument("--memory-mb", type=int, help="New memory quota of every vGPU.")
+    resize.add_argument("--vgpu", action="append", metavar="INDEX=COMPUTE_PCT:MEMORY_MB",
+                        help="New size of one vGPU, e.g. 0=50:8192.")
+    resize.set_defaults(func=commands.alloc_resize)
+
+    for name, func, text in (
+        ("show", commands.alloc_show, "Show one allocation and its vGPUs."),
+        ("delete", commands.alloc_delete, "Release an allocation."),
+        ("bind", commands.alloc_bind, "Bind an acquire-mode allocation to GPUs."),
+        ("unbind", commands.alloc_unbind, "Release the GPUs, keep the allocation."),
+        ("preempt", commands.alloc_preempt, "Evict a running allocation (operators)."),
+    ):
+        parser = actions.add_parser(name, help=text)
+        parser.add_argument("uuid")
+        parser.set_defaults(func=func)
+
+
+def _add_pool_parsers(sub):
+    node = sub.add_parser("node", help="Hosts of the pool.")
+    node_actions = node.add_subparsers(dest="action", metavar="ACTION", required=True)
+    node_actions.add_parser("list", help="List hosts.").set_defaults(func=commands.node_list)
+
+    gpu = sub.add_parser("gpu", help="Physical GPUs.")
+    gpu_actions = gpu.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = gpu_actions.add_parser("list", help="List physical GPUs.")
+    listing.add_argument("--node", help="Only GPUs of this host.")
+    listing.add_argument("--pool", choices=["orionx", "native"])
+    listing.set_defaults(func=commands.gpu_list)
+    show = gpu_actions.add_parser("show", help="Show one GPU.")
+    show.add_argument("uuid")
+    show.set_defaults(func=commands.gpu_show)
+    set_mode = gpu_actions.add_parser("set-mode", help="Move a GPU to the other pool (admin).")
+    set_mode.add_argument("uuid")
+    set_mode.add_argument("mode", choices=["native", "orionx"])
+    set_mode.add_argument("--drain", action="store_true",
+                          help="Stop new placements now and switch once the GPU is empty.")
+    set_mode.set_defaults(func=commands.gpu_set_mode)
+
+    queue = sub.add_parser("queue", help="The queue of waiting allocations.")
+    queue_actions = queue.add_subparsers(dest="action", metavar="ACTION", required=True)
+    queue_actions.add_parser("list", help="List queued requests in serving order.") \
+        .set_defaults(func=commands.queue_list)
+
+    event = sub.add_parser("event", help="Pool events.")
+    event_actions = event.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = event_actions.add_parser("list", help="List recent events, newest first.")
+    listing.add_argument("--level", choices=["info", "warning", "error"])
+    listing.add_argument("--object-type", help="node, gpu, allocation, ...")
+    listing.add_argument("--object-uuid")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(func=commands.event_list)
+
+    summary = sub.add_parser("summary", help="Pool totals and use.")
+    summary.set_defaults(func=commands.summary_show)
+
+    token = sub.add_parser("token", help="Bearer tokens (local auth).")
+    token_actions = token.add_subparsers(dest="action", metavar="ACTION", required=True)
+    issue = token_actions.add_parser(
+        "issue", help="Get a token; the password comes from ORIONX_PASSWORD or a prompt.")
+    issue.add_argument("name")
+    issue.set_defaults(func=_token_issue)
+
+
+def _token_issue(api, args):
+    password = os.environ.get("ORIONX_PASSWORD") or getpass.getpass(
+        "Password of %s: " % args.name)
+    return commands.token_issue(api, args, password)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="orionx", description="OrionX GPU pool client.")
+    parser.add_argument("--url", default=os.environ.get("ORIONX_URL", api_http.DEFAULT_URL),
+                        help="API endpoint (env ORIONX_URL, default %(default)s).")
+    parser.add_argument("--token", default=os.environ.get("ORIONX_TOKEN"),
+                        help="Bearer or Keystone token (env ORIONX_TOKEN).")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+    parser.add_argument("--timeout", type=float, default=api_http.DEFAULT_TIMEOUT_S,
+                        metavar="SECONDS", help="Per-request timeout.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_pool_parsers(sub)
+    _add_alloc_parsers(sub)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    api = api_http.ApiClient(args.url, token=args.token, timeout_s=args.timeout)
+    try:
+        data, render = args.func(api, args)
+    except (api_http.ApiError, commands.UsageError, TimeoutError) as exc:
+        print("orionx: %s" % exc, file=sys.stderr)
+        return 2 if isinstance(exc, commands.UsageError) else 1
+    except KeyboardInterrupt:
+        # Interrupting --wait leaves the allocation queued; say so.
+        print("orionx: interrupted; a queued allocation stays in the queue", file=sys.stderr)
+        return 130
+    print(formatting.as_json(data) if args.format == "json" else render(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
