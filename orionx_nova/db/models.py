@@ -72,9 +72,7 @@ class Base(DeclarativeBase):
 
 class TimestampMixin:
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime.datetime | None] = mapped_column(
-        DateTime, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
 
 
 class Node(TimestampMixin, Base):
@@ -100,7 +98,11 @@ class PhysicalGpu(TimestampMixin, Base):
     (optimistic concurrency, as Placement does for resource providers)."""
 
     __tablename__ = "physical_gpus"
-    __table_args__ = (UniqueConstraint("node_id", "index"),)
+    __table_args__ = (
+        UniqueConstraint("node_id", "index"),
+        # The scheduler's candidate query filters on pool and free compute.
+        Index(None, "pool", "used_compute_pct"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(UUID_LEN), unique=True)
@@ -136,9 +138,7 @@ class Allocation(TimestampMixin, Base):
     consumer: Mapped[str | None] = mapped_column(String(255), index=True)
     project_id: Mapped[str | None] = mapped_column(String(255), index=True)
     user_id: Mapped[str | None] = mapped_column(String(255))
-    mode: Mapped[str] = mapped_column(
-        _enum(ALLOCATION_MODES, "allocation_mode"), default="reserve"
-    )
+    mode: Mapped[str] = mapped_column(_enum(ALLOCATION_MODES, "allocation_mode"), default="reserve")
     native: Mapped[bool] = mapped_column(Boolean, default=False)
     priority: Mapped[int] = mapped_column(Integer, default=50)
     preemptible: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -169,9 +169,7 @@ class VGpu(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(UUID_LEN), unique=True)
-    allocation_id: Mapped[int] = mapped_column(
-        ForeignKey("allocations.id", ondelete="CASCADE")
-    )
+    allocation_id: Mapped[int] = mapped_column(ForeignKey("allocations.id", ondelete="CASCADE"))
     index: Mapped[int] = mapped_column(Integer)
     physical_gpu_id: Mapped[int | None] = mapped_column(
         ForeignKey("physical_gpus.id", ondelete="RESTRICT"), index=True

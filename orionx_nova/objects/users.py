@@ -17,6 +17,7 @@ from oslo_log import log as logging
 from orionx_nova import exception
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
+from orionx_nova.objects.formatting import iso8601
 
 LOG = logging.getLogger(__name__)
 
@@ -39,21 +40,20 @@ def _as_dict(user):
         "name": user.name,
         "role": user.role,
         "project_id": user.project_id,
-        "created_at": user.created_at.isoformat() if user.created_at else None,
+        "created_at": iso8601(user.created_at),
     }
 
 
 def _check_new_user(name, password, role):
     if not name or len(name) > NAME_MAX_CHARS:
-        raise exception.InvalidRequest(
-            "User name must be 1 to %d characters" % NAME_MAX_CHARS)
+        raise exception.InvalidRequest("User name must be 1 to %d characters" % NAME_MAX_CHARS)
     if role not in ROLES:
-        raise exception.InvalidRequest(
-            "Role %r is not one of %s" % (role, ", ".join(ROLES)))
+        raise exception.InvalidRequest("Role %r is not one of %s" % (role, ", ".join(ROLES)))
     if len(password or "") < MIN_PASSWORD_CHARS:
         raise exception.InvalidRequest(
             "Password of user %s has %d characters, fewer than the minimum of %d"
-            % (name, len(password or ""), MIN_PASSWORD_CHARS))
+            % (name, len(password or ""), MIN_PASSWORD_CHARS)
+        )
 
 
 def create(name, password, role, project_id=None):
@@ -63,10 +63,8 @@ def create(name, password, role, project_id=None):
     with db_api.transaction() as session:
         taken = session.scalar(sa.select(models.User.id).where(models.User.name == name))
         if taken is not None:
-            raise exception.Conflict(
-                "User %s already exists; pick another name" % name)
-        user = models.User(name=name, password_hash=password_hash, role=role,
-                           project_id=project_id)
+            raise exception.Conflict("User %s already exists; pick another name" % name)
+        user = models.User(name=name, password_hash=password_hash, role=role, project_id=project_id)
         session.add(user)
         session.flush()
         LOG.info("Created user %s with role %s in project %s", name, role, project_id)
@@ -102,19 +100,24 @@ def issue_token(name, password, lifetime_s=TOKEN_LIFETIME_S):
             LOG.info("Refused a token for user name %r: wrong name or password", name)
             raise exception.NotAuthorized(
                 "Wrong user name or password; an admin can create users with "
-                "'orionx-manage user create'")
+                "'orionx-manage user create'"
+            )
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
         now = _utcnow()
         # Expired tokens of this user are dropped here rather than by a
         # separate cleaner job.
-        session.execute(sa.delete(models.ApiToken).where(
-            models.ApiToken.user_id == user.id, models.ApiToken.expires_at <= now))
+        session.execute(
+            sa.delete(models.ApiToken).where(
+                models.ApiToken.user_id == user.id, models.ApiToken.expires_at <= now
+            )
+        )
         token = secrets.token_urlsafe(_TOKEN_BYTES)
         expires_at = now + datetime.timedelta(seconds=lifetime_s)
-        session.add(models.ApiToken(token_sha256=_digest(token), user_id=user.id,
-                                    expires_at=expires_at))
-        return {"token": token, "expires_at": expires_at.isoformat() + "Z"}
+        session.add(
+            models.ApiToken(token_sha256=_digest(token), user_id=user.id, expires_at=expires_at)
+        )
+        return {"token": token, "expires_at": iso8601(expires_at)}
 
 
 def identity_for_token(token):
@@ -128,11 +131,11 @@ def identity_for_token(token):
             .where(models.ApiToken.token_sha256 == _digest(token))
         ).first()
         if row is None:
-            raise exception.NotAuthorized(
-                "Unknown bearer token; get one with POST /v1/auth/tokens")
+            raise exception.NotAuthorized("Unknown bearer token; get one with POST /v1/auth/tokens")
         expires_at, user = row
         if expires_at <= _utcnow():
             raise exception.NotAuthorized(
-                "Bearer token expired at %sZ; get a new one with POST /v1/auth/tokens"
-                % expires_at.isoformat())
+                "Bearer token expired at %s; get a new one with POST /v1/auth/tokens"
+                % iso8601(expires_at)
+            )
         return {"user_id": user.name, "project_id": user.project_id, "roles": [user.role]}

@@ -1,0 +1,573 @@
+"""Allocations: a consumer's vGPUs (or whole native GPUs) and their life.
+
+``reserve`` allocations hold capacity from creation to deletion.
+``acquire`` allocations are created unbound and hold capacity only between
+:func:`bind` and :func:`unbind` (while an application runs). What does not
+fit waits in the queue, or evicts lower-priority work when it may preempt.
+Every function that frees capacity serves the queue afterwards.
+"""
+
+import uuid as uuidlib
+
+import sqlalchemy as sa
+from oslo_log import log as logging
+
+from orionx_nova import exception
+from orionx_nova.conf import CONF
+from orionx_nova.db import api as db_api
+from orionx_nova.db import models
+from orionx_nova.objects import allocation_body, allocation_views, events, gpus, notifier
+from orionx_nova.scheduler import candidates, claims, fit, placement, planner, preemption, queue
+
+LOG = logging.getLogger(__name__)
+
+ALLOCATIONS = models.Allocation.__table__
+VGPUS = models.VGpu.__table__
+GPUS = models.PhysicalGpu.__table__
+NODES = models.Node.__table__
+
+
+def _pool(request):
+    return "native" if request.native else "orionx"
+
+
+def check_can_ever_fit(session, request):
+    """Raise NeverFits when ``request`` would not fit even on an empty pool
+    (every GPU that is or is becoming part of its pool, whatever its health
+    or node state, since those recover)."""
+    pool = _pool(request)
+    shape = candidates.load_pool_shape(session, pool)
+    if planner.plan(request.demands, shape) is not None:
+        return
+    if not shape:
+        raise exception.NeverFits(
+            "the %s pool has no GPUs; register a node with GPUs, or move GPUs into "
+            'it with PATCH /v1/gpus/{uuid} {"mode": "%s"}' % (pool, pool)
+        )
+    if request.native:
+        raise exception.NeverFits(
+            "native count %d asks for more whole GPUs than the %d in the native "
+            "pool; ask for fewer or move GPUs into it" % (len(request.demands), len(shape))
+        )
+    largest = max(shape, key=lambda g: (g.memory_capacity_mb, g.id))
+    for demand in request.demands:
+        if not any(fit.fits(demand, gpu) for gpu in shape):
+            raise exception.NeverFits(
+                "vGPU %d asks for %d memory_mb; the largest GPU in the orionx pool "
+                "holds %d MB (memory_mb x memory_oversub_ratio); ask for less"
+                % (demand.index, demand.memory_mb, largest.memory_capacity_mb)
+            )
+    raise exception.NeverFits(
+        "the request needs %d distinct GPUs of its sizes but the orionx pool has only "
+        "%d GPUs that could hold them together; ask for fewer or smaller vGPUs"
+        % (len(request.demands), len(shape))
+    )
+
+
+def _plan_or_preempt(session, request, can_preempt, casts, now):
+    """GPUs for ``request``: free ones, or ones freed by evicting
+    lower-priority preemptible work. None when neither works."""
+    if CONF.scheduler.strict_queue and queue.anyone_waiting_ahead(session, request.priority):
+        return None, False
+    chosen = placement.plan(session, request)
+    if chosen is not None or not can_preempt:
+        return chosen, False
+    victims = preemption.find_victims(session, request, CONF.scheduler.policy)
+    if not victims:
+        return None, False
+    reason = "preempted by allocation %s of priority %d" % (request.uuid, request.priority)
+    freed = preemption.evict(session, [v.id for v in victims], reason, casts, now)
+    gpus.finish_drains(session, freed, casts)
+    chosen = placement.plan(session, request)
+    if chosen is None:
+        # The eviction was planned on rows others changed since.
+        raise claims.RaceLost("capacity freed by preemption was taken")
+    return chosen, True
+
+
+def _new_request(spec, now):
+    demands = [
+        fit.Demand(None, index, compute_pct, memory_mb, whole=spec["native"])
+        for index, (compute_pct, memory_mb) in enumerate(spec["sizes"])
+    ]
+    return placement.Request(
+        None,
+        str(uuidlib.uuid4()),
+        spec["priority"],
+        now,
+        spec["host"],
+        spec["allow_remote"],
+        demands,
+    )
+
+
+def _insert(session, spec, request, state, placed, project_id, user_id, now):
+    """Write the allocation and its vGPUs; returns its dict."""
+    row = {
+        "uuid": request.uuid,
+        "consumer": spec["consumer"],
+        "project_id": project_id,
+        "user_id": user_id,
+        "mode": spec["mode"],
+        "native": spec["native"],
+        "priority": spec["priority"],
+        "preemptible": spec["preemptible"],
+        "can_preempt": spec["can_preempt"],
+        "requeue": spec["requeue"],
+        "host": spec["host"],
+        "allow_remote": spec["allow_remote"],
+        "state": state,
+        "state_reason": None,
+        "created_at": now,
+        "updated_at": None,
+        "placed_at": now if placed else None,
+    }
+    row["id"] = request.id = session.execute(
+        sa.insert(ALLOCATIONS).values(**row)
+    ).inserted_primary_key[0]
+    vgpus = []
+    for demand in request.demands:
+        where = placed.get(demand.index) if placed else None
+        compute_pct, memory_mb = (
+            (where.compute_pct, where.memory_mb)
+            if where
+            else (demand.compute_pct, demand.memory_mb)
+        )
+        vgpus.append(
+            {
+                "allocation_id": row["id"],
+                "uuid": str(uuidlib.uuid4()),
+                "index": demand.index,
+                "physical_gpu_id": where.gpu.id if where else None,
+                "compute_pct": compute_pct,
+                "memory_mb": memory_mb,
+                "bound_at": now if where else None,
+                "gpu_uuid": where.gpu.uuid if where else None,
+                "node": where.gpu.hostname if where else None,
+            }
+        )
+    session.execute(
+        sa.insert(VGPUS),
+        [{k: v for k, v in vgpu.items() if k not in ("gpu_uuid", "node")} for vgpu in vgpus],
+    )
+    return row, vgpus
+
+
+def _queue_or_refuse(session, request, queue_allowed, what):
+    """The request does not fit now: NeverFits if it never will, NoCapacity
+    when it may not wait."""
+    check_can_ever_fit(session, request)
+    if not queue_allowed:
+        raise exception.NoCapacity(
+            "%s does not fit in the free capacity of the %s pool now; retry later, "
+            "ask for less, or allow queueing (queue: true)" % (what, _pool(request))
+        )
+
+
+def _create(session, spec, project_id, user_id, casts):
+    del casts[:]
+    now = models.utcnow()
+    request = _new_request(spec, now)
+    if spec["mode"] == "acquire":
+        row, vgpus = _insert(session, spec, request, "active", None, project_id, user_id, now)
+        return allocation_views.allocation_dict(row, vgpus), False
+    chosen, preempted = _plan_or_preempt(session, request, spec["can_preempt"], casts, now)
+    if chosen is not None:
+        placed = placement.claim(session, request, chosen)
+        row, vgpus = _insert(session, spec, request, "active", placed, project_id, user_id, now)
+        return allocation_views.allocation_dict(row, vgpus), preempted
+    _queue_or_refuse(session, request, spec["queue"], "The request")
+    row, vgpus = _insert(session, spec, request, "queued", None, project_id, user_id, now)
+    events.record(
+        session,
+        "info",
+        "allocation",
+        request.uuid,
+        "queued",
+        "Allocation %s waits in the queue for capacity." % request.uuid,
+    )
+    position = queue.position(session, row["id"], row["priority"], now)
+    return allocation_views.allocation_dict(row, vgpus, position), preempted
+
+
+def create(body, project_id=None, user_id=None):
+    """Create an allocation from a request ``body`` (see allocation_body).
+    reserve: placed now, queued, or NoCapacity; acquire: active, unbound."""
+    spec = allocation_body.validate(body)
+    casts = []
+    result, preempted = claims.run_with_retries(
+        lambda session: _create(session, spec, project_id, user_id, casts), "Allocation request"
+    )
+    notifier.send(casts)
+    if preempted:
+        _serve_queue()
+    return result
+
+
+def _serve_queue():
+    """Capacity freed: start what waits. A failure here must not fail the
+    call that freed the capacity; the next change serves the queue again."""
+    try:
+        queue.serve()
+    except Exception:
+        LOG.exception("Serving the queue failed; it will be served at the next change")
+
+
+def _lock(session, uuid, project_id):
+    row = (
+        session.execute(sa.select(ALLOCATIONS).where(ALLOCATIONS.c.uuid == uuid).with_for_update())
+        .mappings()
+        .first()
+    )
+    if row is None or (project_id is not None and row["project_id"] != project_id):
+        raise exception.NotFound("Allocation %s not found" % uuid)
+    return row
+
+
+def _vgpu_rows(session, allocation_id):
+    return session.execute(
+        sa.select(
+            VGPUS, GPUS.c.uuid.label("gpu_uuid"), GPUS.c.draining, NODES.c.hostname.label("node")
+        )
+        .select_from(
+            VGPUS.outerjoin(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id).outerjoin(
+                NODES, NODES.c.id == GPUS.c.node_id
+            )
+        )
+        .where(VGPUS.c.allocation_id == allocation_id)
+        .order_by(VGPUS.c.index)
+    ).all()
+
+
+def _release(session, vgpu_rows, casts):
+    """Release the bound ones of ``vgpu_rows``; True when capacity freed."""
+    bound = [v for v in vgpu_rows if v.physical_gpu_id is not None]
+    if not bound:
+        return False
+    freed = placement.release_vgpus(session, bound)
+    if any(v.draining for v in bound):
+        gpus.finish_drains(session, freed, casts)
+    return True
+
+
+def get(uuid, project_id=None):
+    with db_api.transaction() as session:
+        found = allocation_views.load(session, ALLOCATIONS.c.uuid == uuid)
+    if not found or (project_id is not None and found[0]["project_id"] != project_id):
+        raise exception.NotFound("Allocation %s not found" % uuid)
+    return found[0]
+
+
+def list(project_id=None, state=None, consumer=None):
+    """Allocations, oldest first, optionally filtered."""
+    conditions = []
+    if project_id is not None:
+        conditions.append(ALLOCATIONS.c.project_id == project_id)
+    if state is not None:
+        if state not in models.ALLOCATION_STATES:
+            raise exception.InvalidRequest(
+                "state %r is not one of %s" % (state, ", ".join(models.ALLOCATION_STATES))
+            )
+        conditions.append(ALLOCATIONS.c.state == state)
+    if consumer is not None:
+        conditions.append(ALLOCATIONS.c.consumer == consumer)
+    with db_api.transaction() as session:
+        return allocation_views.load(session, *conditions)
+
+
+def _delete(session, uuid, project_id, casts):
+    del casts[:]
+    row = _lock(session, uuid, project_id)
+    freed = _release(session, _vgpu_rows(session, row["id"]), casts)
+    session.execute(sa.delete(VGPUS).where(VGPUS.c.allocation_id == row["id"]))
+    session.execute(sa.delete(ALLOCATIONS).where(ALLOCATIONS.c.id == row["id"]))
+    return freed
+
+
+def delete(uuid, project_id=None):
+    """Delete an allocation, free its capacity and serve the queue."""
+    casts = []
+    freed = claims.run_with_retries(
+        lambda session: _delete(session, uuid, project_id, casts), "Deleting an allocation"
+    )
+    notifier.send(casts)
+    if freed:
+        _serve_queue()
+
+
+def _request_from(row, vgpu_rows):
+    demands = [
+        fit.Demand(v.id, v.index, v.compute_pct, v.memory_mb, whole=bool(row["native"]))
+        for v in vgpu_rows
+    ]
+    return placement.Request(
+        row["id"],
+        row["uuid"],
+        row["priority"],
+        row["created_at"],
+        row["host"],
+        row["allow_remote"],
+        demands,
+    )
+
+
+def _set_state(session, allocation_id, state, reason, now, placed_at=None):
+    session.execute(
+        sa.update(ALLOCATIONS)
+        .where(ALLOCATIONS.c.id == allocation_id)
+        .values(state=state, state_reason=reason, placed_at=placed_at, updated_at=now)
+    )
+
+
+def _bind(session, uuid, project_id, queue_allowed, casts):
+    del casts[:]
+    row = _lock(session, uuid, project_id)
+    vgpu_rows = _vgpu_rows(session, row["id"])
+    all_bound = all(v.physical_gpu_id is not None for v in vgpu_rows)
+    if row["state"] == "queued" or (row["state"] == "active" and all_bound):
+        return False  # already bound, or already waiting: binding is idempotent
+    if row["state"] == "degraded":
+        raise exception.Conflict(
+            "Allocation %s is degraded: the node holding its GPUs is down; wait for the "
+            "node to come back, or delete the allocation and create a new one" % uuid
+        )
+    now = models.utcnow()
+    request = _request_from(row, vgpu_rows)
+    chosen, preempted = _plan_or_preempt(session, request, row["can_preempt"], casts, now)
+    if chosen is not None:
+        placed = placement.claim(session, request, chosen)
+        placement.bind_vgpus(session, request, placed, now)
+        _set_state(session, row["id"], "active", None, now, placed_at=now)
+        return preempted
+    _queue_or_refuse(session, request, queue_allowed, "Allocation %s" % uuid)
+    _set_state(session, row["id"], "queued", "waiting for capacity to bind", now)
+    events.record(
+        session,
+        "info",
+        "allocation",
+        uuid,
+        "queued",
+        "Allocation %s waits in the queue to bind." % uuid,
+    )
+    return preempted
+
+
+def bind(uuid, project_id=None, queue=True):
+    """Bind an allocation's vGPUs to GPUs now (acquire mode: an application
+    starts). When it does not fit it is queued (``queue`` true; the result
+    has state queued and its queue_position) or refused with NoCapacity.
+    Binding a bound or queued allocation changes nothing."""
+    if not isinstance(queue, bool):
+        raise exception.InvalidRequest("queue must be true or false, not %r" % (queue,))
+    casts = []
+    preempted = claims.run_with_retries(
+        lambda session: _bind(session, uuid, project_id, queue, casts), "Binding an allocation"
+    )
+    notifier.send(casts)
+    if preempted:
+        _serve_queue()
+    return get(uuid, project_id)
+
+
+def _unbind(session, uuid, project_id, casts):
+    del casts[:]
+    row = _lock(session, uuid, project_id)
+    if row["mode"] != "acquire":
+        raise exception.InvalidRequest(
+            "Allocation %s is in reserve mode: it holds its vGPUs until deleted; delete "
+            "it instead, or use mode acquire to bind and unbind" % uuid
+        )
+    freed = _release(session, _vgpu_rows(session, row["id"]), casts)
+    if freed or row["state"] != "active":
+        _set_state(session, row["id"], "active", None, models.utcnow())
+    return freed
+
+
+def unbind(uuid, project_id=None):
+    """Release an acquire-mode allocation's capacity (its application ended)
+    and keep the allocation, active and unbound; a queued one leaves the
+    queue."""
+    casts = []
+    freed = claims.run_with_retries(
+        lambda session: _unbind(session, uuid, project_id, casts), "Unbinding an allocation"
+    )
+    notifier.send(casts)
+    if freed:
+        _serve_queue()
+    return get(uuid, project_id)
+
+
+def _preempt(session, uuid, casts):
+    del casts[:]
+    row = _lock(session, uuid, None)
+    if row["state"] == "preempted":
+        return False
+    if row["state"] != "active":
+        raise exception.Conflict(
+            "Allocation %s is %s, not running; only running allocations can be "
+            "preempted; delete it instead" % (uuid, row["state"])
+        )
+    now = models.utcnow()
+    reason = "preempted by an operator"
+    if any(v.physical_gpu_id is not None for v in _vgpu_rows(session, row["id"])):
+        freed = preemption.evict(session, [row["id"]], reason, casts, now)
+        gpus.finish_drains(session, freed, casts)
+        return True
+    _set_state(session, row["id"], "preempted", reason, now)
+    events.record(
+        session,
+        "warning",
+        "allocation",
+        uuid,
+        "preempted",
+        "Allocation %s was preempted by an operator." % uuid,
+    )
+    return False
+
+
+def preempt(uuid):
+    """Evict a running allocation (operator action): it becomes preempted,
+    or queued again when it asked to requeue."""
+    casts = []
+    freed = claims.run_with_retries(
+        lambda session: _preempt(session, uuid, casts), "Preempting an allocation"
+    )
+    notifier.send(casts)
+    if freed:
+        _serve_queue()
+    return get(uuid)
+
+
+def _resize_targets(row, vgpu_rows, compute_pct, memory_mb, vgpus):
+    """{index: (compute_pct, memory_mb)} after the resize."""
+    if row["native"]:
+        raise exception.InvalidRequest(
+            "Allocation %s takes whole native GPUs; they cannot be resized" % row["uuid"]
+        )
+    if compute_pct is None and memory_mb is None and not vgpus:
+        raise exception.InvalidRequest("give compute_pct, memory_mb or vgpus to resize")
+    targets = {v.index: (v.compute_pct, v.memory_mb) for v in vgpu_rows}
+    for index in targets:
+        label = "vGPU %d" % index
+        new_c = (
+            targets[index][0]
+            if compute_pct is None
+            else allocation_body.compute_pct(compute_pct, label)
+        )
+        new_m = (
+            targets[index][1] if memory_mb is None else allocation_body.memory_mb(memory_mb, label)
+        )
+        targets[index] = (new_c, new_m)
+    for entry in vgpus or ():
+        if (
+            not isinstance(entry, dict)
+            or "index" not in entry
+            or set(entry) - {"index", "compute_pct", "memory_mb"}
+        ):
+            raise exception.InvalidRequest(
+                "each entry of vgpus needs index and may have compute_pct and memory_mb"
+            )
+        index = entry["index"]
+        if index not in targets or isinstance(index, bool):
+            raise exception.InvalidRequest(
+                "vgpus names index %r; allocation %s has vGPUs %s"
+                % (index, row["uuid"], ", ".join(str(i) for i in sorted(targets)))
+            )
+        label = "vGPU %d" % index
+        new_c, new_m = targets[index]
+        if "compute_pct" in entry:
+            new_c = allocation_body.compute_pct(entry["compute_pct"], label)
+        if "memory_mb" in entry:
+            new_m = allocation_body.memory_mb(entry["memory_mb"], label)
+        targets[index] = (new_c, new_m)
+    return targets
+
+
+def _grow_in_place(session, vgpu, compute_pct, memory_mb):
+    """Change a bound vGPU's share of its GPU, or 409 naming what is free.
+    The UPDATE re-checks capacity, so a concurrent claim cannot overcommit."""
+    delta = (compute_pct - vgpu.compute_pct, memory_mb - vgpu.memory_mb)
+    try:
+        claims.adjust_usage(session, {vgpu.physical_gpu_id: delta})
+    except claims.RaceLost:
+        gpu = candidates.load_by_ids(session, [vgpu.physical_gpu_id])[0]
+        raise exception.Conflict(
+            "vGPU %d cannot grow to %d compute_pct and %d memory_mb on GPU %s: it has "
+            "%d compute_pct and %d memory_mb free beyond the vGPU's current %d and %d; "
+            "ask for less, or unbind and bind again to move"
+            % (
+                vgpu.index,
+                compute_pct,
+                memory_mb,
+                gpu.uuid,
+                gpu.free_compute_pct,
+                gpu.free_memory_mb,
+                vgpu.compute_pct,
+                vgpu.memory_mb,
+            )
+        ) from None
+
+
+def _resize(session, uuid, sizes, project_id, casts):
+    del casts[:]
+    row = _lock(session, uuid, project_id)
+    vgpu_rows = _vgpu_rows(session, row["id"])
+    targets = _resize_targets(row, vgpu_rows, *sizes)
+    changed = [v for v in vgpu_rows if targets[v.index] != (v.compute_pct, v.memory_mb)]
+    if not changed:
+        return False
+    request = _request_from(row, vgpu_rows)
+    for demand in request.demands:
+        demand.compute_pct, demand.memory_mb = targets[demand.index]
+    check_can_ever_fit(session, request)
+    for vgpu in sorted(changed, key=lambda v: v.physical_gpu_id or 0):
+        new_c, new_m = targets[vgpu.index]
+        if vgpu.physical_gpu_id is not None:
+            _grow_in_place(session, vgpu, new_c, new_m)
+            casts.append(
+                (
+                    "resize_vgpu",
+                    vgpu.node,
+                    {"vgpu_uuid": vgpu.uuid, "compute_pct": new_c, "memory_mb": new_m},
+                )
+            )
+        session.execute(
+            sa.update(VGPUS).where(VGPUS.c.id == vgpu.id).values(compute_pct=new_c, memory_mb=new_m)
+        )
+    events.record(
+        session,
+        "info",
+        "allocation",
+        uuid,
+        "resized",
+        "Allocation %s resized: %s."
+        % (
+            uuid,
+            "; ".join(
+                "vGPU %d to %d compute_pct, %d memory_mb" % ((v.index,) + targets[v.index])
+                for v in changed
+            ),
+        ),
+    )
+    shrunk = any(
+        targets[v.index][0] < v.compute_pct or targets[v.index][1] < v.memory_mb
+        for v in changed
+        if v.physical_gpu_id is not None
+    )
+    return shrunk or row["state"] == "queued"
+
+
+def resize(uuid, compute_pct=None, memory_mb=None, vgpus=None, project_id=None):
+    """Change vGPU sizes without a restart: ``compute_pct``/``memory_mb`` for
+    every vGPU, ``vgpus`` ([{index, compute_pct?, memory_mb?}]) per vGPU.
+    Bound vGPUs change in place when their GPU has room (else Conflict) and
+    the agent is told the new limits; unbound ones just change."""
+    casts = []
+    serve = claims.run_with_retries(
+        lambda session: _resize(session, uuid, (compute_pct, memory_mb, vgpus), project_id, casts),
+        "Resizing an allocation",
+    )
+    notifier.send(casts)
+    if serve:
+        _serve_queue()
+    return get(uuid, project_id)

@@ -1,0 +1,71 @@
+"""Events: what operators should see -- state changes, evictions, alerts."""
+
+import builtins
+
+import sqlalchemy as sa
+from oslo_log import log as logging
+
+from orionx_nova import exception
+from orionx_nova.db import api as db_api
+from orionx_nova.db import models
+from orionx_nova.objects.formatting import iso8601
+
+LOG = logging.getLogger(__name__)
+
+EVENTS = models.Event.__table__
+
+_LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+MAX_LIMIT = 1000
+
+
+def record(session, level, object_type, object_uuid, kind, message):
+    """Add an event in the caller's transaction (so it exists exactly when
+    the change it describes does) and log it."""
+    if level not in models.EVENT_LEVELS:
+        raise ValueError("event level %r is not one of %s" % (level, models.EVENT_LEVELS))
+    session.execute(
+        sa.insert(EVENTS).values(
+            created_at=models.utcnow(),
+            level=level,
+            object_type=object_type,
+            object_uuid=object_uuid,
+            kind=kind,
+            message=message,
+        )
+    )
+    LOG.log(_LOG_LEVELS[level], "%s %s %s: %s", object_type, object_uuid, kind, message)
+
+
+def _as_dict(row):
+    return {
+        "id": row.id,
+        "created_at": iso8601(row.created_at),
+        "level": row.level,
+        "object_type": row.object_type,
+        "object_uuid": row.object_uuid,
+        "kind": row.kind,
+        "message": row.message,
+    }
+
+
+def list(level=None, object_type=None, object_uuid=None, limit=100):
+    """Events, newest first, optionally filtered."""
+    if level is not None and level not in models.EVENT_LEVELS:
+        raise exception.InvalidRequest(
+            "level %r is not one of %s" % (level, ", ".join(models.EVENT_LEVELS))
+        )
+    if not 1 <= int(limit) <= MAX_LIMIT:
+        raise exception.InvalidRequest(
+            "limit %s is out of range; ask for 1 to %d events" % (limit, MAX_LIMIT)
+        )
+    query = sa.select(EVENTS)
+    if level is not None:
+        query = query.where(EVENTS.c.level == level)
+    if object_type is not None:
+        query = query.where(EVENTS.c.object_type == object_type)
+    if object_uuid is not None:
+        query = query.where(EVENTS.c.object_uuid == object_uuid)
+    query = query.order_by(EVENTS.c.id.desc()).limit(int(limit))
+    with db_api.transaction() as session:
+        return builtins.list(_as_dict(row) for row in session.execute(query))

@@ -1,0 +1,246 @@
+"""Physical GPUs: listing them and moving them between the pools.
+
+A GPU is in the ``orionx`` pool (sliced into vGPUs) or the ``native`` pool
+(given whole). Switching waits for the GPU to be empty: with ``drain`` it
+takes no new work meanwhile and switches when its last vGPU leaves.
+"""
+
+import builtins
+
+import sqlalchemy as sa
+from oslo_log import log as logging
+
+from orionx_nova import exception
+from orionx_nova.db import api as db_api
+from orionx_nova.db import models
+from orionx_nova.objects import events, notifier
+from orionx_nova.scheduler import fit
+
+LOG = logging.getLogger(__name__)
+
+GPUS = models.PhysicalGpu.__table__
+NODES = models.Node.__table__
+VGPUS = models.VGpu.__table__
+ALLOCATIONS = models.Allocation.__table__
+
+
+def _gpu_dict(row, vgpus):
+    capacity_mb = int(row["memory_mb"] * row["memory_oversub_ratio"])
+    return {
+        "uuid": row["uuid"],
+        "node": row["node"],
+        "index": row["index"],
+        "model": row["model"],
+        "pci_address": row["pci_address"],
+        "memory_mb": row["memory_mb"],
+        "memory_capacity_mb": capacity_mb,
+        "memory_oversub_ratio": row["memory_oversub_ratio"],
+        "pool": row["pool"],
+        "draining": bool(row["draining"]),
+        "health": row["health"],
+        "used_compute_pct": row["used_compute_pct"],
+        "used_memory_mb": row["used_memory_mb"],
+        "free_compute_pct": fit.COMPUTE_PCT_PER_GPU - row["used_compute_pct"],
+        "free_memory_mb": capacity_mb - row["used_memory_mb"],
+        "generation": row["generation"],
+        "vgpus": vgpus,
+    }
+
+
+def load(session, *conditions):
+    """GPUs matching ``conditions`` as dicts, by node then index."""
+    rows = (
+        session.execute(
+            sa.select(GPUS, NODES.c.hostname.label("node"))
+            .select_from(GPUS.join(NODES, NODES.c.id == GPUS.c.node_id))
+            .where(*conditions)
+            .order_by(NODES.c.hostname, GPUS.c.index)
+        )
+        .mappings()
+        .all()
+    )
+    bound = session.execute(
+        sa.select(
+            VGPUS.c.physical_gpu_id,
+            VGPUS.c.uuid,
+            ALLOCATIONS.c.uuid.label("allocation_uuid"),
+            VGPUS.c.compute_pct,
+            VGPUS.c.memory_mb,
+        )
+        .select_from(
+            VGPUS.join(ALLOCATIONS, ALLOCATIONS.c.id == VGPUS.c.allocation_id)
+            .join(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id)
+            .join(NODES, NODES.c.id == GPUS.c.node_id)
+        )
+        .where(*conditions)
+        .order_by(VGPUS.c.id)
+    ).mappings()
+    by_gpu = {}
+    for vgpu in bound:
+        by_gpu.setdefault(vgpu["physical_gpu_id"], []).append(
+            {key: vgpu[key] for key in ("uuid", "allocation_uuid", "compute_pct", "memory_mb")}
+        )
+    return [_gpu_dict(row, by_gpu.get(row["id"], [])) for row in rows]
+
+
+def list(node=None, pool=None):
+    """GPUs, optionally of one node (hostname or uuid) or one pool."""
+    conditions = []
+    if node is not None:
+        conditions.append(sa.or_(NODES.c.hostname == node, NODES.c.uuid == node))
+    if pool is not None:
+        if pool not in models.GPU_POOLS:
+            raise exception.InvalidRequest(
+                "pool %r is not one of %s" % (pool, ", ".join(models.GPU_POOLS))
+            )
+        conditions.append(GPUS.c.pool == pool)
+    with db_api.transaction() as session:
+        return load(session, *conditions)
+
+
+def get(uuid):
+    with db_api.transaction() as session:
+        found = load(session, GPUS.c.uuid == uuid)
+    if not found:
+        raise exception.NotFound("GPU %s not found" % uuid)
+    return found[0]
+
+
+def _switch(session, gpu, mode, casts):
+    session.execute(
+        sa.update(GPUS)
+        .where(GPUS.c.id == gpu["id"])
+        .values(
+            pool=mode, draining=False, generation=GPUS.c.generation + 1, updated_at=models.utcnow()
+        )
+    )
+    events.record(
+        session,
+        "info",
+        "gpu",
+        gpu["uuid"],
+        "mode_changed",
+        "GPU %s moved from the %s pool to the %s pool." % (gpu["uuid"], gpu["pool"], mode),
+    )
+    casts.append(("set_gpu_mode", gpu["hostname"], {"gpu_uuid": gpu["uuid"], "mode": mode}))
+
+
+def _other_pool(pool):
+    return "native" if pool == "orionx" else "orionx"
+
+
+def _lock(session, uuid):
+    gpu = (
+        session.execute(
+            sa.select(GPUS, NODES.c.hostname)
+            .select_from(GPUS.join(NODES, NODES.c.id == GPUS.c.node_id))
+            .where(GPUS.c.uuid == uuid)
+            .with_for_update(of=GPUS)
+        )
+        .mappings()
+        .first()
+    )
+    if gpu is None:
+        raise exception.NotFound("GPU %s not found" % uuid)
+    return gpu
+
+
+def _bound_allocations(session, gpu_id):
+    return (
+        session.execute(
+            sa.select(ALLOCATIONS.c.uuid)
+            .distinct()
+            .select_from(VGPUS.join(ALLOCATIONS, ALLOCATIONS.c.id == VGPUS.c.allocation_id))
+            .where(VGPUS.c.physical_gpu_id == gpu_id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def _set_mode(session, uuid, mode, drain, casts):
+    gpu = _lock(session, uuid)
+    if gpu["pool"] == mode:
+        if gpu["draining"]:
+            session.execute(
+                sa.update(GPUS)
+                .where(GPUS.c.id == gpu["id"])
+                .values(draining=False, generation=GPUS.c.generation + 1)
+            )
+            events.record(
+                session,
+                "info",
+                "gpu",
+                uuid,
+                "drain_cancelled",
+                "GPU %s stays in the %s pool; its drain was cancelled." % (uuid, mode),
+            )
+        return False
+    holders = _bound_allocations(session, gpu["id"])
+    if not holders:
+        _switch(session, gpu, mode, casts)
+        return True
+    if not drain:
+        raise exception.Conflict(
+            "GPU %s still has vGPUs of %d allocation(s) (%s) bound; delete or unbind "
+            "them first, or set drain: true to stop new placements and switch to %s "
+            "once it is empty" % (uuid, len(holders), ", ".join(holders[:5]), mode)
+        )
+    session.execute(
+        sa.update(GPUS)
+        .where(GPUS.c.id == gpu["id"])
+        .values(draining=True, generation=GPUS.c.generation + 1)
+    )
+    events.record(
+        session,
+        "info",
+        "gpu",
+        uuid,
+        "draining",
+        "GPU %s takes no new work and moves to the %s pool once its %d "
+        "allocation(s) leave." % (uuid, mode, len(holders)),
+    )
+    return False
+
+
+def set_mode(uuid, mode, drain=False):
+    """Move GPU ``uuid`` to pool ``mode`` ('orionx' or 'native'): at once
+    when it is empty; with ``drain`` once it becomes empty; else 409."""
+    if mode not in models.GPU_POOLS:
+        raise exception.InvalidRequest(
+            "mode %r is not one of %s" % (mode, ", ".join(models.GPU_POOLS))
+        )
+    if not isinstance(drain, bool):
+        raise exception.InvalidRequest("drain must be true or false, not %r" % (drain,))
+    casts = []
+    with db_api.transaction() as session:
+        switched = _set_mode(session, uuid, mode, drain, casts)
+    notifier.send(casts)
+    if switched:
+        from orionx_nova.scheduler import queue
+
+        queue.serve()
+    return get(uuid)
+
+
+def finish_drains(session, gpu_ids, casts):
+    """Switch every draining GPU among ``gpu_ids`` that has become empty.
+    Called in the transaction that released its last vGPUs."""
+    if not gpu_ids:
+        return []
+    draining = (
+        session.execute(
+            sa.select(GPUS, NODES.c.hostname)
+            .select_from(GPUS.join(NODES, NODES.c.id == GPUS.c.node_id))
+            .where(GPUS.c.id.in_(builtins.list(gpu_ids)), GPUS.c.draining == sa.true())
+            .with_for_update(of=GPUS)
+        )
+        .mappings()
+        .all()
+    )
+    switched = []
+    for gpu in draining:
+        if not _bound_allocations(session, gpu["id"]):
+            _switch(session, gpu, _other_pool(gpu["pool"]), casts)
+            switched.append(gpu["uuid"])
+    return switched

@@ -1,0 +1,153 @@
+"""The queue: requests that did not fit wait here in state ``queued``.
+
+Served by priority (higher first), then age, whenever capacity frees. With
+backfill (the default) a request further back starts when it fits while
+those ahead still do not; ``[scheduler] strict_queue`` serves strictly in
+order. Serving plans against one snapshot of the GPUs with room and opens a
+short transaction per request it starts, so a long queue of requests that
+do not fit costs one read, not one query each.
+"""
+
+import sqlalchemy as sa
+from oslo_log import log as logging
+
+from orionx_nova.conf import CONF
+from orionx_nova.db import api as db_api
+from orionx_nova.db import models
+from orionx_nova.objects import events
+from orionx_nova.scheduler import candidates, claims, fit, placement, planner
+
+LOG = logging.getLogger(__name__)
+
+ALLOCATIONS = models.Allocation.__table__
+VGPUS = models.VGpu.__table__
+
+SERVING_ORDER = (
+    ALLOCATIONS.c.priority.desc(),
+    ALLOCATIONS.c.created_at.asc(),
+    ALLOCATIONS.c.id.asc(),
+)
+
+
+def position(session, allocation_id, priority, created_at):
+    """1-based place of a queued allocation in serving order."""
+    a = ALLOCATIONS.c
+    ahead = sa.or_(
+        a.priority > priority,
+        sa.and_(a.priority == priority, a.created_at < created_at),
+        sa.and_(a.priority == priority, a.created_at == created_at, a.id < allocation_id),
+    )
+    query = sa.select(sa.func.count()).where(a.state == "queued", ahead)
+    return session.execute(query).scalar_one() + 1
+
+
+def anyone_waiting_ahead(session, priority):
+    """True when a queued request would be served before a new one of
+    ``priority`` (same or higher priority, and older by definition)."""
+    query = (
+        sa.select(ALLOCATIONS.c.id)
+        .where(ALLOCATIONS.c.state == "queued", ALLOCATIONS.c.priority >= priority)
+        .limit(1)
+    )
+    return session.execute(query).first() is not None
+
+
+def load_queue(session):
+    """Queued requests in serving order, as scheduler requests."""
+    query = (
+        sa.select(
+            ALLOCATIONS.c.id,
+            ALLOCATIONS.c.uuid,
+            ALLOCATIONS.c.priority,
+            ALLOCATIONS.c.created_at,
+            ALLOCATIONS.c.host,
+            ALLOCATIONS.c.allow_remote,
+            ALLOCATIONS.c.native,
+            VGPUS.c.id,
+            VGPUS.c.index,
+            VGPUS.c.compute_pct,
+            VGPUS.c.memory_mb,
+        )
+        .select_from(ALLOCATIONS.join(VGPUS, VGPUS.c.allocation_id == ALLOCATIONS.c.id))
+        .where(ALLOCATIONS.c.state == "queued")
+        .order_by(*SERVING_ORDER, VGPUS.c.index)
+    )
+    requests = {}
+    for row in session.execute(query):
+        request = requests.get(row[0])
+        if request is None:
+            request = requests[row[0]] = placement.Request(*row[:6], demands=[])
+        request.demands.append(fit.Demand(row[7], row[8], row[9], row[10], whole=bool(row[6])))
+    return list(requests.values())
+
+
+class _NoLongerQueued(Exception):
+    """Another controller served or removed the request meanwhile."""
+
+
+def _start(session, request, chosen, now):
+    result = session.execute(
+        sa.update(ALLOCATIONS)
+        .where(ALLOCATIONS.c.id == request.id, ALLOCATIONS.c.state == "queued")
+        .values(state="active", state_reason=None, placed_at=now, updated_at=now)
+    )
+    if result.rowcount != 1:
+        raise _NoLongerQueued()
+    placed = placement.claim(session, request, chosen)
+    placement.bind_vgpus(session, request, placed, now)
+    events.record(
+        session,
+        "info",
+        "allocation",
+        request.uuid,
+        "dequeued",
+        "Queued allocation %s was placed on GPU(s) %s."
+        % (request.uuid, ", ".join(sorted(p.gpu.uuid for p in placed.values()))),
+    )
+
+
+def _try_start(request, snapshots):
+    """Place one queued request from the snapshot; True when it started."""
+    pool = "native" if request.native else "orionx"
+    for _attempt in range(CONF.scheduler.claim_retries):
+        if pool not in snapshots:
+            with db_api.transaction() as session:
+                snapshots[pool] = candidates.load_usable(session, pool)
+        chosen = planner.plan(
+            request.demands,
+            snapshots[pool],
+            request.host,
+            request.allow_remote,
+            CONF.scheduler.policy,
+        )
+        if chosen is None:
+            return False
+        try:
+            with db_api.transaction() as session:
+                _start(session, request, chosen, models.utcnow())
+            return True
+        except _NoLongerQueued:
+            return False
+        except (claims.RaceLost, sa.exc.DBAPIError) as error:
+            if isinstance(error, sa.exc.DBAPIError) and not claims.is_transient(error):
+                raise
+            # The snapshot is stale (or was half-updated by the rolled-back
+            # claim): read it again.
+            snapshots.pop(pool, None)
+    LOG.warning("Queued allocation %s lost every claim race; it stays queued", request.uuid)
+    return False
+
+
+def serve():
+    """Start every queued request that fits now, in serving order. Returns
+    the uuids of the allocations started."""
+    with db_api.transaction() as session:
+        queue = load_queue(session)
+    started = []
+    snapshots = {}
+    for request in queue:
+        if _try_start(request, snapshots):
+            started.append(request.uuid)
+        elif CONF.scheduler.strict_queue:
+            break
+    return started
