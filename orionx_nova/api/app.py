@@ -1,9 +1,12 @@
 """The Flask application of orionx-api."""
 
+import uuid
+
 import flask
 import sqlalchemy as sa
 from oslo_log import log as logging
 
+from orionx_nova.api import auth, errors, handlers
 from orionx_nova.db import api as db_api
 from orionx_nova.db import migration
 
@@ -16,9 +19,31 @@ def create_app():
     """Build the WSGI application. The caller has parsed the configuration."""
     app = flask.Flask("orionx_nova.api")
     app.json.sort_keys = False
+    # Strict slashes off: /v1/gpus/ and /v1/gpus are the same resource
+    # instead of a redirect that clients would have to follow.
+    app.url_map.strict_slashes = False
+    app.before_request(_set_request_id)
+    app.after_request(_add_request_id_header)
     app.add_url_rule("/", "versions", _versions)
     app.add_url_rule("/healthz", "healthz", _healthz)
+    for blueprint in handlers.BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    errors.install(app)
+    auth.install(app)
     return app
+
+
+def _set_request_id():
+    # One id per request, in every log line about it and in the answer, so an
+    # operator can find the log lines behind a user's error report.
+    flask.g.request_id = "req-" + str(uuid.uuid4())
+
+
+def _add_request_id_header(response):
+    request_id = flask.g.get("request_id")
+    if request_id:
+        response.headers["X-OpenStack-Request-Id"] = request_id
+    return response
 
 
 def _versions():

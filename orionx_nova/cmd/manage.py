@@ -2,17 +2,22 @@
 
     orionx-manage --config-file /etc/orionx/orionx.conf db sync
     orionx-manage --config-file /etc/orionx/orionx.conf db version
+    orionx-manage user create alice --role operator --project demo
+    orionx-manage user list
 """
 
+import getpass
+import os
 import sys
 
 import sqlalchemy as sa
 from oslo_config import cfg
 
-from orionx_nova import config
+from orionx_nova import config, exception
 from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import migration
+from orionx_nova.objects import users
 
 
 def _db_sync():
@@ -57,11 +62,72 @@ def _add_db_parsers(subparsers):
     version.set_defaults(func=_db_version)
 
 
+def _read_password():
+    """The new user's password: from --password-file, ORIONX_PASSWORD or a
+    prompt, in that order; never from the command line, where other users
+    of the host could read it in the process list."""
+    if CONF.command.password_file:
+        with open(CONF.command.password_file, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    if os.environ.get("ORIONX_PASSWORD"):
+        return os.environ["ORIONX_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise exception.InvalidRequest(
+            "No password: give --password-file, set ORIONX_PASSWORD or run in a terminal")
+    password = getpass.getpass("Password for %s: " % CONF.command.user_name)
+    if getpass.getpass("Repeat the password: ") != password:
+        raise exception.InvalidRequest("The two passwords differ; nothing was created")
+    return password
+
+
+def _user_create():
+    user = users.create(CONF.command.user_name, _read_password(), CONF.command.role,
+                        project_id=CONF.command.project)
+    print("Created user %s with role %s in project %s."
+          % (user["name"], user["role"], user["project_id"] or "(none)"))
+    if user["role"] != "admin" and not user["project_id"]:
+        print("Without --project this user sees no allocations; only admins work "
+              "across projects.", file=sys.stderr)
+    return 0
+
+
+def _user_list():
+    rows = users.list()
+    print("%-24s %-9s %-24s %s" % ("NAME", "ROLE", "PROJECT", "CREATED"))
+    for user in rows:
+        print("%-24s %-9s %-24s %s" % (user["name"], user["role"],
+                                       user["project_id"] or "-", user["created_at"]))
+    return 0
+
+
+def _add_user_parsers(subparsers):
+    user = subparsers.add_parser("user", help="API users for [api] auth_strategy = local.")
+    user_actions = user.add_subparsers(dest="action", metavar="ACTION")
+    user_actions.required = True
+    create = user_actions.add_parser("create", help="Create a user.")
+    # dest is not "name": oslo.config keeps the chosen category in
+    # CONF.command.name.
+    create.add_argument("user_name", metavar="NAME")
+    create.add_argument("--role", required=True, choices=users.ROLES)
+    create.add_argument("--project", help="Project whose allocations the user works on.")
+    create.add_argument("--password-file",
+                        help="File whose first line is the password (else ORIONX_PASSWORD "
+                        "or a prompt).")
+    create.set_defaults(func=_user_create)
+    listing = user_actions.add_parser("list", help="List users.")
+    listing.set_defaults(func=_user_list)
+
+
+def _add_parsers(subparsers):
+    _add_db_parsers(subparsers)
+    _add_user_parsers(subparsers)
+
+
 _command_opt = cfg.SubCommandOpt(
     "command",
     title="Commands",
     help="Available categories",
-    handler=_add_db_parsers,
+    handler=_add_parsers,
 )
 
 
@@ -82,6 +148,9 @@ def main(argv=None):
             % (_safe_url(), exc.orig),
             file=sys.stderr,
         )
+        return 1
+    except (exception.OrionXError, OSError) as exc:
+        print("orionx-manage: %s" % exc, file=sys.stderr)
         return 1
     finally:
         db_api.dispose()
