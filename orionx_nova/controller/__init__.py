@@ -1,0 +1,1 @@
+"""orionx-controller: the management plane's server side and background loops."""

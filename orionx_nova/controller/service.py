@@ -1,0 +1,68 @@
+"""The controller service: RPC server for agents plus background loops.
+
+Loops are idempotent database work (marking nodes down, serving the queue),
+so several controllers on one database may run them at once; the rows they
+change are locked inside their transactions.
+"""
+
+import threading
+
+import oslo_messaging as messaging
+from oslo_log import log as logging
+
+from orionx_nova import rpc
+from orionx_nova.conf import CONF
+from orionx_nova.controller import manager
+from orionx_nova.objects import nodes
+from orionx_nova.scheduler import queue
+
+LOG = logging.getLogger(__name__)
+
+
+class ControllerService:
+    def __init__(self, transport=None):
+        self._transport = transport
+        self._stopping = threading.Event()
+        self._threads = []
+        self._rpc_server = None
+
+    def start(self):
+        transport = self._transport or rpc.get_transport()
+        target = messaging.Target(topic=manager.TOPIC, server=CONF.host)
+        self._rpc_server = messaging.get_rpc_server(
+            transport, target, [manager.ControllerManager()])
+        self._rpc_server.start()
+        self._start_loop("reaper", CONF.controller.reap_interval, self._reap_and_serve)
+        LOG.info("orionx-controller %s serving topic %s", CONF.host, manager.TOPIC)
+
+    def _start_loop(self, name, interval_s, work):
+        thread = threading.Thread(target=self._loop, args=(interval_s, work),
+                                  name="orionx-controller-%s" % name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _loop(self, interval_s, work):
+        while not self._stopping.wait(interval_s):
+            try:
+                work()
+            except Exception:  # a DB outage must not kill the loop
+                LOG.exception("Controller background work failed; retrying in %d s",
+                              interval_s)
+
+    @staticmethod
+    def _reap_and_serve():
+        down = nodes.reap_dead_nodes()
+        if down:
+            LOG.warning("Nodes marked down after missed heartbeats: %s", ", ".join(down))
+        # Capacity may also have freed through paths that could not serve the
+        # queue themselves (a crash between commit and serving); serving is
+        # cheap when nothing fits.
+        queue.serve()
+
+    def stop(self):
+        self._stopping.set()
+        if self._rpc_server is not None:
+            self._rpc_server.stop()
+            self._rpc_server.wait()
+        for thread in self._threads:
+            thread.join(10)

@@ -1,0 +1,23 @@
+"""Client side of the agent-to-controller RPC API (see
+:mod:`orionx_nova.controller.manager` for the server side and versions)."""
+
+import oslo_messaging as messaging
+
+from orionx_nova import rpc
+from orionx_nova.controller import manager
+
+
+class ControllerAPI:
+    """Calls to whichever controller takes them on topic ``orionx-controller``."""
+
+    def __init__(self, transport=None, timeout_s=30):
+        target = messaging.Target(topic=manager.TOPIC, version=manager.VERSION)
+        transport = transport or rpc.get_transport()
+        self.client = messaging.get_rpc_client(transport, target, timeout=timeout_s)
+
+    def register(self, ctxt, hostname, gpus, endpoints=None):
+        return self.client.call(ctxt, "register", hostname=hostname, gpus=list(gpus),
+                                endpoints=endpoints)
+
+    def heartbeat(self, ctxt, hostname, usage=None):
+        return self.client.call(ctxt, "heartbeat", hostname=hostname, usage=usage)
