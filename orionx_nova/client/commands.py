@@ -107,11 +107,12 @@ def allocation_body(args):
     return body
 
 
-def alloc_create(api, args, out=sys.stderr, sleep=time.sleep, clock=time.monotonic):
+def alloc_create(api, args, out=None, sleep=time.sleep, clock=time.monotonic):
     allocation = api.post("/v1/allocations", allocation_body(args))
     if args.wait and allocation.get("state") == "queued":
+        # Progress goes to stderr so stdout stays the allocation (--format json).
         allocation = wait_until_placed(api, allocation, args.wait_timeout,
-                                       args.poll_interval, out, sleep, clock)
+                                       args.poll_interval, out or sys.stderr, sleep, clock)
     return allocation, _show_allocation
 
 
