@@ -31,6 +31,36 @@ gpu_server_opts = [
         help="How a vGPU's compute share is enforced.",
     ),
     cfg.IntOpt(
+        "sim_memory_mb",
+        default=16384,
+        min=16,
+        help="Device memory of the simulated GPU, in MB: the size of its host-memory "
+        "arena. Pages are only committed as sessions write them.",
+    ),
+    cfg.StrOpt(
+        "tls_cert_file",
+        help="PEM certificate (chain) presented on tcp_listen. With tls_key_file set, "
+        "TCP clients must connect with tls:HOST:PORT.",
+    ),
+    cfg.StrOpt(
+        "tls_key_file",
+        help="PEM private key of tls_cert_file.",
+    ),
+    cfg.BoolOpt(
+        "shm_enabled",
+        default=True,
+        help="Offer shared memory to clients on the unix socket: bulk copies then "
+        "move through a shared segment instead of the socket.",
+    ),
+    cfg.IntOpt(
+        "shm_ring_mb",
+        default=8,
+        min=1,
+        max=1024,
+        help="Size in MB of each of the two rings (requests, replies) of a shared-memory "
+        "session. Larger rings help bulk copies; each session maps 2 x this.",
+    ),
+    cfg.IntOpt(
         "share_window_ms",
         default=100,
         min=10,
@@ -40,10 +70,36 @@ gpu_server_opts = [
 ]
 
 
+# Given per process by whoever starts one GPU server per GPU (the agent), so
+# they are command-line options too.
+gpu_server_cli_opts = [
+    cfg.IntOpt(
+        "gpu-index",
+        default=0,
+        min=0,
+        help="Index of the physical GPU this server drives (the CUDA device ordinal "
+        "on the cuda backend).",
+    ),
+    cfg.StrOpt(
+        "unix-socket-path",
+        default="",
+        help="Unix socket on which local clients (and shared memory) are served. "
+        "Empty means gpu-server-<gpu_index>.sock in [DEFAULT] state_dir.",
+    ),
+    cfg.StrOpt(
+        "tcp-listen",
+        default="",
+        help="HOST:PORT on which remote clients are served over TCP (TLS when "
+        "tls_cert_file is set). Empty disables TCP.",
+    ),
+]
+
+
 def register_opts(conf):
     conf.register_group(gpu_server_group)
     conf.register_opts(gpu_server_opts, group=gpu_server_group)
+    conf.register_cli_opts(gpu_server_cli_opts, group=gpu_server_group)
 
 
 def list_opts():
-    return {gpu_server_group: gpu_server_opts}
+    return {gpu_server_group: gpu_server_opts + gpu_server_cli_opts}

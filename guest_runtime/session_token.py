@@ -1,0 +1,145 @@
+"""Data-plane session tokens: minted by the controller, checked by GPU servers.
+
+A token is ``v1.<payload>.<signature>``: the payload is base64url (no
+padding) of compact JSON, the signature base64url of HMAC-SHA256 over the
+text ``v1.<payload>`` keyed with ``[DEFAULT] session_secret``. The payload::
+
+    {"aid": "<allocation id>", "exp": <expiry, unix seconds>,
+     "vgpus": [{"id": "<vGPU id>", "compute_pct": 25, "memory_mb": 4096,
+                "gpu": "<physical GPU uuid, optional>"}]}
+
+A GPU server takes a session's limits from the token alone, so it needs no
+database. Standard library only: the controller and the guest import it.
+
+Mint a token for development with::
+
+    python -m guest_runtime.session_token --secret S --memory-mb 1024
+"""
+
+import argparse
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import json
+import sys
+import time
+
+TOKEN_VERSION = "v1"
+DEFAULT_TTL_S = 3600
+
+
+class TokenError(Exception):
+    """The token is malformed, forged or expired; the message says which."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VGpuClaim:
+    id: str
+    compute_pct: int
+    memory_mb: int
+    gpu_uuid: str | None = None
+
+    @property
+    def memory_bytes(self):
+        return self.memory_mb << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionClaims:
+    allocation_id: str
+    vgpus: tuple
+    expires_at: float
+
+
+def _b64encode(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text):
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        return base64.urlsafe_b64decode(padded.encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        raise TokenError("session token is not valid base64url: %s" % exc) from None
+
+
+def _key(secret):
+    if not secret:
+        raise TokenError("no session secret configured: set [DEFAULT] session_secret")
+    return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+
+
+def _signature(secret, signed_text):
+    return hmac.new(_key(secret), signed_text.encode("ascii"), hashlib.sha256).digest()
+
+
+def mint_token(secret, allocation_id, vgpus, ttl_s=DEFAULT_TTL_S, now=None):
+    """A signed token for ``allocation_id`` holding ``vgpus`` (VGpuClaim or
+    dicts with id, compute_pct, memory_mb and optional gpu), valid ``ttl_s``."""
+    now = time.time() if now is None else now
+    claims = []
+    for vgpu in vgpus:
+        if isinstance(vgpu, dict):
+            vgpu = VGpuClaim(str(vgpu["id"]), int(vgpu["compute_pct"]),
+                             int(vgpu["memory_mb"]), vgpu.get("gpu"))
+        item = {"id": vgpu.id, "compute_pct": vgpu.compute_pct, "memory_mb": vgpu.memory_mb}
+        if vgpu.gpu_uuid:
+            item["gpu"] = vgpu.gpu_uuid
+        claims.append(item)
+    body = {"aid": str(allocation_id), "exp": int(now + ttl_s), "vgpus": claims}
+    payload = _b64encode(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+    signed_text = "%s.%s" % (TOKEN_VERSION, payload)
+    return "%s.%s" % (signed_text, _b64encode(_signature(secret, signed_text)))
+
+
+def verify_token(secret, token, now=None):
+    """SessionClaims of a token signed with ``secret``, or TokenError."""
+    if isinstance(token, bytes | bytearray | memoryview):
+        token = bytes(token).decode("ascii", "replace")
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != TOKEN_VERSION:
+        raise TokenError("session token is malformed: expected %s.<payload>.<signature>"
+                         % TOKEN_VERSION)
+    signed_text = "%s.%s" % (parts[0], parts[1])
+    if not hmac.compare_digest(_signature(secret, signed_text), _b64decode(parts[2])):
+        raise TokenError("session token signature does not match: it was not minted "
+                         "with this pool's session_secret")
+    claims = _parse_payload(_b64decode(parts[1]))
+    now = time.time() if now is None else now
+    if claims.expires_at <= now:
+        raise TokenError("session token of allocation %s expired %d s ago: ask the "
+                         "controller for a new one"
+                         % (claims.allocation_id, now - claims.expires_at))
+    return claims
+
+
+def _parse_payload(raw):
+    try:
+        body = json.loads(raw)
+        vgpus = tuple(
+            VGpuClaim(str(v["id"]), int(v["compute_pct"]), int(v["memory_mb"]), v.get("gpu"))
+            for v in body["vgpus"])
+        return SessionClaims(str(body["aid"]), vgpus, float(body["exp"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TokenError("session token payload is not valid: %s" % exc) from None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Mint an OrionX session token "
+                                     "(for development and tests).")
+    parser.add_argument("--secret", required=True, help="[DEFAULT] session_secret")
+    parser.add_argument("--allocation-id", default="dev")
+    parser.add_argument("--vgpu-id", default="vgpu-0")
+    parser.add_argument("--memory-mb", type=int, default=1024)
+    parser.add_argument("--compute-pct", type=int, default=100)
+    parser.add_argument("--ttl-s", type=int, default=DEFAULT_TTL_S)
+    args = parser.parse_args(argv)
+    vgpu = VGpuClaim(args.vgpu_id, args.compute_pct, args.memory_mb)
+    sys.stdout.write(mint_token(args.secret, args.allocation_id, [vgpu], args.ttl_s) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

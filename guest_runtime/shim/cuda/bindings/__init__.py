@@ -1,0 +1,1 @@
+"""``cuda.bindings`` under orionx-run: only ``driver`` is served."""

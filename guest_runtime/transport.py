@@ -1,0 +1,383 @@
+"""Byte streams that carry protocol frames: sockets and shared-memory rings.
+
+Every transport offers the same three calls, used by both the client runtime
+and the GPU server, so the protocol code never knows which one it runs on:
+
+* ``send_parts(parts)``: write buffers in order (gathered, not joined);
+* ``recv_into(view)``: fill a writable byte memoryview completely;
+* ``recv_exact(nbytes)``: the next ``nbytes`` as bytes.
+
+Bulk data goes straight between the stream and the caller's buffer (the
+device arena on the server, the numpy array in the guest): no intermediate
+copies. VM transports (vsock, virtio-serial, ivshmem) implement the same calls.
+"""
+
+import array
+import dataclasses
+import mmap
+import os
+import select
+import socket
+import ssl
+
+ANCILLARY_FDS_MAX = 8
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the stream (or died)."""
+
+
+# -- sockets: unix, TCP, TLS ------------------------------------------------
+
+class SocketStream:
+    """A stream over a connected socket, with a read buffer so that a burst of
+    small pipelined frames costs one ``recv`` rather than two per frame."""
+
+    kind = "socket"
+
+    def __init__(self, sock, kind="unix", read_buffer_bytes=256 << 10):
+        self.sock = sock
+        self.kind = kind
+        self._buffer = bytearray(read_buffer_bytes)
+        self._view = memoryview(self._buffer)
+        self._start = 0
+        self._end = 0
+        # sendmsg gathers buffers without joining them; SSL sockets lack it.
+        self._gather = not isinstance(sock, ssl.SSLSocket)
+        self.expect_fds = False
+        self.received_fds = []
+
+    @property
+    def buffered_bytes(self):
+        return self._end - self._start
+
+    def send_parts(self, parts):
+        if not self._gather:
+            for part in parts:
+                self.sock.sendall(part)
+            return
+        views = [memoryview(p).cast("B") for p in parts if len(p)]
+        while views:
+            sent = self.sock.sendmsg(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views[0])
+                views.pop(0)
+            if views and sent:
+                views[0] = views[0][sent:]
+
+    def send_with_fds(self, data, fds):
+        """Send ``data`` with ``fds`` attached (SCM_RIGHTS, unix sockets only)."""
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        sent = self.sock.sendmsg([data], ancillary)
+        if sent < len(data):
+            self.sock.sendall(memoryview(data)[sent:])
+
+    def recv_into(self, view):
+        wanted = len(view)
+        got = self._take_buffered(view, 0, wanted)
+        while got < wanted:
+            remaining = wanted - got
+            if remaining >= len(self._buffer) // 2:
+                # Bulk: straight into the destination, no staging copy.
+                count = self.sock.recv_into(view[got:], remaining)
+                if not count:
+                    raise ConnectionClosed("peer closed the connection")
+                got += count
+            else:
+                self._fill()
+                got = self._take_buffered(view, got, wanted)
+
+    def recv_exact(self, nbytes):
+        if self._end - self._start >= nbytes:
+            start = self._start
+            self._start += nbytes
+            return bytes(self._view[start:start + nbytes])
+        data = bytearray(nbytes)
+        self.recv_into(memoryview(data))
+        return bytes(data)
+
+    def _take_buffered(self, view, got, wanted):
+        take = min(self._end - self._start, wanted - got)
+        if take:
+            view[got:got + take] = self._view[self._start:self._start + take]
+            self._start += take
+        return got + take
+
+    def _fill(self):
+        self._start = self._end = 0
+        if self.expect_fds:
+            count = self._recv_with_fds()
+        else:
+            count = self.sock.recv_into(self._view)
+        if not count:
+            raise ConnectionClosed("peer closed the connection")
+        self._end = count
+
+    def _recv_with_fds(self):
+        fd_bytes = socket.CMSG_SPACE(ANCILLARY_FDS_MAX * array.array("i").itemsize)
+        count, ancillary, _flags, _addr = self.sock.recvmsg_into([self._view], fd_bytes)
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds = array.array("i")
+                fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+                self.received_fds.extend(fds)
+        return count
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# -- shared memory rings ----------------------------------------------------
+
+CONTROL_BYTES = 4096
+# One ring per direction. Its control words sit 64 bytes apart (own cache
+# lines), as u64 indexes into the control page: bytes written, bytes read, and
+# two flags saying that the reader or the writer sleeps on its eventfd.
+_HEAD, _TAIL, _READER_SLEEPS, _WRITER_SLEEPS = 0, 8, 16, 24
+_RING_WORDS = 32
+CLIENT_TO_SERVER, SERVER_TO_CLIENT = 0, 1
+# Eventfds in the order they travel over SCM_RIGHTS after the memfd.
+EVENTFD_ROLES = ("c2s_data", "c2s_space", "s2c_data", "s2c_space")
+
+# A sleeper re-checks the ring this often even without a doorbell. Python
+# cannot fence its stores, so a doorbell may in rare cases be missed; this
+# bounds the cost of that to a short pause instead of a hang.
+_RESCUE_POLL_MS = 10
+# Checks of the ring before sleeping: the peer often answers within them,
+# which saves two system calls per round trip.
+_SPIN_CHECKS = 64
+
+
+@dataclasses.dataclass
+class _Ring:
+    control: memoryview   # the whole control page as u64 words
+    base: int             # index of this ring's first control word
+    data: memoryview      # ring_bytes of data
+    data_fd: int          # doorbell: data was written
+    space_fd: int         # doorbell: data was consumed
+
+    def word(self, offset):
+        return self.control[self.base + offset]
+
+    def set_word(self, offset, value):
+        self.control[self.base + offset] = value
+
+
+class ShmRingStream:
+    """A stream over two single-producer rings in one shared segment.
+
+    Bulk data is copied once into the ring and once out of it, by two
+    processes working in parallel on consecutive chunks; only doorbells, and
+    only when the other side sleeps, cost a system call. ``peer_sock`` is the
+    unix socket the segment came over: it becomes readable when the peer dies.
+    """
+
+    kind = "shm"
+
+    def __init__(self, memfd, eventfds, ring_bytes, peer_sock, role):
+        self.ring_bytes = ring_bytes
+        # Bulk copies move in chunks of an eighth of the ring, so that writer
+        # and reader copy at the same time instead of taking turns.
+        self._chunk_bytes = max(ring_bytes // 8, 4096)
+        self.peer_sock = peer_sock
+        self._memfd = memfd
+        self._eventfds = list(eventfds)
+        self._map = mmap.mmap(memfd, CONTROL_BYTES + 2 * ring_bytes)
+        whole = memoryview(self._map)
+        control = whole[:CONTROL_BYTES].cast("Q")
+        fds = dict(zip(EVENTFD_ROLES, eventfds, strict=True))
+        rings = []
+        for index, prefix in ((CLIENT_TO_SERVER, "c2s"), (SERVER_TO_CLIENT, "s2c")):
+            start = CONTROL_BYTES + index * ring_bytes
+            rings.append(_Ring(control, index * _RING_WORDS, whole[start:start + ring_bytes],
+                               fds[prefix + "_data"], fds[prefix + "_space"]))
+        self._views = [whole, control] + [ring.data for ring in rings]
+        if role == "server":
+            self._rx, self._tx = rings
+        else:
+            self._tx, self._rx = rings
+        self._poller = select.poll()
+        self._poller.register(peer_sock.fileno(), select.POLLIN)
+
+    # writing
+
+    def send_parts(self, parts):
+        for part in parts:
+            self._write(memoryview(part).cast("B"))
+        self._ring_doorbell(self._tx, _READER_SLEEPS, self._tx.data_fd)
+
+    def _write(self, view):
+        ring, size = self._tx, self.ring_bytes
+        done, total = 0, len(view)
+        while done < total:
+            head = ring.word(_HEAD)
+            free = size - (head - ring.word(_TAIL))
+            if not free:
+                self._ring_doorbell(ring, _READER_SLEEPS, ring.data_fd)
+                self._sleep(ring, _WRITER_SLEEPS, ring.space_fd, self._has_space)
+                continue
+            position = head % size
+            chunk = min(total - done, free, size - position, self._chunk_bytes)
+            ring.data[position:position + chunk] = view[done:done + chunk]
+            ring.set_word(_HEAD, head + chunk)
+            done += chunk
+            if done < total:
+                # Let a sleeping reader drain this chunk while we copy the next.
+                self._ring_doorbell(ring, _READER_SLEEPS, ring.data_fd)
+
+    def _has_space(self, ring):
+        return ring.word(_HEAD) - ring.word(_TAIL) < self.ring_bytes
+
+    # reading
+
+    def recv_into(self, view):
+        view = view.cast("B") if view.format != "B" else view
+        ring, size = self._rx, self.ring_bytes
+        done, total = 0, len(view)
+        while done < total:
+            tail = ring.word(_TAIL)
+            available = ring.word(_HEAD) - tail
+            if not available:
+                self._sleep(ring, _READER_SLEEPS, ring.data_fd, self._has_data)
+                continue
+            position = tail % size
+            chunk = min(total - done, available, size - position)
+            view[done:done + chunk] = ring.data[position:position + chunk]
+            ring.set_word(_TAIL, tail + chunk)
+            done += chunk
+            self._ring_doorbell(ring, _WRITER_SLEEPS, ring.space_fd)
+
+    def recv_exact(self, nbytes):
+        data = bytearray(nbytes)
+        self.recv_into(memoryview(data))
+        return bytes(data)
+
+    @staticmethod
+    def _has_data(ring):
+        return ring.word(_HEAD) != ring.word(_TAIL)
+
+    # doorbells
+
+    @staticmethod
+    def _ring_doorbell(ring, sleeper_flag, fd):
+        if ring.word(sleeper_flag):
+            os.eventfd_write(fd, 1)
+
+    def _sleep(self, ring, my_flag, my_fd, ready):
+        for _ in range(_SPIN_CHECKS):
+            if ready(ring):
+                return
+        ring.set_word(my_flag, 1)
+        try:
+            # Re-check after raising the flag: the peer may have moved the
+            # ring just before it could see the flag.
+            while not ready(ring):
+                self._poller.register(my_fd, select.POLLIN)
+                events = dict(self._poller.poll(_RESCUE_POLL_MS))
+                self._poller.unregister(my_fd)
+                if my_fd in events:
+                    _drain_eventfd(my_fd)
+                if self.peer_sock.fileno() in events:
+                    self._check_peer_alive()
+        finally:
+            ring.set_word(my_flag, 0)
+
+    def _check_peer_alive(self):
+        try:
+            data = self.peer_sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            raise ConnectionClosed("peer of the shared-memory session failed: %s" % exc) from None
+        if not data:
+            raise ConnectionClosed("peer closed the shared-memory session")
+        raise ConnectionClosed("peer wrote to the control socket of a shared-memory session")
+
+    def close(self):
+        for view in reversed(self._views):
+            view.release()
+        self._views = []
+        self._rx = self._tx = None
+        try:
+            self._map.close()
+        except BufferError:
+            pass
+        for fd in [self._memfd] + self._eventfds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            self.peer_sock.close()
+        except OSError:
+            pass
+
+
+def _drain_eventfd(fd):
+    try:
+        os.eventfd_read(fd)
+    except BlockingIOError:
+        pass
+
+
+def create_shm_segment(ring_bytes):
+    """A new segment and its doorbells: (memfd, [eventfd x 4]). The server
+    creates them and passes them to its client with SCM_RIGHTS."""
+    memfd = os.memfd_create("orionx-session", os.MFD_CLOEXEC)
+    os.ftruncate(memfd, CONTROL_BYTES + 2 * ring_bytes)
+    eventfds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC) for _ in EVENTFD_ROLES]
+    return memfd, eventfds
+
+
+# -- endpoints --------------------------------------------------------------
+
+# Fastest first; "unix" is upgraded to shared memory when the server offers it.
+ENDPOINT_KINDS = ("unix", "tcp", "tls")
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    kind: str
+    address: object  # a path for unix, (host, port) otherwise
+
+    def __str__(self):
+        if self.kind == "unix":
+            return "unix:%s" % self.address
+        return "%s:%s:%d" % (self.kind, self.address[0], self.address[1])
+
+
+def parse_endpoint(text):
+    """``unix:/path``, ``tcp:host:port`` or ``tls:host:port`` as an Endpoint."""
+    kind, _, rest = text.strip().partition(":")
+    if kind == "unix" and rest:
+        return Endpoint("unix", rest)
+    if kind in ("tcp", "tls"):
+        host, _, port = rest.rpartition(":")
+        if host and port.isdigit():
+            return Endpoint(kind, (host.strip("[]"), int(port)))
+    raise ValueError("endpoint %r is not unix:PATH, tcp:HOST:PORT or tls:HOST:PORT" % text)
+
+
+def parse_endpoints(text):
+    """Endpoints of a comma-separated list, fastest kind first."""
+    endpoints = [parse_endpoint(item) for item in text.split(",") if item.strip()]
+    return sorted(endpoints, key=lambda e: ENDPOINT_KINDS.index(e.kind))
+
+
+def connect(endpoint, timeout_s=10.0, tls_ca_file=None):
+    """A SocketStream connected to ``endpoint``."""
+    if endpoint.kind == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout_s)
+        sock.connect(endpoint.address)
+    else:
+        sock = socket.create_connection(endpoint.address, timeout=timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if endpoint.kind == "tls":
+            context = ssl.create_default_context(cafile=tls_ca_file)
+            sock = context.wrap_socket(sock, server_hostname=endpoint.address[0])
+    sock.settimeout(None)
+    return SocketStream(sock, kind=endpoint.kind)

@@ -1,0 +1,105 @@
+"""What the session layer asks of a backend; ``sim`` and ``cuda`` implement it.
+
+A backend is one physical GPU (:class:`GpuBackend`); each session opens its
+own :class:`BackendContext` on it (a real CUDA context on the ``cuda``
+backend). Pointers and handles reach a context only after the session has
+checked them against its own tables, so contexts trust their arguments.
+"""
+
+import abc
+
+
+class GpuBackend(abc.ABC):
+    name = "abstract"
+    device_name = ""
+    total_memory_bytes = 0
+    gpu_uuid = None
+
+    @abc.abstractmethod
+    def open_context(self, label):
+        """A new BackendContext for the session called ``label``."""
+
+    @abc.abstractmethod
+    def attribute(self, attribute):
+        """Value of CUdevice_attribute ``attribute`` (an int), or None if unknown."""
+
+    def driver_version(self):
+        return 12040
+
+    def close(self):  # noqa: B027 - optional: most backends hold nothing to release
+        """Release the device when the server stops."""
+
+
+class BackendContext(abc.ABC):
+    """Device work of one session. Methods raise CudaError on failure."""
+
+    @abc.abstractmethod
+    def alloc(self, nbytes):
+        """(dptr, backend_handle) of ``nbytes`` of new device memory."""
+
+    @abc.abstractmethod
+    def free(self, allocation):
+        """Release a memory_map.Allocation."""
+
+    @abc.abstractmethod
+    def write_view(self, dptr, nbytes):
+        """A writable byte memoryview that the session fills with host data
+        for ``[dptr, dptr + nbytes)``; then it calls ``finish_write``."""
+
+    def finish_write(self, dptr, view, stream):  # noqa: B027 - a no-op where views are device memory
+        """Make the bytes written into ``view`` device memory at ``dptr``."""
+
+    @abc.abstractmethod
+    def read_view(self, dptr, nbytes, stream):
+        """A byte memoryview holding device memory ``[dptr, dptr + nbytes)``."""
+
+    @abc.abstractmethod
+    def copy_dtod(self, dst, src, nbytes, stream): ...
+
+    @abc.abstractmethod
+    def memset(self, dst, value, count, element_bytes, stream): ...
+
+    @abc.abstractmethod
+    def create_stream(self, flags): ...
+
+    @abc.abstractmethod
+    def destroy_stream(self, stream): ...
+
+    @abc.abstractmethod
+    def synchronize_stream(self, stream): ...
+
+    @abc.abstractmethod
+    def create_event(self, flags): ...
+
+    @abc.abstractmethod
+    def destroy_event(self, event): ...
+
+    @abc.abstractmethod
+    def record_event(self, event, stream): ...
+
+    @abc.abstractmethod
+    def synchronize_event(self, event): ...
+
+    @abc.abstractmethod
+    def elapsed_ms(self, start, end): ...
+
+    @abc.abstractmethod
+    def load_module(self, image): ...
+
+    @abc.abstractmethod
+    def unload_module(self, module): ...
+
+    @abc.abstractmethod
+    def get_function(self, module, name): ...
+
+    @abc.abstractmethod
+    def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map):
+        """Run ``function``; returns the device seconds it took when known.
+        ``memory_map`` lets a backend that can check kernel arguments do so."""
+
+    @abc.abstractmethod
+    def synchronize(self): ...
+
+    @abc.abstractmethod
+    def close(self):
+        """Free everything the context holds (the session ended)."""

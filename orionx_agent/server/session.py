@@ -1,0 +1,453 @@
+"""One client's session on a GPU server: frames in, device work, replies out.
+
+Dispatch is derived from ``guest_runtime.protocol.OPS``: op ``NAME`` runs
+method ``op_name`` with the request struct's fields (plus an
+:class:`IncomingBuffer` for ops that carry one). Handlers return the reply
+struct's fields, and ``(fields, buffer)`` for ops that answer with bytes.
+
+Asynchronous ops get no reply. When one fails its error is deferred, later
+asynchronous ops are skipped, and the next synchronous op answers with that
+error instead of running, as a CUDA context reports a launch failure at the
+next synchronising call.
+"""
+
+import dataclasses
+import socket
+
+from oslo_log import log as logging
+
+from guest_runtime import protocol
+from guest_runtime.curesult import CudaError, CUresult
+from guest_runtime.protocol import BUF_REPLY, BUF_REQUEST, ProtocolError
+from guest_runtime.session_token import TokenError, verify_token
+from guest_runtime.transport import ConnectionClosed, ShmRingStream, create_shm_segment
+from orionx_agent.server.memory_map import Allocation, SessionMemoryMap
+
+LOG = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 10.0
+_DISCARD_CHUNK_BYTES = 1 << 20
+
+
+class SessionRefused(Exception):
+    """HELLO failed; the client was told why."""
+
+
+@dataclasses.dataclass
+class SessionUsage:
+    device_s: float = 0.0
+    launches: int = 0
+    bytes_to_device: int = 0
+    bytes_from_device: int = 0
+
+
+class IncomingBuffer:
+    """The trailing buffer of a request, still in the stream: a handler reads
+    it straight into its destination, or the session discards it."""
+
+    def __init__(self, stream, nbytes):
+        self._stream = stream
+        self.nbytes = nbytes
+        self._pending = nbytes
+
+    def read(self):
+        data = self._stream.recv_exact(self._pending) if self._pending else b""
+        self._pending = 0
+        return data
+
+    def read_into(self, view):
+        self._stream.recv_into(view)
+        self._pending = 0
+
+    def discard(self):
+        scratch = None
+        while self._pending:
+            chunk = min(self._pending, _DISCARD_CHUNK_BYTES)
+            if scratch is None:
+                scratch = memoryview(bytearray(chunk))
+            self._stream.recv_into(scratch[:chunk])
+            self._pending -= chunk
+
+
+class HandleTable:
+    """Session-local handles (streams, events, modules, functions) to backend
+    objects. Clients only ever see these numbers; a number that is not in
+    the table is refused, so one session cannot name another's objects."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self._objects = {}
+        self._next = 1
+
+    def add(self, obj):
+        handle = self._next
+        self._next += 1
+        self._objects[handle] = obj
+        return handle
+
+    def get(self, handle):
+        try:
+            return self._objects[handle]
+        except KeyError:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE,
+                            "%s handle %d is not a live %s of this session"
+                            % (self.kind, handle, self.kind)) from None
+
+    def pop(self, handle):
+        obj = self.get(handle)
+        del self._objects[handle]
+        return obj
+
+    def __len__(self):
+        return len(self._objects)
+
+
+class Session:
+    def __init__(self, server, stream, peer_label):
+        self.server = server
+        self.stream = stream
+        self.peer_label = peer_label
+        self.id = None
+        self.label = "unauthenticated session from %s" % peer_label
+        self.claims = None
+        self.vgpu = None
+        self.memory_map = None
+        self.context = None
+        self.deferred_error = None
+        self.usage = SessionUsage()
+        self.streams = HandleTable("stream")
+        self.events = HandleTable("event")
+        self.modules = HandleTable("module")
+        self.functions = HandleTable("function")
+        self._handlers = {opcode: getattr(self, op.handler_name)
+                          for opcode, op in protocol.OPS.items()
+                          if op.name not in ("HELLO", "SHM_ATTACH", "SESSION_ENDED")}
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def run(self):
+        """Serve until the client leaves or breaks the protocol; then free
+        everything the session held."""
+        try:
+            self._hello()
+            while True:
+                self._serve_one()
+        except (ConnectionClosed, ConnectionError, SessionRefused) as exc:
+            LOG.debug("%s ended: %s", self.label, exc)
+        except ProtocolError as exc:
+            LOG.warning("Ending %s: %s", self.label, exc)
+            self.end(CUresult.CUDA_ERROR_INVALID_VALUE, "protocol error: %s" % exc)
+        except OSError as exc:
+            LOG.info("%s lost its connection: %s", self.label, exc)
+        finally:
+            self.close()
+
+    def end(self, code, message):
+        """Tell the client why its session ends (best effort)."""
+        frame = protocol.encode_error(protocol.SESSION_ENDED.opcode, 0, code, message)
+        try:
+            self.stream.send_parts([frame])
+        except (OSError, ConnectionClosed, ValueError):
+            pass
+
+    def close(self):
+        if self.context is not None:
+            freed = self.memory_map.clear()
+            for allocation in freed:
+                self.context.free(allocation)
+            self.context.close()
+            self.context = None
+            LOG.info("%s closed; freed %d allocations (%.1f MB)", self.label, len(freed),
+                     sum(a.nbytes for a in freed) / (1 << 20))
+        self.stream.close()
+        self.server.forget_session(self)
+
+    def _hello(self):
+        sock = getattr(self.stream, "sock", None)
+        if sock is not None:
+            sock.settimeout(HELLO_TIMEOUT_S)
+        flags, opcode, request_id, payload_bytes = protocol.parse_header(
+            self.stream.recv_exact(protocol.HEADER_BYTES))
+        op = protocol.lookup(opcode)
+        if op.name != "HELLO":
+            raise ProtocolError("the first frame must be HELLO, got %s" % op.name)
+        buffer_bytes = protocol.check_request_length(op, payload_bytes)
+        (vgpu_index,) = op.request.unpack(self.stream.recv_exact(op.request.size))
+        token = self.stream.recv_exact(buffer_bytes)
+        try:
+            claims = verify_token(self.server.session_secret, token)
+            vgpu = self._pick_vgpu(claims, vgpu_index)
+        except TokenError as exc:
+            LOG.warning("Refusing session from %s: %s", self.peer_label, exc)
+            self._send(protocol.encode_error(opcode, request_id,
+                                             CUresult.CUDA_ERROR_NOT_PERMITTED, str(exc)))
+            raise SessionRefused(str(exc)) from None
+        if sock is not None:
+            sock.settimeout(None)
+        self._open(claims, vgpu)
+        self._send(protocol.encode_reply(op, request_id, (
+            self.id, self.memory_map.quota_bytes, self.server.transports_for(self.stream))))
+
+    def _pick_vgpu(self, claims, vgpu_index):
+        mine = [v for v in claims.vgpus
+                if not v.gpu_uuid or v.gpu_uuid == self.server.backend.gpu_uuid]
+        if vgpu_index >= len(mine):
+            raise TokenError("session token of allocation %s holds %d vGPU(s) for GPU %s; "
+                             "vGPU index %d does not exist: connect to the GPU server of "
+                             "that vGPU" % (claims.allocation_id, len(mine),
+                                            self.server.backend.gpu_uuid, vgpu_index))
+        return mine[vgpu_index]
+
+    def _open(self, claims, vgpu):
+        self.claims = claims
+        self.vgpu = vgpu
+        self.id = self.server.register_session(self)
+        self.label = "session %d (vGPU %s of allocation %s)" % (
+            self.id, vgpu.id, claims.allocation_id)
+        self.memory_map = SessionMemoryMap("vGPU %s" % vgpu.id, vgpu.memory_bytes)
+        self.context = self.server.backend.open_context(self.label)
+        LOG.info("Opened %s from %s over %s: %d MB, %d%% compute", self.label,
+                 self.peer_label, self.stream.kind, vgpu.memory_mb, vgpu.compute_pct)
+
+    # -- the frame loop ------------------------------------------------------
+
+    def _serve_one(self):
+        flags, opcode, request_id, payload_bytes = protocol.parse_header(
+            self.stream.recv_exact(protocol.HEADER_BYTES))
+        op = protocol.lookup(opcode)
+        buffer_bytes = protocol.check_request_length(op, payload_bytes)
+        args = op.request.unpack(self.stream.recv_exact(op.request.size)) if op.request.size \
+            else ()
+        if op.name == "HELLO":
+            raise ProtocolError("HELLO sent twice")
+        if op.name == "SHM_ATTACH":
+            self._attach_shm(op, request_id, *args)
+            return
+        incoming = IncomingBuffer(self.stream, buffer_bytes)
+        if self.deferred_error is not None:
+            incoming.discard()
+            if op.sync:
+                error, self.deferred_error = self.deferred_error, None
+                self._send_error(op, request_id, error)
+            return
+        try:
+            if op.buffer == BUF_REQUEST:
+                result = self._handlers[opcode](*args, incoming)
+            else:
+                result = self._handlers[opcode](*args)
+        except CudaError as exc:
+            incoming.discard()
+            self._fail(op, request_id, exc)
+            return
+        except (ConnectionClosed, ProtocolError, OSError):
+            raise
+        except Exception as exc:  # a bug must not take the server down
+            LOG.exception("%s: %s failed", self.label, op.name)
+            incoming.discard()
+            self._fail(op, request_id, CudaError(CUresult.CUDA_ERROR_UNKNOWN,
+                                                 "%s failed in the GPU server: %s"
+                                                 % (op.name, exc)))
+            return
+        incoming.discard()
+        if op.sync:
+            self._reply(op, request_id, result)
+
+    def _fail(self, op, request_id, error):
+        if op.sync:
+            self._send_error(op, request_id, error)
+        else:
+            LOG.debug("%s: deferred error of %s: %s", self.label, op.name, error)
+            self.deferred_error = error
+
+    def _reply(self, op, request_id, result):
+        if op.buffer == BUF_REPLY:
+            fields, data = result
+            head = protocol.encode_reply(op, request_id, fields, len(data))
+            self.stream.send_parts([head, data])
+        else:
+            self._send(protocol.encode_reply(op, request_id, result or ()))
+
+    def _send_error(self, op, request_id, error):
+        self._send(protocol.encode_error(op.opcode, request_id, error.code, error.message))
+
+    def _send(self, frame):
+        self.stream.send_parts([frame])
+
+    def _attach_shm(self, op, request_id, ring_bytes):
+        if not self.server.shm_enabled or self.stream.kind != "unix":
+            self._send_error(op, request_id, CudaError(
+                CUresult.CUDA_ERROR_NOT_SUPPORTED,
+                "shared memory is offered only on this server's unix socket, and only "
+                "when [gpu_server] shm_enabled is true"))
+            return
+        if self.stream.buffered_bytes:
+            raise ProtocolError("frames were pipelined behind SHM_ATTACH")
+        ring_bytes = self.server.shm_ring_size(ring_bytes)
+        memfd, eventfds = create_shm_segment(ring_bytes)
+        sock = self.stream.sock
+        self.stream.send_with_fds(protocol.encode_reply(op, request_id, (ring_bytes,)),
+                                  [memfd] + eventfds)
+        self.stream = ShmRingStream(memfd, eventfds, ring_bytes, sock, "server")
+        LOG.debug("%s moved to shared memory, %d-byte rings", self.label, ring_bytes)
+
+    # -- device queries -------------------------------------------------------
+
+    @staticmethod
+    def _check_device(device):
+        if device != 0:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_DEVICE,
+                            "device %d does not exist: a session sees one device, 0" % device)
+
+    def op_ping(self):
+        return ()
+
+    def op_device_get_count(self):
+        return (1,)
+
+    def op_device_get_name(self, device):
+        self._check_device(device)
+        name = "%s (vGPU %s)" % (self.server.backend.device_name, self.vgpu.id)
+        return (), name.encode("utf-8")
+
+    def op_device_total_mem(self, device):
+        self._check_device(device)
+        return (self.memory_map.quota_bytes,)
+
+    def op_device_get_attribute(self, attribute, device):
+        self._check_device(device)
+        value = self.server.backend.attribute(attribute)
+        if value is None:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                            "device attribute %d is not known to this GPU server" % attribute)
+        return (value,)
+
+    def op_driver_get_version(self):
+        return (self.server.backend.driver_version(),)
+
+    def op_mem_get_info(self):
+        quota = self.memory_map.quota_bytes
+        return (quota - self.memory_map.used_bytes, quota)
+
+    # -- memory -----------------------------------------------------------------
+
+    def op_mem_alloc(self, nbytes):
+        if nbytes == 0:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                            "cuMemAlloc of 0 bytes: ask for at least one byte")
+        self.memory_map.check_quota(nbytes)
+        dptr, handle = self.context.alloc(nbytes)
+        self.memory_map.add(Allocation(dptr, nbytes, handle))
+        return (dptr,)
+
+    def op_mem_free(self, dptr):
+        self.context.free(self.memory_map.remove(dptr))
+
+    def op_memcpy_htod(self, dst_dptr, incoming):
+        self._to_device(dst_dptr, 0, incoming, "cuMemcpyHtoD")
+
+    def op_memcpy_htod_async(self, dst_dptr, stream, incoming):
+        self._to_device(dst_dptr, stream, incoming, "cuMemcpyHtoDAsync")
+
+    def _to_device(self, dst_dptr, stream, incoming, what):
+        backend_stream = self._stream(stream)
+        self.memory_map.resolve(dst_dptr, incoming.nbytes, what)
+        view = self.context.write_view(dst_dptr, incoming.nbytes)
+        incoming.read_into(view)
+        self.context.finish_write(dst_dptr, view, backend_stream)
+        self.usage.bytes_to_device += incoming.nbytes
+
+    def op_memcpy_dtoh(self, src_dptr, nbytes, stream):
+        backend_stream = self._stream(stream)
+        self.memory_map.resolve(src_dptr, nbytes, "cuMemcpyDtoH")
+        self.usage.bytes_from_device += nbytes
+        return (), self.context.read_view(src_dptr, nbytes, backend_stream)
+
+    def op_memcpy_dtod(self, dst_dptr, src_dptr, nbytes, stream):
+        backend_stream = self._stream(stream)
+        self.memory_map.resolve(src_dptr, nbytes, "cuMemcpyDtoD source")
+        self.memory_map.resolve(dst_dptr, nbytes, "cuMemcpyDtoD destination")
+        self.context.copy_dtod(dst_dptr, src_dptr, nbytes, backend_stream)
+
+    op_memcpy_dtod_async = op_memcpy_dtod
+
+    def _memset(self, dst_dptr, value, count, stream, element_bytes):
+        backend_stream = self._stream(stream)
+        self.memory_map.resolve(dst_dptr, count * element_bytes, "cuMemsetD%d" %
+                                (8 * element_bytes))
+        self.context.memset(dst_dptr, value, count, element_bytes, backend_stream)
+
+    def op_memset_d8(self, dst_dptr, value, count, stream):
+        self._memset(dst_dptr, value, count, stream, 1)
+
+    op_memset_d8_async = op_memset_d8
+
+    def op_memset_d32(self, dst_dptr, value, count, stream):
+        self._memset(dst_dptr, value, count, stream, 4)
+
+    op_memset_d32_async = op_memset_d32
+
+    # -- streams and events ------------------------------------------------------
+
+    def _stream(self, handle):
+        """Backend stream of a handle; 0 is the session's default stream."""
+        return None if handle == 0 else self.streams.get(handle)
+
+    def op_stream_create(self, flags):
+        return (self.streams.add(self.context.create_stream(flags)),)
+
+    def op_stream_destroy(self, stream):
+        self.context.destroy_stream(self.streams.pop(stream))
+
+    def op_stream_synchronize(self, stream):
+        self.context.synchronize_stream(self._stream(stream))
+
+    def op_event_create(self, flags):
+        return (self.events.add(self.context.create_event(flags)),)
+
+    def op_event_destroy(self, event):
+        self.context.destroy_event(self.events.pop(event))
+
+    def op_event_record(self, event, stream):
+        self.context.record_event(self.events.get(event), self._stream(stream))
+
+    def op_event_synchronize(self, event):
+        self.context.synchronize_event(self.events.get(event))
+
+    def op_event_elapsed_time(self, start_event, end_event):
+        return (self.context.elapsed_ms(self.events.get(start_event),
+                                        self.events.get(end_event)),)
+
+    # -- modules and launches ----------------------------------------------------
+
+    def op_module_load_data(self, incoming):
+        return (self.modules.add(self.context.load_module(incoming.read())),)
+
+    def op_module_unload(self, module):
+        self.context.unload_module(self.modules.pop(module))
+
+    def op_module_get_function(self, module, incoming):
+        name = incoming.read().rstrip(b"\x00").decode("utf-8", "replace")
+        return (self.functions.add(self.context.get_function(self.modules.get(module), name)),)
+
+    def op_launch_kernel(self, function, grid_x, grid_y, grid_z, block_x, block_y, block_z,
+                         shared_mem_bytes, stream, incoming):
+        kernel = self.functions.get(function)
+        backend_stream = self._stream(stream)
+        params = incoming.read()
+        self.server.scheduler.admit(self)
+        device_s = self.context.launch(kernel, (grid_x, grid_y, grid_z),
+                                       (block_x, block_y, block_z), shared_mem_bytes,
+                                       backend_stream, params, self.memory_map)
+        self.usage.launches += 1
+        self.server.scheduler.charge(self, device_s)
+
+    def op_ctx_synchronize(self):
+        self.context.synchronize()
+
+
+def shutdown_socket(sock):
+    """Wake a session thread blocked on ``sock`` so that it ends."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

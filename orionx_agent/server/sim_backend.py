@@ -1,0 +1,266 @@
+"""The simulated GPU: a real host-memory arena and numpy kernels.
+
+Device memory is one numpy byte array of the configured size (its pages are
+only committed when written), copies are real copies, and kernels run on one
+engine thread per simulated GPU, so device time is real and measurable.
+"""
+
+import bisect
+import queue
+import threading
+import time
+
+import numpy as np
+from oslo_log import log as logging
+
+from guest_runtime.builtin_kernels import KERNELS
+from guest_runtime.curesult import CudaError, CUresult
+from guest_runtime.protocol import BUILTIN_MODULE_IMAGE
+from orionx_agent.server import sim_kernels
+from orionx_agent.server.backend import BackendContext, GpuBackend
+
+LOG = logging.getLogger(__name__)
+
+# Device pointers are arena offsets from this base: 0 stays an invalid
+# pointer and the values look like device addresses to programs.
+SIM_BASE_DPTR = 0x7_0000_0000
+ALIGNMENT_BYTES = 256
+
+# CUdevice_attribute values of a plausible mid-range GPU.
+SIM_ATTRIBUTES = {
+    1: 1024,    # MAX_THREADS_PER_BLOCK
+    2: 1024, 3: 1024, 4: 64,             # MAX_BLOCK_DIM_X/Y/Z
+    5: 2147483647, 6: 65535, 7: 65535,   # MAX_GRID_DIM_X/Y/Z
+    8: 49152,   # MAX_SHARED_MEMORY_PER_BLOCK
+    10: 32,     # WARP_SIZE
+    13: 1500000,  # CLOCK_RATE (kHz)
+    16: 16,     # MULTIPROCESSOR_COUNT
+    75: 8, 76: 0,  # COMPUTE_CAPABILITY_MAJOR/MINOR
+}
+
+
+class ArenaAllocator:
+    """First-fit allocator over the arena, coalescing freed neighbours."""
+
+    def __init__(self, total_bytes):
+        self.total_bytes = total_bytes
+        self._free_starts = [0]
+        self._free_sizes = {0: total_bytes}
+        self._lock = threading.Lock()
+
+    def allocate(self, nbytes):
+        """Offset of ``nbytes`` (rounded up), or None when nothing fits."""
+        nbytes = _aligned(nbytes)
+        with self._lock:
+            for index, start in enumerate(self._free_starts):
+                size = self._free_sizes[start]
+                if size >= nbytes:
+                    del self._free_starts[index]
+                    del self._free_sizes[start]
+                    if size > nbytes:
+                        self._insert(start + nbytes, size - nbytes)
+                    return start
+        return None
+
+    def release(self, offset, nbytes):
+        nbytes = _aligned(nbytes)
+        with self._lock:
+            index = bisect.bisect_left(self._free_starts, offset)
+            if index > 0:
+                before = self._free_starts[index - 1]
+                if before + self._free_sizes[before] == offset:
+                    offset, nbytes = before, nbytes + self._free_sizes.pop(before)
+                    del self._free_starts[index - 1]
+                    index -= 1
+            if index < len(self._free_starts) and self._free_starts[index] == offset + nbytes:
+                nbytes += self._free_sizes.pop(self._free_starts[index])
+                del self._free_starts[index]
+            self._insert(offset, nbytes)
+
+    def _insert(self, start, size):
+        bisect.insort(self._free_starts, start)
+        self._free_sizes[start] = size
+
+    def free_bytes(self):
+        with self._lock:
+            return sum(self._free_sizes.values())
+
+
+def _aligned(nbytes):
+    return max(ALIGNMENT_BYTES, (nbytes + ALIGNMENT_BYTES - 1) // ALIGNMENT_BYTES * ALIGNMENT_BYTES)
+
+
+class Engine:
+    """The one thread that executes the kernels of every session on a GPU."""
+
+    def __init__(self, name):
+        self._jobs = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, work):
+        """Run ``work()`` on the engine; returns its device seconds or raises."""
+        done = threading.Lock()
+        done.acquire()
+        box = []
+        self._jobs.put((work, done, box))
+        done.acquire()  # released by the engine thread when work is over
+        outcome = box[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _loop(self):
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            work, done, box = job
+            started = time.perf_counter()
+            try:
+                work()
+                box.append(time.perf_counter() - started)
+            except Exception as exc:  # handed to the waiting session thread
+                box.append(exc)
+            done.release()
+
+    def stop(self):
+        self._jobs.put(None)
+
+
+class SimGpu(GpuBackend):
+    name = "sim"
+
+    def __init__(self, memory_bytes, index=0):
+        self.index = index
+        self.device_name = "OrionX simulated GPU %d" % index
+        self.gpu_uuid = "GPU-sim-%08d" % index
+        self.total_memory_bytes = memory_bytes
+        self.arena = np.zeros(memory_bytes, dtype=np.uint8)
+        self.allocator = ArenaAllocator(memory_bytes)
+        self.engine = Engine("orionx-sim-engine-%d" % index)
+
+    def open_context(self, label):
+        return SimContext(self, label)
+
+    def attribute(self, attribute):
+        return SIM_ATTRIBUTES.get(attribute)
+
+    def close(self):
+        self.engine.stop()
+
+
+class _SimEvent:
+    recorded_at = None
+
+
+class SimContext(BackendContext):
+    """Work of one session on the simulated GPU. Streams exist as handles:
+    the session executes its work in order, which every stream order allows."""
+
+    def __init__(self, gpu, label):
+        self.gpu = gpu
+        self.label = label
+
+    def _bytes(self, dptr, nbytes):
+        offset = dptr - SIM_BASE_DPTR
+        return self.gpu.arena[offset:offset + nbytes]
+
+    def _f32(self, dptr, count):
+        return self._bytes(dptr, 4 * count).view(np.float32)
+
+    def alloc(self, nbytes):
+        offset = self.gpu.allocator.allocate(nbytes)
+        if offset is None:
+            raise CudaError(
+                CUresult.CUDA_ERROR_OUT_OF_MEMORY,
+                "%s has no free block of %d bytes left in its %d MB (%d MB free, fragmented "
+                "or used by other sessions): retry later or use another GPU"
+                % (self.gpu.device_name, nbytes, self.gpu.total_memory_bytes >> 20,
+                   self.gpu.allocator.free_bytes() >> 20))
+        return SIM_BASE_DPTR + offset, nbytes
+
+    def free(self, allocation):
+        self.gpu.allocator.release(allocation.dptr - SIM_BASE_DPTR, allocation.backend_handle)
+
+    def write_view(self, dptr, nbytes):
+        return memoryview(self._bytes(dptr, nbytes))
+
+    def read_view(self, dptr, nbytes, stream):
+        return memoryview(self._bytes(dptr, nbytes))
+
+    def copy_dtod(self, dst, src, nbytes, stream):
+        np.copyto(self._bytes(dst, nbytes), self._bytes(src, nbytes))
+
+    def memset(self, dst, value, count, element_bytes, stream):
+        dtype = np.uint8 if element_bytes == 1 else np.uint32
+        self._bytes(dst, count * element_bytes).view(dtype)[:] = value
+
+    def create_stream(self, flags):
+        return object()
+
+    def destroy_stream(self, stream):
+        pass
+
+    def synchronize_stream(self, stream):
+        pass
+
+    def create_event(self, flags):
+        return _SimEvent()
+
+    def destroy_event(self, event):
+        pass
+
+    def record_event(self, event, stream):
+        event.recorded_at = time.perf_counter()
+
+    def synchronize_event(self, event):
+        pass
+
+    def elapsed_ms(self, start, end):
+        if start.recorded_at is None or end.recorded_at is None:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_HANDLE,
+                            "cuEventElapsedTime on an event that was never recorded: "
+                            "call cuEventRecord on both events first")
+        return (end.recorded_at - start.recorded_at) * 1000.0
+
+    def load_module(self, image):
+        if bytes(image) != BUILTIN_MODULE_IMAGE:
+            raise CudaError(
+                CUresult.CUDA_ERROR_NOT_SUPPORTED,
+                "cuModuleLoadData: PTX and cubin images need the cuda backend; this GPU "
+                "server runs the sim backend, which serves only the built-in kernels (%s) "
+                "through the built-in module image" % ", ".join(sorted(KERNELS)))
+        return "builtin"
+
+    def unload_module(self, module):
+        pass
+
+    def get_function(self, module, name):
+        kernel = KERNELS.get(name)
+        if kernel is None:
+            raise CudaError(CUresult.CUDA_ERROR_NOT_FOUND,
+                            "cuModuleGetFunction: no kernel %r in the built-in module; it "
+                            "has %s" % (name, ", ".join(sorted(KERNELS))))
+        return kernel
+
+    def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map):
+        if len(params) != function.params.size:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                            "%s takes %d bytes of parameters (%s), got %d"
+                            % (function.name, function.params.size,
+                               ", ".join(function.param_names), len(params)))
+        values = function.unpack(params)
+        for param, nbytes in sim_kernels.extents(function.name, values):
+            try:
+                memory_map.resolve(values[param], nbytes, "%s parameter %s" % (function.name,
+                                                                                param))
+            except CudaError as exc:
+                raise CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, exc.message) from None
+        return self.gpu.engine.run(lambda: sim_kernels.run(function.name, values, self._f32))
+
+    def synchronize(self):
+        pass
+
+    def close(self):
+        pass
