@@ -5,6 +5,7 @@ production, ``fake://`` inside the all-in-one process).
 """
 
 import oslo_messaging as messaging
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from orionx_nova.conf import CONF
@@ -19,18 +20,23 @@ _transport = None
 def _register_transport_opts(conf):
     # oslo.messaging registers transport_url only inside get_transport();
     # registering its public option list lets us ask whether it is set.
+    # Defaults first: list_opts() hands out copies, and a copy registered
+    # with another default than the library's own options is a duplicate.
     from oslo_messaging import opts
 
+    messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
     for group, options in opts.list_opts():
         if group is None:
             conf.register_opts(options)
-    messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
 
 
 def transport_configured(conf=CONF):
     """True when ``[DEFAULT] transport_url`` was set by the operator."""
     _register_transport_opts(conf)
-    return bool(conf.transport_url)
+    # oslo.messaging defaults to "rabbit://" (a broker on localhost); only a
+    # value the operator set means there are agents to talk to.
+    location = conf.get_location("transport_url")
+    return bool(conf.transport_url) and location.location != cfg.Locations.opt_default
 
 
 def get_transport(conf=CONF):

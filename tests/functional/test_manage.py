@@ -5,6 +5,8 @@ import sqlite3
 import subprocess
 import sys
 
+from orionx_nova.db import migration
+
 
 def _manage(*args, cwd):
     return subprocess.run(
@@ -18,9 +20,10 @@ def test_db_sync_from_nothing_then_version(tmp_path):
     config_file = tmp_path / "orionx.conf"
     config_file.write_text("[DEFAULT]\nstate_dir = %s\n" % state_dir)
 
+    head = migration.head_version()
     sync = _manage("--config-file", str(config_file), "db", "sync", cwd=tmp_path)
     assert sync.returncode == 0, sync.stderr
-    assert "is at revision 0001" in sync.stdout
+    assert "is at revision %s (was empty)" % head in sync.stdout
 
     database = state_dir / "orionx.sqlite"
     assert database.is_file()
@@ -34,11 +37,11 @@ def test_db_sync_from_nothing_then_version(tmp_path):
 
     version = _manage("--state-dir", str(state_dir), "db", "version", cwd=tmp_path)
     assert version.returncode == 0, version.stderr
-    assert version.stdout.strip().splitlines()[-1] == "0001"
+    assert version.stdout.strip().splitlines()[-1] == head
 
     again = _manage("--state-dir", str(state_dir), "db", "sync", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "(was 0001)" in again.stdout
+    assert "(was %s)" % head in again.stdout
     assert os.stat(database).st_size > 0
 
 
