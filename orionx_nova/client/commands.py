@@ -139,7 +139,8 @@ def wait_until_placed(api, allocation, timeout_s, poll_interval_s, out, sleep, c
 
 
 def alloc_list(api, args):
-    rows = api.get("/v1/allocations", state=args.state, consumer=args.consumer)["allocations"]
+    rows = api.get("/v1/allocations", state=args.state, consumer=args.consumer,
+                   project_id=args.project)["allocations"]
     return rows, _list(ALLOCATION_COLUMNS)
 
 

@@ -31,9 +31,20 @@ def table(rows, columns):
     return "\n".join(lines)
 
 
+def _flatten(item, prefix=""):
+    # Nested objects (the summary's per-pool totals) read better as one
+    # dotted field per line than as a JSON blob in one cell.
+    for key, value in item.items():
+        name = prefix + str(key)
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, name + ".")
+        else:
+            yield name, value
+
+
 def fields(item, skip=()):
     """One object as a two-column FIELD / VALUE table."""
-    rows = [{"field": k, "value": v} for k, v in item.items() if k not in skip]
+    rows = [{"field": k, "value": v} for k, v in _flatten(item) if k not in skip]
     return table(rows, [("FIELD", "field"), ("VALUE", "value")])
 
 

@@ -43,6 +43,7 @@ def _add_alloc_parsers(sub):
     listing = actions.add_parser("list", help="List allocations.")
     listing.add_argument("--state", choices=["queued", "active", "preempted", "degraded"])
     listing.add_argument("--consumer")
+    listing.add_argument("--project", help="Only this project's (admins).")
     listing.set_defaults(func=commands.alloc_list)
 
     resize = actions.add_parser("resize", help="Change vGPU sizes in place.")

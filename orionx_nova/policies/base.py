@@ -2,8 +2,9 @@
 operator and an admin of the pool.
 
 Roles nest, so a rule written for viewers also admits operators and admins.
-Deployments whose Keystone uses other role names override these three rules
-in policy.yaml instead of every rule that uses them.
+Keystone's default roles count too (member as operator, reader as viewer),
+so a cloud works without creating new roles. Deployments with other role
+names override these three rules in policy.yaml, not every rule using them.
 """
 
 from oslo_policy import policy
@@ -20,14 +21,15 @@ rules = [
     ),
     policy.RuleDefault(
         "orionx:operator",
-        "role:operator or " + ADMIN,
-        description="Operators: create, resize, bind and preempt allocations "
-        "of their own project.",
+        "role:operator or role:member or " + ADMIN,
+        description="Operators (Keystone: member): create, resize, bind and "
+        "preempt allocations of their own project.",
     ),
     policy.RuleDefault(
         "orionx:viewer",
-        "role:viewer or " + OPERATOR,
-        description="Viewers: read the pool and their own project's allocations.",
+        "role:viewer or role:reader or " + OPERATOR,
+        description="Viewers (Keystone: reader): read the pool and their own "
+        "project's allocations.",
     ),
 ]
 

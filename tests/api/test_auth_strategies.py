@@ -72,6 +72,18 @@ def test_keystone_roles_and_project_come_from_the_token(keystone_pool):
     assert other.json["allocations"] == []
 
 
+def test_keystone_default_roles_map_to_pool_roles(keystone_pool):
+    client = keystone_pool.client
+    member = _token("u-m", "p3", "member")
+    reader = _token("u-r", "p3", "reader")
+    assert client.post("/v1/allocations", json=ONE_VGPU, headers=member).status_code == 201
+    assert client.post("/v1/allocations", json=ONE_VGPU, headers=reader).status_code == 403
+    assert len(client.get("/v1/allocations", headers=reader).json["allocations"]) == 1
+    gpu = keystone_pool.ids["gpu_a0"]
+    assert client.patch("/v1/gpus/%s" % gpu, json={"mode": "native"},
+                        headers=member).status_code == 403
+
+
 def test_keystone_deployments_issue_no_local_tokens(keystone_pool):
     response = keystone_pool.client.post(
         "/v1/auth/tokens", json={"name": "admin", "password": test_pool.PASSWORD},

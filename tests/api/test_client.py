@@ -38,3 +38,8 @@ def test_wait_reports_position_changes_and_times_out():
             sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
     lines = out.getvalue().splitlines()
     assert [line.rsplit(" ", 1)[1] for line in lines] == ["4", "3", "2"]
+
+
+def test_fields_flattens_nested_objects():
+    text = formatting.fields({"pools": {"orionx": {"gpus": 4}}, "queue_length": 0})
+    assert text.splitlines()[2:] == ["pools.orionx.gpus  4", "queue_length       0"]

@@ -60,13 +60,26 @@ def _check_request_shape(body):
                 " (or native true with count)")
 
 
+def _listing_project(context, scope):
+    """Admins may narrow a listing to one project with ?project_id=; others
+    may only name their own."""
+    wanted = validation.query_str("project_id")
+    if wanted is None or wanted == scope:
+        return scope
+    if scope is not None:
+        raise exception.Forbidden(
+            "project_id=%s: only admins list other projects' allocations; your "
+            "project is %s" % (wanted, context.project_id))
+    return wanted
+
+
 @blueprint.get("")
 def list_allocations():
-    _context, scope = _authorized_scope(rules.LIST)
-    validation.check_unknown_query(("state", "consumer"))
+    context, scope = _authorized_scope(rules.LIST)
+    validation.check_unknown_query(("state", "consumer", "project_id"))
     return {
         "allocations": allocations.list(
-            project_id=scope,
+            project_id=_listing_project(context, scope),
             state=validation.query_enum("state", models.ALLOCATION_STATES),
             consumer=validation.query_str("consumer"),
         )
