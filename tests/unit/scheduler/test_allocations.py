@@ -1,0 +1,248 @@
+"""Scheduling semantics through the objects layer, on a real SQLite pool."""
+
+import pytest
+
+from orionx_nova import exception
+from orionx_nova.conf import CONF
+from orionx_nova.objects import allocations, events, gpus, queue
+from tests.unit.scheduler.conftest import add_node
+
+
+def vgpu(compute_pct=50, memory_mb=1024):
+    return {"compute_pct": compute_pct, "memory_mb": memory_mb}
+
+
+def create(*sizes, **fields):
+    return allocations.create({"vgpus": [vgpu(*s) for s in sizes], **fields})
+
+
+def gpu_of(allocation, index=0):
+    return allocation["vgpus"][index]["gpu_uuid"]
+
+
+def test_reserve_places_and_returns_the_contract(pool_db):
+    add_node("h1", [16384])
+    a = create((30, 2048), consumer="vm-1", host="h1")
+    assert a["state"] == "active" and a["queue_position"] is None
+    assert a["consumer"] == "vm-1" and a["mode"] == "reserve" and a["priority"] == 50
+    assert a["created_at"].endswith("Z") and a["placed_at"].endswith("Z")
+    assert a["vgpus"][0]["gpu_uuid"] == "h1-gpu0" and a["vgpus"][0]["node"] == "h1"
+    assert allocations.get(a["uuid"]) == a
+    g = gpus.get("h1-gpu0")
+    assert (g["used_compute_pct"], g["used_memory_mb"], g["free_compute_pct"]) == (30, 2048, 70)
+    assert g["vgpus"][0]["allocation_uuid"] == a["uuid"]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"vgpus": [vgpu(120, 1)]}, "120 compute_pct; the limit is 100"),
+        ({"vgpus": [vgpu(0, 1)]}, "compute_pct is 0"),
+        ({"vgpus": [vgpu(10, 0)]}, "memory_mb is 0"),
+        ({"vgpus": []}, "vgpus"),
+        ({"vgpus": [vgpu()], "priority": 101}, "priority is 101"),
+        ({"vgpus": [vgpu()], "mode": "lease"}, "mode"),
+        ({"vgpus": [vgpu()], "colour": "red"}, "colour"),
+        ({"native": True}, "count"),
+        ({"vgpus": [vgpu(True, 1)]}, "compute_pct must be an integer"),
+    ],
+)
+def test_invalid_requests_name_the_field(pool_db, body, field):
+    add_node("h1")
+    with pytest.raises(exception.InvalidRequest) as error:
+        allocations.create(body)
+    assert field in str(error.value) and error.value.code == 400
+
+
+def test_larger_than_every_gpu_is_refused_never_queued(pool_db):
+    add_node("h1", [16384, 8192])
+    with pytest.raises(exception.NeverFits) as error:
+        create((10, 20000))
+    assert "16384" in str(error.value) and error.value.code == 400
+    with pytest.raises(exception.NeverFits):
+        create((10, 10), (10, 10), (10, 10))  # three distinct GPUs needed, two exist
+    assert queue.list() == []
+
+
+def test_no_fit_without_queue_is_409(pool_db):
+    add_node("h1", [16384])
+    create((80, 10))
+    with pytest.raises(exception.NoCapacity) as error:
+        create((30, 10), queue=False)
+    assert error.value.code == 409
+
+
+def test_local_first_then_remote_unless_forbidden(pool_db):
+    add_node("h1", [16384])
+    add_node("h2", [16384])
+    assert gpu_of(create((60, 10), host="h2")) == "h2-gpu0"
+    assert gpu_of(create((60, 10), host="h2")) == "h1-gpu0"
+    a = create((60, 10), host="h2", allow_remote=False)
+    assert a["state"] == "queued"
+
+
+def test_binpack_and_spread(pool_db):
+    add_node("h1", [16384, 16384])
+    first = create((10, 10))
+    assert gpu_of(create((10, 10))) == gpu_of(first)
+    CONF.set_override("policy", "spread", "scheduler")
+    assert gpu_of(create((10, 10))) != gpu_of(first)
+
+
+def test_all_or_nothing(pool_db):
+    add_node("h1", [16384, 16384])
+    create((80, 10))
+    a = create((50, 10), (50, 10))
+    assert a["state"] == "queued"
+    assert all(v["gpu_uuid"] is None for v in a["vgpus"])
+    assert sum(g["used_compute_pct"] for g in gpus.list()) == 80
+
+
+def test_queue_order_priority_then_age_and_backfill(pool_db):
+    add_node("h1", [16384])
+    blocker = create((100, 10))
+    big_old = create((100, 10), priority=50)
+    small_low = create((40, 10), priority=10)
+    urgent = create((60, 10), priority=90)
+    assert [a["uuid"] for a in queue.list()] == [urgent["uuid"], big_old["uuid"], small_low["uuid"]]
+    assert [a["queue_position"] for a in queue.list()] == [1, 2, 3]
+    allocations.delete(blocker["uuid"])
+    # urgent takes 60; big_old still does not fit; small_low backfills.
+    assert allocations.get(urgent["uuid"])["state"] == "active"
+    assert allocations.get(big_old["uuid"])["state"] == "queued"
+    assert allocations.get(small_low["uuid"])["state"] == "active"
+    assert allocations.get(big_old["uuid"])["queue_position"] == 1
+
+
+def test_strict_queue_does_not_backfill(pool_db):
+    CONF.set_override("strict_queue", True, "scheduler")
+    add_node("h1", [16384])
+    blocker = create((60, 10))
+    big = create((100, 10))
+    small = create((10, 10))  # fits now, but big waits ahead of it
+    assert small["state"] == "queued"
+    allocations.delete(blocker["uuid"])
+    assert allocations.get(big["uuid"])["state"] == "active"
+    assert allocations.get(small["uuid"])["state"] == "queued"
+
+
+def test_preemption_evicts_lowest_priority_youngest_and_casts(pool_db):
+    add_node("h1", [16384])
+    old_low = create((50, 10), priority=10, preemptible=True)
+    young_low = create((50, 10), priority=10, preemptible=True)
+    high = create((50, 10), priority=80, can_preempt=True)
+    assert high["state"] == "active"
+    assert allocations.get(young_low["uuid"])["state"] == "preempted"
+    assert allocations.get(old_low["uuid"])["state"] == "active"
+    assert pool_db.casts == [
+        ("preempt_session", "h1", young_low["uuid"], (young_low["vgpus"][0]["uuid"],))
+    ]
+    kinds = [e["kind"] for e in events.list(object_uuid=young_low["uuid"])]
+    assert "preempted" in kinds
+
+
+def test_preemption_spares_higher_priority_and_non_preemptible(pool_db):
+    add_node("h1", [16384])
+    create((50, 10), priority=10, preemptible=False)
+    create((50, 10), priority=90, preemptible=True)
+    a = create((50, 10), priority=80, can_preempt=True)
+    assert a["state"] == "queued" and pool_db.casts == []
+
+
+def test_requeue_victim_waits_and_returns(pool_db):
+    add_node("h1", [16384])
+    victim = create((100, 10), priority=10, preemptible=True, requeue=True)
+    high = create((100, 10), priority=80, can_preempt=True)
+    assert allocations.get(victim["uuid"])["state"] == "queued"
+    allocations.delete(high["uuid"])
+    assert allocations.get(victim["uuid"])["state"] == "active"
+
+
+def test_operator_preempt(pool_db):
+    add_node("h1", [16384])
+    a = create((100, 10))
+    assert allocations.preempt(a["uuid"])["state"] == "preempted"
+    assert gpus.get("h1-gpu0")["used_compute_pct"] == 0
+    assert allocations.preempt(a["uuid"])["state"] == "preempted"
+
+
+def test_acquire_bind_unbind(pool_db):
+    add_node("h1", [16384])
+    a = allocations.create({"vgpus": [vgpu(70, 10)], "mode": "acquire"})
+    assert a["state"] == "active" and a["vgpus"][0]["gpu_uuid"] is None
+    assert gpus.get("h1-gpu0")["used_compute_pct"] == 0
+    bound = allocations.bind(a["uuid"])
+    assert bound["vgpus"][0]["gpu_uuid"] == "h1-gpu0"
+    assert allocations.bind(a["uuid"]) == bound  # idempotent
+    b = allocations.create({"vgpus": [vgpu(70, 10)], "mode": "acquire"})
+    with pytest.raises(exception.NoCapacity):
+        allocations.bind(b["uuid"], queue=False)
+    waiting = allocations.bind(b["uuid"])
+    assert waiting["state"] == "queued" and waiting["queue_position"] == 1
+    unbound = allocations.unbind(a["uuid"])
+    assert unbound["state"] == "active" and unbound["vgpus"][0]["gpu_uuid"] is None
+    assert allocations.get(b["uuid"])["vgpus"][0]["gpu_uuid"] == "h1-gpu0"
+
+
+def test_unbind_refuses_reserve(pool_db):
+    add_node("h1")
+    a = create((10, 10))
+    with pytest.raises(exception.InvalidRequest):
+        allocations.unbind(a["uuid"])
+
+
+def test_resize_in_place_or_conflict(pool_db):
+    add_node("h1", [16384])
+    a = create((30, 1000))
+    other = create((50, 1000))
+    resized = allocations.resize(a["uuid"], compute_pct=50, memory_mb=4000)
+    assert resized["vgpus"][0]["compute_pct"] == 50
+    assert gpus.get("h1-gpu0")["used_compute_pct"] == 100
+    assert pool_db.casts == [("resize_vgpu", "h1", a["vgpus"][0]["uuid"], 50, 4000)]
+    with pytest.raises(exception.Conflict) as error:
+        allocations.resize(a["uuid"], vgpus=[{"index": 0, "compute_pct": 51}])
+    assert "0 compute_pct" in str(error.value)
+    assert gpus.get("h1-gpu0")["used_compute_pct"] == 100
+    allocations.resize(other["uuid"], compute_pct=10)
+    assert gpus.get("h1-gpu0")["used_compute_pct"] == 60
+
+
+def test_resize_down_serves_the_queue(pool_db):
+    add_node("h1", [16384])
+    a = create((90, 10))
+    waiting = create((50, 10))
+    allocations.resize(a["uuid"], compute_pct=50)
+    assert allocations.get(waiting["uuid"])["state"] == "active"
+
+
+def test_native_takes_whole_gpus_in_the_native_pool(pool_db):
+    add_node("h1", [16384, 32768])
+    with pytest.raises(exception.NeverFits):
+        allocations.create({"native": True, "count": 1})
+    gpus.set_mode("h1-gpu1", "native")
+    a = allocations.create({"native": True, "count": 1})
+    assert a["native"] and a["vgpus"][0] == {
+        **a["vgpus"][0],
+        "compute_pct": 100,
+        "memory_mb": 32768,
+        "gpu_uuid": "h1-gpu1",
+    }
+    b = allocations.create({"native": True, "count": 1})
+    assert b["state"] == "queued"
+    # Sliced work never lands on native GPUs.
+    assert gpu_of(create((10, 10))) == "h1-gpu0"
+
+
+def test_project_scoping(pool_db):
+    add_node("h1")
+    a = allocations.create({"vgpus": [vgpu()]}, project_id="p1", user_id="u1")
+    assert allocations.get(a["uuid"], project_id="p1")["user_id"] == "u1"
+    with pytest.raises(exception.NotFound):
+        allocations.get(a["uuid"], project_id="p2")
+    with pytest.raises(exception.NotFound):
+        allocations.delete(a["uuid"], project_id="p2")
+    assert allocations.list(project_id="p2") == []
+    assert [x["uuid"] for x in allocations.list(project_id="p1", state="active")] == [a["uuid"]]
+    allocations.delete(a["uuid"], project_id="p1")
+    with pytest.raises(exception.NotFound):
+        allocations.get(a["uuid"])
