@@ -1,0 +1,123 @@
+"""Fixtures of the data-plane tests: live GPU servers on the sim backend.
+
+Servers run in this process on threads (fast to start), on a unix socket in
+a short temporary directory and a free loopback TCP port; the TLS server gets
+a throwaway self-signed certificate.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from guest_runtime import runtime
+from guest_runtime.client import Connection
+from guest_runtime.session_token import mint_token
+from orionx_agent.server.server import GpuServer
+from orionx_agent.server.sim_backend import SimGpu
+
+SECRET = "dataplane-test-secret"
+SIM_MEMORY_MB = 256
+TRANSPORTS = ("shm", "unix", "tcp", "tls")
+
+
+def make_token(memory_mb=64, ttl_s=600, secret=SECRET, allocation_id="alloc-1",
+               vgpu_id="vgpu-1", now=None):
+    vgpu = {"id": vgpu_id, "compute_pct": 50, "memory_mb": memory_mb}
+    return mint_token(secret, allocation_id, [vgpu], ttl_s=ttl_s, now=now)
+
+
+@pytest.fixture
+def socket_dir():
+    # Unix socket paths are limited to 108 bytes; pytest's tmp_path can be longer.
+    path = tempfile.mkdtemp(prefix="oxdp-", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _start(socket_dir, name, tls_context=None, memory_mb=SIM_MEMORY_MB):
+    backend = SimGpu(memory_mb << 20)
+    return GpuServer(backend, SECRET, unix_socket_path=os.path.join(socket_dir, name),
+                     tcp_address=("127.0.0.1", 0), tls_context=tls_context,
+                     shm_ring_bytes=1 << 20).start()
+
+
+@pytest.fixture
+def server(socket_dir):
+    srv = _start(socket_dir, "gpu.sock")
+    yield srv
+    srv.stop()
+    srv.backend.close()
+
+
+@pytest.fixture(scope="session")
+def tls_files():
+    """(cert, key) of a self-signed certificate for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: cannot make a test certificate")
+    path = tempfile.mkdtemp(prefix="oxtls-")
+    cert, key = os.path.join(path, "cert.pem"), os.path.join(path, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    yield cert, key
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def tls_server(socket_dir, tls_files):
+    import ssl
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    srv = _start(socket_dir, "gpu-tls.sock", tls_context=context)
+    yield srv
+    srv.stop()
+    srv.backend.close()
+
+
+@pytest.fixture
+def endpoint_for(request):
+    """endpoint_for(transport) -> dict of Connection keyword arguments."""
+    def resolve(transport):
+        if transport == "tls":
+            srv = request.getfixturevalue("tls_server")
+            cert, _ = request.getfixturevalue("tls_files")
+            return {"endpoints": srv.endpoints[1], "transport": "tls", "tls_ca_file": cert}
+        srv = request.getfixturevalue("server")
+        if transport == "tcp":
+            return {"endpoints": srv.endpoints[1], "transport": "tcp"}
+        return {"endpoints": srv.endpoints[0], "transport": transport}
+    return resolve
+
+
+@pytest.fixture
+def connect(endpoint_for):
+    """connect(transport="unix", memory_mb=64, token=None) -> open Connection."""
+    opened = []
+
+    def open_connection(transport="unix", memory_mb=64, token=None, **token_args):
+        token = token or make_token(memory_mb=memory_mb, **token_args)
+        connection = Connection(token=token, **endpoint_for(transport))
+        opened.append(connection)
+        return connection
+    yield open_connection
+    for connection in opened:
+        connection.close()
+
+
+@pytest.fixture
+def driver(endpoint_for):
+    """driver(transport) -> guest_runtime.cuda, initialised against a live server."""
+    from guest_runtime import cuda
+
+    def init(transport="unix", memory_mb=64):
+        settings = endpoint_for(transport)
+        runtime.configure(endpoint=settings["endpoints"], token=make_token(memory_mb),
+                          transport=settings["transport"],
+                          tls_ca_file=settings.get("tls_ca_file"))
+        assert cuda.cuInit(0) == (cuda.CUresult.CUDA_SUCCESS,)
+        return cuda
+    yield init
+    runtime.reset()
