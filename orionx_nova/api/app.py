@@ -13,12 +13,16 @@ from orionx_nova.db import migration
 LOG = logging.getLogger(__name__)
 
 API_VERSION = "1.0"
+# The largest body a client needs (64 vGPUs) is a few KB; anything far
+# bigger is a mistake or an attack and is refused before it is read.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app():
     """Build the WSGI application. The caller has parsed the configuration."""
     app = flask.Flask("orionx_nova.api")
     app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     # Strict slashes off: /v1/gpus/ and /v1/gpus are the same resource
     # instead of a redirect that clients would have to follow.
     app.url_map.strict_slashes = False

@@ -47,6 +47,9 @@ def _http_error(exc):
         allowed = ", ".join(sorted(set(exc.valid_methods or []) - {"HEAD", "OPTIONS"}))
         message = "Method %s is not allowed on %s; allowed: %s" % (
             request.method, request.path, allowed or "none")
+    elif isinstance(exc, http_exceptions.RequestEntityTooLarge):
+        message = "Request body is larger than the limit of %d bytes" % (
+            flask.current_app.config["MAX_CONTENT_LENGTH"])
     else:
         message = exc.description or _title(exc.code)
     response = error_response(exc.code or 500, message)

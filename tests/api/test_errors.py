@@ -21,3 +21,12 @@ def test_unexpected_error_is_a_json_500(tmp_path, monkeypatch, caplog):
     assert request_id in error["message"]
     assert "simulated bug" not in error["message"]  # internals stay in the log
     assert "simulated bug" in caplog.text and request_id in caplog.text
+
+
+def test_oversized_body_is_a_json_413(tmp_path):
+    with test_pool.make_pool(tmp_path) as pool:
+        response = pool.client.post(
+            "/v1/allocations", data=b"[" + b"1," * 600000 + b"1]",
+            content_type="application/json", headers=pool.headers("operator"))
+    assert response.status_code == 413
+    assert "larger than the limit of 1048576 bytes" in response.json["error"]["message"]
