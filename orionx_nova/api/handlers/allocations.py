@@ -31,33 +31,12 @@ def _location(uuid):
 def create_allocation():
     context, _scope = _authorized_scope(rules.CREATE)
     body = validation.json_body(schemas.CREATE)
-    _check_request_shape(body)
+    schemas.check_create_shape(body)
     allocation = allocations.create(body, project_id=context.project_id,
                                     user_id=context.user_id)
     # 202: accepted into the queue, not placed yet; the body says where.
     status = 202 if allocation["state"] == "queued" else 201
     return allocation, status, {"Location": _location(allocation["uuid"])}
-
-
-def _check_request_shape(body):
-    """vGPUs or native GPUs, never both: refused here with the field named,
-    before any scheduling work."""
-    if body.get("native"):
-        if "vgpus" in body:
-            raise exception.InvalidRequest(
-                "vgpus: not allowed with native true; native requests take "
-                "whole GPUs, give count instead")
-        if "count" not in body:
-            raise exception.InvalidRequest(
-                "count: required with native true (the number of whole GPUs)")
-    else:
-        if "count" in body:
-            raise exception.InvalidRequest(
-                "count: only for native true; for vGPUs list each one in vgpus")
-        if "vgpus" not in body:
-            raise exception.InvalidRequest(
-                "vgpus: required, e.g. [{\"compute_pct\": 25, \"memory_mb\": 4096}]"
-                " (or native true with count)")
 
 
 def _listing_project(context, scope):

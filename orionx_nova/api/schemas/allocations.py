@@ -1,10 +1,12 @@
 """Request bodies of ``/v1/allocations``."""
 
+from orionx_nova import exception
+from orionx_nova.objects import allocation_body
+
+# The domain's own limits, so the API and the objects layer never disagree.
 COMPUTE_PCT = {"type": "integer", "minimum": 1, "maximum": 100}
-MEMORY_MB = {"type": "integer", "minimum": 1}
-# One request never spans more vGPUs than a large node has GPUs; the bound
-# keeps a typo (100000) from turning into a long scheduling pass.
-MAX_VGPUS = 64
+MEMORY_MB = {"type": "integer", "minimum": 1, "maximum": allocation_body.MAX_MEMORY_MB}
+MAX_VGPUS = allocation_body.MAX_VGPUS_PER_REQUEST
 
 VGPU = {
     "type": "object",
@@ -59,3 +61,24 @@ RESIZE = {
     },
     "additionalProperties": False,
 }
+
+
+def check_create_shape(body):
+    """vGPUs or native GPUs, never both. JSON Schema can say this only with
+    messages that name no field, so this rule is checked in code."""
+    if body.get("native"):
+        if "vgpus" in body:
+            raise exception.InvalidRequest(
+                "vgpus: not allowed with native true; native requests take "
+                "whole GPUs, give count instead")
+        if "count" not in body:
+            raise exception.InvalidRequest(
+                "count: required with native true (the number of whole GPUs)")
+    else:
+        if "count" in body:
+            raise exception.InvalidRequest(
+                "count: only for native true; for vGPUs list each one in vgpus")
+        if "vgpus" not in body:
+            raise exception.InvalidRequest(
+                "vgpus: required, e.g. [{\"compute_pct\": 25, \"memory_mb\": 4096}]"
+                " (or native true with count)")
