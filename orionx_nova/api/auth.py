@@ -9,11 +9,15 @@ roles) according to ``[api] auth_strategy``.
 - ``noauth``: every caller is an admin (development only).
 """
 
+import json
+
 import flask
 from oslo_context import context as oslo_context
 from oslo_log import log as logging
+from werkzeug import wrappers
 
 from orionx_nova import exception
+from orionx_nova.api import errors
 from orionx_nova.conf import CONF
 from orionx_nova.objects import users
 
@@ -52,7 +56,18 @@ class KeystoneGate:
     def __call__(self, environ, start_response):
         if is_public(environ.get("PATH_INFO", "/")):
             return self._app(environ, start_response)
-        return self._protected(environ, start_response)
+        try:
+            return self._protected(environ, start_response)
+        except Exception as exc:  # auth_token failing must not drop the request
+            LOG.exception("Keystone token validation failed for %s %s",
+                          environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            body = errors.error_body(
+                503, "Keystone token validation failed (%s: %s); check "
+                "[keystone_authtoken] in the orionx-api configuration"
+                % (type(exc).__name__, exc))
+            response = wrappers.Response(json.dumps(body), status=503,
+                                         mimetype="application/json")
+            return response(environ, start_response)
 
 
 def _set_context():

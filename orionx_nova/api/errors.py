@@ -25,9 +25,12 @@ def _title(code):
         return "Error"
 
 
+def error_body(code, message):
+    return {"error": {"code": code, "title": _title(code), "message": message}}
+
+
 def error_response(code, message):
-    body = {"error": {"code": code, "title": _title(code), "message": message}}
-    response = flask.jsonify(body)
+    response = flask.jsonify(error_body(code, message))
     response.status_code = code
     return response
 

@@ -104,3 +104,19 @@ def test_noauth_callers_are_admins_scoped_by_project_header(tmp_path):
         assert len(client.get("/v1/allocations").json["allocations"]) == 1
         gpu = pool.ids["gpu_b0"]
         assert client.patch("/v1/gpus/%s" % gpu, json={"mode": "native"}).status_code == 200
+
+
+class BrokenAuthToken(FakeAuthToken):
+    def __call__(self, environ, start_response):
+        raise RuntimeError("no identity endpoint configured")
+
+
+def test_keystone_failure_is_a_json_503(tmp_path, monkeypatch):
+    from keystonemiddleware import auth_token
+
+    monkeypatch.setattr(auth_token, "AuthProtocol", BrokenAuthToken)
+    with test_pool.make_pool(tmp_path, auth_strategy="keystone") as pool:
+        response = pool.client.get("/v1/gpus", headers=_token("u", "p", "admin"))
+        assert pool.client.get("/healthz").status_code == 200
+    assert response.status_code == 503
+    assert "[keystone_authtoken]" in response.get_json()["error"]["message"]
