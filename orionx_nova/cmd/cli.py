@@ -145,7 +145,13 @@ def main(argv=None):
         # Interrupting --wait leaves the allocation queued; say so.
         print("orionx: interrupted; a queued allocation stays in the queue", file=sys.stderr)
         return 130
-    print(formatting.as_json(data) if args.format == "json" else render(data))
+    try:
+        print(formatting.as_json(data) if args.format == "json" else render(data))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `orionx ... | head` closed the pipe early: not an error. Point stdout
+        # at devnull so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
