@@ -34,9 +34,11 @@ test: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 
-# Regenerate the samples after changing options or policies.
+# Regenerate the samples after changing options or policies; tests fail
+# while either is stale.
 sample: $(INSTALLED)
 	$(BIN)/oslo-config-generator --config-file etc/orionx/orionx-config-generator.conf
+	$(BIN)/oslopolicy-sample-generator --config-file etc/orionx/orionx-policy-generator.conf
 
 clean:
 	rm -rf $(VENV) state .pytest_cache .ruff_cache

@@ -31,6 +31,13 @@ api_opts = [
         ],
         help="How API callers are authenticated.",
     ),
+    cfg.IntOpt(
+        "token_lifetime_s",
+        default=12 * 3600,
+        min=60,
+        help="Seconds a bearer token from POST /v1/auth/tokens stays valid "
+        "(auth_strategy = local).",
+    ),
 ]
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from oslo_log import log as logging
 
 from orionx_nova import exception
+from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
 from orionx_nova.objects.formatting import iso8601
@@ -26,7 +27,6 @@ MIN_PASSWORD_CHARS = 8
 NAME_MAX_CHARS = 255
 # A working day: long enough for a shell session of `orionx` commands, short
 # enough that a leaked token stops working soon.
-TOKEN_LIFETIME_S = 12 * 3600
 _TOKEN_BYTES = 32
 
 _hasher = argon2.PasswordHasher()
@@ -85,11 +85,14 @@ def _digest(token):
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(name, password, lifetime_s=TOKEN_LIFETIME_S):
+def issue_token(name, password, lifetime_s=None):
     """Check ``name`` and ``password`` and return ``{"token", "expires_at"}``.
 
     Raises :class:`NotAuthorized` with one message for a wrong name and a
-    wrong password, so callers cannot tell which one was wrong."""
+    wrong password, so callers cannot tell which one was wrong.
+    ``lifetime_s`` defaults to ``[api] token_lifetime_s``."""
+    if lifetime_s is None:
+        lifetime_s = CONF.api.token_lifetime_s
     with db_api.transaction() as session:
         user = session.scalar(sa.select(models.User).where(models.User.name == name))
         try:
