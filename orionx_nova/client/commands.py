@@ -89,11 +89,7 @@ def allocation_body(args):
             raise UsageError("--native takes whole GPUs; give --count, not --vgpu")
         body.update(native=True, count=args.count or 1)
     else:
-        if not args.vgpu:
-            raise UsageError("give at least one --vgpu COMPUTE_PCT:MEMORY_MB, or --native")
-        if args.count:
-            raise UsageError("--count is for --native; repeat --vgpu for several vGPUs")
-        body["vgpus"] = [parse_vgpu(v) for v in args.vgpu]
+        body["vgpus"] = _requested_vgpus(args)
     for flag in ("preemptible", "can_preempt", "requeue"):
         if getattr(args, flag):
             body[flag] = True
@@ -105,6 +101,25 @@ def allocation_body(args):
     if args.no_queue:
         body["queue"] = False
     return body
+
+
+def _requested_vgpus(args):
+    """--vgpu PCT:MB (repeatable, sizes may differ) or --compute PCT --memory MB
+    [--count N] for N identical vGPUs, the form orionx-run also takes."""
+    identical = args.compute is not None or args.memory is not None
+    if identical and args.vgpu:
+        raise UsageError("give either --vgpu COMPUTE_PCT:MEMORY_MB or --compute and --memory")
+    if identical:
+        if args.compute is None or args.memory is None:
+            raise UsageError("--compute and --memory go together")
+        return [{"compute_pct": args.compute, "memory_mb": args.memory}] * (args.count or 1)
+    if not args.vgpu:
+        raise UsageError("give --compute PCT --memory MB [--count N], one or more --vgpu "
+                         "COMPUTE_PCT:MEMORY_MB, or --native")
+    if args.count:
+        raise UsageError("--count goes with --compute/--memory or --native; repeat --vgpu "
+                         "for vGPUs of different sizes")
+    return [parse_vgpu(v) for v in args.vgpu]
 
 
 def alloc_create(api, args, out=None, sleep=time.sleep, clock=time.monotonic):

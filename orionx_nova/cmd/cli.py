@@ -21,8 +21,14 @@ def _add_alloc_parsers(sub):
     create = actions.add_parser("create", help="Request vGPUs (or whole native GPUs).")
     create.add_argument("--vgpu", action="append", metavar="COMPUTE_PCT:MEMORY_MB",
                         help="One vGPU, e.g. 25:4096; repeat for several.")
+    create.add_argument("--compute", type=int, metavar="PCT",
+                        help="compute_pct of each of --count identical vGPUs (with --memory).")
+    create.add_argument("--memory", type=int, metavar="MB",
+                        help="memory_mb of each of --count identical vGPUs (with --compute).")
     create.add_argument("--native", action="store_true", help="Whole GPUs (native pool).")
-    create.add_argument("--count", type=int, help="Number of whole GPUs with --native.")
+    create.add_argument("--count", type=int,
+                        help="Number of identical vGPUs (--compute/--memory) or of whole "
+                        "GPUs (--native); default 1.")
     create.add_argument("--mode", choices=["reserve", "acquire"], default="reserve")
     create.add_argument("--priority", type=int, default=50, help="0..100, higher first.")
     create.add_argument("--preemptible", action="store_true")

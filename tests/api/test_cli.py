@@ -106,6 +106,20 @@ def test_acquire_bind_unbind(orionx):
     assert orionx("operator", "alloc", "delete", uuid)[0] == 0
 
 
+def test_identical_vgpus_with_compute_memory_count(orionx):
+    created = _json(orionx, "operator", "alloc", "create", "--compute", "15",
+                    "--memory", "512", "--count", "2")
+    assert [(v["compute_pct"], v["memory_mb"]) for v in created["vgpus"]] == [
+        (15, 512), (15, 512)]
+    assert orionx("operator", "alloc", "delete", created["uuid"])[0] == 0
+
+    code, _out, err = orionx("operator", "alloc", "create", "--compute", "15")
+    assert code == 2 and "--compute and --memory go together" in err
+    code, _out, err = orionx("operator", "alloc", "create", "--compute", "15",
+                             "--memory", "512", "--vgpu", "10:10")
+    assert code == 2 and "either --vgpu" in err
+
+
 def test_api_errors_are_printed_with_their_message(orionx):
     code, out, err = orionx("operator", "alloc", "create", "--vgpu", "120:1024")
     assert code == 1 and out == ""
