@@ -19,6 +19,7 @@ import os
 import select
 import socket
 import ssl
+import threading
 
 ANCILLARY_FDS_MAX = 8
 
@@ -142,13 +143,30 @@ CLIENT_TO_SERVER, SERVER_TO_CLIENT = 0, 1
 # Eventfds in the order they travel over SCM_RIGHTS after the memfd.
 EVENTFD_ROLES = ("c2s_data", "c2s_space", "s2c_data", "s2c_space")
 
-# A sleeper re-checks the ring this often even without a doorbell. Python
-# cannot fence its stores, so a doorbell may in rare cases be missed; this
-# bounds the cost of that to a short pause instead of a hang.
+# A sleeper re-checks the ring this often even without a doorbell: a last
+# line of defence should a doorbell ever be missed, so that costs a pause,
+# never a hang.
 _RESCUE_POLL_MS = 10
-# Checks of the ring before sleeping: the peer often answers within them,
-# which saves two system calls per round trip.
-_SPIN_CHECKS = 64
+
+# Sleeper and writer each store one word and then load the other's (the flag,
+# the ring index). Without a full fence between the two, the CPU may reorder
+# them and both miss each other: a lost doorbell. Taking and releasing a lock
+# is an atomic read-modify-write, which is such a fence, and Python has no
+# cheaper one.
+_fence_lock = threading.Lock()
+
+
+def _fence():
+    _fence_lock.acquire()
+    _fence_lock.release()
+# Checks of the ring before sleeping. When the peer runs on another idle
+# core it often answers within them, which saves the system calls and the
+# wake-up of a sleep; on a busy machine spinning only steals the peer's CPU.
+# So each stream adapts: spinning that pays doubles, spinning that does not
+# halves, down to none, with an occasional short probe to notice a change.
+_SPIN_CHECKS_MAX = 256
+_SPIN_CHECKS_PROBE = 8
+_SPIN_PROBE_EVERY = 64
 
 
 @dataclasses.dataclass
@@ -182,6 +200,8 @@ class ShmRingStream:
         # Bulk copies move in chunks of an eighth of the ring, so that writer
         # and reader copy at the same time instead of taking turns.
         self._chunk_bytes = max(ring_bytes // 8, 4096)
+        self._spin_checks = _SPIN_CHECKS_PROBE
+        self._sleeps = 0
         self.peer_sock = peer_sock
         self._memfd = memfd
         self._eventfds = list(eventfds)
@@ -251,6 +271,15 @@ class ShmRingStream:
             self._ring_doorbell(ring, _WRITER_SLEEPS, ring.space_fd)
 
     def recv_exact(self, nbytes):
+        ring = self._rx
+        tail = ring.word(_TAIL)
+        position = tail % self.ring_bytes
+        if ring.word(_HEAD) - tail >= nbytes and position + nbytes <= self.ring_bytes:
+            # The common case of a small frame already in the ring, in one piece.
+            data = bytes(ring.data[position:position + nbytes])
+            ring.set_word(_TAIL, tail + nbytes)
+            self._ring_doorbell(ring, _WRITER_SLEEPS, ring.space_fd)
+            return data
         data = bytearray(nbytes)
         self.recv_into(memoryview(data))
         return bytes(data)
@@ -263,14 +292,28 @@ class ShmRingStream:
 
     @staticmethod
     def _ring_doorbell(ring, sleeper_flag, fd):
+        _fence()
         if ring.word(sleeper_flag):
             os.eventfd_write(fd, 1)
 
-    def _sleep(self, ring, my_flag, my_fd, ready):
-        for _ in range(_SPIN_CHECKS):
+    def _spin(self, ring, ready):
+        """True if ``ready`` came true while spinning; adapts the budget."""
+        self._sleeps += 1
+        budget = self._spin_checks
+        if not budget and self._sleeps % _SPIN_PROBE_EVERY == 0:
+            budget = _SPIN_CHECKS_PROBE
+        for _ in range(budget):
             if ready(ring):
-                return
+                self._spin_checks = min(_SPIN_CHECKS_MAX, max(2 * budget, _SPIN_CHECKS_PROBE))
+                return True
+        self._spin_checks = budget // 2 if budget > _SPIN_CHECKS_PROBE else 0
+        return False
+
+    def _sleep(self, ring, my_flag, my_fd, ready):
+        if self._spin(ring, ready):
+            return
         ring.set_word(my_flag, 1)
+        _fence()
         try:
             # Re-check after raising the flag: the peer may have moved the
             # ring just before it could see the flag.
