@@ -42,16 +42,15 @@ class BackendContext(abc.ABC):
         """Release a memory_map.Allocation."""
 
     @abc.abstractmethod
-    def write_view(self, dptr, nbytes):
-        """A writable byte memoryview that the session fills with host data
-        for ``[dptr, dptr + nbytes)``; then it calls ``finish_write``."""
-
-    def finish_write(self, dptr, view, stream):  # noqa: B027 - a no-op where views are device memory
-        """Make the bytes written into ``view`` device memory at ``dptr``."""
+    def write_views(self, dptr, nbytes, stream):
+        """Yield writable byte memoryviews that together cover ``[dptr, dptr +
+        nbytes)``. The caller fills each before asking for the next; the
+        backend makes a filled view device memory when resumed (generator)."""
 
     @abc.abstractmethod
-    def read_view(self, dptr, nbytes, stream):
-        """A byte memoryview holding device memory ``[dptr, dptr + nbytes)``."""
+    def read_views(self, dptr, nbytes, stream):
+        """Yield byte memoryviews holding device memory ``[dptr, dptr +
+        nbytes)`` in order; each is valid until the next is asked for."""
 
     @abc.abstractmethod
     def copy_dtod(self, dst, src, nbytes, stream): ...

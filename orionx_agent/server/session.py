@@ -3,7 +3,8 @@
 Dispatch is derived from ``guest_runtime.protocol.OPS``: op ``NAME`` runs
 method ``op_name`` with the request struct's fields (plus an
 :class:`IncomingBuffer` for ops that carry one). Handlers return the reply
-struct's fields, and ``(fields, buffer)`` for ops that answer with bytes.
+struct's fields, and ``(fields, nbytes, views)`` for ops that answer with
+bytes, where ``views`` yields the ``nbytes`` in chunks.
 
 Asynchronous ops get no reply. When one fails its error is deferred, later
 asynchronous ops are skipped, and the next synchronous op answers with that
@@ -56,8 +57,12 @@ class IncomingBuffer:
         return data
 
     def read_into(self, view):
+        """Fill ``view`` with the next len(view) bytes of the buffer."""
+        if len(view) > self._pending:
+            raise ProtocolError("read of %d bytes past a %d-byte buffer"
+                                % (len(view), self._pending))
         self._stream.recv_into(view)
-        self._pending = 0
+        self._pending -= len(view)
 
     def discard(self):
         scratch = None
@@ -261,9 +266,14 @@ class Session:
 
     def _reply(self, op, request_id, result):
         if op.buffer == BUF_REPLY:
-            fields, data = result
-            head = protocol.encode_reply(op, request_id, fields, len(data))
-            self.stream.send_parts([head, data])
+            fields, nbytes, views = result
+            head = protocol.encode_reply(op, request_id, fields, nbytes)
+            first = next(views, None)
+            # Header and first chunk in one gathered send: one system call for
+            # every reply that fits a chunk.
+            self.stream.send_parts([head] if first is None else [head, first])
+            for view in views:
+                self.stream.send_parts([view])
         else:
             self._send(protocol.encode_reply(op, request_id, result or ()))
 
@@ -306,8 +316,8 @@ class Session:
 
     def op_device_get_name(self, device):
         self._check_device(device)
-        name = "%s (vGPU %s)" % (self.server.backend.device_name, self.vgpu.id)
-        return (), name.encode("utf-8")
+        name = ("%s (vGPU %s)" % (self.server.backend.device_name, self.vgpu.id)).encode()
+        return (), len(name), iter([name])
 
     def op_device_total_mem(self, device):
         self._check_device(device)
@@ -351,16 +361,18 @@ class Session:
     def _to_device(self, dst_dptr, stream, incoming, what):
         backend_stream = self._stream(stream)
         self.memory_map.resolve(dst_dptr, incoming.nbytes, what)
-        view = self.context.write_view(dst_dptr, incoming.nbytes)
-        incoming.read_into(view)
-        self.context.finish_write(dst_dptr, view, backend_stream)
+        # The backend hands out destination views chunk by chunk and commits
+        # each when asked for the next: the bytes go from the stream straight
+        # into device memory (sim) or a pinned staging buffer (cuda).
+        for view in self.context.write_views(dst_dptr, incoming.nbytes, backend_stream):
+            incoming.read_into(view)
         self.usage.bytes_to_device += incoming.nbytes
 
     def op_memcpy_dtoh(self, src_dptr, nbytes, stream):
         backend_stream = self._stream(stream)
         self.memory_map.resolve(src_dptr, nbytes, "cuMemcpyDtoH")
         self.usage.bytes_from_device += nbytes
-        return (), self.context.read_view(src_dptr, nbytes, backend_stream)
+        return (), nbytes, self.context.read_views(src_dptr, nbytes, backend_stream)
 
     def op_memcpy_dtod(self, dst_dptr, src_dptr, nbytes, stream):
         backend_stream = self._stream(stream)

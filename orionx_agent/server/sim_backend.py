@@ -183,11 +183,11 @@ class SimContext(BackendContext):
     def free(self, allocation):
         self.gpu.allocator.release(allocation.dptr - SIM_BASE_DPTR, allocation.backend_handle)
 
-    def write_view(self, dptr, nbytes):
-        return memoryview(self._bytes(dptr, nbytes))
+    def write_views(self, dptr, nbytes, stream):
+        yield memoryview(self._bytes(dptr, nbytes))
 
-    def read_view(self, dptr, nbytes, stream):
-        return memoryview(self._bytes(dptr, nbytes))
+    def read_views(self, dptr, nbytes, stream):
+        yield memoryview(self._bytes(dptr, nbytes))
 
     def copy_dtod(self, dst, src, nbytes, stream):
         np.copyto(self._bytes(dst, nbytes), self._bytes(src, nbytes))

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Runs the cuda backend's tests (they skip, saying why, without a GPU or
+# cuda-python). Usage: tests/gpu/run.sh [pytest options]
+set -e
+cd "$(dirname "$0")/../.."
+PYTHON=${PYTHON:-.venv/bin/python}
+[ -x "$PYTHON" ] || PYTHON=python3
+exec timeout 300 "$PYTHON" -m pytest -q -rs tests/gpu "$@"
