@@ -1,0 +1,81 @@
+"""The protocol table: its invariants, the codec, and its documentation."""
+
+import pathlib
+
+import pytest
+
+from guest_runtime import protocol
+from guest_runtime.protocol import ProtocolError
+
+DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+
+
+def test_header_is_16_bytes():
+    assert protocol.HEADER_BYTES == 16
+
+
+def test_names_and_opcodes_are_unique():
+    assert len({op.name for op in protocol.OPS.values()}) == len(protocol.OPS)
+    assert all(0 < opcode <= 0xFFFF for opcode in protocol.OPS)
+
+
+def test_formats_are_little_endian_and_fields_are_named():
+    for op in protocol.OPS.values():
+        assert op.request.format.startswith("<") and op.reply.format.startswith("<")
+        assert len(op.request_fields) == len(op.request.format) - 1
+        assert len(op.reply_fields) == len(op.reply.format) - 1
+
+
+def test_every_op_is_documented():
+    text = DOC.read_text()
+    for op in protocol.OPS.values():
+        assert "| 0x%04X | %s |" % (op.opcode, op.name) in text, op.name
+
+
+def test_every_op_has_a_server_handler():
+    from orionx_agent.server.session import Session
+    special = {"HELLO", "SHM_ATTACH", "SESSION_ENDED"}
+    missing = [op.name for op in protocol.OPS.values()
+               if op.name not in special and not hasattr(Session, op.handler_name)]
+    assert missing == []
+
+
+def test_every_op_has_a_client_stub():
+    from guest_runtime.client import Connection
+    for op in protocol.OPS.values():
+        if op is not protocol.SESSION_ENDED:
+            assert callable(getattr(Connection, op.name.lower()))
+
+
+def test_request_round_trip():
+    op = protocol.OPS_BY_NAME["MEMCPY_HTOD_ASYNC"]
+    frame = protocol.encode_request(op, 42, (0x1000, 3), buffer_bytes=100)
+    flags, opcode, request_id, payload = protocol.parse_header(frame[:16])
+    assert (flags, opcode, request_id, payload) == (0, op.opcode, 42, op.request.size + 100)
+    assert protocol.check_request_length(op, payload) == 100
+    assert op.request.unpack(frame[16:]) == (0x1000, 3)
+
+
+@pytest.mark.parametrize("name, payload, words", [
+    ("MEM_ALLOC", 4, "shorter"),
+    ("MEM_ALLOC", 9, "takes no buffer"),
+    ("LAUNCH_KERNEL", 44 + 5000, "exceeds its limit"),
+])
+def test_bad_request_lengths(name, payload, words):
+    with pytest.raises(ProtocolError, match=words):
+        protocol.check_request_length(protocol.OPS_BY_NAME[name], payload)
+
+
+def test_bad_header():
+    with pytest.raises(ProtocolError, match="magic"):
+        protocol.parse_header(b"\0" * 16)
+    with pytest.raises(ProtocolError, match="version"):
+        protocol.parse_header(protocol.HEADER.pack(protocol.MAGIC, 9, 0, 1, 0, 0))
+    with pytest.raises(ProtocolError, match="unknown opcode"):
+        protocol.lookup(0x7777)
+
+
+def test_error_round_trip():
+    frame = protocol.encode_error(0x20, 7, 2, "quota")
+    error = protocol.decode_error(frame[16:])
+    assert error.code == 2 and error.message == "quota"
