@@ -1,0 +1,65 @@
+"""The session memory map (quota, bisect lookups) and the sim arena allocator."""
+
+import ctypes
+import random
+
+import pytest
+
+from guest_runtime.curesult import CudaError, CUresult
+from guest_runtime.kernel_params import pack_kernel_params
+from orionx_agent.server.memory_map import Allocation, SessionMemoryMap
+from orionx_agent.server.sim_backend import ALIGNMENT_BYTES, ArenaAllocator
+
+
+def test_resolve_finds_the_right_allocation_among_many():
+    memory = SessionMemoryMap("vGPU t", 1 << 30)
+    rng = random.Random(1)
+    starts = rng.sample(range(0, 1 << 24, 4096), 500)
+    for start in starts:
+        memory.add(Allocation(start, 1000))
+    for start in rng.sample(starts, 50):
+        assert memory.resolve(start + 10, 990).dptr == start
+        with pytest.raises(CudaError, match="runs 1 bytes past"):
+            memory.resolve(start + 10, 991)
+        with pytest.raises(CudaError, match="no allocation"):
+            memory.resolve(start + 2000, 1)
+    assert memory.used_bytes == 500 * 1000
+
+
+def test_quota_and_remove():
+    memory = SessionMemoryMap("vGPU q", 4096)
+    memory.check_quota(4096)
+    memory.add(Allocation(100, 4000))
+    with pytest.raises(CudaError) as caught:
+        memory.check_quota(200)
+    assert caught.value.code == CUresult.CUDA_ERROR_OUT_OF_MEMORY
+    assert memory.remove(100).nbytes == 4000
+    with pytest.raises(CudaError, match="cuMemFree of 0x64"):
+        memory.remove(100)
+    assert memory.used_bytes == 0
+
+
+def test_arena_first_fit_and_coalescing():
+    arena = ArenaAllocator(16 * ALIGNMENT_BYTES)
+    blocks = [arena.allocate(ALIGNMENT_BYTES) for _ in range(16)]
+    assert blocks == [i * ALIGNMENT_BYTES for i in range(16)]
+    assert arena.allocate(1) is None
+    for offset in blocks[::2]:
+        arena.release(offset, ALIGNMENT_BYTES)
+    assert arena.allocate(2 * ALIGNMENT_BYTES) is None  # fragmented
+    for offset in blocks[1::2]:
+        arena.release(offset, ALIGNMENT_BYTES)
+    assert arena.free_bytes() == 16 * ALIGNMENT_BYTES
+    assert arena.allocate(16 * ALIGNMENT_BYTES) == 0  # all coalesced again
+
+
+def test_kernel_params_use_natural_alignment():
+    packed = pack_kernel_params(((7, 2.5, 0x1000), (ctypes.c_int, ctypes.c_float, None)))
+    assert len(packed) == 16  # int, float, then the pointer at offset 8
+    assert packed[8:] == (0x1000).to_bytes(8, "little")
+    packed = pack_kernel_params(((3, 0x20), (ctypes.c_uint8, None)))
+    assert len(packed) == 16 and packed[:1] == b"\x03" and packed[1:8] == bytes(7)
+    assert pack_kernel_params(None) == b""
+    with pytest.raises(CudaError) as caught:
+        pack_kernel_params(0xDEAD)
+    assert caught.value.code == CUresult.CUDA_ERROR_NOT_SUPPORTED
