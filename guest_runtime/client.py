@@ -29,6 +29,12 @@ LOG = logging.getLogger(__name__)
 # Transport preferences: "auto" takes the fastest the server offers.
 TRANSPORT_CHOICES = ("auto", "shm", "unix", "tcp", "tls")
 
+# Small asynchronous frames (launches, frees, memsets) are gathered here and
+# sent together with the next synchronous call, or once this many bytes wait:
+# one system call for a burst of launches instead of one each. Nothing can
+# observe their effect without a synchronous call, which sends them first.
+PENDING_FLUSH_BYTES = 64 << 10
+
 
 class Connection:
     def __init__(self, endpoints, token, vgpu_index=0, transport="auto", tls_ca_file=None,
@@ -39,6 +45,7 @@ class Connection:
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._cache = {}
+        self._pending = bytearray()
         self.ended = None
         self.stream = self._connect(endpoints, transport, tls_ca_file, timeout_s)
         token = token.encode("ascii") if isinstance(token, str) else bytes(token)
@@ -109,7 +116,18 @@ class Connection:
                                 "%s arguments %r do not fit its fields %s: %s"
                                 % (op.name, args, op.request_fields, exc)) from None
             try:
-                self.stream.send_parts([head, buffer] if buffer_bytes else [head])
+                if not op.sync and buffer_bytes < PENDING_FLUSH_BYTES:
+                    self._pending += head
+                    if buffer_bytes:
+                        self._pending += buffer
+                    if len(self._pending) >= PENDING_FLUSH_BYTES:
+                        self._flush()
+                    return None
+                parts = [head, buffer] if buffer_bytes else [head]
+                if self._pending:
+                    parts.insert(0, self._pending)
+                    self._pending = bytearray()
+                self.stream.send_parts(parts)
                 if not op.sync:
                     return None
                 result = self._await_reply(op, request_id, reply_into)
@@ -119,6 +137,19 @@ class Connection:
         if op.cacheable:
             self._cache[(op.opcode, args)] = result
         return result
+
+    def _flush(self):
+        pending, self._pending = self._pending, bytearray()
+        self.stream.send_parts([pending])
+
+    def flush(self):
+        """Send the asynchronous frames still gathered here."""
+        with self._lock:
+            if self._pending and self.ended is None:
+                try:
+                    self._flush()
+                except (ConnectionClosed, OSError) as exc:
+                    self._lost(exc)
 
     def _lost(self, exc):
         self.ended = CudaError(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
@@ -152,6 +183,10 @@ class Connection:
 
     def close(self):
         with self._lock:
+            try:
+                self.flush()  # work the program launched before leaving still runs
+            except CudaError:
+                pass
             if self.stream is not None:
                 self.stream.close()
             self.ended = self.ended or CudaError(CUresult.CUDA_ERROR_DEINITIALIZED,

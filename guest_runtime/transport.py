@@ -143,10 +143,13 @@ CLIENT_TO_SERVER, SERVER_TO_CLIENT = 0, 1
 # Eventfds in the order they travel over SCM_RIGHTS after the memfd.
 EVENTFD_ROLES = ("c2s_data", "c2s_space", "s2c_data", "s2c_space")
 
-# A sleeper re-checks the ring this often even without a doorbell: a last
-# line of defence should a doorbell ever be missed, so that costs a pause,
+# A sleeper blocks in one read of its eventfd (one system call, as a socket
+# recv). What a read cannot see, a peer that died, the per-process watchdog
+# thread watches for on the streams' unix sockets; it then wakes the
+# sleepers. It also re-rings the doorbell of every sleeper this often: a
+# last line of defence should one ever be missed, so that costs a pause,
 # never a hang.
-_RESCUE_POLL_MS = 10
+_WATCHDOG_TICK_MS = 50
 
 # Sleeper and writer each store one word and then load the other's (the flag,
 # the ring index). Without a full fence between the two, the CPU may reorder
@@ -219,8 +222,10 @@ class ShmRingStream:
             self._rx, self._tx = rings
         else:
             self._tx, self._rx = rings
-        self._poller = select.poll()
-        self._poller.register(peer_sock.fileno(), select.POLLIN)
+        self._dead = None      # why the peer is gone, set by the watchdog
+        self._closed = False
+        self._lock = threading.Lock()  # between close() and the watchdog
+        _watchdog.add(self)
 
     # writing
 
@@ -318,28 +323,42 @@ class ShmRingStream:
             # Re-check after raising the flag: the peer may have moved the
             # ring just before it could see the flag.
             while not ready(ring):
-                self._poller.register(my_fd, select.POLLIN)
-                events = dict(self._poller.poll(_RESCUE_POLL_MS))
-                self._poller.unregister(my_fd)
-                if my_fd in events:
-                    _drain_eventfd(my_fd)
-                if self.peer_sock.fileno() in events:
-                    self._check_peer_alive()
+                if self._dead:
+                    raise ConnectionClosed(self._dead)
+                os.eventfd_read(my_fd)
         finally:
             ring.set_word(my_flag, 0)
 
-    def _check_peer_alive(self):
+    # called by the watchdog thread
+
+    def peer_event(self):
+        """The unix socket became readable: the peer died or misbehaved."""
         try:
             data = self.peer_sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except BlockingIOError:
             return
         except OSError as exc:
-            raise ConnectionClosed("peer of the shared-memory session failed: %s" % exc) from None
-        if not data:
-            raise ConnectionClosed("peer closed the shared-memory session")
-        raise ConnectionClosed("peer wrote to the control socket of a shared-memory session")
+            data, reason = b"", "peer of the shared-memory session failed: %s" % exc
+        else:
+            reason = ("peer wrote to the control socket of a shared-memory session" if data
+                      else "peer closed the shared-memory session")
+        self._dead = reason
+        self.wake_sleepers(always=True)
+
+    def wake_sleepers(self, always=False):
+        """Ring our own doorbells where we sleep (all of them if ``always``)."""
+        with self._lock:
+            if self._closed:
+                return
+            for ring, flag, fd in ((self._rx, _READER_SLEEPS, self._rx.data_fd),
+                                   (self._tx, _WRITER_SLEEPS, self._tx.space_fd)):
+                if always or ring.word(flag):
+                    os.eventfd_write(fd, 1)
 
     def close(self):
+        _watchdog.remove(self)
+        with self._lock:
+            self._closed = True
         for view in reversed(self._views):
             view.release()
         self._views = []
@@ -359,11 +378,46 @@ class ShmRingStream:
             pass
 
 
-def _drain_eventfd(fd):
-    try:
-        os.eventfd_read(fd)
-    except BlockingIOError:
-        pass
+class _Watchdog:
+    """One thread per process watching the unix sockets of its shared-memory
+    streams: when a peer goes, the stream's sleepers are woken to find out."""
+
+    def __init__(self):
+        self._streams = {}
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def add(self, stream):
+        with self._lock:
+            self._streams[stream.peer_sock.fileno()] = stream
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="orionx-shm-watchdog")
+                self._thread.start()
+
+    def remove(self, stream):
+        with self._lock:
+            for fd, known in list(self._streams.items()):
+                if known is stream:
+                    del self._streams[fd]
+
+    def _loop(self):
+        while True:
+            with self._lock:
+                streams = dict(self._streams)
+            poller = select.poll()
+            for fd in streams:
+                poller.register(fd, select.POLLIN)
+            for fd, _events in poller.poll(_WATCHDOG_TICK_MS):
+                stream = streams.get(fd)
+                if stream is not None:
+                    self.remove(stream)
+                    stream.peer_event()
+            for stream in streams.values():
+                stream.wake_sleepers()
+
+
+_watchdog = _Watchdog()
 
 
 def create_shm_segment(ring_bytes):
@@ -371,7 +425,9 @@ def create_shm_segment(ring_bytes):
     creates them and passes them to its client with SCM_RIGHTS."""
     memfd = os.memfd_create("orionx-session", os.MFD_CLOEXEC)
     os.ftruncate(memfd, CONTROL_BYTES + 2 * ring_bytes)
-    eventfds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC) for _ in EVENTFD_ROLES]
+    # Blocking: a sleeper waits in a single read (the flag is shared with
+    # the peer, which gets the same open file description).
+    eventfds = [os.eventfd(0, os.EFD_CLOEXEC) for _ in EVENTFD_ROLES]
     return memfd, eventfds
 
 

@@ -195,7 +195,7 @@ def _create_context(driver, device):
 
 class CudaContext(BackendContext):
     def __init__(self, gpu, label):
-        driver = _driver()
+        driver = self._driver = _driver()
         self.gpu = gpu
         self.label = label
         self.ctx = _create_context(driver, gpu.device)
@@ -205,8 +205,9 @@ class CudaContext(BackendContext):
         self._builtin_module = None
 
     def _current(self):
-        _check(_driver().cuCtxSetCurrent(self.ctx), "cuCtxSetCurrent")
-        return _driver()
+        """The bindings, with this session's context current on this thread."""
+        _check(self._driver.cuCtxSetCurrent(self.ctx), "cuCtxSetCurrent")
+        return self._driver
 
     # memory
 

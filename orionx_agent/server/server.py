@@ -9,6 +9,7 @@ import itertools
 import os
 import socket
 import threading
+import time
 
 from oslo_log import log as logging
 
@@ -38,6 +39,7 @@ class GpuServer:
         self.scheduler = scheduler or ComputeScheduler()
         self._listeners = []
         self._threads = []
+        self._session_threads = []
         self._sessions = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -108,8 +110,12 @@ class GpuServer:
             except OSError:
                 return  # the listener was closed by stop()
             peer = "%s:%s" % (kind, address or "local")
-            threading.Thread(target=self._serve, args=(conn, kind, peer),
-                             name="orionx-session", daemon=True).start()
+            thread = threading.Thread(target=self._serve, args=(conn, kind, peer),
+                                      name="orionx-session", daemon=True)
+            with self._lock:
+                self._session_threads = [t for t in self._session_threads if t.is_alive()]
+                self._session_threads.append(thread)
+            thread.start()
 
     def _serve(self, conn, kind, peer):
         try:
@@ -124,8 +130,9 @@ class GpuServer:
             return
         Session(self, SocketStream(conn, kind=kind), peer).run()
 
-    def stop(self):
-        """Stop listening and end every session (their memory is freed)."""
+    def stop(self, timeout_s=10.0):
+        """Stop listening and end every session (their memory is freed);
+        wait up to ``timeout_s`` for their threads to finish."""
         self._stopped.set()
         for sock in self._listeners:
             try:
@@ -142,6 +149,11 @@ class GpuServer:
                 session.stream, "peer_sock", None)
             if stream_sock is not None:
                 shutdown_socket(stream_sock)
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            threads = list(self._session_threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def wait(self):
         self._stopped.wait()

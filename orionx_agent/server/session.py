@@ -156,16 +156,23 @@ class Session:
             pass
 
     def close(self):
-        if self.context is not None:
-            freed = self.memory_map.clear()
-            for allocation in freed:
-                self.context.free(allocation)
-            self.context.close()
-            self.context = None
-            LOG.info("%s closed; freed %d allocations (%.1f MB)", self.label, len(freed),
-                     sum(a.nbytes for a in freed) / (1 << 20))
-        self.stream.close()
-        self.server.forget_session(self)
+        try:
+            if self.context is not None:
+                self._free_everything()
+        except Exception:  # a failing device must not leave the session registered
+            LOG.exception("%s: freeing its device resources failed", self.label)
+        finally:
+            self.stream.close()
+            self.server.forget_session(self)
+
+    def _free_everything(self):
+        freed = self.memory_map.clear()
+        for allocation in freed:
+            self.context.free(allocation)
+        self.context.close()
+        self.context = None
+        LOG.info("%s closed; freed %d allocations (%.1f MB)", self.label, len(freed),
+                 sum(a.nbytes for a in freed) / (1 << 20))
 
     def _hello(self):
         sock = getattr(self.stream, "sock", None)
