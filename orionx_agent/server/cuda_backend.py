@@ -220,6 +220,10 @@ class CudaContext(BackendContext):
                             "sessions): retry later or use another GPU"
                             % (self.gpu.device_name, nbytes, self.gpu.total_memory_bytes >> 20))
         _check((err,), "cuMemAlloc(%d)" % nbytes)
+        # All sessions live in this one process, so the driver may hand out
+        # memory another session freed: zero it before this one can read it.
+        # Synchronously, so that no stream of the session can overtake it.
+        _check(driver.cuMemsetD8(dptr, 0, nbytes), "cuMemsetD8 (scrubbing a new allocation)")
         return int(dptr), None
 
     def free(self, allocation):

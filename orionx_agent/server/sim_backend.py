@@ -6,6 +6,7 @@ engine thread per simulated GPU, so device time is real and measurable.
 """
 
 import bisect
+import mmap
 import queue
 import threading
 import time
@@ -136,12 +137,28 @@ class SimGpu(GpuBackend):
         self.device_name = "OrionX simulated GPU %d" % index
         self.gpu_uuid = "GPU-sim-%08d" % index
         self.total_memory_bytes = memory_bytes
-        self.arena = np.zeros(memory_bytes, dtype=np.uint8)
+        # Private anonymous memory: pages are committed when first written,
+        # and handed back (reading as zeros again) when a buffer is freed.
+        self._map = mmap.mmap(-1, memory_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.arena = np.frombuffer(self._map, dtype=np.uint8)
         self.allocator = ArenaAllocator(memory_bytes)
         self.engine = Engine("orionx-sim-engine-%d" % index)
 
     def open_context(self, label):
         return SimContext(self, label)
+
+    def scrub(self, offset, nbytes):
+        """Zero a freed block, so no session ever reads another's old data.
+        Whole pages go back to the system instead of being written."""
+        page = mmap.PAGESIZE
+        first_page = (offset + page - 1) // page * page
+        end_page = (offset + nbytes) // page * page
+        if end_page - first_page >= 16 * page:
+            self.arena[offset:first_page] = 0
+            self._map.madvise(mmap.MADV_DONTNEED, first_page, end_page - first_page)
+            self.arena[end_page:offset + nbytes] = 0
+        else:
+            self.arena[offset:offset + nbytes] = 0
 
     def attribute(self, attribute):
         return SIM_ATTRIBUTES.get(attribute)
@@ -181,7 +198,9 @@ class SimContext(BackendContext):
         return SIM_BASE_DPTR + offset, nbytes
 
     def free(self, allocation):
-        self.gpu.allocator.release(allocation.dptr - SIM_BASE_DPTR, allocation.backend_handle)
+        offset = allocation.dptr - SIM_BASE_DPTR
+        self.gpu.scrub(offset, allocation.backend_handle)
+        self.gpu.allocator.release(offset, allocation.backend_handle)
 
     def write_views(self, dptr, nbytes, stream):
         yield memoryview(self._bytes(dptr, nbytes))

@@ -171,6 +171,11 @@ def make_modules(calls):
         return (OK,)
 
     @record
+    def cuMemsetD8(dst, value, count):
+        ctypes.memset(int(dst), value, count)
+        return (OK,)
+
+    @record
     def cuMemsetD32Async(dst, value, count, stream):
         (ctypes.c_uint32 * count).from_address(int(dst))[:] = [value] * count
         return (OK,)

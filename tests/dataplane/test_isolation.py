@@ -76,6 +76,19 @@ def test_foreign_pointer_in_kernel_parameters(connect):
     assert owner.memcpy_dtoh(victim, 4, 0)[0] == b"\0\0\0\0"
 
 
+@pytest.mark.parametrize("nbytes", [3000, 5 * MB + 123])
+def test_freed_memory_never_shows_another_sessions_data(connect, nbytes):
+    first = connect()
+    (dptr,) = first.mem_alloc(nbytes)
+    first.memcpy_htod(dptr, buffer=b"\xab" * nbytes)
+    first.mem_free(dptr)
+    first.ping()
+    second = connect()
+    (reused,) = second.mem_alloc(nbytes)
+    assert reused == dptr  # first fit hands out the same block
+    assert second.memcpy_dtoh(reused, nbytes, 0)[0] == bytes(nbytes)
+
+
 def test_double_free_and_use_after_free(connect):
     connection = connect()
     (dptr,) = connection.mem_alloc(1024)
