@@ -1,7 +1,9 @@
 """Index for the scheduler's candidate query.
 
-Placing a vGPU reads the GPUs of one pool with enough free compute; this
-index lets that read skip full GPUs instead of scanning the pool.
+Placing a vGPU reads the GPUs of one pool with enough free compute, in
+order of use (busiest first for binpack, idlest first for spread); this
+index gives that order, so the read stops at its LIMIT instead of sorting
+the pool.
 
 Revision ID: 0002
 Revises: 0001
@@ -18,12 +20,14 @@ depends_on = None
 
 def upgrade():
     op.create_index(
-        op.f("ix_physical_gpus_pool_used_compute_pct"),
+        op.f("ix_physical_gpus_pool_used_compute_pct_used_memory_mb_id"),
         "physical_gpus",
-        ["pool", "used_compute_pct"],
+        ["pool", "used_compute_pct", "used_memory_mb", "id"],
         unique=False,
     )
 
 
 def downgrade():
-    op.drop_index(op.f("ix_physical_gpus_pool_used_compute_pct"), table_name="physical_gpus")
+    op.drop_index(
+        op.f("ix_physical_gpus_pool_used_compute_pct_used_memory_mb_id"), table_name="physical_gpus"
+    )

@@ -102,9 +102,7 @@ def load(session, *conditions, order_by=None):
     queued = [row for row in rows if row["state"] == "queued"]
     if len(queued) == 1:
         row = queued[0]
-        positions = {
-            row["id"]: queue.position(session, row["id"], row["priority"], row["created_at"])
-        }
+        positions = {row["id"]: queue.position(session, row["id"])}
     else:
         positions = queue_positions(session) if queued else {}
     return [

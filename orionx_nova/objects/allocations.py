@@ -26,6 +26,44 @@ VGPUS = models.VGpu.__table__
 GPUS = models.PhysicalGpu.__table__
 NODES = models.Node.__table__
 
+# Statements of the hot paths (create, delete), built once and reused with
+# new parameters: building SQLAlchemy constructs per call costs more Python
+# time than the database spends on them.
+_INSERT_ALLOCATION = sa.insert(ALLOCATIONS)
+_INSERT_VGPUS = sa.insert(VGPUS)
+_LOCK_ALLOCATION = (
+    sa.select(ALLOCATIONS).where(ALLOCATIONS.c.uuid == sa.bindparam("uuid")).with_for_update()
+)
+_VGPU_ROWS = (
+    sa.select(VGPUS, GPUS.c.uuid.label("gpu_uuid"), GPUS.c.draining, NODES.c.hostname.label("node"))
+    .select_from(
+        VGPUS.outerjoin(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id).outerjoin(
+            NODES, NODES.c.id == GPUS.c.node_id
+        )
+    )
+    .where(VGPUS.c.allocation_id == sa.bindparam("allocation_id"))
+    .order_by(VGPUS.c.index)
+)
+_LOCK_FOR_DELETE = (
+    sa.select(
+        ALLOCATIONS.c.id.label("allocation_id"),
+        ALLOCATIONS.c.project_id,
+        VGPUS.c.id,
+        VGPUS.c.physical_gpu_id,
+        VGPUS.c.compute_pct,
+        VGPUS.c.memory_mb,
+        GPUS.c.draining,
+    )
+    .select_from(
+        ALLOCATIONS.outerjoin(VGPUS, VGPUS.c.allocation_id == ALLOCATIONS.c.id).outerjoin(
+            GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id
+        )
+    )
+    .where(ALLOCATIONS.c.uuid == sa.bindparam("uuid"))
+    .with_for_update(of=ALLOCATIONS)
+)
+_DELETE_ALLOCATION = sa.delete(ALLOCATIONS).where(ALLOCATIONS.c.id == sa.bindparam("allocation_id"))
+
 
 def _pool(request):
     return "native" if request.native else "orionx"
@@ -122,9 +160,7 @@ def _insert(session, spec, request, state, placed, project_id, user_id, now):
         "updated_at": None,
         "placed_at": now if placed else None,
     }
-    row["id"] = request.id = session.execute(
-        sa.insert(ALLOCATIONS).values(**row)
-    ).inserted_primary_key[0]
+    row["id"] = request.id = session.execute(_INSERT_ALLOCATION, row).inserted_primary_key[0]
     vgpus = []
     for demand in request.demands:
         where = placed.get(demand.index) if placed else None
@@ -147,7 +183,7 @@ def _insert(session, spec, request, state, placed, project_id, user_id, now):
             }
         )
     session.execute(
-        sa.insert(VGPUS),
+        _INSERT_VGPUS,
         [{k: v for k, v in vgpu.items() if k not in ("gpu_uuid", "node")} for vgpu in vgpus],
     )
     return row, vgpus
@@ -186,7 +222,7 @@ def _create(session, spec, project_id, user_id, casts):
         "queued",
         "Allocation %s waits in the queue for capacity." % request.uuid,
     )
-    position = queue.position(session, row["id"], row["priority"], now)
+    position = queue.position(session, row["id"])
     return allocation_views.allocation_dict(row, vgpus, position), preempted
 
 
@@ -214,29 +250,14 @@ def _serve_queue():
 
 
 def _lock(session, uuid, project_id):
-    row = (
-        session.execute(sa.select(ALLOCATIONS).where(ALLOCATIONS.c.uuid == uuid).with_for_update())
-        .mappings()
-        .first()
-    )
+    row = session.execute(_LOCK_ALLOCATION, {"uuid": uuid}).mappings().first()
     if row is None or (project_id is not None and row["project_id"] != project_id):
         raise exception.NotFound("Allocation %s not found" % uuid)
     return row
 
 
 def _vgpu_rows(session, allocation_id):
-    return session.execute(
-        sa.select(
-            VGPUS, GPUS.c.uuid.label("gpu_uuid"), GPUS.c.draining, NODES.c.hostname.label("node")
-        )
-        .select_from(
-            VGPUS.outerjoin(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id).outerjoin(
-                NODES, NODES.c.id == GPUS.c.node_id
-            )
-        )
-        .where(VGPUS.c.allocation_id == allocation_id)
-        .order_by(VGPUS.c.index)
-    ).all()
+    return session.execute(_VGPU_ROWS, {"allocation_id": allocation_id}).all()
 
 
 def _release(session, vgpu_rows, casts):
@@ -277,11 +298,18 @@ def list(project_id=None, state=None, consumer=None):
 
 def _delete(session, uuid, project_id, casts):
     del casts[:]
-    row = _lock(session, uuid, project_id)
-    freed = _release(session, _vgpu_rows(session, row["id"]), casts)
-    session.execute(sa.delete(VGPUS).where(VGPUS.c.allocation_id == row["id"]))
-    session.execute(sa.delete(ALLOCATIONS).where(ALLOCATIONS.c.id == row["id"]))
-    return freed
+    # One read locks the allocation and returns its bound vGPUs; deleting
+    # the allocation removes its vGPU rows (ON DELETE CASCADE), so they are
+    # released without being unbound first.
+    rows = session.execute(_LOCK_FOR_DELETE, {"uuid": uuid}).all()
+    if not rows or (project_id is not None and rows[0].project_id != project_id):
+        raise exception.NotFound("Allocation %s not found" % uuid)
+    bound = [row for row in rows if row.physical_gpu_id is not None]
+    freed = placement.release_vgpus(session, bound, unbind=False)
+    session.execute(_DELETE_ALLOCATION, {"allocation_id": rows[0].allocation_id})
+    if any(row.draining for row in bound):
+        gpus.finish_drains(session, freed, casts)
+    return bool(bound) and queue.anyone_waiting(session)
 
 
 def delete(uuid, project_id=None):

@@ -374,17 +374,17 @@ def heartbeat(hostname, usage=None):
 
 
 def _allocations_on_node(session, node_id):
+    """Allocations with vGPUs on the node's GPUs, locked."""
+    on_node = (
+        sa.select(VGPUS.c.allocation_id)
+        .join(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id)
+        .where(GPUS.c.node_id == node_id)
+    )
     return session.execute(
         sa.select(ALLOCATIONS.c.id, ALLOCATIONS.c.uuid, ALLOCATIONS.c.mode, ALLOCATIONS.c.state)
-        .distinct()
-        .select_from(
-            ALLOCATIONS.join(VGPUS, VGPUS.c.allocation_id == ALLOCATIONS.c.id).join(
-                GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id
-            )
-        )
-        .where(GPUS.c.node_id == node_id)
+        .where(ALLOCATIONS.c.id.in_(on_node))
         .order_by(ALLOCATIONS.c.id)
-        .with_for_update(of=ALLOCATIONS)
+        .with_for_update()
     ).all()
 
 

@@ -5,6 +5,8 @@ rows, not the whole pool: only GPUs with room for the request's smallest
 vGPU come back, already in preference order, and usually with a LIMIT.
 """
 
+import functools
+
 import sqlalchemy as sa
 
 from orionx_nova.db import models
@@ -26,6 +28,10 @@ _COLUMNS = (
 )
 
 
+def _columns_with_hostname(hostname):
+    return [hostname if column is NODES.c.hostname else column for column in _COLUMNS]
+
+
 def _select_usable(pool):
     """GPUs that may take new work: in ``pool``, healthy, not draining, and
     on a node that is up."""
@@ -45,35 +51,109 @@ def _views(rows):
     return [fit.GpuView(*row) for row in rows]
 
 
-def _order_by(host, policy):
-    local_first = sa.case((NODES.c.hostname == (host or ""), 0), else_=1)
+def _order_by(policy, gpus=GPUS):
+    # Exactly the order of the (pool, used_compute_pct, used_memory_mb, id)
+    # index (walked backwards for binpack), so the database reads GPUs in
+    # order and stops at the LIMIT instead of sorting the pool. The
+    # planner's preference_key is the same order.
     if policy == "spread":
-        usage = (GPUS.c.used_compute_pct.asc(), GPUS.c.used_memory_mb.asc())
-    else:
-        usage = (GPUS.c.used_compute_pct.desc(), GPUS.c.used_memory_mb.desc())
-    return (local_first, *usage, GPUS.c.id)
+        return (gpus.c.used_compute_pct.asc(), gpus.c.used_memory_mb.asc(), gpus.c.id.asc())
+    return (gpus.c.used_compute_pct.desc(), gpus.c.used_memory_mb.desc(), gpus.c.id.desc())
 
 
-def load_candidates(session, demands, host, allow_remote, policy, limit=None):
-    """Usable GPUs with room for the smallest of ``demands``, most preferred
-    first, at most ``limit`` of them."""
-    whole = any(d.whole for d in demands)
-    query = _select_usable("native" if whole else "orionx")
+def _with_room_for(query, whole):
+    """Only GPUs with room for the request's smallest vGPU (parameters
+    from :func:`_room_params`), or empty ones for whole GPUs."""
     if whole:
-        query = query.where(GPUS.c.used_compute_pct == 0, GPUS.c.used_memory_mb == 0)
-    else:
-        min_compute_pct = min(d.compute_pct for d in demands)
-        min_memory_mb = min(d.memory_mb for d in demands)
-        query = query.where(
-            GPUS.c.used_compute_pct <= fit.COMPUTE_PCT_PER_GPU - min_compute_pct,
-            GPUS.c.used_memory_mb + min_memory_mb <= GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio,
-        )
-    if host and not allow_remote:
-        query = query.where(NODES.c.hostname == host)
-    query = query.order_by(*_order_by(host, policy))
+        return query.where(GPUS.c.used_compute_pct == 0, GPUS.c.used_memory_mb == 0)
+    return query.where(
+        GPUS.c.used_compute_pct <= sa.bindparam("max_used_compute_pct"),
+        GPUS.c.used_memory_mb + sa.bindparam("min_memory_mb")
+        <= GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio,
+    )
+
+
+def _room_params(demands):
+    if any(d.whole for d in demands):
+        return {}
+    return {
+        "max_used_compute_pct": fit.COMPUTE_PCT_PER_GPU - min(d.compute_pct for d in demands),
+        "min_memory_mb": min(d.memory_mb for d in demands),
+    }
+
+
+def _pool_for(whole):
+    return "native" if whole else "orionx"
+
+
+# The statements below are built once per shape and reused with new
+# parameters: building SQLAlchemy constructs costs more Python time than the
+# database spends running them.
+
+
+@functools.cache
+def _local_query(whole):
+    node_id = (
+        sa.select(NODES.c.id)
+        .where(NODES.c.hostname == sa.bindparam("host"), NODES.c.state == "up")
+        .scalar_subquery()
+    )
+    query = sa.select(*_columns_with_hostname(sa.bindparam("host", type_=sa.String))).where(
+        GPUS.c.node_id == node_id,
+        GPUS.c.pool == _pool_for(whole),
+        GPUS.c.draining == sa.false(),
+        GPUS.c.health == "healthy",
+    )
+    # No ORDER BY: the planner sorts these few rows itself, and an ORDER BY
+    # matching the usage index would tempt the database to walk the whole
+    # pool's index instead of the node's few rows.
+    return _with_room_for(query, whole)
+
+
+def load_local(session, demands, host):
+    """Usable GPUs on ``host`` with room for the smallest of ``demands``.
+    The node is looked up once by its unique hostname and its GPUs through
+    the (node_id, index) key: a handful of rows, without a join whose plan
+    would depend on fresh table statistics."""
+    whole = any(d.whole for d in demands)
+    params = {"host": host, **_room_params(demands)}
+    return _views(session.execute(_local_query(whole), params))
+
+
+@functools.cache
+def _anywhere_query(whole, policy, limited):
+    node_down = sa.exists().where(NODES.c.id == GPUS.c.node_id, NODES.c.state != "up")
+    chosen = sa.select(*[c for c in _COLUMNS if c is not NODES.c.hostname], GPUS.c.node_id).where(
+        GPUS.c.pool == _pool_for(whole),
+        GPUS.c.draining == sa.false(),
+        GPUS.c.health == "healthy",
+        ~node_down,
+    )
+    chosen = _with_room_for(chosen, whole).order_by(*_order_by(policy))
+    if limited:
+        chosen = chosen.limit(sa.bindparam("limit", type_=sa.Integer))
+    chosen = chosen.subquery()
+    columns = [NODES.c.hostname if c is NODES.c.hostname else chosen.c[c.name] for c in _COLUMNS]
+    return (
+        sa.select(*columns)
+        .select_from(chosen.join(NODES, NODES.c.id == chosen.c.node_id))
+        .order_by(*_order_by(policy, chosen))
+    )
+
+
+def load_candidates(session, demands, policy, limit=None):
+    """Usable GPUs anywhere with room for the smallest of ``demands``, most
+    preferred first, at most ``limit`` of them.
+
+    The GPUs are chosen in an inner query over the GPU table alone (node
+    liveness as an anti-join on the node's primary key), so the database
+    can walk the usage index and stop at the LIMIT whatever its table
+    statistics say; node hostnames are joined to the few rows chosen."""
+    whole = any(d.whole for d in demands)
+    params = _room_params(demands)
     if limit:
-        query = query.limit(limit)
-    return _views(session.execute(query))
+        params["limit"] = limit
+    return _views(session.execute(_anywhere_query(whole, policy, bool(limit)), params))
 
 
 def load_usable(session, pool, with_room=True):

@@ -8,6 +8,7 @@ back and the request is planned again from fresh rows. The UPDATE also
 re-checks capacity, so even a stale plan can never overcommit a GPU.
 """
 
+import functools
 import random
 import time
 
@@ -35,34 +36,49 @@ class RaceLost(Exception):
     """A claim's GPU changed since it was read; plan again."""
 
 
+@functools.cache
+def _usage_update(check_generation, check_compute, check_memory):
+    """UPDATE of one GPU's usage by a delta, built once per set of guards."""
+    query = (
+        sa.update(GPUS)
+        .where(GPUS.c.id == sa.bindparam("gpu_id"))
+        .values(
+            used_compute_pct=GPUS.c.used_compute_pct + sa.bindparam("delta_compute_pct"),
+            used_memory_mb=GPUS.c.used_memory_mb + sa.bindparam("delta_memory_mb"),
+            generation=GPUS.c.generation + 1,
+        )
+    )
+    if check_generation:
+        query = query.where(GPUS.c.generation == sa.bindparam("planned_generation"))
+    if check_compute:
+        query = query.where(
+            GPUS.c.used_compute_pct + sa.bindparam("delta_compute_pct") <= fit.COMPUTE_PCT_PER_GPU
+        )
+    if check_memory:
+        query = query.where(
+            GPUS.c.used_memory_mb + sa.bindparam("delta_memory_mb")
+            <= GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio
+        )
+    return query
+
+
 def adjust_usage(session, deltas, generations=None):
     """Apply ``deltas`` ({gpu_id: (compute_pct, memory_mb)}, positive to
     claim, negative to release). With ``generations`` ({gpu_id: generation
     planned against}) an UPDATE that finds another generation raises
-    :class:`RaceLost`. GPUs are updated in id order so two transactions
-    touching the same GPUs never deadlock."""
+    :class:`RaceLost`; a claim that would overcommit does too. GPUs are
+    updated in id order so two transactions touching the same GPUs never
+    deadlock."""
+    generations = generations or {}
     for gpu_id in sorted(deltas):
         compute_pct, memory_mb = deltas[gpu_id]
         if compute_pct == 0 and memory_mb == 0:
             continue
-        query = (
-            sa.update(GPUS)
-            .where(GPUS.c.id == gpu_id)
-            .values(
-                used_compute_pct=GPUS.c.used_compute_pct + compute_pct,
-                used_memory_mb=GPUS.c.used_memory_mb + memory_mb,
-                generation=GPUS.c.generation + 1,
-            )
-        )
-        if generations is not None and gpu_id in generations:
-            query = query.where(GPUS.c.generation == generations[gpu_id])
-        if compute_pct > 0:
-            query = query.where(GPUS.c.used_compute_pct + compute_pct <= fit.COMPUTE_PCT_PER_GPU)
-        if memory_mb > 0:
-            query = query.where(
-                GPUS.c.used_memory_mb + memory_mb <= GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio
-            )
-        if session.execute(query).rowcount != 1:
+        params = {"gpu_id": gpu_id, "delta_compute_pct": compute_pct, "delta_memory_mb": memory_mb}
+        if gpu_id in generations:
+            params["planned_generation"] = generations[gpu_id]
+        query = _usage_update(gpu_id in generations, compute_pct > 0, memory_mb > 0)
+        if session.execute(query, params).rowcount != 1:
             raise RaceLost("GPU %d changed since it was planned" % gpu_id)
 
 

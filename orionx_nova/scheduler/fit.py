@@ -74,8 +74,10 @@ def fits(demand, gpu):
 def preference_key(gpu, host, policy):
     """Sort key: GPUs on the consumer's host first, then binpack (busiest
     first, keeping whole GPUs free for big requests) or spread (idlest
-    first); the id makes the order total and repeatable."""
+    first); the id makes the order total and repeatable. Without the
+    locality term this is the order of the usage index the candidate query
+    walks (see candidates._order_by)."""
     remote = 0 if host and gpu.hostname == host else 1
     if policy == "spread":
         return (remote, gpu.used_compute_pct, gpu.used_memory_mb, gpu.id)
-    return (remote, -gpu.used_compute_pct, -gpu.used_memory_mb, gpu.id)
+    return (remote, -gpu.used_compute_pct, -gpu.used_memory_mb, -gpu.id)

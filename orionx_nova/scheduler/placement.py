@@ -52,19 +52,29 @@ class Placed:
 
 def plan(session, request):
     """Choose GPUs for ``request`` from the database, or None if it does not
-    fit now."""
+    fit now. The consumer's own host is read first (a few rows through its
+    hostname) and usually settles it; remote GPUs are read only when it
+    does not, best first and limited, and all of them only when the limited
+    read was not enough."""
     policy = CONF.scheduler.policy
+    local = []
+    if request.host:
+        local = candidates.load_local(session, request.demands, request.host)
+        chosen = _plan(request, local, policy)
+        if chosen is not None or not request.allow_remote:
+            return chosen
     limit = max(CANDIDATES_PER_VGPU * len(request.demands), MIN_CANDIDATES)
-    gpus = candidates.load_candidates(
-        session, request.demands, request.host, request.allow_remote, policy, limit
-    )
-    chosen = planner.plan(request.demands, gpus, request.host, request.allow_remote, policy)
-    if chosen is None and len(gpus) == limit:
-        gpus = candidates.load_candidates(
-            session, request.demands, request.host, request.allow_remote, policy
-        )
-        chosen = planner.plan(request.demands, gpus, request.host, request.allow_remote, policy)
+    remote = candidates.load_candidates(session, request.demands, policy, limit)
+    chosen = _plan(request, local + remote, policy)
+    if chosen is None and len(remote) == limit:
+        remote = candidates.load_candidates(session, request.demands, policy)
+        chosen = _plan(request, local + remote, policy)
     return chosen
+
+
+def _plan(request, gpus, policy):
+    unique = list({gpu.id: gpu for gpu in gpus}.values())
+    return planner.plan(request.demands, unique, request.host, request.allow_remote, policy)
 
 
 def claim(session, request, chosen):
@@ -106,10 +116,11 @@ def bind_vgpus(session, request, placed, now):
             raise claims.RaceLost("vGPU %s was bound meanwhile" % demand.vgpu_id)
 
 
-def release_vgpus(session, bound):
+def release_vgpus(session, bound, unbind=True):
     """Give back the capacity of ``bound`` vGPUs (rows with id,
-    physical_gpu_id, compute_pct, memory_mb) and unbind them. The caller
-    holds the allocation's row lock, so no vGPU is released twice."""
+    physical_gpu_id, compute_pct, memory_mb) and unbind them (not needed
+    when the caller deletes them). The caller holds the allocation's row
+    lock, so no vGPU is released twice."""
     deltas = {}
     for row in bound:
         compute_pct, memory_mb = deltas.get(row.physical_gpu_id, (0, 0))
@@ -119,7 +130,7 @@ def release_vgpus(session, bound):
         )
     claims.adjust_usage(session, deltas)
     ids = [row.id for row in bound]
-    if ids:
+    if ids and unbind:
         session.execute(
             sa.update(VGPUS).where(VGPUS.c.id.in_(ids)).values(physical_gpu_id=None, bound_at=None)
         )

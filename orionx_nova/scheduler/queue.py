@@ -22,6 +22,8 @@ LOG = logging.getLogger(__name__)
 ALLOCATIONS = models.Allocation.__table__
 VGPUS = models.VGpu.__table__
 
+_ANYONE_WAITING = sa.select(ALLOCATIONS.c.id).where(ALLOCATIONS.c.state == "queued").limit(1)
+
 SERVING_ORDER = (
     ALLOCATIONS.c.priority.desc(),
     ALLOCATIONS.c.created_at.asc(),
@@ -29,16 +31,29 @@ SERVING_ORDER = (
 )
 
 
-def position(session, allocation_id, priority, created_at):
-    """1-based place of a queued allocation in serving order."""
+def position(session, allocation_id):
+    """1-based place of a queued allocation in serving order. Compared with
+    the stored row, not the caller's copy: some databases keep timestamps
+    to the second only."""
+    me = ALLOCATIONS.alias("me")
     a = ALLOCATIONS.c
     ahead = sa.or_(
-        a.priority > priority,
-        sa.and_(a.priority == priority, a.created_at < created_at),
-        sa.and_(a.priority == priority, a.created_at == created_at, a.id < allocation_id),
+        a.priority > me.c.priority,
+        sa.and_(a.priority == me.c.priority, a.created_at < me.c.created_at),
+        sa.and_(a.priority == me.c.priority, a.created_at == me.c.created_at, a.id < me.c.id),
     )
-    query = sa.select(sa.func.count()).where(a.state == "queued", ahead)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(ALLOCATIONS.join(me, me.c.id == allocation_id))
+        .where(a.state == "queued", ahead)
+    )
     return session.execute(query).scalar_one() + 1
+
+
+def anyone_waiting(session):
+    """True when the queue is not empty: one index probe, so freeing
+    capacity costs no queue read when nothing waits."""
+    return session.execute(_ANYONE_WAITING).first() is not None
 
 
 def anyone_waiting_ahead(session, priority):
@@ -106,16 +121,43 @@ def _start(session, request, chosen, now):
     )
 
 
+class _Snapshot:
+    """The usable GPUs of one pool, read once per serving round, with the
+    largest free capacity on any one GPU: a request bigger than that is
+    skipped without planning, so a long queue of requests that do not fit
+    costs little."""
+
+    def __init__(self, gpus):
+        self.gpus = gpus
+        self.update_limits()
+
+    def update_limits(self):
+        self.max_free_compute_pct = max((g.free_compute_pct for g in self.gpus), default=0)
+        self.max_free_memory_mb = max((g.free_memory_mb for g in self.gpus), default=0)
+        self.empty_gpus = sum(1 for g in self.gpus if g.is_empty)
+
+    def might_fit(self, request):
+        if request.native:
+            return self.empty_gpus >= len(request.demands)
+        return all(
+            d.compute_pct <= self.max_free_compute_pct and d.memory_mb <= self.max_free_memory_mb
+            for d in request.demands
+        )
+
+
 def _try_start(request, snapshots):
     """Place one queued request from the snapshot; True when it started."""
     pool = "native" if request.native else "orionx"
     for _attempt in range(CONF.scheduler.claim_retries):
         if pool not in snapshots:
             with db_api.transaction() as session:
-                snapshots[pool] = candidates.load_usable(session, pool)
+                snapshots[pool] = _Snapshot(candidates.load_usable(session, pool))
+        snapshot = snapshots[pool]
+        if not snapshot.might_fit(request):
+            return False
         chosen = planner.plan(
             request.demands,
-            snapshots[pool],
+            snapshot.gpus,
             request.host,
             request.allow_remote,
             CONF.scheduler.policy,
@@ -125,7 +167,6 @@ def _try_start(request, snapshots):
         try:
             with db_api.transaction() as session:
                 _start(session, request, chosen, models.utcnow())
-            return True
         except _NoLongerQueued:
             return False
         except (claims.RaceLost, sa.exc.DBAPIError) as error:
@@ -134,6 +175,9 @@ def _try_start(request, snapshots):
             # The snapshot is stale (or was half-updated by the rolled-back
             # claim): read it again.
             snapshots.pop(pool, None)
+            continue
+        snapshot.update_limits()
+        return True
     LOG.warning("Queued allocation %s lost every claim race; it stays queued", request.uuid)
     return False
 

@@ -1,6 +1,6 @@
-"""Several controller processes allocating against one PostgreSQL database
-never overcommit a GPU: every claim is guarded by the GPU's generation and
-re-checks capacity in its UPDATE."""
+"""Several controller processes allocating against one PostgreSQL (or
+MariaDB) database never overcommit a GPU: every claim is guarded by the
+GPU's generation and re-checks capacity in its UPDATE."""
 
 import concurrent.futures
 import multiprocessing
@@ -16,9 +16,10 @@ PROCESSES = 4
 STEPS = 150
 
 
-@pytest.fixture
-def shared_pool(conf, postgresql_url):
-    engine = db_api.create_engine(postgresql_url)
+@pytest.fixture(params=["postgresql", "mariadb"])
+def shared_pool(request, conf):
+    url = request.getfixturevalue("%s_url" % request.param)
+    engine = db_api.create_engine(url)
     migration.upgrade(engine=engine)
     db_api.configure(engine)
     # A small pool, so that processes fight over the same GPUs.
@@ -36,7 +37,7 @@ def shared_pool(conf, postgresql_url):
                 for i in range(2)
             ],
         )
-    yield postgresql_url
+    yield url
     db_api.dispose()
 
 

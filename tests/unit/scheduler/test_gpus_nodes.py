@@ -19,9 +19,9 @@ def create(compute_pct, **fields):
 
 def test_set_mode_refused_while_bound_then_drains(pool_db):
     add_node("h1", [16384, 16384])
-    a = create(30)
+    create(100, host="h1")  # fills one GPU
+    a = create(30)  # lands on the other: h1-gpu0
     assert a["vgpus"][0]["gpu_uuid"] == "h1-gpu0"
-    create(100)  # fills h1-gpu1
     with pytest.raises(exception.Conflict) as error:
         gpus.set_mode("h1-gpu0", "native")
     assert a["uuid"] in str(error.value) and "drain" in str(error.value)

@@ -196,7 +196,7 @@ def test_fit_rule_matches_the_sql_filter(pool_db):
     with db_api.transaction() as session:
         for compute_pct, memory_mb, expected in ((30, 1000, 1), (31, 1, 0), (1, 1001, 0)):
             demand = fit.Demand(None, 0, compute_pct, memory_mb)
-            found = candidates.load_candidates(session, [demand], None, True, "binpack")
+            found = candidates.load_candidates(session, [demand], "binpack")
             assert len(found) == expected
             gpu = candidates.load_usable(session, "orionx", with_room=False)[0]
             assert fit.fits(demand, gpu) == bool(expected)
