@@ -35,6 +35,8 @@ TRANSPORT_CHOICES = ("auto", "shm", "unix", "tcp", "tls")
 # observe their effect without a synchronous call, which sends them first.
 PENDING_FLUSH_BYTES = 64 << 10
 
+_REPLY_HEAD = struct.Struct("<16si")  # frame header, then the status
+
 
 class Connection:
     def __init__(self, endpoints, token, vgpu_index=0, transport="auto", tls_ca_file=None,
@@ -157,15 +159,18 @@ class Connection:
         raise self.ended from None
 
     def _await_reply(self, op, request_id, reply_into):
+        # Every reply has at least a status after its header: read both at once.
+        head = self.stream.recv_exact(_REPLY_HEAD.size)
         flags, opcode, reply_id, payload_bytes = protocol.parse_header(
-            self.stream.recv_exact(protocol.HEADER_BYTES))
+            head[:protocol.HEADER_BYTES])
+        (status,) = protocol.STATUS.unpack_from(head, protocol.HEADER_BYTES)
         if opcode == protocol.SESSION_ENDED.opcode:
-            self.ended = protocol.decode_error(self.stream.recv_exact(payload_bytes))
+            message = self.stream.recv_exact(payload_bytes - protocol.STATUS.size)
+            self.ended = CudaError(status, message.decode("utf-8", "replace"))
             raise self.ended
         if opcode != op.opcode or reply_id != request_id:
             raise ProtocolError("reply 0x%04x/%d does not answer %s/%d"
                                 % (opcode, reply_id, op.name, request_id))
-        (status,) = protocol.STATUS.unpack(self.stream.recv_exact(protocol.STATUS.size))
         if status:
             message = self.stream.recv_exact(payload_bytes - protocol.STATUS.size)
             raise CudaError(status, message.decode("utf-8", "replace"))

@@ -53,7 +53,7 @@ class SocketStream:
         return self._end - self._start
 
     def send_parts(self, parts):
-        if not self._gather:
+        if len(parts) == 1 or not self._gather:
             for part in parts:
                 self.sock.sendall(part)
             return
