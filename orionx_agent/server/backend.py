@@ -92,9 +92,11 @@ class BackendContext(abc.ABC):
     def get_function(self, module, name): ...
 
     @abc.abstractmethod
-    def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map):
-        """Run ``function``; returns the device seconds it took when known.
-        ``memory_map`` lets a backend that can check kernel arguments do so."""
+    def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map,
+               charge=None):
+        """Start ``function``. ``memory_map`` lets a backend that can check
+        kernel arguments do so; ``charge(device_s)`` is called with the device
+        time the kernel took, once known."""
 
     @abc.abstractmethod
     def synchronize(self): ...

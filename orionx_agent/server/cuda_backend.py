@@ -337,7 +337,8 @@ class CudaContext(BackendContext):
             layout.append((offset, size))
         return layout
 
-    def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map):
+    def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map,
+               charge=None):
         layout = self._layout(function)
         needed = max((offset + size for offset, size in layout), default=0)
         if len(params) < needed:
@@ -355,7 +356,8 @@ class CudaContext(BackendContext):
         _check(driver.cuLaunchKernel(function.handle, *grid, *block, shared_mem_bytes,
                                      _stream(stream), ctypes.addressof(pointers) if layout else 0,
                                      0), "cuLaunchKernel of %s" % function.name)
-        return None  # device time is metered with events (issue 5)
+        # Device time needs CUDA events around the session's work (issue 5);
+        # until then charge() is not called on this backend.
 
     def synchronize(self):
         _check(self._current().cuCtxSynchronize(), "cuCtxSynchronize")

@@ -453,12 +453,12 @@ class Session:
         kernel = self.functions.get(function)
         backend_stream = self._stream(stream)
         params = incoming.read()
-        self.server.scheduler.admit(self)
-        device_s = self.context.launch(kernel, (grid_x, grid_y, grid_z),
-                                       (block_x, block_y, block_z), shared_mem_bytes,
-                                       backend_stream, params, self.memory_map)
+        scheduler = self.server.scheduler
+        scheduler.admit(self)
+        self.context.launch(kernel, (grid_x, grid_y, grid_z), (block_x, block_y, block_z),
+                            shared_mem_bytes, backend_stream, params, self.memory_map,
+                            charge=lambda device_s: scheduler.charge(self, device_s))
         self.usage.launches += 1
-        self.server.scheduler.charge(self, device_s)
 
     def op_ctx_synchronize(self):
         self.context.synchronize()

@@ -6,6 +6,7 @@ engine thread per simulated GPU, so device time is real and measurable.
 """
 
 import bisect
+import functools
 import mmap
 import queue
 import threading
@@ -92,38 +93,49 @@ def _aligned(nbytes):
 
 
 class Engine:
-    """The one thread that executes the kernels of every session on a GPU."""
+    """The one thread that executes the kernels of every session on a GPU.
+
+    Sessions queue kernels without waiting, so a burst of launches costs
+    one thread hand-over rather than two per kernel; a session waits only
+    when its next operation needs the results (see SimContext._drain)."""
 
     def __init__(self, name):
         self._jobs = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
+    def submit(self, work, on_done):
+        """Queue ``work()``; the engine then calls ``on_done(device_s, error)``."""
+        self._jobs.put((work, on_done))
+
     def run(self, work):
-        """Run ``work()`` on the engine; returns its device seconds or raises."""
+        """Run ``work()`` and wait; returns its device seconds or raises."""
         done = threading.Lock()
         done.acquire()
         box = []
-        self._jobs.put((work, done, box))
+
+        def finished(device_s, error):
+            box.append(error or device_s)
+            done.release()
+        self.submit(work, finished)
         done.acquire()  # released by the engine thread when work is over
-        outcome = box[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
 
     def _loop(self):
         while True:
             job = self._jobs.get()
             if job is None:
                 return
-            work, done, box = job
+            work, on_done = job
             started = time.perf_counter()
             try:
                 work()
-                box.append(time.perf_counter() - started)
-            except Exception as exc:  # handed to the waiting session thread
-                box.append(exc)
-            done.release()
+                error = None
+            except Exception as exc:  # reported to the session that queued it
+                error = exc
+            on_done(time.perf_counter() - started, error)
 
     def stop(self):
         self._jobs.put(None)
@@ -178,6 +190,30 @@ class SimContext(BackendContext):
     def __init__(self, gpu, label):
         self.gpu = gpu
         self.label = label
+        self._queued = 0       # kernels handed to the engine, not yet done
+        self._idle = threading.Condition()
+        self._kernel_error = None
+
+    def _kernel_done(self, charge, device_s, error):
+        if charge is not None:
+            charge(device_s)
+        with self._idle:
+            self._queued -= 1
+            if error is not None and self._kernel_error is None:
+                self._kernel_error = error
+            if not self._queued:
+                self._idle.notify_all()
+
+    def _drain(self):
+        """Wait for this session's queued kernels: the next operation reads
+        or writes what they wrote. Their failure surfaces here."""
+        with self._idle:
+            while self._queued:
+                self._idle.wait()
+            error, self._kernel_error = self._kernel_error, None
+        if error is not None:
+            raise CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED,
+                            "a kernel failed on the simulated GPU: %s" % error)
 
     def _bytes(self, dptr, nbytes):
         offset = dptr - SIM_BASE_DPTR
@@ -198,20 +234,25 @@ class SimContext(BackendContext):
         return SIM_BASE_DPTR + offset, nbytes
 
     def free(self, allocation):
+        self._drain()
         offset = allocation.dptr - SIM_BASE_DPTR
         self.gpu.scrub(offset, allocation.backend_handle)
         self.gpu.allocator.release(offset, allocation.backend_handle)
 
     def write_views(self, dptr, nbytes, stream):
+        self._drain()
         yield memoryview(self._bytes(dptr, nbytes))
 
     def read_views(self, dptr, nbytes, stream):
+        self._drain()
         yield memoryview(self._bytes(dptr, nbytes))
 
     def copy_dtod(self, dst, src, nbytes, stream):
+        self._drain()
         np.copyto(self._bytes(dst, nbytes), self._bytes(src, nbytes))
 
     def memset(self, dst, value, count, element_bytes, stream):
+        self._drain()
         dtype = np.uint8 if element_bytes == 1 else np.uint32
         self._bytes(dst, count * element_bytes).view(dtype)[:] = value
 
@@ -222,7 +263,7 @@ class SimContext(BackendContext):
         pass
 
     def synchronize_stream(self, stream):
-        pass
+        self._drain()
 
     def create_event(self, flags):
         return _SimEvent()
@@ -231,10 +272,11 @@ class SimContext(BackendContext):
         pass
 
     def record_event(self, event, stream):
+        self._drain()
         event.recorded_at = time.perf_counter()
 
     def synchronize_event(self, event):
-        pass
+        self._drain()
 
     def elapsed_ms(self, start, end):
         if start.recorded_at is None or end.recorded_at is None:
@@ -263,7 +305,8 @@ class SimContext(BackendContext):
                             "has %s" % (name, ", ".join(sorted(KERNELS))))
         return kernel
 
-    def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map):
+    def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map,
+               charge=None):
         if len(params) != function.params.size:
             raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
                             "%s takes %d bytes of parameters (%s), got %d"
@@ -276,10 +319,16 @@ class SimContext(BackendContext):
                                                                                 param))
             except CudaError as exc:
                 raise CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, exc.message) from None
-        return self.gpu.engine.run(lambda: sim_kernels.run(function.name, values, self._f32))
+        with self._idle:
+            self._queued += 1
+        self.gpu.engine.submit(lambda: sim_kernels.run(function.name, values, self._f32),
+                               functools.partial(self._kernel_done, charge))
 
     def synchronize(self):
-        pass
+        self._drain()
 
     def close(self):
-        pass
+        try:
+            self._drain()
+        except CudaError:
+            pass  # the session is ending; nobody is left to tell

@@ -112,3 +112,18 @@ def test_device_queries_are_cached(connect):
     first = connection.device_get_attribute(16, 0)
     connection.stream.close()  # a second, uncached query would now fail
     assert connection.device_get_attribute(16, 0) == first
+
+
+def test_device_time_is_metered_per_session(server, connect):
+    connection = connect()
+    (dptr,) = connection.mem_alloc(4 << 20)
+    (module,) = connection.module_load_data(buffer=protocol.BUILTIN_MODULE_IMAGE)
+    (fill,) = connection.module_get_function(module, buffer=b"fill_f32")
+    import struct
+    for _ in range(20):
+        connection.launch_kernel(fill, 1, 1, 1, 256, 1, 1, 0, 0,
+                                 buffer=struct.pack("<QQf", dptr, 1 << 20, 2.0))
+    connection.ctx_synchronize()
+    (session,) = server.sessions()
+    assert session.usage.launches == 20
+    assert session.usage.device_s > 0
