@@ -14,6 +14,7 @@ copies. VM transports (vsock, virtio-serial, ivshmem) implement the same calls.
 
 import array
 import dataclasses
+import fcntl
 import mmap
 import os
 import select
@@ -240,6 +241,8 @@ class ShmRingStream:
         while done < total:
             head = ring.word(_HEAD)
             free = size - (head - ring.word(_TAIL))
+            if not 0 <= free <= size:
+                raise _corrupted("free space", free)
             if not free:
                 self._ring_doorbell(ring, _READER_SLEEPS, ring.data_fd)
                 self._sleep(ring, _WRITER_SLEEPS, ring.space_fd, self._has_space)
@@ -265,6 +268,8 @@ class ShmRingStream:
         while done < total:
             tail = ring.word(_TAIL)
             available = ring.word(_HEAD) - tail
+            if not 0 <= available <= size:
+                raise _corrupted("unread bytes", available)
             if not available:
                 self._sleep(ring, _READER_SLEEPS, ring.data_fd, self._has_data)
                 continue
@@ -279,7 +284,8 @@ class ShmRingStream:
         ring = self._rx
         tail = ring.word(_TAIL)
         position = tail % self.ring_bytes
-        if ring.word(_HEAD) - tail >= nbytes and position + nbytes <= self.ring_bytes:
+        if nbytes <= ring.word(_HEAD) - tail <= self.ring_bytes \
+                and position + nbytes <= self.ring_bytes:
             # The common case of a small frame already in the ring, in one piece.
             data = bytes(ring.data[position:position + nbytes])
             ring.set_word(_TAIL, tail + nbytes)
@@ -378,6 +384,11 @@ class ShmRingStream:
             pass
 
 
+def _corrupted(what, value):
+    # Only a peer writing the control page itself gets here; its session ends.
+    return ConnectionClosed("shared-memory ring corrupted by the peer: %s = %d" % (what, value))
+
+
 class _Watchdog:
     """One thread per process watching the unix sockets of its shared-memory
     streams: when a peer goes, the stream's sleepers are woken to find out."""
@@ -423,8 +434,12 @@ _watchdog = _Watchdog()
 def create_shm_segment(ring_bytes):
     """A new segment and its doorbells: (memfd, [eventfd x 4]). The server
     creates them and passes them to its client with SCM_RIGHTS."""
-    memfd = os.memfd_create("orionx-session", os.MFD_CLOEXEC)
+    memfd = os.memfd_create("orionx-session", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     os.ftruncate(memfd, CONTROL_BYTES + 2 * ring_bytes)
+    # Sealed at its size: a client that shrank it would make the server's
+    # next access to the mapping a fatal SIGBUS.
+    fcntl.fcntl(memfd, fcntl.F_ADD_SEALS,
+                fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
     # Blocking: a sleeper waits in a single read (the flag is shared with
     # the peer, which gets the same open file description).
     eventfds = [os.eventfd(0, os.EFD_CLOEXEC) for _ in EVENTFD_ROLES]

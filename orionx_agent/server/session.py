@@ -144,6 +144,9 @@ class Session:
             self.end(CUresult.CUDA_ERROR_INVALID_VALUE, "protocol error: %s" % exc)
         except OSError as exc:
             LOG.info("%s lost its connection: %s", self.label, exc)
+        except Exception as exc:  # a bug ends this session, never the server
+            LOG.exception("Ending %s after an unexpected error", self.label)
+            self.end(CUresult.CUDA_ERROR_UNKNOWN, "GPU server error: %s" % exc)
         finally:
             self.close()
 

@@ -4,6 +4,7 @@ server and every other session carry on, and nothing leaks."""
 import socket
 import struct
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -130,3 +131,24 @@ def test_garbage_before_hello_is_refused(server):
     reply = _read_until_closed_or(sock, 1 << 16)
     sock.close()
     assert b"protocol error" in reply and b"magic" in reply
+
+
+def test_corrupted_shm_ring_ends_only_that_session(server, connect):
+    import os
+
+    from guest_runtime import transport
+    bystander = connect("shm")
+    victim = connect("shm")
+    ring = victim.stream._tx
+    ring.set_word(transport._HEAD, ring.word(transport._TAIL) + (1 << 40))  # beyond the ring
+    os.eventfd_write(ring.data_fd, 1)
+    from tests.dataplane.test_isolation import wait_until
+    assert wait_until(lambda: len(server.sessions()) == 1)
+    assert_healthy(bystander)
+
+
+def test_shm_segment_cannot_be_shrunk_by_the_client(connect):
+    import os
+    connection = connect("shm")
+    with pytest.raises(PermissionError):
+        os.ftruncate(connection.stream._memfd, 4096)
