@@ -127,3 +127,16 @@ def test_device_time_is_metered_per_session(server, connect):
     (session,) = server.sessions()
     assert session.usage.launches == 20
     assert session.usage.device_s > 0
+
+
+def test_client_picks_the_fastest_endpoint_offered(server):
+    from guest_runtime.client import Connection
+    from tests.dataplane.conftest import make_token
+    both = "%s,%s" % (server.endpoints[1], server.endpoints[0])  # tcp listed first
+    connection = Connection(both, make_token())
+    assert connection.transport == "shm"
+    connection.close()
+    missing = "unix:/nonexistent/orionx.sock,%s" % server.endpoints[1]
+    connection = Connection(missing, make_token())
+    assert connection.transport == "tcp"
+    connection.close()
