@@ -103,8 +103,9 @@ def check_can_ever_fit(session, request):
 
 
 def _plan_or_preempt(session, request, can_preempt, casts, now):
-    """GPUs for ``request``: free ones, or ones freed by evicting
-    lower-priority preemptible work. None when neither works."""
+    """(chosen GPUs, whether work was evicted) for ``request``: free GPUs,
+    or GPUs freed by evicting lower-priority preemptible work; chosen is
+    None when neither works (or strict queueing makes it wait)."""
     if CONF.scheduler.strict_queue and queue.anyone_waiting_ahead(session, request.priority):
         return None, False
     chosen = placement.plan(session, request)

@@ -35,6 +35,7 @@ class Request:
     host: str | None
     allow_remote: bool
     demands: list  # of fit.Demand
+    can_preempt: bool = False
 
     @property
     def native(self):

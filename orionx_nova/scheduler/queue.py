@@ -14,8 +14,8 @@ from oslo_log import log as logging
 from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
-from orionx_nova.objects import events
-from orionx_nova.scheduler import candidates, claims, fit, placement, planner
+from orionx_nova.objects import events, gpus, notifier
+from orionx_nova.scheduler import candidates, claims, fit, placement, planner, preemption
 
 LOG = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ def load_queue(session):
             VGPUS.c.index,
             VGPUS.c.compute_pct,
             VGPUS.c.memory_mb,
+            ALLOCATIONS.c.can_preempt,
         )
         .select_from(ALLOCATIONS.join(VGPUS, VGPUS.c.allocation_id == ALLOCATIONS.c.id))
         .where(ALLOCATIONS.c.state == "queued")
@@ -91,7 +92,9 @@ def load_queue(session):
     for row in session.execute(query):
         request = requests.get(row[0])
         if request is None:
-            request = requests[row[0]] = placement.Request(*row[:6], demands=[])
+            request = requests[row[0]] = placement.Request(
+                *row[:6], demands=[], can_preempt=bool(row[11])
+            )
         request.demands.append(fit.Demand(row[7], row[8], row[9], row[10], whole=bool(row[6])))
     return list(requests.values())
 
@@ -182,16 +185,72 @@ def _try_start(request, snapshots):
     return False
 
 
-def serve():
-    """Start every queued request that fits now, in serving order. Returns
-    the uuids of the allocations started."""
-    with db_api.transaction() as session:
-        queue = load_queue(session)
+def _try_preempting_start(request):
+    """Start a queued request that may preempt by evicting lower-priority
+    preemptible work, as a new request would; True when it started."""
+    casts = []
+
+    def work(session):
+        del casts[:]
+        victims = preemption.find_victims(session, request, CONF.scheduler.policy)
+        if not victims:
+            return False
+        now = models.utcnow()
+        reason = "preempted by queued allocation %s of priority %d" % (
+            request.uuid,
+            request.priority,
+        )
+        freed = preemption.evict(session, [v.id for v in victims], reason, casts, now)
+        gpus.finish_drains(session, freed, casts)
+        chosen = placement.plan(session, request)
+        if chosen is None:
+            raise claims.RaceLost("capacity freed by preemption was taken")
+        _start(session, request, chosen, now)
+        return True
+
+    try:
+        started = claims.run_with_retries(work, "Preempting for queued allocation")
+    except _NoLongerQueued:
+        return False
+    notifier.send(casts)
+    return started
+
+
+def _serve_once(queue):
+    """One pass over ``queue``; returns (started uuids, whether anything
+    was evicted)."""
     started = []
+    evicted = False
     snapshots = {}
     for request in queue:
         if _try_start(request, snapshots):
             started.append(request.uuid)
-        elif CONF.scheduler.strict_queue:
+            continue
+        if request.can_preempt and _try_preempting_start(request):
+            started.append(request.uuid)
+            evicted = True
+            snapshots.clear()
+            continue
+        if CONF.scheduler.strict_queue:
+            break
+    return started, evicted
+
+
+# Evicted work that asked to requeue joins the queue and may start elsewhere
+# or evict lower priorities in turn; priorities strictly fall along such a
+# chain, so it ends, but a bound keeps one call short.
+MAX_SERVING_ROUNDS = 5
+
+
+def serve():
+    """Start every queued request that fits now (or can evict its way in),
+    in serving order. Returns the uuids of the allocations started."""
+    started = []
+    for _round in range(MAX_SERVING_ROUNDS):
+        with db_api.transaction() as session:
+            queue = load_queue(session)
+        started_now, evicted = _serve_once(queue)
+        started.extend(started_now)
+        if not evicted:
             break
     return started

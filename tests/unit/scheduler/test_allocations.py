@@ -5,6 +5,7 @@ import pytest
 from orionx_nova import exception
 from orionx_nova.conf import CONF
 from orionx_nova.objects import allocations, events, gpus, queue
+from orionx_nova.scheduler import queue as scheduler_queue
 from tests.unit.scheduler.conftest import add_node
 
 
@@ -246,3 +247,17 @@ def test_project_scoping(pool_db):
     allocations.delete(a["uuid"], project_id="p1")
     with pytest.raises(exception.NotFound):
         allocations.get(a["uuid"])
+
+
+def test_queued_preemptor_evicts_once_freed_capacity_makes_it_enough(pool_db):
+    add_node("h1", [16384])
+    create((40, 10))
+    low = create((40, 10), priority=10, preemptible=True)
+    other = create((20, 10))
+    urgent = create((60, 10), priority=90, can_preempt=True)
+    assert urgent["state"] == "queued"  # evicting low alone leaves 40 %
+    allocations.delete(other["uuid"])  # 20 % free + low's 40 % is enough
+    assert allocations.get(urgent["uuid"])["state"] == "active"
+    assert allocations.get(low["uuid"])["state"] == "preempted"
+    assert pool_db.casts[0][:3] == ("preempt_session", "h1", low["uuid"])
+    assert scheduler_queue.serve() == []

@@ -78,30 +78,28 @@ def _body(op):
 
 
 def _apply(op, created):
-    """Run one operation; returns the priority of a request that may have
-    preempted others, else None."""
+    """Run one operation on the pool."""
     if op["op"] == "create":
         created.append(allocations.create(_body(op))["uuid"])
-        return op["priority"] if op["can_preempt"] else None
-    if op["op"] == "set_mode":
+    elif op["op"] == "set_mode":
         gpus.set_mode(sorted(g["uuid"] for g in gpus.list())[op["gpu"]], op["mode"], op["drain"])
-        return None
-    if not created:
-        return None
+    elif created:
+        _apply_to_one(op, created)
+
+
+def _apply_to_one(op, created):
     uuid = created[op["which"] % len(created)]
     if op["op"] == "delete":
         allocations.delete(uuid)
         created.remove(uuid)
     elif op["op"] == "bind":
-        allocation = allocations.bind(uuid)
-        return allocation["priority"] if allocation["can_preempt"] else None
+        allocations.bind(uuid)
     elif op["op"] == "unbind":
         allocations.unbind(uuid)
     elif op["op"] == "preempt":
         allocations.preempt(uuid)
     else:
         allocations.resize(uuid, compute_pct=op["compute_pct"], memory_mb=op["memory_mb"])
-    return None
 
 
 def _states():
@@ -148,18 +146,26 @@ def _check_queue():
             assert planner.plan(request.demands, usable, request.host, request.allow_remote) is None
 
 
-def _check_preemption(before, after, priority):
+def _is_running(allocation):
+    return allocation["state"] == "active" and any(v["gpu_uuid"] for v in allocation["vgpus"])
+
+
+def _check_preemption(before, after):
+    """Whatever an operation evicted was preemptible and of lower priority
+    than a request with can_preempt that started running in it (the new
+    request, a bound one, or a queued one served meanwhile)."""
+    starters = [
+        a["priority"]
+        for uuid, a in after.items()
+        if a["can_preempt"]
+        and _is_running(a)
+        and not (uuid in before and _is_running(before[uuid]))
+    ]
     for uuid, old in before.items():
         new = after.get(uuid)
-        evicted = (
-            old["state"] == "active"
-            and any(v["gpu_uuid"] for v in old["vgpus"])
-            and new is not None
-            and new["state"] in ("preempted", "queued")
-        )
-        if evicted:
-            assert priority is not None, "only a preempting request evicts"
-            assert old["preemptible"] and old["priority"] < priority
+        if _is_running(old) and new is not None and new["state"] in ("preempted", "queued"):
+            assert old["preemptible"], "only preemptible work is evicted"
+            assert any(old["priority"] < p for p in starters), "evicted for higher priority"
 
 
 @settings(
@@ -176,7 +182,7 @@ def test_invariants_hold_after_every_operation(pool_db, pool_engine, ops):
     for op in ops:
         before = _states()
         try:
-            preemptor = _apply(op, created)
+            _apply(op, created)
         except exception.OrionXError as error:
             event("%s refused: %s" % (op["op"], type(error).__name__))
             assert _states() == before, "a refused request changes nothing"
@@ -184,7 +190,7 @@ def test_invariants_hold_after_every_operation(pool_db, pool_engine, ops):
         after = _states()
         event("%s done; states %s" % (op["op"], sorted({a["state"] for a in after.values()})))
         if op["op"] != "preempt":
-            _check_preemption(before, after, preemptor)
+            _check_preemption(before, after)
         _check_gpus()
         _check_allocations()
         _check_queue()
@@ -257,12 +263,12 @@ def test_long_random_walks_keep_the_invariants(pool_db, pool_engine):
             op = _random_op(rng)
             before = _states()
             try:
-                preemptor = _apply(op, created)
+                _apply(op, created)
             except exception.OrionXError:
                 assert _states() == before
                 continue
             if op["op"] != "preempt":
-                _check_preemption(before, _states(), preemptor)
+                _check_preemption(before, _states())
             _check_gpus()
             _check_allocations()
             _check_queue()
