@@ -50,6 +50,14 @@ class Connection:
         self._pending = bytearray()
         self.ended = None
         self.stream = self._connect(endpoints, transport, tls_ca_file, timeout_s)
+        try:
+            self._start(token, vgpu_index, transport, shm_ring_bytes)
+        except BaseException:
+            self.stream.close()
+            raise
+        LOG.debug("Session %d over %s", self.session_id, self.stream.kind)
+
+    def _start(self, token, vgpu_index, transport, shm_ring_bytes):
         token = token.encode("ascii") if isinstance(token, str) else bytes(token)
         self.session_id, self.memory_total_bytes, self.transports = self.hello(
             vgpu_index, buffer=token)
@@ -57,12 +65,10 @@ class Connection:
                 and self.transports & protocol.TRANSPORT_SHM):
             self._attach_shm(shm_ring_bytes)
         elif transport == "shm":
-            self.close()
             raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,
                             "shared memory was asked for but the server does not offer it "
                             "on this endpoint: use a unix endpoint of a server with "
                             "[gpu_server] shm_enabled")
-        LOG.debug("Session %d over %s", self.session_id, self.stream.kind)
 
     @property
     def transport(self):
