@@ -135,7 +135,10 @@ class Engine:
                 error = None
             except Exception as exc:  # reported to the session that queued it
                 error = exc
-            on_done(time.perf_counter() - started, error)
+            try:
+                on_done(time.perf_counter() - started, error)
+            except Exception:  # the engine serves every session: it must live on
+                LOG.exception("Accounting for a kernel failed")
 
     def stop(self):
         self._jobs.put(None)
