@@ -250,6 +250,11 @@ class Session:
                 result = self._handlers[opcode](*args, incoming)
             else:
                 result = self._handlers[opcode](*args)
+            if op.buffer == BUF_REPLY:
+                # Produce the first chunk before anything is sent, so that a
+                # failure to read device memory can still be a normal reply.
+                fields, nbytes, views = result
+                result = fields, nbytes, next(views, None), views
         except CudaError as exc:
             incoming.discard()
             self._fail(op, request_id, exc)
@@ -276,14 +281,18 @@ class Session:
 
     def _reply(self, op, request_id, result):
         if op.buffer == BUF_REPLY:
-            fields, nbytes, views = result
+            fields, nbytes, first, views = result
             head = protocol.encode_reply(op, request_id, fields, nbytes)
-            first = next(views, None)
             # Header and first chunk in one gathered send: one system call for
             # every reply that fits a chunk.
             self.stream.send_parts([head] if first is None else [head, first])
-            for view in views:
-                self.stream.send_parts([view])
+            try:
+                for view in views:
+                    self.stream.send_parts([view])
+            except CudaError as exc:
+                # Part of the reply is out: the frame cannot be finished.
+                raise ProtocolError("%s failed halfway through its reply: %s"
+                                    % (op.name, exc)) from None
         else:
             self._send(protocol.encode_reply(op, request_id, result or ()))
 

@@ -187,3 +187,23 @@ def test_killed_client_has_its_memory_freed(server, transport):
     finally:
         child.kill()
         child.wait()
+
+
+def test_kernel_failure_surfaces_at_the_next_sync_call(connect, monkeypatch):
+    from orionx_agent.server import sim_kernels
+
+    def broken(name, values, f32_at):
+        raise FloatingPointError("simulated fault in %s" % name)
+    connection = connect()
+    (dptr,) = connection.mem_alloc(1024)
+    (module,) = connection.module_load_data(buffer=protocol.BUILTIN_MODULE_IMAGE)
+    (fill,) = connection.module_get_function(module, buffer=b"fill_f32")
+    monkeypatch.setattr(sim_kernels, "run", broken)
+    connection.launch_kernel(fill, 1, 1, 1, 256, 1, 1, 0, 0,
+                             buffer=struct.pack("<QQf", dptr, 16, 1.0))
+    with pytest.raises(CudaError) as caught:
+        connection.memcpy_dtoh(dptr, 16, 0)
+    assert caught.value.code == CUresult.CUDA_ERROR_LAUNCH_FAILED
+    assert "simulated fault in fill_f32" in caught.value.message
+    monkeypatch.undo()
+    connection.ping()  # reported once; the session goes on
