@@ -279,6 +279,30 @@ def cuMemFree(dptr):
     _conn().mem_free(_int(dptr))
 
 
+# Host buffers handed out by cuMemAllocHost, by address: plain memory here,
+# since pinning only matters to a DMA engine in this process, and there is none.
+_host_buffers = {}
+
+
+@_driver_call(1)
+def cuMemAllocHost(bytesize):
+    buffer = ctypes.create_string_buffer(max(int(bytesize), 1))
+    _host_buffers[ctypes.addressof(buffer)] = buffer
+    return (ctypes.addressof(buffer),)
+
+
+@_driver_call(1)
+def cuMemHostAlloc(bytesize, Flags):
+    return cuMemAllocHost(bytesize)[1:]
+
+
+@_driver_call(0)
+def cuMemFreeHost(p):
+    if _host_buffers.pop(int(p), None) is None:
+        raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                        "cuMemFreeHost of 0x%x: not a buffer from cuMemAllocHost" % int(p))
+
+
 def _htod(dstDevice, srcHost, ByteCount, hStream, asynchronous):
     connection, dst = _conn(), _int(dstDevice)
     view = _host_view(srcHost, ByteCount, writable=False)

@@ -140,3 +140,18 @@ def test_client_picks_the_fastest_endpoint_offered(server):
     connection = Connection(missing, make_token())
     assert connection.transport == "tcp"
     connection.close()
+
+
+def test_host_allocations_and_address_copies(driver):
+    cuda = driver("shm")
+    err, host = cuda.cuMemAllocHost(4096)
+    assert err == 0
+    ctypes.memmove(host, b"orionx" * 100, 600)
+    d_buf = ok(cuda.cuMemAlloc(600))
+    ok(cuda.cuMemcpyHtoD(d_buf, host, 600))  # an integer host address, as cuda-python takes
+    back = bytearray(600)
+    ok(cuda.cuMemcpyDtoH(back, d_buf, 600))
+    assert bytes(back) == b"orionx" * 100
+    assert cuda.cuMemFreeHost(host) == (cuda.CUresult.CUDA_SUCCESS,)
+    assert cuda.cuMemFreeHost(host)[0] == cuda.CUresult.CUDA_ERROR_INVALID_VALUE
+    assert cuda.cuGetErrorName(2) == (cuda.CUresult.CUDA_SUCCESS, b"CUDA_ERROR_OUT_OF_MEMORY")
