@@ -135,7 +135,18 @@ class CudaGpu(GpuBackend):
 
 def _compile(source, arches):
     """PTX of CUDA C ``source`` for the first architecture NVRTC accepts."""
-    from cuda.bindings import nvrtc
+    try:
+        from cuda.bindings import nvrtc
+        return _compile_with(nvrtc, source, arches)
+    except CudaError:
+        raise
+    except Exception as exc:  # the bindings raise when libnvrtc cannot be loaded
+        raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,
+                        "the built-in kernels need NVRTC, which cannot be used here (%s): "
+                        "install NVIDIA's NVRTC for this CUDA version" % exc) from None
+
+
+def _compile_with(nvrtc, source, arches):
     failures = []
     for arch in arches:
         prog = _check(nvrtc.nvrtcCreateProgram(source.encode(), b"orionx_builtins.cu", 0, [],
