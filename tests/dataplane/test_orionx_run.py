@@ -3,9 +3,11 @@ cuda-python, running unchanged under orionx-run over each transport."""
 
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -24,26 +26,28 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def server_process(tmp_path_factory):
-    import tempfile
+def server_process():
     state_dir = tempfile.mkdtemp(prefix="oxrun-", dir="/tmp")
     port = free_port()
     conf = pathlib.Path(state_dir) / "orionx.conf"
     conf.write_text("[DEFAULT]\nsession_secret = %s\nstate_dir = %s\n[gpu_server]\n"
                     "backend = sim\nsim_memory_mb = 256\ntcp_listen = 127.0.0.1:%d\n"
                     % (SECRET, state_dir, port))
-    child = subprocess.Popen([sys.executable, "-m", "orionx_agent.cmd.gpu_server",
-                              "--config-file", str(conf)], cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log_path = pathlib.Path(state_dir) / "gpu-server.log"
+    with open(log_path, "w") as log:  # a file: an unread pipe could fill and stall it
+        child = subprocess.Popen([sys.executable, "-m", "orionx_agent.cmd.gpu_server",
+                                  "--config-file", str(conf)], cwd=REPO,
+                                 stdout=log, stderr=subprocess.STDOUT)
     unix_path = os.path.join(state_dir, "gpu-server-0.sock")
     deadline = time.monotonic() + 30
     while not os.path.exists(unix_path):
-        assert child.poll() is None, child.stdout.read()
+        assert child.poll() is None, log_path.read_text()
         assert time.monotonic() < deadline, "orionx-gpu-server did not start"
         time.sleep(0.05)
     yield {"unix": "unix:" + unix_path, "tcp": "tcp:127.0.0.1:%d" % port, "conf": conf}
     child.terminate()
-    assert child.wait(10) == 0
+    assert child.wait(10) == 0, log_path.read_text()
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def run_under_orionx(endpoint, transport, *command):
