@@ -251,7 +251,9 @@ def report(baseline, results):
         print("%-5s %9.1f %8.1f %8.2f %9.2f %9.2f %9.2f %9.2f %11.0f %9.2f%%"
               % (name, r["rtt_us"], echo, r["rtt_us"] / echo, r["htod_1"], r["dtoh_1"],
                  r["htod_64"], r["dtoh_64"], r["launches_per_s"], r["gemm_overhead_pct"]))
-    print("(bandwidths in GB/s; gemm overhead of repeated gemm_f32 vs numpy in-process)")
+    print("(bandwidths in GB/s; gemm overhead: %d x gemm_f32 n=%d against the same numpy "
+          "matmul in this process, BLAS threads %s on both sides)"
+          % (baseline["gemm_repeats"], baseline["gemm_n"], os.environ["OPENBLAS_NUM_THREADS"]))
     print()
     print("Targets")
     for name, r in results.items():
@@ -286,6 +288,7 @@ def main(argv=None):
     echo_server, echo_path, echo_port = start_echo_server(state_dir)
     try:
         baseline, echo_socks = measure_baseline(echo_path, echo_port, args.iterations)
+        baseline.update(gemm_n=args.gemm_n, gemm_repeats=args.gemm_repeats)
         token = mint_token(SECRET, "bench", [{"id": "bench", "compute_pct": 100,
                                               "memory_mb": 512}])
         results = {name: measure_transport(name, *endpoints[name], token,
