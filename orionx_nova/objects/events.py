@@ -55,7 +55,7 @@ def list(level=None, object_type=None, object_uuid=None, limit=100):
         raise exception.InvalidRequest(
             "level %r is not one of %s" % (level, ", ".join(models.EVENT_LEVELS))
         )
-    if not 1 <= int(limit) <= MAX_LIMIT:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise exception.InvalidRequest(
             "limit %s is out of range; ask for 1 to %d events" % (limit, MAX_LIMIT)
         )
@@ -66,6 +66,6 @@ def list(level=None, object_type=None, object_uuid=None, limit=100):
         query = query.where(EVENTS.c.object_type == object_type)
     if object_uuid is not None:
         query = query.where(EVENTS.c.object_uuid == object_uuid)
-    query = query.order_by(EVENTS.c.id.desc()).limit(int(limit))
+    query = query.order_by(EVENTS.c.id.desc()).limit(limit)
     with db_api.transaction() as session:
         return builtins.list(_as_dict(row) for row in session.execute(query))

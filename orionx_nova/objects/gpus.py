@@ -176,6 +176,8 @@ def _set_mode(session, uuid, mode, drain, casts):
                 "GPU %s stays in the %s pool; its drain was cancelled." % (uuid, mode),
             )
         return False
+    if gpu["draining"]:
+        return False  # already on its way to ``mode``: asking again changes nothing
     holders = _bound_allocations(session, gpu["id"])
     if not holders:
         _switch(session, gpu, mode, casts)

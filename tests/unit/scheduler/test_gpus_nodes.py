@@ -27,6 +27,7 @@ def test_set_mode_refused_while_bound_then_drains(pool_db):
     assert a["uuid"] in str(error.value) and "drain" in str(error.value)
     draining = gpus.set_mode("h1-gpu0", "native", drain=True)
     assert draining["draining"] and draining["pool"] == "orionx"
+    assert gpus.set_mode("h1-gpu0", "native")["draining"]  # asking again is no conflict
     waiting = create(10)
     assert waiting["state"] == "queued"  # a draining GPU takes no new work
     assert pool_db.casts == []
