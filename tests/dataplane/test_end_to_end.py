@@ -155,3 +155,37 @@ def test_host_allocations_and_address_copies(driver):
     assert cuda.cuMemFreeHost(host) == (cuda.CUresult.CUDA_SUCCESS,)
     assert cuda.cuMemFreeHost(host)[0] == cuda.CUresult.CUDA_ERROR_INVALID_VALUE
     assert cuda.cuGetErrorName(2) == (cuda.CUresult.CUDA_SUCCESS, b"CUDA_ERROR_OUT_OF_MEMORY")
+
+
+def test_many_sessions_at_once(server, connect):
+    import struct
+    import threading
+    connections = [connect(transport) for transport in ("shm", "unix", "tcp") * 3]
+    failures = []
+
+    def work(index, connection):
+        try:
+            n = 50_000 + index
+            x = np.full(n, index, np.float32)
+            (d_x,) = connection.mem_alloc(x.nbytes)
+            (module,) = connection.module_load_data(buffer=protocol.BUILTIN_MODULE_IMAGE)
+            (scale,) = connection.module_get_function(module, buffer=b"scale_f32")
+            for _ in range(10):
+                connection.memcpy_htod(d_x, buffer=memoryview(x).cast("B"))
+                for _ in range(3):
+                    connection.launch_kernel(scale, 1, 1, 1, 256, 1, 1, 0, 0,
+                                             buffer=struct.pack("<QQf", d_x, n, 2.0))
+                out = np.empty_like(x)
+                connection.memcpy_dtoh(d_x, x.nbytes, 0, reply_into=memoryview(out).cast("B"))
+                assert (out == 8.0 * index).all()
+            connection.mem_free(d_x)
+        except Exception as exc:  # collected for the main thread
+            failures.append((index, exc))
+
+    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert len(server.sessions()) == len(connections)
