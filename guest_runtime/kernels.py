@@ -10,23 +10,21 @@ from guest_runtime import protocol, runtime
 from guest_runtime.builtin_kernels import KERNELS, launch_shape
 from guest_runtime.curesult import CudaError, CUresult
 
-_functions = {}
-
 
 def function(name):
-    """Server-side handle of built-in kernel ``name`` in this connection."""
+    """Server-side handle of built-in kernel ``name`` in this connection
+    (handles belong to a session, so they are kept on its connection)."""
     connection = runtime.current()
     if connection is None:
         raise CudaError(CUresult.CUDA_ERROR_NOT_INITIALIZED, "call cuda.cuInit(0) first")
-    key = (id(connection), name)
-    if key not in _functions:
+    functions = connection.builtin_functions
+    if name not in functions:
         if name not in KERNELS:
             raise CudaError(CUresult.CUDA_ERROR_NOT_FOUND,
                             "no built-in kernel %r; there are %s" % (name, ", ".join(KERNELS)))
         (module,) = connection.module_load_data(buffer=protocol.BUILTIN_MODULE_IMAGE)
-        (handle,) = connection.module_get_function(module, buffer=name.encode())
-        _functions[key] = handle
-    return _functions[key]
+        (functions[name],) = connection.module_get_function(module, buffer=name.encode())
+    return functions[name]
 
 
 def launch(name, stream=0, **values):

@@ -189,3 +189,16 @@ def test_many_sessions_at_once(server, connect):
         thread.join(60)
     assert failures == []
     assert len(server.sessions()) == len(connections)
+
+
+def test_builtin_handles_do_not_outlive_their_session(driver):
+    from guest_runtime import runtime
+    cuda = driver("unix")
+    for _ in range(5):  # new connections may reuse the old one's memory address
+        d_x = ok(cuda.cuMemAlloc(64))
+        kernels.fill_f32(d_x, 1.0, 16)
+        ok(cuda.cuCtxSynchronize())
+        settings = dict(runtime._settings)
+        runtime.reset()
+        runtime.configure(**settings)
+        ok(cuda.cuInit(0))
