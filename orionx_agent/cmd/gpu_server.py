@@ -26,19 +26,26 @@ cli_opts = [
 def main(argv=None):
     CONF.register_cli_opts(cli_opts)
     config.parse_args(sys.argv[1:] if argv is None else argv)
-    if CONF.print_token:
-        vgpu = VGpuClaim("dev-vgpu", CONF.token_compute_pct, CONF.token_memory_mb)
-        try:
-            print(mint_token(CONF.session_secret, "dev", [vgpu], CONF.token_ttl_s))
-        except TokenError as exc:
-            LOG.error("%s", exc)
-            return 2
-        return 0
     try:
+        if CONF.print_token:
+            print(_development_token())
+            return 0
         server = factory.build_server(CONF)
-    except (RuntimeError, ValueError) as exc:
-        LOG.error("%s", exc)
-        return 2
+    except (TokenError, RuntimeError, ValueError) as exc:
+        problem = str(exc)
+    else:
+        return _serve(server)
+    # Logged outside the except block: the message says it all, no traceback.
+    LOG.error("%s", problem)
+    return 2
+
+
+def _development_token():
+    vgpu = VGpuClaim("dev-vgpu", CONF.token_compute_pct, CONF.token_memory_mb)
+    return mint_token(CONF.session_secret, "dev", [vgpu], CONF.token_ttl_s)
+
+
+def _serve(server):
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: server.stop())
     server.start()
