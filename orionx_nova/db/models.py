@@ -227,3 +227,44 @@ class ApiToken(Base):
     expires_at: Mapped[datetime.datetime] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class GpuUsageSample(Base):
+    """One physical GPU's use at one moment, for the console's charts.
+
+    ``allocated_*`` are what the scheduler handed out; ``measured_*`` are
+    what the GPU server reported in its agent's heartbeat, NULL until an
+    agent reports them (never filled in with guesses)."""
+
+    __tablename__ = "gpu_usage_samples"
+    __table_args__ = (Index(None, "gpu_uuid", "sampled_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The GPU's uuid, not a foreign key: history outlives a removed GPU.
+    gpu_uuid: Mapped[str] = mapped_column(String(UUID_LEN))
+    sampled_at: Mapped[datetime.datetime] = mapped_column(DateTime, index=True)
+    allocated_compute_pct: Mapped[int] = mapped_column(Integer)
+    allocated_memory_mb: Mapped[int] = mapped_column(Integer)
+    measured_compute_pct: Mapped[float | None] = mapped_column(Float)
+    measured_memory_mb: Mapped[int | None] = mapped_column(Integer)
+
+
+class VGpuUsageSample(Base):
+    """One bound vGPU of an allocation at one moment (same columns as
+    :class:`GpuUsageSample`, per slice)."""
+
+    __tablename__ = "vgpu_usage_samples"
+    __table_args__ = (
+        Index(None, "allocation_uuid", "sampled_at"),
+        Index(None, "gpu_uuid", "sampled_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    allocation_uuid: Mapped[str] = mapped_column(String(UUID_LEN))
+    vgpu_uuid: Mapped[str] = mapped_column(String(UUID_LEN))
+    gpu_uuid: Mapped[str] = mapped_column(String(UUID_LEN))
+    sampled_at: Mapped[datetime.datetime] = mapped_column(DateTime, index=True)
+    allocated_compute_pct: Mapped[int] = mapped_column(Integer)
+    allocated_memory_mb: Mapped[int] = mapped_column(Integer)
+    measured_compute_pct: Mapped[float | None] = mapped_column(Float)
+    measured_memory_mb: Mapped[int | None] = mapped_column(Integer)
