@@ -22,9 +22,19 @@ $(INSTALLED): setup.cfg setup.py constraints.txt
 
 venv: $(INSTALLED)
 
-run: $(INSTALLED)
-	$(BIN)/orionx-manage --config-file etc/orionx/orionx-dev.conf --state-dir $(STATE_DIR) db sync
-	$(BIN)/orionx-api --config-file etc/orionx/orionx-dev.conf --state-dir $(STATE_DIR)
+DEV_CONFIG := --config-file etc/orionx/orionx-dev.conf --config-file $(STATE_DIR)/secret.conf \
+	--state-dir $(STATE_DIR)
+
+run: $(INSTALLED) $(STATE_DIR)/secret.conf
+	$(BIN)/orionx-manage $(DEV_CONFIG) db sync
+	$(BIN)/orionx-api $(DEV_CONFIG)
+
+# The session-token secret of this machine's development pool: made once,
+# readable by its owner only, never committed.
+$(STATE_DIR)/secret.conf:
+	mkdir -p $(STATE_DIR)
+	umask 077; printf '[DEFAULT]\nsession_secret = %s\n' \
+		"$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > $@
 
 test: $(INSTALLED)
 	sh tools/install-debian-packages.sh test
