@@ -6,11 +6,11 @@ option import ``CONF`` from here and never register options themselves.
 
 from oslo_config import cfg
 
-from orionx_nova.conf import api, controller, database, default, scheduler
+from orionx_nova.conf import alerts, api, controller, database, default, history, scheduler
 
 CONF = cfg.CONF
 
-_GROUP_MODULES = (default, database, api, scheduler, controller)
+_GROUP_MODULES = (default, database, api, scheduler, controller, history, alerts)
 
 for _module in _GROUP_MODULES:
     _module.register_opts(CONF)

@@ -38,6 +38,25 @@ api_opts = [
         help="Seconds a bearer token from POST /v1/auth/tokens stays valid "
         "(auth_strategy = local).",
     ),
+    cfg.StrOpt(
+        "console_secret_key",
+        secret=True,
+        help="Key that signs the operator console's session cookies. Every "
+        "orionx-api process behind one address needs the same key. Unset: a "
+        "random key is kept in console-secret in the state directory.",
+    ),
+    cfg.BoolOpt(
+        "console_cookie_secure",
+        default=False,
+        help="Send the console's session cookie only over HTTPS. Turn on "
+        "when orionx-api is reached through TLS.",
+    ),
+    cfg.IntOpt(
+        "console_session_s",
+        default=12 * 3600,
+        min=60,
+        help="Seconds a console login lasts.",
+    ),
 ]
 
 

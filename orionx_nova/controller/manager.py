@@ -8,7 +8,7 @@ API versions:
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
-from orionx_nova.objects import nodes
+from orionx_nova.objects import measured_usage, nodes
 
 LOG = logging.getLogger(__name__)
 
@@ -30,5 +30,8 @@ class ControllerManager:
         return node
 
     def heartbeat(self, ctxt, hostname, usage=None):
-        """An agent is alive; ``usage`` may carry per-GPU health."""
-        return nodes.heartbeat(hostname, usage=usage)
+        """An agent is alive; ``usage`` may carry per-GPU health and the
+        measured figures the usage sampler reads (docs/console.md)."""
+        node = nodes.heartbeat(hostname, usage=usage)
+        measured_usage.remember(hostname, usage)
+        return node

@@ -11,9 +11,11 @@ import oslo_messaging as messaging
 from oslo_log import log as logging
 
 from orionx_nova import rpc
+from orionx_nova.alerts import checker
 from orionx_nova.conf import CONF
 from orionx_nova.controller import manager
-from orionx_nova.objects import nodes
+from orionx_nova.db import models
+from orionx_nova.objects import history, nodes
 from orionx_nova.scheduler import queue
 
 LOG = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class ControllerService:
             transport, target, [manager.ControllerManager()])
         self._rpc_server.start()
         self._start_loop("reaper", CONF.controller.reap_interval, self._reap_and_serve)
+        self._start_loop("history", CONF.history.sample_interval_s, self._sample_and_alert)
         LOG.info("orionx-controller %s serving topic %s", CONF.host, manager.TOPIC)
 
     def _start_loop(self, name, interval_s, work):
@@ -58,6 +61,13 @@ class ControllerService:
         # queue themselves (a crash between commit and serving); serving is
         # cheap when nothing fits.
         queue.serve()
+
+    @staticmethod
+    def _sample_and_alert():
+        # Alerts follow the sample so both see the same moment of the pool.
+        now = models.utcnow()
+        history.sample_and_prune(now)
+        checker.check(now)
 
     def stop(self):
         self._stopping.set()
