@@ -23,9 +23,9 @@ from orionx_nova.objects import users
 
 LOG = logging.getLogger(__name__)
 
-# Reachable without credentials: version discovery, load balancer checks
-# and, for local auth, the route that hands out tokens.
-PUBLIC_PATHS = frozenset(["/", "/healthz"])
+# Reachable without credentials: version discovery, load balancer checks,
+# Prometheus scrapes and, for local auth, the route that hands out tokens.
+PUBLIC_PATHS = frozenset(["/", "/healthz", "/metrics"])
 TOKEN_PATH = "/v1/auth/tokens"
 
 

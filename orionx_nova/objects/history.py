@@ -140,3 +140,20 @@ def vgpu_series_on_gpu(gpu_uuid, since_s=3600, now=None):
 def has_measurements(now=None):
     """True when any agent currently reports measured figures."""
     return bool(measured_usage.gpus(now) or measured_usage.vgpus(now))
+
+
+def latest_gpu_points(max_age_s, now=None):
+    """{gpu uuid: its newest sample} among samples of the last ``max_age_s``
+    seconds: what another process (the API) knows of measured use."""
+    since = (now or models.utcnow()) - datetime.timedelta(seconds=max_age_s)
+    newest = (
+        sa.select(GPU_SAMPLES.c.gpu_uuid, sa.func.max(GPU_SAMPLES.c.sampled_at).label("at"))
+        .where(GPU_SAMPLES.c.sampled_at >= since)
+        .group_by(GPU_SAMPLES.c.gpu_uuid)
+        .subquery()
+    )
+    query = sa.select(GPU_SAMPLES).join(
+        newest, sa.and_(GPU_SAMPLES.c.gpu_uuid == newest.c.gpu_uuid,
+                        GPU_SAMPLES.c.sampled_at == newest.c.at))
+    with db_api.transaction() as session:
+        return {row.gpu_uuid: _point(row) for row in session.execute(query)}

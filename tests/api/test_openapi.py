@@ -21,7 +21,8 @@ def spec():
 def _flask_routes():
     routes = set()
     for rule in api_app.create_app().url_map.iter_rules():
-        if rule.endpoint == "static":
+        # The operator console's HTML pages are not part of the JSON API.
+        if rule.endpoint == "static" or rule.rule.startswith("/ui"):
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:

@@ -6,6 +6,7 @@ from orionx_nova.api.handlers import (
     auth_tokens,
     events,
     gpus,
+    metrics,
     nodes,
     queue,
     summary,
@@ -19,4 +20,5 @@ BLUEPRINTS = (
     events.blueprint,
     summary.blueprint,
     auth_tokens.blueprint,
+    metrics.blueprint,
 )

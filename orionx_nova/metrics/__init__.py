@@ -1,0 +1,1 @@
+"""Prometheus metrics of the pool, served by orionx-api at ``/metrics``."""

@@ -1,0 +1,73 @@
+"""``/metrics``: Prometheus text read from the database at scrape time."""
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from orionx_nova.metrics import collector
+from orionx_nova.objects import allocations, history, measured_usage
+from tests.api import pool as api_pool
+
+
+@pytest.fixture
+def pool(tmp_path):
+    measured_usage.forget_all()
+    with api_pool.make_pool(tmp_path) as made:
+        yield made
+    measured_usage.forget_all()
+
+
+def _scrape(pool):
+    response = pool.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_metrics_need_no_credentials_and_show_pool_totals(pool):
+    allocations.create({"vgpus": [{"compute_pct": 25, "memory_mb": 4096}]}, project_id="alpha")
+    samples = _scrape(pool)
+    assert samples[("orionx_pool_gpus", (("pool", "orionx"),))] == 4
+    assert samples[("orionx_pool_compute_pct_total", (("pool", "orionx"),))] == 400
+    assert samples[("orionx_pool_compute_pct_allocated", (("pool", "orionx"),))] == 25
+    assert samples[("orionx_pool_memory_mb_allocated", (("pool", "orionx"),))] == 4096
+    assert samples[("orionx_queue_length", ())] == 0
+    assert samples[("orionx_allocations", (("state", "active"),))] == 1
+
+
+def test_per_gpu_allocated_always_measured_only_when_reported(pool):
+    placed = allocations.create({"vgpus": [{"compute_pct": 40, "memory_mb": 1000}]},
+                                project_id="alpha")
+    vgpu = placed["vgpus"][0]
+    labels = (("gpu", vgpu["gpu_uuid"]), ("node", vgpu["node"]), ("pool", "orionx"))
+    samples = _scrape(pool)
+    assert samples[("orionx_gpu_compute_pct_allocated", labels)] == 40
+    assert samples[("orionx_gpu_memory_mb_allocated", labels)] == 1000
+    assert not [key for key in samples if key[0] == "orionx_gpu_memory_mb_used"]
+    measured_usage.remember(vgpu["node"], {"gpus": [
+        {"uuid": vgpu["gpu_uuid"], "used_compute_pct": 37.5, "used_memory_mb": 800}]})
+    history.take_sample()
+    samples = _scrape(pool)
+    assert samples[("orionx_gpu_compute_pct_used", labels)] == 37.5
+    assert samples[("orionx_gpu_memory_mb_used", labels)] == 800
+
+
+def test_placement_latency_histogram(pool):
+    allocations.create({"vgpus": [{"compute_pct": 10, "memory_mb": 10}]}, project_id="alpha")
+    samples = _scrape(pool)
+    name = "orionx_allocation_placement_latency_seconds"
+    assert samples[(name + "_count", ())] == 1
+    assert samples[(name + "_bucket", (("le", "+Inf"),))] == 1
+
+
+def test_latency_histogram_buckets_are_cumulative():
+    family = collector.latency_histogram([0.02, 2.0, 7200.0, 99999.0])
+    buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
+    assert buckets["0.01"] == 0
+    assert buckets["0.05"] == 1
+    assert buckets["5.0"] == 2
+    assert buckets["14400.0"] == 3
+    assert buckets["+Inf"] == 4
