@@ -3,6 +3,11 @@
 The values are CUDA's own, so a status read off the wire means the same as it
 would from the real driver, and ``guest_runtime.cuda`` can hand it back
 unchanged in its ``(CUresult, value...)`` tuples.
+
+One code is OrionX's own, named in CUDA's style and numbered above CUDA's
+range (which ends at 999) so it can never mean anything else:
+``CUDA_ERROR_SESSION_PREEMPTED``, the GPU server ended the session because
+the pool gave its vGPU to another allocation.
 """
 
 import enum
@@ -32,6 +37,9 @@ class CUresult(enum.IntEnum):
     CUDA_ERROR_NOT_PERMITTED = 800
     CUDA_ERROR_NOT_SUPPORTED = 801
     CUDA_ERROR_UNKNOWN = 999
+    # OrionX: the session was preempted; its message names the allocation
+    # that took the GPU. Everything the session held is gone.
+    CUDA_ERROR_SESSION_PREEMPTED = 10001
 
 
 class CudaError(Exception):
