@@ -15,6 +15,9 @@ from orionx_nova.objects.formatting import iso8601
 GPUS = models.PhysicalGpu.__table__
 NODES = models.Node.__table__
 ALLOCATIONS = models.Allocation.__table__
+EVENTS = models.Event.__table__
+# The event an agent's report of a dead GPU server leaves on the GPU.
+SERVER_EXITED_KIND = "server_exited"
 
 
 def _alert(rule, level, object_type, object_uuid, message):
@@ -87,19 +90,28 @@ def queue_wait(session, now):
 
 
 def gpu_server_restarts(session, now):
+    """GPUs whose server exited (events of kind ``server_exited``, recorded
+    when an agent reports the exit) at least the limit's times lately."""
     limit = CONF.alerts.gpu_server_restarts
     if not limit:
         return []
-    alerts = []
-    for gpu_uuid, figures in sorted(measured_usage.gpus(now).items()):
-        restarts = figures.get("server_restarts")
-        if restarts is not None and restarts >= limit:
-            alerts.append(_alert(
-                "gpu_server_restarts", "error", "gpu", gpu_uuid,
-                "The GPU server of GPU %s restarted %d times since its agent started, "
-                "at or above the alert limit of %d ([alerts] gpu_server_restarts); "
-                "read its log on the node." % (gpu_uuid, restarts, limit)))
-    return alerts
+    window_s = CONF.alerts.gpu_server_restarts_window_s
+    since = now - datetime.timedelta(seconds=window_s)
+    rows = session.execute(
+        sa.select(EVENTS.c.object_uuid, sa.func.count())
+        .where(EVENTS.c.object_type == "gpu", EVENTS.c.kind == SERVER_EXITED_KIND,
+               EVENTS.c.created_at >= since)
+        .group_by(EVENTS.c.object_uuid)
+        .having(sa.func.count() >= limit)
+        .order_by(EVENTS.c.object_uuid)
+    ).all()
+    return [
+        _alert("gpu_server_restarts", "error", "gpu", gpu_uuid,
+               "The GPU server of GPU %s exited %d times in the last %d s, at or above "
+               "the alert limit of %d ([alerts] gpu_server_restarts); read its log on "
+               "the node." % (gpu_uuid, count, window_s, limit))
+        for gpu_uuid, count in rows
+    ]
 
 
 RULES = (gpu_memory_used, node_down, queue_wait, gpu_server_restarts)

@@ -6,6 +6,7 @@ import flask
 import sqlalchemy as sa
 from oslo_log import log as logging
 
+from orionx_nova import gui
 from orionx_nova.api import auth, errors, handlers
 from orionx_nova.db import api as db_api
 from orionx_nova.db import migration
@@ -34,6 +35,7 @@ def create_app():
         app.register_blueprint(blueprint)
     errors.install(app)
     auth.install(app)
+    gui.install(app)
     return app
 
 

@@ -27,6 +27,7 @@ LOG = logging.getLogger(__name__)
 # Prometheus scrapes and, for local auth, the route that hands out tokens.
 PUBLIC_PATHS = frozenset(["/", "/healthz", "/metrics"])
 TOKEN_PATH = "/v1/auth/tokens"
+CONSOLE_PREFIX = "/ui"
 
 
 def install(app):
@@ -40,7 +41,15 @@ def is_public(path):
     path = path.rstrip("/") or "/"
     if path in PUBLIC_PATHS:
         return True
+    if _is_console(path) and CONF.api.auth_strategy != "keystone":
+        # The console logs users in itself (form and session cookie); with
+        # Keystone it relies on the gate like the API.
+        return True
     return path == TOKEN_PATH and CONF.api.auth_strategy == "local"
+
+
+def _is_console(path):
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 class KeystoneGate:

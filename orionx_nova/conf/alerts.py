@@ -37,9 +37,17 @@ alerts_opts = [
         "gpu_server_restarts",
         default=3,
         min=0,
-        help="Raise an error alert when a GPU's server restarted this many "
-        "times or more (as the agent's heartbeats report) since the last "
-        "alert for it. 0 turns the rule off.",
+        help="Raise an error alert when a GPU's server exited this many "
+        "times or more within gpu_server_restarts_window_s (agents report "
+        "each exit; the controller records it as a server_exited event). 0 "
+        "turns the rule off.",
+    ),
+    cfg.IntOpt(
+        "gpu_server_restarts_window_s",
+        default=3600,
+        min=60,
+        help="Seconds over which GPU server exits are counted for the "
+        "gpu_server_restarts rule.",
     ),
     cfg.URIOpt(
         "webhook_url",

@@ -51,12 +51,6 @@ api_opts = [
         help="Send the console's session cookie only over HTTPS. Turn on "
         "when orionx-api is reached through TLS.",
     ),
-    cfg.IntOpt(
-        "console_session_s",
-        default=12 * 3600,
-        min=60,
-        help="Seconds a console login lasts.",
-    ),
 ]
 
 

@@ -49,8 +49,9 @@ def _as_dict(row):
     }
 
 
-def list(level=None, object_type=None, object_uuid=None, limit=100):
-    """Events, newest first, optionally filtered."""
+def list(level=None, object_type=None, object_uuid=None, limit=100, kind_prefix=None):
+    """Events, newest first, optionally filtered (``kind_prefix="alert."``:
+    alerts only)."""
     if level is not None and level not in models.EVENT_LEVELS:
         raise exception.InvalidRequest(
             "level %r is not one of %s" % (level, ", ".join(models.EVENT_LEVELS))
@@ -66,6 +67,8 @@ def list(level=None, object_type=None, object_uuid=None, limit=100):
         query = query.where(EVENTS.c.object_type == object_type)
     if object_uuid is not None:
         query = query.where(EVENTS.c.object_uuid == object_uuid)
+    if kind_prefix is not None:
+        query = query.where(EVENTS.c.kind.startswith(kind_prefix, autoescape=True))
     query = query.order_by(EVENTS.c.id.desc()).limit(limit)
     with db_api.transaction() as session:
         return builtins.list(_as_dict(row) for row in session.execute(query))

@@ -138,8 +138,11 @@ def vgpu_series_on_gpu(gpu_uuid, since_s=3600, now=None):
 
 
 def has_measurements(now=None):
-    """True when any agent currently reports measured figures."""
-    return bool(measured_usage.gpus(now) or measured_usage.vgpus(now))
+    """True when the newest samples carry measured figures, i.e. agents
+    report them (read from the database, so any process can ask)."""
+    points = latest_gpu_points(2 * CONF.history.sample_interval_s, now)
+    return any(p["measured_memory_mb"] is not None or p["measured_compute_pct"] is not None
+               for p in points.values())
 
 
 def latest_gpu_points(max_age_s, now=None):

@@ -2,13 +2,11 @@
 
 The heartbeat's ``usage`` argument (see docs/console.md) is::
 
-    {"gpus":  [{"uuid", "health", "used_compute_pct", "used_memory_mb",
-                "server_restarts"}],
+    {"gpus":  [{"uuid", "health", "used_compute_pct", "used_memory_mb"}],
      "vgpus": [{"uuid", "used_compute_pct", "used_memory_mb"}]}
 
 ``used_compute_pct`` is the measured share of the GPU's time (0-100) over
-the agent's metering window and ``used_memory_mb`` the device memory in use;
-``server_restarts`` counts the GPU server's restarts since the agent started.
+the agent's metering window and ``used_memory_mb`` the device memory in use.
 Every figure is optional: what an agent does not report stays absent.
 
 The figures live in the memory of the controller process that received the
@@ -27,8 +25,7 @@ _lock = threading.Lock()
 # hostname -> (received_at, {"gpus": {uuid: figures}, "vgpus": {uuid: figures}})
 _reports = {}
 
-_GPU_FIELDS = ("used_compute_pct", "used_memory_mb", "server_restarts")
-_VGPU_FIELDS = ("used_compute_pct", "used_memory_mb")
+_FIELDS = ("used_compute_pct", "used_memory_mb")
 
 
 def _number(value):
@@ -52,8 +49,8 @@ def remember(hostname, usage, now=None):
     """Keep the measured figures of ``hostname``'s heartbeat ``usage``."""
     usage = usage if isinstance(usage, dict) else {}
     report = {
-        "gpus": _figures(usage.get("gpus"), _GPU_FIELDS),
-        "vgpus": _figures(usage.get("vgpus"), _VGPU_FIELDS),
+        "gpus": _figures(usage.get("gpus"), _FIELDS),
+        "vgpus": _figures(usage.get("vgpus"), _FIELDS),
     }
     with _lock:
         _reports[hostname] = (now or models.utcnow(), report)

@@ -77,6 +77,40 @@ def list():
         return [_as_dict(user) for user in users]
 
 
+def _find(session, name):
+    user = session.scalar(sa.select(models.User).where(models.User.name == name))
+    if user is None:
+        raise exception.NotFound("User %s not found" % name)
+    return user
+
+
+def set_role(name, role):
+    """Give user ``name`` the role ``role``; its tokens keep working and
+    carry the new role from their next request on."""
+    if role not in ROLES:
+        raise exception.InvalidRequest("Role %r is not one of %s" % (role, ", ".join(ROLES)))
+    with db_api.transaction() as session:
+        user = _find(session, name)
+        old_role, user.role = user.role, role
+        LOG.info("User %s changed from role %s to %s", name, old_role, role)
+        return _as_dict(user)
+
+
+def delete(name):
+    """Delete user ``name`` and every token it holds."""
+    with db_api.transaction() as session:
+        session.delete(_find(session, name))
+        LOG.info("Deleted user %s", name)
+
+
+def revoke_token(token):
+    """Forget a bearer token (logging out); unknown tokens are ignored."""
+    with db_api.transaction() as session:
+        session.execute(
+            sa.delete(models.ApiToken).where(models.ApiToken.token_sha256 == _digest(token))
+        )
+
+
 def _utcnow():
     return models.utcnow()
 

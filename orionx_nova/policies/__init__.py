@@ -6,7 +6,16 @@ oslopolicy-sample-generator reads to write ``etc/orionx/policy.yaml.sample``.
 
 import itertools
 
-from orionx_nova.policies import allocations, base, events, gpus, nodes, queue, summary
+from orionx_nova.policies import (
+    allocations,
+    base,
+    events,
+    gpus,
+    nodes,
+    queue,
+    summary,
+    users,
+)
 
 
 def list_rules():
@@ -19,5 +28,6 @@ def list_rules():
             queue.list_rules(),
             events.list_rules(),
             summary.list_rules(),
+            users.list_rules(),
         )
     )

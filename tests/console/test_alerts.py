@@ -97,14 +97,26 @@ def test_queue_wait_rule(pool):
     assert "above the alert limit of 60 s" in found[0]["message"]
 
 
-def test_gpu_server_restarts_rule(pool):
+def _server_exited(gpu_uuid, times, ago_s=0):
+    with db_api.transaction() as session:
+        for _ in range(times):
+            session.execute(sa.insert(models.Event.__table__).values(
+                created_at=models.utcnow() - datetime.timedelta(seconds=ago_s),
+                level="error", object_type="gpu", object_uuid=gpu_uuid,
+                kind=rules.SERVER_EXITED_KIND, message="exited"))
+
+
+def test_gpu_server_restarts_rule_counts_exits_in_the_window(pool):
     _turn_on("gpu_server_restarts", 3)
+    _turn_on("gpu_server_restarts_window_s", 600)
     gpu = pool.ids["gpu_a1"]
-    measured_usage.remember("host-a", {"gpus": [{"uuid": gpu, "server_restarts": 2}]})
+    _server_exited(gpu, 2)
+    _server_exited(gpu, 5, ago_s=601)
     assert _evaluate(rules.gpu_server_restarts) == []
-    measured_usage.remember("host-a", {"gpus": [{"uuid": gpu, "server_restarts": 3}]})
+    _server_exited(gpu, 1)
     found = _evaluate(rules.gpu_server_restarts)
     assert [(a["object_uuid"], a["level"]) for a in found] == [(gpu, "error")]
+    assert "exited 3 times in the last 600 s" in found[0]["message"]
 
 
 def test_checker_records_events_and_respects_cooldown(pool):
