@@ -67,6 +67,24 @@ gpu_server_opts = [
         help="Length of the sliding window, in milliseconds, over which each "
         "session's device time is measured against its share.",
     ),
+    cfg.IntOpt(
+        "physical_memory_mb",
+        default=0,
+        min=0,
+        help="Device memory, in MB, the GPU server may use for sessions' buffers; "
+        "0 means all of the GPU's. The agent may change it at run time over the "
+        "control socket (set_memory_limits).",
+    ),
+    cfg.FloatOpt(
+        "memory_oversub_ratio",
+        default=1.0,
+        min=1.0,
+        max=16.0,
+        help="How far the sum of sessions' memory may exceed physical_memory_mb: "
+        "buffers of idle sessions then move to host RAM and come back when used. "
+        "1.0 disables oversubscription. Normally set by the controller through the "
+        "agent (set_memory_limits).",
+    ),
 ]
 
 
@@ -85,6 +103,13 @@ gpu_server_cli_opts = [
         default="",
         help="Unix socket on which local clients (and shared memory) are served. "
         "Empty means gpu-server-<gpu_index>.sock in [DEFAULT] state_dir.",
+    ),
+    cfg.StrOpt(
+        "control-socket-path",
+        default="",
+        help="Unix socket (mode 0600) on which the host agent controls this server: "
+        "resize, preempt, usage, memory limits and hand-over of guest connections. "
+        "Empty means gpu-server-<gpu_index>.control.sock in [DEFAULT] state_dir.",
     ),
     cfg.StrOpt(
         "tcp-listen",

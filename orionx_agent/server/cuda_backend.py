@@ -119,7 +119,7 @@ class CudaGpu(GpuBackend):
     def driver_version(self):
         return _check(_driver().cuDriverGetVersion(), "cuDriverGetVersion")
 
-    def open_context(self, label):
+    def open_context(self, label, memory_map=None):
         return CudaContext(self, label)
 
     def builtin_ptx(self):

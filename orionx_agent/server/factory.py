@@ -48,7 +48,10 @@ def build_server(conf, backend=None):
                            "tokens with it; use the controller's value")
     unix_path = group.unix_socket_path or os.path.join(
         conf.state_dir, "gpu-server-%d.sock" % group.gpu_index)
+    control_path = group.control_socket_path or os.path.join(
+        conf.state_dir, "gpu-server-%d.control.sock" % group.gpu_index)
     os.makedirs(os.path.dirname(unix_path) or ".", exist_ok=True)
+    os.makedirs(os.path.dirname(control_path) or ".", exist_ok=True)
     return GpuServer(
         backend or build_backend(group), conf.session_secret,
         unix_socket_path=unix_path,
@@ -56,4 +59,7 @@ def build_server(conf, backend=None):
         tls_context=build_tls_context(group),
         shm_enabled=group.shm_enabled,
         shm_ring_bytes=group.shm_ring_mb << 20,
-        scheduler=ComputeScheduler(group.compute_mode, group.share_window_ms))
+        scheduler=ComputeScheduler(group.compute_mode, group.share_window_ms),
+        control_socket_path=control_path,
+        physical_memory_bytes=group.physical_memory_mb << 20,
+        oversub_ratio=group.memory_oversub_ratio)

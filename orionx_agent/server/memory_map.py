@@ -17,9 +17,10 @@ MB = 1 << 20
 class Allocation:
     dptr: int
     nbytes: int
-    # Opaque to the map: what the backend needs to free it. Also the place
-    # where a buffer evicted to host RAM (issue 5) would record that.
+    # Opaque to the map: what the backend needs to free, evict or restore it.
     backend_handle: object = None
+    # False while the buffer lives in host RAM (device_memory evicted it).
+    resident: bool = True
 
     @property
     def end(self):
@@ -33,6 +34,9 @@ class SessionMemoryMap:
         self.vgpu_label = vgpu_label
         self.quota_bytes = quota_bytes
         self.used_bytes = 0
+        # Of used_bytes, those in host RAM now; kept by device_memory, which
+        # also brings it back to 0 as the buffers are restored or freed.
+        self.evicted_bytes = 0
         self._starts = []
         self._by_start = {}
 

@@ -1,25 +1,170 @@
-"""The hook every kernel launch passes on its way to the device.
+"""Compute shares: the gate every kernel launch passes on its way to the device.
 
-Issue 5 makes this the place where compute shares are enforced: ``admit``
-may make a session wait until its share of the sliding window allows more
-work, and ``charge`` feeds the device time each launch used back into that
-window. Today it only meters device time per session.
+Each session's device time is kept per kernel (measured by the backend: the
+sim engine's clock, CUDA events on real GPUs) and summed over a sliding
+window of ``share_window_ms``. ``admit`` lets a launch through when
+
+* a device slot is free: at most ``inflight_kernels`` kernels of all sessions
+  are queued on the device at once, so whoever is admitted next runs next,
+  instead of behind a long queue of someone else's kernels;
+* no other waiting session has a better claim: the one whose windowed device
+  time is smallest relative to its share goes first (so under contention
+  every session converges to its share, in proportion);
+* in ``hard`` mode only, the session's windowed time plus what it already
+  has queued and this kernel's expected time stays within its share of the
+  window, even when it is alone. ``elastic`` sessions may use device time
+  nobody else asks for.
+
+Sessions wait here, in the GPU server, on a condition variable: the client
+simply sees its launches accepted more slowly.
 """
 
+import collections
 import threading
+import time
+
+# Kernels queued on the device at once, over all sessions. Two keep the
+# device busy (one runs while the next waits) and keep the order of the
+# queue in the scheduler's hands.
+INFLIGHT_KERNELS = 2
+# Weight of the newest kernel in the expected kernel time.
+_EXPECTED_WEIGHT = 0.2
+# Shortest wait of a capped session, so that it does not spin on tiny gaps.
+_MIN_WAIT_S = 0.0005
+
+
+class _Meter:
+    """Device time of one session: recent kernels and what is queued."""
+
+    __slots__ = ("kernels", "inflight", "expected_s")
+
+    def __init__(self):
+        self.kernels = collections.deque()  # (finished at, device seconds)
+        self.inflight = 0
+        self.expected_s = 0.0
+
+    def used_s(self, now, window_s):
+        """Device time that fell inside ``[now - window_s, now]``."""
+        since = now - window_s
+        while self.kernels and self.kernels[0][0] <= since:
+            self.kernels.popleft()
+        return sum(end - max(end - device_s, since) for end, device_s in self.kernels)
+
+    def add(self, now, device_s):
+        self.kernels.append((now, device_s))
+        self.expected_s += _EXPECTED_WEIGHT * (device_s - self.expected_s)
 
 
 class ComputeScheduler:
-    def __init__(self, compute_mode="elastic", share_window_ms=100):
+    def __init__(self, compute_mode="elastic", share_window_ms=100, enforce=True,
+                 inflight_kernels=INFLIGHT_KERNELS):
         self.compute_mode = compute_mode
         self.share_window_ms = share_window_ms
-        self._lock = threading.Lock()
+        # enforce=False only meters: the baseline of benchmarks/qos.py.
+        self.enforce = enforce
+        self.inflight_kernels = inflight_kernels
+        self._cond = threading.Condition()
+        self._meters = {}
+        self._waiting = []
+        self._inflight = 0
+
+    @property
+    def window_s(self):
+        return self.share_window_ms / 1000.0
+
+    def _meter(self, session):
+        meter = self._meters.get(session)
+        if meter is None:
+            meter = self._meters[session] = _Meter()
+        return meter
 
     def admit(self, session):
-        """Called before each launch of ``session``; may block (not yet)."""
+        """Called before each launch of ``session``; returns when it may run.
+        Raises SessionPreempted if the session is ended meanwhile."""
+        if not self.enforce:
+            return
+        with self._cond:
+            meter = self._meter(session)
+            self._waiting.append(session)
+            try:
+                while True:
+                    if session.ended_by_server is not None:
+                        from orionx_agent.server.session import SessionPreempted
+                        raise SessionPreempted()
+                    wait_s = self._wait_s(session, meter, time.monotonic())
+                    if not wait_s:
+                        break
+                    self._cond.wait(wait_s)
+            finally:
+                self._waiting.remove(session)
+            meter.inflight += 1
+            self._inflight += 1
+            self._cond.notify_all()  # a slot may still be free for the next best
+
+    def _wait_s(self, session, meter, now):
+        """0 if ``session`` may launch now, else how long to wait at most
+        (it is woken earlier when a kernel ends or limits change)."""
+        if self._inflight >= self.inflight_kernels:
+            return self.window_s
+        capped_s = self._over_cap_s(session, meter, now)
+        if capped_s:
+            return capped_s
+        mine = self._claim(session, meter, now)
+        for other in self._waiting:
+            if other is not session:
+                other_meter = self._meters[other]
+                if not self._over_cap_s(other, other_meter, now) and \
+                        self._claim(other, other_meter, now) < mine:
+                    return self.window_s  # the other goes first and wakes us
+        return 0
+
+    def _over_cap_s(self, session, meter, now):
+        """In hard mode, how far past its share this launch would take
+        ``session`` (seconds of device time, which is also how long the
+        window needs to forget that much); 0 when within it."""
+        if self.compute_mode != "hard":
+            return 0
+        cap_s = session.compute_pct / 100.0 * self.window_s
+        planned_s = meter.used_s(now, self.window_s) + (meter.inflight + 1) * meter.expected_s
+        return max(planned_s - cap_s, _MIN_WAIT_S) if planned_s > cap_s else 0
+
+    def _claim(self, session, meter, now):
+        """Windowed device time per percent of share: lower goes first."""
+        return meter.used_s(now, self.window_s) / max(session.compute_pct, 1)
 
     def charge(self, session, device_s):
-        """Account ``device_s`` seconds of device time to ``session``."""
-        if device_s:
-            with self._lock:
-                session.usage.device_s += device_s
+        """A kernel of ``session`` ended after ``device_s`` seconds on the device."""
+        with self._cond:
+            session.usage.device_s += device_s
+            meter = self._meters.get(session)
+            if meter is None:
+                return
+            meter.add(time.monotonic(), device_s)
+            if self.enforce and meter.inflight:
+                meter.inflight -= 1
+                self._inflight -= 1
+            self._cond.notify_all()
+
+    def cancel(self, session):
+        """An admitted launch did not reach the device: give its slot back."""
+        with self._cond:
+            meter = self._meters.get(session)
+            if self.enforce and meter is not None and meter.inflight:
+                meter.inflight -= 1
+                self._inflight -= 1
+            self._cond.notify_all()
+
+    def wake(self, session=None):
+        """Make waiting sessions look again (preemption, resize)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    wake_all = wake
+
+    def forget(self, session):
+        """The session ended: its queued kernels no longer hold slots."""
+        with self._cond:
+            meter = self._meters.pop(session, None)
+            if meter is not None and self.enforce:
+                self._inflight -= meter.inflight
+            self._cond.notify_all()

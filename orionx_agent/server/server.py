@@ -15,8 +15,12 @@ from oslo_log import log as logging
 
 from guest_runtime import protocol
 from guest_runtime.transport import SocketStream
+from orionx_agent.server.control import ControlError
+from orionx_agent.server.control_server import ControlListener
+from orionx_agent.server.device_memory import DeviceMemory
+from orionx_agent.server.memory_map import MB
 from orionx_agent.server.scheduler import ComputeScheduler
-from orionx_agent.server.session import Session, shutdown_socket
+from orionx_agent.server.session import Session
 
 LOG = logging.getLogger(__name__)
 
@@ -26,7 +30,8 @@ LISTEN_BACKLOG = 128
 
 class GpuServer:
     def __init__(self, backend, session_secret, unix_socket_path=None, tcp_address=None,
-                 tls_context=None, shm_enabled=True, shm_ring_bytes=8 << 20, scheduler=None):
+                 tls_context=None, shm_enabled=True, shm_ring_bytes=8 << 20, scheduler=None,
+                 control_socket_path=None, physical_memory_bytes=None, oversub_ratio=1.0):
         if not unix_socket_path and not tcp_address:
             raise ValueError("a GPU server needs a unix socket path or a TCP address")
         self.backend = backend
@@ -37,6 +42,13 @@ class GpuServer:
         self.shm_enabled = shm_enabled
         self.shm_ring_bytes = shm_ring_bytes
         self.scheduler = scheduler or ComputeScheduler()
+        self.memory = DeviceMemory(
+            self, min(physical_memory_bytes or backend.total_memory_bytes,
+                      backend.total_memory_bytes), oversub_ratio)
+        self.control = ControlListener(self, control_socket_path) if control_socket_path \
+            else None
+        self._vgpu_limits = {}        # vGPU id -> (compute_pct, memory_mb) after a resize
+        self._priorities = {}         # allocation id -> eviction priority
         self._listeners = []
         self._threads = []
         self._session_threads = []
@@ -80,6 +92,8 @@ class GpuServer:
             sock = socket.create_server(self.tcp_address, backlog=LISTEN_BACKLOG)
             self.tcp_port = sock.getsockname()[1]
             self._listen(sock, "tls" if self.tls_context else "tcp")
+        if self.control is not None:
+            self.control.start()
         LOG.info("GPU server on %s (%s backend, %d MB) listening on %s",
                  self.backend.device_name, self.backend.name,
                  self.backend.total_memory_bytes >> 20, ", ".join(self.endpoints))
@@ -109,17 +123,37 @@ class GpuServer:
                 conn, address = listener.accept()
             except OSError:
                 return  # the listener was closed by stop()
-            peer = "%s:%s" % (kind, address or "local")
-            thread = threading.Thread(target=self._serve, args=(conn, kind, peer),
-                                      name="orionx-session", daemon=True)
-            with self._lock:
-                self._session_threads = [t for t in self._session_threads if t.is_alive()]
-                self._session_threads.append(thread)
-            thread.start()
+            self._start_session(conn, kind, "%s:%s" % (kind, address or "local"))
+
+    def _start_session(self, conn, kind, peer):
+        thread = threading.Thread(target=self._serve, args=(conn, kind, peer),
+                                  name="orionx-session", daemon=True)
+        with self._lock:
+            self._session_threads = [t for t in self._session_threads if t.is_alive()]
+            self._session_threads.append(thread)
+        thread.start()
+
+    def hand_over(self, fd, kind, peer):
+        """Serve a connection accepted elsewhere (the agent's gateway), whose
+        descriptor came over the control channel, as if accepted here."""
+        if kind not in ("unix", "tcp"):
+            os.close(fd)
+            raise ControlError("hand_over kind %r is not 'unix' or 'tcp'" % kind)
+        try:
+            conn = socket.socket(fileno=fd)
+        except OSError as exc:
+            os.close(fd)
+            raise ControlError("hand_over of descriptor %d from %s: not a socket (%s)"
+                               % (fd, peer, exc)) from None
+        if self._stopped.is_set():
+            conn.close()
+            raise ControlError("this GPU server is stopping: connect to its successor")
+        self._start_session(conn, kind, "%s (handed over, %s)" % (peer, kind))
+        return {"handed_over": True, "kind": kind, "peer": peer}
 
     def _serve(self, conn, kind, peer):
         try:
-            if kind != "unix":
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if kind == "tls":
                 conn.settimeout(10.0)
@@ -134,6 +168,8 @@ class GpuServer:
         """Stop listening and end every session (their memory is freed);
         wait up to ``timeout_s`` for their threads to finish."""
         self._stopped.set()
+        if self.control is not None:
+            self.control.stop()
         for sock in self._listeners:
             try:
                 sock.close()
@@ -145,10 +181,7 @@ class GpuServer:
             except FileNotFoundError:
                 pass
         for session in self.sessions():
-            stream_sock = getattr(session.stream, "sock", None) or getattr(
-                session.stream, "peer_sock", None)
-            if stream_sock is not None:
-                shutdown_socket(stream_sock)
+            session.wake()
         deadline = time.monotonic() + timeout_s
         with self._lock:
             threads = list(self._session_threads)
@@ -173,3 +206,138 @@ class GpuServer:
     def sessions(self):
         with self._lock:
             return list(self._sessions.values())
+
+    def sessions_of_vgpu(self, vgpu_id):
+        return [s for s in self.sessions() if s.vgpu is not None and s.vgpu.id == vgpu_id]
+
+    def sessions_of_allocation(self, allocation_id):
+        return [s for s in self.sessions()
+                if s.claims is not None and s.claims.allocation_id == allocation_id]
+
+    # -- control operations (see control_server) ---------------------------------
+
+    def vgpu_limits(self, vgpu):
+        """(compute_pct, memory_mb) of a vGPU: the token's, unless resized."""
+        with self._lock:
+            return self._vgpu_limits.get(vgpu.id, (vgpu.compute_pct, vgpu.memory_mb))
+
+    def allocation_priority(self, allocation_id):
+        with self._lock:
+            return self._priorities.get(allocation_id, 0)
+
+    def resize_vgpu(self, vgpu_id, compute_pct=None, memory_mb=None):
+        """New limits for every live session of ``vgpu_id``, all or none."""
+        _check_limits(vgpu_id, compute_pct, memory_mb)
+        sessions = sorted(self.sessions_of_vgpu(vgpu_id), key=lambda s: s.id)
+        for session in sessions:  # in id order: two resizes never deadlock
+            session.work_lock.acquire()
+        try:
+            for session in sessions:
+                used = session.memory_map.used_bytes
+                if memory_mb is not None and used > memory_mb * MB:
+                    raise ControlError(
+                        "vGPU %s cannot shrink to %d MB: %s holds %.1f MB; free memory in "
+                        "the guest first or choose at least %d MB"
+                        % (vgpu_id, memory_mb, session.label, used / MB, -(-used // MB)))
+            for session in sessions:
+                if compute_pct is not None:
+                    session.compute_pct = compute_pct
+                if memory_mb is not None:
+                    session.memory_map.quota_bytes = memory_mb * MB
+            self._remember_limits(vgpu_id, sessions, compute_pct, memory_mb)
+        finally:
+            for session in sessions:
+                session.work_lock.release()
+        self.scheduler.wake_all()
+        LOG.info("Resized vGPU %s to %s%% compute, %s MB (%d live sessions)", vgpu_id,
+                 compute_pct, memory_mb, len(sessions))
+        return {"vgpu_id": vgpu_id, "compute_pct": compute_pct, "memory_mb": memory_mb,
+                "sessions": [s.id for s in sessions]}
+
+    def _remember_limits(self, vgpu_id, sessions, compute_pct, memory_mb):
+        with self._lock:
+            old = self._vgpu_limits.get(vgpu_id)
+            if old is None and sessions:
+                old = (sessions[0].vgpu.compute_pct, sessions[0].vgpu.memory_mb)
+            old = old or (None, None)
+            self._vgpu_limits[vgpu_id] = (
+                compute_pct if compute_pct is not None else old[0],
+                memory_mb if memory_mb is not None else old[1])
+            if None in self._vgpu_limits[vgpu_id]:
+                del self._vgpu_limits[vgpu_id]  # nothing known to keep for later sessions
+
+    def preempt_allocation(self, allocation_id, by_allocation=None):
+        """End every session of ``allocation_id``, freeing all they held."""
+        sessions = self.sessions_of_allocation(allocation_id)
+        by = "allocation %s" % by_allocation if by_allocation else "the pool controller"
+        for session in sessions:
+            session.preempt("%s was preempted by %s: its GPU share went there and everything "
+                            "this session held was freed; ask the controller for a new "
+                            "allocation" % (session.label, by))
+        return {"allocation_id": allocation_id, "by_allocation": by_allocation,
+                "sessions": [s.id for s in sessions]}
+
+    def set_priority(self, allocation_id, priority):
+        with self._lock:
+            self._priorities[allocation_id] = int(priority)
+        for session in self.sessions_of_allocation(allocation_id):
+            session.priority = int(priority)
+        return {"allocation_id": allocation_id, "priority": int(priority)}
+
+    def set_memory_limits(self, physical_memory_mb=None, oversub_ratio=None):
+        total_mb = self.backend.total_memory_bytes // MB
+        if physical_memory_mb is not None and not 1 <= physical_memory_mb <= total_mb:
+            raise ControlError("physical_memory_mb %s is outside 1..%d, the memory of %s"
+                               % (physical_memory_mb, total_mb, self.backend.device_name))
+        if oversub_ratio is not None and not 1.0 <= float(oversub_ratio) <= 16.0:
+            raise ControlError("oversub_ratio %s is outside 1.0..16.0" % oversub_ratio)
+        self.memory.set_limits(
+            physical_memory_mb * MB if physical_memory_mb is not None else None,
+            float(oversub_ratio) if oversub_ratio is not None else None)
+        still_over = self.memory.fit_physical()
+        return {"physical_memory_mb": self.memory.physical_bytes // MB,
+                "oversub_ratio": self.memory.oversub_ratio,
+                "memory_limit_mb": self.memory.limit_bytes // MB,
+                "resident_over_physical_mb": max(0, still_over) / MB}
+
+    def usage(self):
+        return {"gpu": self._gpu_usage(),
+                "sessions": [_session_usage(s) for s in sorted(self.sessions(),
+                                                               key=lambda s: s.id)]}
+
+    def _gpu_usage(self):
+        memory = self.memory
+        return {
+            "gpu_uuid": self.backend.gpu_uuid, "backend": self.backend.name,
+            "memory_mb": memory.physical_bytes // MB, "oversub_ratio": memory.oversub_ratio,
+            "memory_limit_mb": memory.limit_bytes // MB,
+            "memory_used_mb": (memory.resident_bytes + memory.evicted_bytes) / MB,
+            "memory_resident_mb": memory.resident_bytes / MB,
+            "evicted_bytes": memory.evicted_bytes, "evictions": memory.evictions,
+            "bytes_evicted": memory.bytes_evicted, "bytes_restored": memory.bytes_restored,
+            "compute_mode": self.scheduler.compute_mode,
+            "share_window_ms": self.scheduler.share_window_ms,
+            "sessions": len(self.sessions())}
+
+
+def _session_usage(session):
+    usage, memory_map = session.usage, session.memory_map
+    return {
+        "session_id": session.id, "allocation_id": session.claims.allocation_id,
+        "vgpu_id": session.vgpu.id, "compute_pct": session.compute_pct,
+        "memory_mb": memory_map.quota_bytes // MB,
+        "memory_used_mb": memory_map.used_bytes / MB,
+        "memory_evicted_mb": memory_map.evicted_bytes / MB,
+        "device_time_s": usage.device_s, "launches": usage.launches,
+        "evictions": usage.evictions, "bytes_evicted": usage.bytes_evicted,
+        "bytes_restored": usage.bytes_restored, "priority": session.priority,
+        "peer": session.peer_label}
+
+
+def _check_limits(vgpu_id, compute_pct, memory_mb):
+    if compute_pct is not None and not (isinstance(compute_pct, int) and 1 <= compute_pct <= 100):
+        raise ControlError("vGPU %s: compute_pct %r is not an integer in 1..100"
+                           % (vgpu_id, compute_pct))
+    if memory_mb is not None and not (isinstance(memory_mb, int) and memory_mb >= 1):
+        raise ControlError("vGPU %s: memory_mb %r is not a positive integer"
+                           % (vgpu_id, memory_mb))

@@ -14,6 +14,8 @@ next synchronising call.
 
 import dataclasses
 import socket
+import threading
+import time
 
 from oslo_log import log as logging
 
@@ -22,16 +24,32 @@ from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.protocol import BUF_REPLY, BUF_REQUEST, ProtocolError
 from guest_runtime.session_token import TokenError, verify_token
 from guest_runtime.transport import ConnectionClosed, ShmRingStream, create_shm_segment
-from orionx_agent.server.memory_map import Allocation, SessionMemoryMap
+from orionx_agent.server.memory_map import SessionMemoryMap
 
 LOG = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 10.0
+# Ops that read or write device memory: a session's buffers evicted to host
+# RAM come back before any of them runs.
+TOUCHES_DEVICE_MEMORY = frozenset((
+    "MEMCPY_HTOD", "MEMCPY_HTOD_ASYNC", "MEMCPY_DTOH", "MEMCPY_DTOD", "MEMCPY_DTOD_ASYNC",
+    "MEMSET_D8", "MEMSET_D8_ASYNC", "MEMSET_D32", "MEMSET_D32_ASYNC", "LAUNCH_KERNEL"))
 _DISCARD_CHUNK_BYTES = 1 << 20
+
+
+# A preempted session's connection stays open this long, so that the
+# client's next call reads why it ended (SESSION_ENDED) rather than finding
+# a closed socket; then it is shut.
+PREEMPTED_LINGER_S = 60.0
 
 
 class SessionRefused(Exception):
     """HELLO failed; the client was told why."""
+
+
+class SessionPreempted(Exception):
+    """Raised in the session's own thread when it was ended from outside
+    while waiting: the op stops without a reply (SESSION_ENDED says why)."""
 
 
 @dataclasses.dataclass
@@ -40,6 +58,9 @@ class SessionUsage:
     launches: int = 0
     bytes_to_device: int = 0
     bytes_from_device: int = 0
+    evictions: int = 0
+    bytes_evicted: int = 0
+    bytes_restored: int = 0
 
 
 class IncomingBuffer:
@@ -120,6 +141,14 @@ class Session:
         self.context = None
         self.deferred_error = None
         self.usage = SessionUsage()
+        # Held while the session's thread serves a frame, and by any other
+        # thread that changes the session's device state or writes to its
+        # stream (preemption, eviction, resize): they never interleave.
+        self.work_lock = threading.RLock()
+        self.ended_by_server = None  # CudaError once preempted
+        self.compute_pct = 100
+        self.priority = 0
+        self.last_active_s = time.monotonic()
         self.streams = HandleTable("stream")
         self.events = HandleTable("event")
         self.modules = HandleTable("module")
@@ -152,6 +181,8 @@ class Session:
 
     def end(self, code, message):
         """Tell the client why its session ends (best effort)."""
+        if self.ended_by_server is not None:
+            return  # it was told already
         frame = protocol.encode_error(protocol.SESSION_ENDED.opcode, 0, code, message)
         try:
             self.stream.send_parts([frame])
@@ -160,20 +191,53 @@ class Session:
 
     def close(self):
         try:
-            if self.context is not None:
-                self._free_everything()
+            with self.work_lock:
+                if self.context is not None:
+                    self._free_everything()
         except Exception:  # a failing device must not leave the session registered
             LOG.exception("%s: freeing its device resources failed", self.label)
         finally:
             self.stream.close()
             self.server.forget_session(self)
 
+    def preempt(self, message):
+        """End the session from another thread: tell the client ``message``
+        (CUDA_ERROR_SESSION_PREEMPTED), free everything it holds at once,
+        and keep the connection only until the client has read why."""
+        error = CudaError(CUresult.CUDA_ERROR_SESSION_PREEMPTED, message)
+        self.ended_by_server = error  # waits in the scheduler see it and give up
+        self.server.scheduler.wake(self)
+        with self.work_lock:  # the session's current frame is over
+            frame = protocol.encode_error(protocol.SESSION_ENDED.opcode, 0, error.code,
+                                          message)
+            try:
+                self.stream.send_parts([frame])
+            except (OSError, ConnectionClosed, ValueError) as exc:
+                LOG.info("%s: could not tell the client it was preempted: %s", self.label, exc)
+            try:
+                if self.context is not None:
+                    self._free_everything()
+            except Exception:
+                LOG.exception("%s: freeing its device resources failed", self.label)
+        self.server.forget_session(self)
+        LOG.info("Preempted %s: %s", self.label, message)
+        timer = threading.Timer(PREEMPTED_LINGER_S, self.wake)
+        timer.daemon = True
+        timer.start()
+
+    def wake(self):
+        """Shut the session's socket: its thread, blocked reading, ends."""
+        sock = getattr(self.stream, "sock", None) or getattr(self.stream, "peer_sock", None)
+        if sock is not None:
+            shutdown_socket(sock)
+
     def _free_everything(self):
         freed = self.memory_map.clear()
         for allocation in freed:
-            self.context.free(allocation)
+            self.server.memory.release(self, allocation)
         self.context.close()
         self.context = None
+        self.server.scheduler.forget(self)
         LOG.info("%s closed; freed %d allocations (%.1f MB)", self.label, len(freed),
                  sum(a.nbytes for a in freed) / (1 << 20))
 
@@ -199,9 +263,10 @@ class Session:
             raise SessionRefused(str(exc)) from None
         if sock is not None:
             sock.settimeout(None)
-        self._open(claims, vgpu)
-        self._send(protocol.encode_reply(op, request_id, (
-            self.id, self.memory_map.quota_bytes, self.server.transports_for(self.stream))))
+        with self.work_lock:  # registered from here on: control may reach it
+            self._open(claims, vgpu)
+            self._send(protocol.encode_reply(op, request_id, (
+                self.id, self.memory_map.quota_bytes, self.server.transports_for(self.stream))))
 
     def _pick_vgpu(self, claims, vgpu_index):
         mine = [v for v in claims.vgpus
@@ -216,19 +281,34 @@ class Session:
     def _open(self, claims, vgpu):
         self.claims = claims
         self.vgpu = vgpu
+        # A resize through the control channel outlives the sessions it met.
+        self.compute_pct, memory_mb = self.server.vgpu_limits(vgpu)
+        self.priority = self.server.allocation_priority(claims.allocation_id)
+        self.memory_map = SessionMemoryMap("vGPU %s" % vgpu.id, memory_mb << 20)
+        self.context = self.server.backend.open_context(self.label, self.memory_map)
         self.id = self.server.register_session(self)
         self.label = "session %d (vGPU %s of allocation %s)" % (
             self.id, vgpu.id, claims.allocation_id)
-        self.memory_map = SessionMemoryMap("vGPU %s" % vgpu.id, vgpu.memory_bytes)
-        self.context = self.server.backend.open_context(self.label)
+        self.context.label = self.label
         LOG.info("Opened %s from %s over %s: %d MB, %d%% compute", self.label,
-                 self.peer_label, self.stream.kind, vgpu.memory_mb, vgpu.compute_pct)
+                 self.peer_label, self.stream.kind, memory_mb, self.compute_pct)
 
     # -- the frame loop ------------------------------------------------------
 
     def _serve_one(self):
         flags, opcode, request_id, payload_bytes = protocol.parse_header(
             self.stream.recv_exact(protocol.HEADER_BYTES))
+        with self.work_lock:
+            if self.ended_by_server is not None:
+                # Preempted: the client has SESSION_ENDED waiting; what it
+                # still sends is read and dropped until it goes.
+                IncomingBuffer(self.stream, payload_bytes).discard()
+                return
+            self.last_active_s = time.monotonic()
+            self._dispatch(opcode, request_id, payload_bytes)
+        self.server.memory.session_idle()
+
+    def _dispatch(self, opcode, request_id, payload_bytes):
         op = protocol.lookup(opcode)
         buffer_bytes = protocol.check_request_length(op, payload_bytes)
         args = op.request.unpack(self.stream.recv_exact(op.request.size)) if op.request.size \
@@ -246,6 +326,8 @@ class Session:
                 self._send_error(op, request_id, error)
             return
         try:
+            if op.name in TOUCHES_DEVICE_MEMORY:
+                self.server.memory.make_resident(self)
             if op.buffer == BUF_REQUEST:
                 result = self._handlers[opcode](*args, incoming)
             else:
@@ -259,6 +341,9 @@ class Session:
             incoming.discard()
             self._fail(op, request_id, exc)
             return
+        except SessionPreempted:
+            incoming.discard()
+            return  # SESSION_ENDED is the answer
         except (ConnectionClosed, ProtocolError, OSError):
             raise
         except Exception as exc:  # a bug must not take the server down
@@ -364,12 +449,10 @@ class Session:
             raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
                             "cuMemAlloc of 0 bytes: ask for at least one byte")
         self.memory_map.check_quota(nbytes)
-        dptr, handle = self.context.alloc(nbytes)
-        self.memory_map.add(Allocation(dptr, nbytes, handle))
-        return (dptr,)
+        return (self.server.memory.allocate(self, nbytes).dptr,)
 
     def op_mem_free(self, dptr):
-        self.context.free(self.memory_map.remove(dptr))
+        self.server.memory.release(self, self.memory_map.remove(dptr))
 
     def op_memcpy_htod(self, dst_dptr, incoming):
         self._to_device(dst_dptr, 0, incoming, "cuMemcpyHtoD")
@@ -467,9 +550,13 @@ class Session:
         params = incoming.read()
         scheduler = self.server.scheduler
         scheduler.admit(self)
-        self.context.launch(kernel, (grid_x, grid_y, grid_z), (block_x, block_y, block_z),
-                            shared_mem_bytes, backend_stream, params, self.memory_map,
-                            charge=lambda device_s: scheduler.charge(self, device_s))
+        try:
+            self.context.launch(kernel, (grid_x, grid_y, grid_z), (block_x, block_y, block_z),
+                                shared_mem_bytes, backend_stream, params, self.memory_map,
+                                charge=lambda device_s: scheduler.charge(self, device_s))
+        except BaseException:
+            scheduler.cancel(self)
+            raise
         self.usage.launches += 1
 
     def op_ctx_synchronize(self):

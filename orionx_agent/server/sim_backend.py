@@ -24,7 +24,9 @@ from orionx_agent.server.backend import BackendContext, GpuBackend
 LOG = logging.getLogger(__name__)
 
 # Device pointers are arena offsets from this base: 0 stays an invalid
-# pointer and the values look like device addresses to programs.
+# pointer and the values look like device addresses to programs. A buffer
+# evicted to host RAM keeps its pointer but may come back at another offset;
+# from then on its pointer is translated (see SimGpu.virtual_address).
 SIM_BASE_DPTR = 0x7_0000_0000
 ALIGNMENT_BYTES = 256
 
@@ -158,9 +160,34 @@ class SimGpu(GpuBackend):
         self.arena = np.frombuffer(self._map, dtype=np.uint8)
         self.allocator = ArenaAllocator(memory_bytes)
         self.engine = Engine("orionx-sim-engine-%d" % index)
+        # Pointers of buffers that no longer live at their own offset
+        # (evicted, or restored elsewhere): start -> bytes. A new buffer
+        # whose offset would give one of these pointers gets a pointer
+        # above the arena instead, so no two live buffers share one.
+        self._displaced = {}
+        self._next_high_dptr = SIM_BASE_DPTR + _aligned(memory_bytes) + (1 << 30)
+        self._va_lock = threading.Lock()
 
-    def open_context(self, label):
-        return SimContext(self, label)
+    def open_context(self, label, memory_map=None):
+        return SimContext(self, label, memory_map)
+
+    def virtual_address(self, offset, nbytes):
+        """The device pointer of a new buffer at arena ``offset``."""
+        dptr = SIM_BASE_DPTR + offset
+        with self._va_lock:
+            for start, size in self._displaced.items():
+                if start < dptr + nbytes and dptr < start + size:
+                    dptr = self._next_high_dptr
+                    self._next_high_dptr += _aligned(nbytes) + ALIGNMENT_BYTES
+                    break
+        return dptr
+
+    def displace(self, dptr, nbytes, displaced):
+        with self._va_lock:
+            if displaced:
+                self._displaced[dptr] = nbytes
+            else:
+                self._displaced.pop(dptr, None)
 
     def scrub(self, offset, nbytes):
         """Zero a freed block, so no session ever reads another's old data.
@@ -186,13 +213,25 @@ class _SimEvent:
     recorded_at = None
 
 
+class _SimBlock:
+    """Where a buffer's bytes are: an arena offset, or a host copy when evicted."""
+
+    __slots__ = ("offset", "nbytes", "host_copy")
+
+    def __init__(self, offset, nbytes):
+        self.offset = offset
+        self.nbytes = nbytes
+        self.host_copy = None
+
+
 class SimContext(BackendContext):
     """Work of one session on the simulated GPU. Streams exist as handles:
     the session executes its work in order, which every stream order allows."""
 
-    def __init__(self, gpu, label):
+    def __init__(self, gpu, label, memory_map=None):
         self.gpu = gpu
         self.label = label
+        self.memory_map = memory_map  # translates pointers to arena offsets
         self._queued = 0       # kernels handed to the engine, not yet done
         self._idle = threading.Condition()
         self._kernel_error = None
@@ -218,14 +257,20 @@ class SimContext(BackendContext):
             raise CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED,
                             "a kernel failed on the simulated GPU: %s" % error)
 
+    def _offset(self, dptr, nbytes):
+        allocation = self.memory_map.resolve(dptr, nbytes)
+        block = allocation.backend_handle
+        if block.offset is None:
+            raise CudaError(CUresult.CUDA_ERROR_ILLEGAL_STATE,
+                            "%s: buffer at 0x%x is in host RAM, not on the device: the GPU "
+                            "server must restore it first (a bug)" % (self.label, dptr))
+        return block.offset + (dptr - allocation.dptr)
+
     def _bytes(self, dptr, nbytes):
-        offset = dptr - SIM_BASE_DPTR
+        offset = self._offset(dptr, nbytes)
         return self.gpu.arena[offset:offset + nbytes]
 
-    def _f32(self, dptr, count):
-        return self._bytes(dptr, 4 * count).view(np.float32)
-
-    def alloc(self, nbytes):
+    def _arena_alloc(self, nbytes):
         offset = self.gpu.allocator.allocate(nbytes)
         if offset is None:
             raise CudaError(
@@ -234,13 +279,41 @@ class SimContext(BackendContext):
                 "or used by other sessions): retry later or use another GPU"
                 % (self.gpu.device_name, nbytes, self.gpu.total_memory_bytes >> 20,
                    self.gpu.allocator.free_bytes() >> 20))
-        return SIM_BASE_DPTR + offset, nbytes
+        return offset
+
+    def alloc(self, nbytes):
+        offset = self._arena_alloc(nbytes)
+        return self.gpu.virtual_address(offset, nbytes), _SimBlock(offset, nbytes)
+
+    def _release_block(self, block):
+        self.gpu.scrub(block.offset, block.nbytes)
+        self.gpu.allocator.release(block.offset, block.nbytes)
+        block.offset = None
 
     def free(self, allocation):
+        block = allocation.backend_handle
+        if block.offset is not None:
+            self._drain()
+            self._release_block(block)
+        block.host_copy = None
+        self.gpu.displace(allocation.dptr, allocation.nbytes, False)
+
+    def evict(self, allocation):
+        """Move a buffer to host RAM; its pointer stays valid for the session."""
         self._drain()
-        offset = allocation.dptr - SIM_BASE_DPTR
-        self.gpu.scrub(offset, allocation.backend_handle)
-        self.gpu.allocator.release(offset, allocation.backend_handle)
+        block = allocation.backend_handle
+        block.host_copy = self.gpu.arena[block.offset:block.offset + block.nbytes].copy()
+        self.gpu.displace(allocation.dptr, allocation.nbytes, True)
+        self._release_block(block)
+
+    def restore(self, allocation):
+        """Bring an evicted buffer back, at whatever offset is free."""
+        block = allocation.backend_handle
+        offset = self._arena_alloc(block.nbytes)
+        self.gpu.arena[offset:offset + block.nbytes] = block.host_copy
+        block.offset, block.host_copy = offset, None
+        if allocation.dptr == SIM_BASE_DPTR + offset:
+            self.gpu.displace(allocation.dptr, allocation.nbytes, False)
 
     def write_views(self, dptr, nbytes, stream):
         self._drain()
@@ -316,15 +389,23 @@ class SimContext(BackendContext):
                             % (function.name, function.params.size,
                                ", ".join(function.param_names), len(params)))
         values = function.unpack(params)
+        offsets = {}
         for param, nbytes in sim_kernels.extents(function.name, values):
             try:
                 memory_map.resolve(values[param], nbytes, "%s parameter %s" % (function.name,
                                                                                 param))
             except CudaError as exc:
                 raise CudaError(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, exc.message) from None
+            # Translated now, on the session's thread: its buffers cannot move
+            # before the kernel ran, as eviction drains the session first.
+            offsets[values[param]] = self._offset(values[param], nbytes)
+        arena = self.gpu.arena
+
+        def f32_at(dptr, count):
+            return arena[offsets[dptr]:offsets[dptr] + 4 * count].view(np.float32)
         with self._idle:
             self._queued += 1
-        self.gpu.engine.submit(lambda: sim_kernels.run(function.name, values, self._f32),
+        self.gpu.engine.submit(lambda: sim_kernels.run(function.name, values, f32_at),
                                functools.partial(self._kernel_done, charge))
 
     def synchronize(self):
