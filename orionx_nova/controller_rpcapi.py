@@ -21,3 +21,16 @@ class ControllerAPI:
 
     def heartbeat(self, ctxt, hostname, usage=None):
         return self.client.call(ctxt, "heartbeat", hostname=hostname, usage=usage)
+
+    def report_sessions(self, ctxt, hostname, sessions, ended_allocations=()):
+        return self.client.prepare(version="1.1").call(
+            ctxt, "report_sessions", hostname=hostname, sessions=list(sessions),
+            ended_allocations=list(ended_allocations))
+
+    def locate_gpu(self, ctxt, gpu_uuid):
+        return self.client.prepare(version="1.1").call(ctxt, "locate_gpu", gpu_uuid=gpu_uuid)
+
+    def gpu_server_exited(self, ctxt, hostname, gpu_uuid, exit_status, restart_in_s):
+        return self.client.prepare(version="1.1").call(
+            ctxt, "gpu_server_exited", hostname=hostname, gpu_uuid=gpu_uuid,
+            exit_status=exit_status, restart_in_s=restart_in_s)

@@ -1,4 +1,5 @@
-"""Options in ``[agent]``: GPU discovery and the management plane."""
+"""Options in ``[agent]``: GPU discovery, the management plane, GPU server
+supervision and the gateway that routes guests to their vGPUs."""
 
 from oslo_config import cfg
 
@@ -23,6 +24,55 @@ agent_opts = [
         min=1,
         help="Seconds between two heartbeats to the controller. Keep it well "
         "below [controller] heartbeat_timeout.",
+    ),
+    cfg.IntOpt(
+        "register_retry_interval",
+        default=5,
+        min=1,
+        help="Seconds between two attempts to register while no controller "
+        "answers: the agent may start before the controller.",
+    ),
+    cfg.StrOpt(
+        "gateway_unix_socket_path",
+        default="",
+        help="Unix socket on which local guests (processes, containers) connect. "
+        "Empty means gateway.sock in [DEFAULT] state_dir.",
+    ),
+    cfg.StrOpt(
+        "gateway_tcp_listen",
+        default="0.0.0.0:8701",
+        help="HOST:PORT on which guests of other hosts and the agents relaying "
+        "for them connect. Port 0 picks a free port. Empty disables TCP: "
+        "this host's GPUs then serve local guests only.",
+    ),
+    cfg.StrOpt(
+        "gateway_advertise_host",
+        default="",
+        help="Address other hosts use to reach gateway_tcp_listen. Empty means "
+        "the listen address, or [DEFAULT] host when listening on all addresses.",
+    ),
+    cfg.BoolOpt(
+        "direct_remote",
+        default=False,
+        help="Give local guests the endpoint of a remote vGPU's host, so they "
+        "connect to it directly instead of through this agent's relay. Enable "
+        "it only where guests can reach the other hosts' gateway_tcp_listen; "
+        "the relay stays as the fallback.",
+    ),
+    cfg.FloatOpt(
+        "gpu_server_restart_delay",
+        default=1.0,
+        min=0.1,
+        help="Seconds before restarting a GPU server that exited; doubled after "
+        "each crash that follows quickly on a start, up to "
+        "gpu_server_restart_delay_max.",
+    ),
+    cfg.FloatOpt(
+        "gpu_server_restart_delay_max",
+        default=60.0,
+        min=1.0,
+        help="Longest wait, in seconds, before restarting a GPU server that "
+        "keeps crashing.",
     ),
 ]
 

@@ -3,17 +3,18 @@
 API versions:
 
 * 1.0 -- register, heartbeat
+* 1.1 -- report_sessions, locate_gpu, gpu_server_exited
 """
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
-from orionx_nova.objects import measured_usage, nodes
+from orionx_nova.objects import agent_reports, measured_usage, nodes
 
 LOG = logging.getLogger(__name__)
 
 TOPIC = "orionx-controller"
-VERSION = "1.0"
+VERSION = "1.1"
 
 
 class ControllerManager:
@@ -27,6 +28,9 @@ class ControllerManager:
         agent wins for what hardware exists, the database for allocations."""
         node = nodes.register(hostname, gpus=gpus, endpoints=endpoints)
         LOG.info("Node %s registered with %d GPU(s)", hostname, len(node["gpus"]))
+        # Since 1.1: which pool each GPU is in, so the agent starts GPU
+        # servers for the orionx pool only.
+        node["gpu_pools"] = agent_reports.gpu_pools(hostname)
         return node
 
     def heartbeat(self, ctxt, hostname, usage=None):
@@ -35,3 +39,20 @@ class ControllerManager:
         node = nodes.heartbeat(hostname, usage=usage)
         measured_usage.remember(hostname, usage)
         return node
+
+    def report_sessions(self, ctxt, hostname, sessions, ended_allocations=()):
+        """The data-plane sessions on ``hostname``'s GPUs now, and the
+        allocations whose sessions there ended since the last report; the
+        acquire-mode ones among those are unbound."""
+        released = agent_reports.sessions_ended(hostname, list(ended_allocations or ()))
+        LOG.debug("Node %s reports %d session(s); unbound %s", hostname, len(sessions or ()),
+                  released)
+        return {"released": released}
+
+    def locate_gpu(self, ctxt, gpu_uuid):
+        """Which node holds a GPU, and its endpoints (an agent relaying)."""
+        return agent_reports.locate_gpu(gpu_uuid)
+
+    def gpu_server_exited(self, ctxt, hostname, gpu_uuid, exit_status, restart_in_s):
+        """An agent's GPU server died and is being restarted."""
+        agent_reports.gpu_server_exited(hostname, gpu_uuid, exit_status, restart_in_s)

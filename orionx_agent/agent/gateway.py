@@ -1,0 +1,238 @@
+"""The gateway: where guests connect, and how each connection is routed.
+
+A guest connects (unix socket on this host, TCP from other hosts and from
+agents relaying for their guests) and sends HELLO with its session token.
+The gateway peeks at that HELLO, verifies the token, and by the GPU its vGPU
+is on:
+
+* a GPU of this host: the connection's file descriptor is handed to that
+  GPU's server, which serves it as if it had accepted it (no copies here);
+* a GPU of another host: the connection is relayed to that host's gateway.
+  Only connections of local guests (the unix listener) are relayed, so two
+  agents with stale views cannot bounce a connection between them.
+
+Refusals answer HELLO with an error, so the guest's cuInit says why.
+"""
+
+import os
+import socket
+import threading
+
+from oslo_log import log as logging
+
+from guest_runtime.curesult import CUresult
+from guest_runtime.session_token import TokenError, verify_token
+from orionx_agent.agent import hello as hello_frames
+from orionx_agent.agent import locator as locator_mod
+from orionx_agent.agent.relay import Relay
+
+LOG = logging.getLogger(__name__)
+
+LISTEN_BACKLOG = 128
+CONNECT_TIMEOUT_S = 10.0
+
+
+class Refused(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def _control_client_class():
+    try:
+        from orionx_agent.server.control import ControlClient
+    except ImportError:
+        return None
+    return ControlClient
+
+
+class Gateway:
+    def __init__(self, session_secret, locator, unix_socket_path=None, tcp_address=None):
+        self.session_secret = session_secret
+        self.locator = locator
+        self.unix_socket_path = unix_socket_path
+        self.tcp_address = tcp_address
+        self.tcp_port = None
+        self._listeners = []
+        self._relays = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self.handed_over = 0
+        self.relayed = 0
+
+    # -- listeners ---------------------------------------------------------
+
+    def start(self):
+        if self.unix_socket_path:
+            self._listen(self._unix_listener(), "unix")
+        if self.tcp_address:
+            sock = socket.create_server(self.tcp_address, backlog=LISTEN_BACKLOG)
+            self.tcp_port = sock.getsockname()[1]
+            self._listen(sock, "tcp")
+        LOG.info("Gateway listening on %s", ", ".join(self.listen_endpoints()))
+        return self
+
+    def listen_endpoints(self, advertise_host=None):
+        found = []
+        if self.unix_socket_path:
+            found.append("unix:%s" % self.unix_socket_path)
+        if self.tcp_port is not None:
+            found.append("tcp:%s:%d" % (advertise_host or self.tcp_address[0], self.tcp_port))
+        return found
+
+    def _unix_listener(self):
+        os.makedirs(os.path.dirname(self.unix_socket_path) or ".", exist_ok=True)
+        try:
+            os.unlink(self.unix_socket_path)  # a stale socket of a previous run
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(self.unix_socket_path)
+        sock.listen(LISTEN_BACKLOG)
+        return sock
+
+    def _listen(self, sock, kind):
+        self._listeners.append(sock)
+        threading.Thread(target=self._accept_loop, args=(sock, kind), daemon=True,
+                         name="orionx-gateway-%s" % kind).start()
+
+    def _accept_loop(self, listener, kind):
+        while not self._stopped.is_set():
+            try:
+                conn, address = listener.accept()
+            except OSError:
+                return  # closed by stop()
+            peer = "%s:%s" % (kind, address or "local")
+            threading.Thread(target=self._route, args=(conn, kind, peer), daemon=True,
+                             name="orionx-gateway-route").start()
+
+    # -- routing ---------------------------------------------------------------
+
+    def _route(self, conn, kind, peer):
+        hello = None
+        try:
+            hello = hello_frames.peek_hello(conn)
+            vgpu = self._authenticate(hello)
+            server = self._local_server_for(vgpu)
+            if server is not None:
+                self._hand_over(conn, kind, peer, server)
+            elif kind == "unix":
+                self._relay(conn, peer, vgpu)
+            else:
+                raise Refused(CUresult.CUDA_ERROR_NO_DEVICE,
+                              "GPU %s is not on host %s: connect to the gateway of the host "
+                              "that holds it (its agent relays only for its own guests)"
+                              % (vgpu.gpu_uuid, self.locator.hostname))
+        except hello_frames.HelloError as exc:
+            LOG.warning("Dropping gateway connection from %s: %s", peer, exc)
+            conn.close()
+        except Refused as exc:
+            LOG.warning("Refusing gateway connection from %s: %s", peer, exc)
+            hello_frames.refuse(conn, hello, exc.code, str(exc))
+        except Exception:  # one bad connection must never stop the gateway
+            LOG.exception("Routing the connection from %s failed", peer)
+            hello_frames.refuse(conn, hello, CUresult.CUDA_ERROR_UNKNOWN,
+                                "the agent of host %s failed to route this session; see "
+                                "its log" % self.locator.hostname)
+
+    def _authenticate(self, hello):
+        try:
+            claims = verify_token(self.session_secret, hello.token)
+        except TokenError as exc:
+            raise Refused(CUresult.CUDA_ERROR_NOT_PERMITTED, str(exc)) from None
+        if len(claims.vgpus) != 1:
+            raise Refused(CUresult.CUDA_ERROR_NOT_PERMITTED,
+                          "session token of allocation %s holds %d vGPUs; the gateway takes "
+                          "one token per vGPU, as POST /v1/allocations/{id}/session gives"
+                          % (claims.allocation_id, len(claims.vgpus)))
+        return claims.vgpus[0]
+
+    def _local_server_for(self, vgpu):
+        if not vgpu.gpu_uuid:
+            # A development token that names no GPU: only unambiguous here.
+            server = self.locator.only_local_server()
+            if server is None:
+                raise Refused(CUresult.CUDA_ERROR_NOT_PERMITTED,
+                              "session token of vGPU %s names no GPU and host %s does not "
+                              "have exactly one; use a token from the controller"
+                              % (vgpu.id, self.locator.hostname))
+            return server
+        return self.locator.local_server(vgpu.gpu_uuid)
+
+    def _hand_over(self, conn, kind, peer, server):
+        client_class = _control_client_class()
+        if client_class is None or not os.path.exists(server.paths.control_socket):
+            self._relay_to_local(conn, peer, server)
+            return
+        try:
+            client_class(server.paths.control_socket).hand_over(conn, kind, peer)
+        except Exception as exc:
+            raise Refused(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
+                          "the GPU server of %s on host %s does not answer (%s); it is "
+                          "being restarted, retry shortly"
+                          % (server.gpu["uuid"], self.locator.hostname, exc)) from None
+        conn.close()  # the server holds its own copy of the descriptor now
+        self.handed_over += 1
+
+    def _relay_to_local(self, conn, peer, server):
+        """Without a control channel the local server is reached like a
+        remote one: through a relay (costs copies, and no shared memory)."""
+        remote = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            remote.connect(server.paths.unix_socket)
+        except OSError as exc:
+            remote.close()
+            raise Refused(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
+                          "the GPU server of %s on host %s is not running (%s); retry "
+                          "shortly" % (server.gpu["uuid"], self.locator.hostname, exc)) from None
+        self._start_relay(conn, remote, "%s -> local GPU %s" % (peer, server.gpu["uuid"]))
+
+    def _relay(self, conn, peer, vgpu):
+        try:
+            node = self.locator.remote_node(vgpu.gpu_uuid)
+        except locator_mod.GpuNotFound as exc:
+            raise Refused(CUresult.CUDA_ERROR_NO_DEVICE, str(exc)) from None
+        address = locator_mod.tcp_gateway(node.get("endpoints"))
+        if address is None or node.get("state") != "up":
+            self.locator.forget(vgpu.gpu_uuid)
+            raise Refused(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
+                          "GPU %s is on host %s, which is %s and offers no gateway TCP "
+                          "endpoint; wait for it to come back or ask for another vGPU"
+                          % (vgpu.gpu_uuid, node.get("hostname"), node.get("state")))
+        try:
+            remote = socket.create_connection(address, CONNECT_TIMEOUT_S)
+        except OSError as exc:
+            self.locator.forget(vgpu.gpu_uuid)
+            raise Refused(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
+                          "cannot reach the gateway of host %s at %s:%d for GPU %s: %s"
+                          % (node.get("hostname"), address[0], address[1], vgpu.gpu_uuid,
+                             exc)) from None
+        remote.settimeout(None)
+        self._start_relay(conn, remote, "%s -> %s GPU %s" % (peer, node.get("hostname"),
+                                                            vgpu.gpu_uuid))
+
+    def _start_relay(self, conn, remote, label):
+        conn.settimeout(None)
+        relay = Relay(conn, remote, label).start()
+        with self._lock:
+            self._relays = [r for r in self._relays if r.alive]
+            self._relays.append(relay)
+        self.relayed += 1
+        threading.Thread(target=relay.wait, daemon=True, name="orionx-relay-wait").start()
+
+    def stop(self):
+        self._stopped.set()
+        for sock in self._listeners:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        if self.unix_socket_path:
+            try:
+                os.unlink(self.unix_socket_path)
+            except FileNotFoundError:
+                pass
+        with self._lock:
+            relays, self._relays = self._relays, []
+        for relay in relays:
+            relay.stop()

@@ -1,0 +1,83 @@
+"""The agent's side of the management plane: register, heartbeat and report
+sessions to the controller, whichever starts first and however often
+either restarts.
+
+Until a registration succeeds the agent retries every
+``[agent] register_retry_interval``. A heartbeat that fails makes the next
+tick register again: the controller may have restarted, or marked the node
+down, and registration reconciles both sides (the agent wins for hardware,
+the database for allocations).
+"""
+
+import threading
+
+from oslo_log import log as logging
+
+from orionx_agent.agent import usage as usage_mod
+
+LOG = logging.getLogger(__name__)
+
+
+class ManagementLink:
+    def __init__(self, agent, controller_api, heartbeat_interval_s, retry_interval_s):
+        self.agent = agent
+        self.api = controller_api
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.retry_interval_s = retry_interval_s
+        self.registered = threading.Event()
+        self.meter = usage_mod.UsageMeter()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True,
+                                        name="orionx-agent-management")
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stopping.set()
+        self._thread.join(30)
+
+    def _loop(self):
+        while not self._stopping.is_set():
+            if not self.registered.is_set():
+                wait_s = self.heartbeat_interval_s if self._register() else self.retry_interval_s
+            else:
+                self._beat()
+                wait_s = self.heartbeat_interval_s
+            self._stopping.wait(wait_s)
+
+    def _register(self):
+        try:
+            node = self.api.register({}, self.agent.hostname, self.agent.registration_gpus(),
+                                     endpoints=self.agent.endpoints())
+        except Exception as exc:  # MessagingTimeout while the controller is away, ...
+            LOG.warning("Registering host %s with the controller failed (%s); retrying in "
+                        "%d s", self.agent.hostname, exc, self.retry_interval_s)
+            return False
+        LOG.info("Registered host %s with %d GPU(s)", self.agent.hostname, len(node["gpus"]))
+        self.agent.apply_pools(node.get("gpu_pools") or {})
+        self.registered.set()
+        return True
+
+    def _beat(self):
+        report = self.meter.measure(self.agent.supervisor.servers.values())
+        try:
+            self.api.heartbeat({}, self.agent.hostname, usage=report.usage)
+            self.api.report_sessions({}, self.agent.hostname, report.sessions,
+                                     ended_allocations=report.ended_allocations)
+        except Exception as exc:
+            LOG.warning("Heartbeat of host %s failed (%s); registering again",
+                        self.agent.hostname, exc)
+            self.meter.keep_ended(report.ended_allocations)
+            self.registered.clear()
+
+    def gpu_server_exited(self, server, status, restart_in_s):
+        """Tell the controller now rather than at the next heartbeat."""
+        if not self.registered.is_set():
+            return
+        try:
+            self.api.gpu_server_exited({}, self.agent.hostname, server.gpu["uuid"], status,
+                                       restart_in_s)
+        except Exception as exc:
+            LOG.warning("Cannot tell the controller that the GPU server of %s exited: %s",
+                        server.gpu["uuid"], exc)

@@ -1,0 +1,84 @@
+"""Copy bytes both ways between a guest's connection and a remote host's
+agent, for guests whose vGPU is on another host.
+
+The relay does not parse frames: it moves whatever arrives, in large reads,
+one thread per direction. When either side closes or fails, both sockets are
+shut down so the other side sees the end at once: a guest whose remote GPU
+server died gets its error instead of a hang.
+"""
+
+import socket
+import threading
+
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+RELAY_BUFFER_BYTES = 1 << 20
+
+
+def _shutdown(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _pump(source, sink, counter, label):
+    buffer = bytearray(RELAY_BUFFER_BYTES)
+    view = memoryview(buffer)
+    try:
+        while True:
+            count = source.recv_into(view)
+            if not count:
+                break
+            sink.sendall(view[:count])
+            counter[0] += count
+    except OSError as exc:
+        LOG.debug("Relay %s ended: %s", label, exc)
+    finally:
+        # One direction ending ends the relay: a session cannot live half open.
+        _shutdown(source)
+        _shutdown(sink)
+
+
+class Relay:
+    """Relays ``guest`` <-> ``remote`` until either side closes."""
+
+    def __init__(self, guest, remote, label):
+        self.guest = guest
+        self.remote = remote
+        self.label = label
+        self.bytes_up = [0]
+        self.bytes_down = [0]
+        self._threads = [
+            threading.Thread(target=_pump, args=(guest, remote, self.bytes_up, label + " up"),
+                             name="orionx-relay-up", daemon=True),
+            threading.Thread(target=_pump, args=(remote, guest, self.bytes_down,
+                                                 label + " down"),
+                             name="orionx-relay-down", daemon=True),
+        ]
+
+    def start(self):
+        for sock in (self.guest, self.remote):
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def wait(self, timeout_s=None):
+        for thread in self._threads:
+            thread.join(timeout_s)
+        for sock in (self.guest, self.remote):
+            sock.close()
+        LOG.info("Relay %s closed: %d bytes up, %d bytes down", self.label,
+                 self.bytes_up[0], self.bytes_down[0])
+
+    def stop(self):
+        _shutdown(self.guest)
+        _shutdown(self.remote)
+
+    @property
+    def alive(self):
+        return any(thread.is_alive() for thread in self._threads)

@@ -1,0 +1,126 @@
+"""The agent service: discovery, GPU servers, gateway, RPC endpoint and the
+link to the controller, started and stopped together.
+
+Start order inside one agent: GPU servers first (so the gateway has
+somewhere to hand connections), then the gateway, then the RPC server and
+the management link (registration advertises the gateway's endpoints).
+"""
+
+import os
+
+import oslo_messaging as messaging
+from oslo_log import log as logging
+
+from orionx_agent.agent import discovery, gateway, locator, management, rpc_endpoint, supervisor
+from orionx_agent.server.factory import parse_host_port
+from orionx_nova import agent_rpcapi, controller_rpcapi, rpc
+
+LOG = logging.getLogger(__name__)
+
+# Calls the agent makes while a guest waits (locate_gpu) must not hang it.
+CONTROLLER_CALL_TIMEOUT_S = 10
+
+
+class AgentService:
+    def __init__(self, conf, transport=None, config_args=()):
+        if not conf.session_secret:
+            raise RuntimeError("[DEFAULT] session_secret is not set: the agent verifies guests' "
+                               "session tokens with it; use the controller's value")
+        self.conf = conf
+        self.hostname = conf.host
+        self.transport = transport or rpc.get_transport(conf)
+        self.gpus = discovery.discover(self.hostname, conf.agent.sim_gpus)
+        self.pools = {}
+        os.makedirs(conf.state_dir, exist_ok=True)
+        self.controller_api = controller_rpcapi.ControllerAPI(
+            transport=self.transport, timeout_s=CONTROLLER_CALL_TIMEOUT_S)
+        self.link = management.ManagementLink(self, self.controller_api,
+                                              conf.agent.heartbeat_interval,
+                                              conf.agent.register_retry_interval)
+        self.supervisor = supervisor.Supervisor(
+            conf.state_dir, config_args, conf.session_secret,
+            conf.agent.gpu_server_restart_delay, conf.agent.gpu_server_restart_delay_max,
+            on_exit=self.link.gpu_server_exited)
+        self.gateway = self._build_gateway(conf)
+        self._rpc_server = None
+
+    def _build_gateway(self, conf):
+        group = conf.agent
+        unix_path = group.gateway_unix_socket_path or os.path.join(conf.state_dir,
+                                                                   "gateway.sock")
+        tcp = parse_host_port(group.gateway_tcp_listen) if group.gateway_tcp_listen else None
+        where = locator.Locator(self.hostname, self.supervisor, self.controller_api)
+        return gateway.Gateway(conf.session_secret, where, unix_socket_path=unix_path,
+                               tcp_address=tcp)
+
+    # -- what registration reports --------------------------------------------
+
+    def registration_gpus(self):
+        return [discovery.registration_view(gpu) for gpu in self.gpus]
+
+    def endpoints(self):
+        group = self.conf.agent
+        advertise = group.gateway_advertise_host
+        if not advertise and self.gateway.tcp_address:
+            listen_host = self.gateway.tcp_address[0]
+            advertise = self.hostname if listen_host in ("", "0.0.0.0", "::") else listen_host
+        return {"gateway": self.gateway.listen_endpoints(advertise),
+                "direct_remote": group.direct_remote}
+
+    # -- GPU servers -----------------------------------------------------------
+
+    def apply_pools(self, pools):
+        """Serve the GPUs of the orionx pool; stop the servers of native ones.
+        A GPU the controller has no pool for yet is served (the default pool)."""
+        self.pools = dict(pools)
+        for gpu in self.gpus:
+            self.set_gpu_pool(gpu["uuid"], self.pools.get(gpu["uuid"], "orionx"))
+
+    def set_gpu_pool(self, gpu_uuid, pool):
+        gpu = next((g for g in self.gpus if g["uuid"] == gpu_uuid), None)
+        if gpu is None:
+            LOG.warning("Asked to move GPU %s to the %s pool, but host %s has no such GPU",
+                        gpu_uuid, pool, self.hostname)
+            return
+        self.pools[gpu_uuid] = pool
+        if pool == "orionx":
+            self.supervisor.start(gpu)
+        else:
+            self.supervisor.stop(gpu_uuid)
+
+    def servers_with_vgpu(self, vgpu_uuid):
+        found = []
+        for server in list(self.supervisor.servers.values()):
+            try:
+                sessions = server.control().usage().get("sessions", ())
+            except Exception:  # a server that is down has no sessions
+                continue
+            if any(s.get("vgpu_id") == vgpu_uuid for s in sessions):
+                found.append(server)
+        return found
+
+    # -- life cycle --------------------------------------------------------------
+
+    def start(self):
+        # Pooled GPUs get their servers before the controller answers, so
+        # guests of this host can run as soon as it does.
+        for gpu in self.gpus:
+            self.supervisor.start(gpu)
+        self.gateway.start()
+        target = messaging.Target(topic=agent_rpcapi.TOPIC, server=self.hostname)
+        self._rpc_server = messaging.get_rpc_server(
+            self.transport, target, [rpc_endpoint.AgentEndpoint(self)], executor="threading")
+        self._rpc_server.start()
+        self.link.start()
+        LOG.info("orionx-agent of host %s started with %d GPU(s)", self.hostname,
+                 len(self.gpus))
+        return self
+
+    def stop(self):
+        self.link.stop()
+        if self._rpc_server is not None:
+            self._rpc_server.stop()
+            self._rpc_server.wait()
+        self.gateway.stop()
+        self.supervisor.stop_all()
+        LOG.info("orionx-agent of host %s stopped", self.hostname)

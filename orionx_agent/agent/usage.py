@@ -1,0 +1,82 @@
+"""What the GPU servers of this host measured, shaped for the controller.
+
+Each heartbeat carries per-GPU and per-vGPU figures (see
+:mod:`orionx_nova.objects.measured_usage`); ``report_sessions`` carries the
+live sessions and the allocations whose sessions ended since the last
+report. A session counts as ended when it was seen before and is gone now,
+including when its GPU server died: the controller then unbinds acquire-mode
+allocations, which cannot unbind themselves once their process is gone.
+"""
+
+import dataclasses
+import time
+
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class UsageReport:
+    usage: dict
+    sessions: list
+    ended_allocations: list
+
+
+class UsageMeter:
+    def __init__(self):
+        self._device_time_s = {}  # session key -> device_time_s at the last report
+        self._measured_at = None
+        self._allocations_seen = set()
+        self._unreported_ended = set()
+
+    def keep_ended(self, allocation_uuids):
+        """Ended allocations a failed report did not deliver: send them again."""
+        self._unreported_ended.update(allocation_uuids)
+
+    def _read(self, server):
+        if not server.running:
+            return None
+        try:
+            return server.control().usage()
+        except Exception as exc:  # starting, restarting, or a control error
+            LOG.debug("No usage from the GPU server of %s: %s", server.gpu["uuid"], exc)
+            return None
+
+    def measure(self, servers):
+        now = time.monotonic()
+        elapsed_s = (now - self._measured_at) if self._measured_at else None
+        gpus, vgpus, sessions, device_time_s = [], [], [], {}
+        for server in servers:
+            answer = self._read(server)
+            gpu = {"uuid": server.gpu["uuid"], "server_restarts": server.restarts,
+                   "health": "healthy" if server.running else "unhealthy"}
+            if answer is not None:
+                gpu["used_compute_pct"] = gpu["used_memory_mb"] = 0
+            for session in (answer or {}).get("sessions", ()):
+                key = (server.gpu["uuid"], session.get("session_id"))
+                device_time_s[key] = float(session.get("device_time_s") or 0.0)
+                vgpu = {"uuid": session.get("vgpu_id"),
+                        "used_compute_pct": self._share(key, device_time_s[key], elapsed_s),
+                        "used_memory_mb": session.get("memory_used_mb") or 0}
+                gpu["used_compute_pct"] = min(100.0, gpu["used_compute_pct"]
+                                              + vgpu["used_compute_pct"])
+                gpu["used_memory_mb"] += vgpu["used_memory_mb"]
+                vgpus.append(vgpu)
+                sessions.append(dict(session, gpu_uuid=server.gpu["uuid"]))
+            gpus.append(gpu)
+        self._device_time_s, self._measured_at = device_time_s, now
+        return UsageReport({"gpus": gpus, "vgpus": vgpus}, sessions, self._ended(sessions))
+
+    def _share(self, key, device_time_s, elapsed_s):
+        before = self._device_time_s.get(key)
+        if before is None or not elapsed_s:
+            return 0.0
+        return round(max(0.0, device_time_s - before) / elapsed_s * 100.0, 1)
+
+    def _ended(self, sessions):
+        current = {s.get("allocation_id") for s in sessions if s.get("allocation_id")}
+        ended = (self._allocations_seen - current) | (self._unreported_ended - current)
+        self._allocations_seen = current
+        self._unreported_ended = set()
+        return sorted(ended)

@@ -1,0 +1,87 @@
+"""What agents tell the controller besides register and heartbeat: where a
+GPU lives, a GPU server that died, and data-plane sessions that ended.
+
+Acquire-mode allocations hold capacity only while their application runs.
+An application that ends cleanly unbinds; one that is killed, or whose
+connection drops, cannot. Its agent notices the session is gone and reports
+it here, and the allocation is unbound, so its capacity is never leaked.
+"""
+
+from oslo_log import log as logging
+
+from orionx_nova import exception
+from orionx_nova.db import api as db_api
+from orionx_nova.objects import allocations, events, gpus, nodes, notifier
+
+LOG = logging.getLogger(__name__)
+
+
+def locate_gpu(gpu_uuid):
+    """{gpu_uuid, hostname, state, endpoints} of the node holding a GPU."""
+    for node in nodes.list():
+        if gpu_uuid in node["gpus"]:
+            return {"gpu_uuid": gpu_uuid, "hostname": node["hostname"],
+                    "state": node["state"], "endpoints": node["endpoints"]}
+    raise exception.NotFound("GPU %s is not on any registered node" % gpu_uuid)
+
+
+def gpu_pools(hostname):
+    """{gpu uuid: pool} of a node's GPUs."""
+    return {gpu["uuid"]: gpu["pool"] for gpu in gpus.list(node=hostname)}
+
+
+def gpu_server_exited(hostname, gpu_uuid, exit_status, restart_in_s):
+    """The GPU server of ``gpu_uuid`` died: record it and keep new work off
+    the GPU until a heartbeat reports it healthy again."""
+    with db_api.transaction() as session:
+        events.record(
+            session, "error", "gpu", gpu_uuid, "server_exited",
+            "The GPU server of GPU %s on node %s exited (status %s); its sessions ended "
+            "and the agent restarts it in %.1f s." % (gpu_uuid, hostname, exit_status,
+                                                      restart_in_s))
+    nodes.heartbeat(hostname, usage={"gpus": [{"uuid": gpu_uuid, "health": "unhealthy"}]})
+
+
+def _other_hosts(allocation, hostname):
+    """{host: [vgpu uuid]} of the allocation's vGPUs not on ``hostname``."""
+    hosts = {}
+    for vgpu in allocation["vgpus"]:
+        if vgpu["node"] and vgpu["node"] != hostname:
+            hosts.setdefault(vgpu["node"], []).append(vgpu["uuid"])
+    return hosts
+
+
+def _release_ended(allocation_uuid, hostname):
+    try:
+        allocation = allocations.get(allocation_uuid)
+    except exception.NotFound:
+        return False  # deleted already: its application ended cleanly
+    bound = any(v["gpu_uuid"] for v in allocation["vgpus"])
+    if allocation["mode"] != "acquire" or not bound:
+        return False
+    allocations.unbind(allocation_uuid)
+    # Its sessions elsewhere run on capacity that was just released: end them.
+    notifier.send([("preempt_session", host, {"allocation_uuid": allocation_uuid,
+                                              "vgpu_uuids": vgpus})
+                   for host, vgpus in _other_hosts(allocation, hostname).items()])
+    with db_api.transaction() as session:
+        events.record(
+            session, "warning", "allocation", allocation_uuid, "session_ended",
+            "Allocation %s was unbound: its data-plane session on node %s ended without "
+            "the application unbinding (it was killed or its connection dropped)."
+            % (allocation_uuid, hostname))
+    return True
+
+
+def sessions_ended(hostname, allocation_uuids):
+    """Unbind the acquire-mode allocations whose sessions on ``hostname``
+    ended; returns the uuids that were unbound."""
+    released = []
+    for allocation_uuid in allocation_uuids:
+        try:
+            if _release_ended(allocation_uuid, hostname):
+                released.append(allocation_uuid)
+        except exception.OrionXError as exc:
+            LOG.warning("Cannot release allocation %s after its session ended: %s",
+                        allocation_uuid, exc)
+    return released
