@@ -17,6 +17,7 @@ RESIZE = PREFIX % "resize"
 BIND = PREFIX % "bind"
 UNBIND = PREFIX % "unbind"
 PREEMPT = PREFIX % "preempt"
+SESSION = PREFIX % "session"
 ALL_PROJECTS = PREFIX % "all_projects"
 
 _ONE = "/v1/allocations/{uuid}"
@@ -74,6 +75,13 @@ rules = [
         description="Evict a running allocation now (it becomes preempted, or "
         "queued again when it asked for requeue).",
         operations=[{"path": _ONE + "/preempt", "method": "POST"}],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SESSION,
+        check_str=base.OPERATOR,
+        description="Get the session tokens and endpoints with which a guest "
+        "reaches the vGPUs of a bound allocation.",
+        operations=[{"path": _ONE + "/session", "method": "POST"}],
     ),
     policy.RuleDefault(
         name=ALL_PROJECTS,

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from orionx_nova.api import app as api_app
-from orionx_nova.api.schemas import allocations, auth_tokens, gpus
+from orionx_nova.api.schemas import allocations, auth_tokens, gpus, sessions
 
 SPEC_PATH = pathlib.Path(__file__).parents[2] / "docs" / "api" / "openapi.yaml"
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -50,6 +50,7 @@ def test_every_spec_route_exists_in_flask(spec):
     ("AllocationResize", allocations.RESIZE),
     ("GpuSetMode", gpus.SET_MODE),
     ("TokenCreate", auth_tokens.CREATE),
+    ("SessionCreate", sessions.CREATE),
 ])
 def test_request_bodies_match_the_json_schemas(spec, component, schema):
     documented = spec["components"]["schemas"][component]

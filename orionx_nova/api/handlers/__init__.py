@@ -9,6 +9,7 @@ from orionx_nova.api.handlers import (
     metrics,
     nodes,
     queue,
+    sessions,
     summary,
 )
 
@@ -16,6 +17,7 @@ BLUEPRINTS = (
     nodes.blueprint,
     gpus.blueprint,
     allocations.blueprint,
+    sessions.blueprint,
     queue.blueprint,
     events.blueprint,
     summary.blueprint,
