@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, and only those missing.
 #   tools/install-debian-packages.sh base   # python3 with venv support
-#   tools/install-debian-packages.sh test   # + PostgreSQL, MariaDB, RabbitMQ
+#   tools/install-debian-packages.sh test   # + PostgreSQL, MariaDB, RabbitMQ, chromium
 # Runs apt-get (as root, or through sudo) only when something is missing.
 set -eu
 
@@ -23,6 +23,11 @@ have_rabbitmq() {
     test -x /usr/sbin/rabbitmq-server && test -x /usr/sbin/rabbitmqctl
 }
 
+# The console's browser tests drive Debian's chromium through its driver.
+have_chromium() {
+    test -x /usr/bin/chromium && test -x /usr/bin/chromedriver
+}
+
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 have_venv || need="$need python3-venv python3-dev"
 command -v make >/dev/null 2>&1 || need="$need make"
@@ -31,6 +36,7 @@ if [ "${1:-base}" = "test" ]; then
     have_postgresql || need="$need postgresql"
     have_mariadb || need="$need mariadb-server"
     have_rabbitmq || need="$need rabbitmq-server"
+    have_chromium || need="$need chromium chromium-driver"
 fi
 
 if [ -z "$need" ]; then

@@ -59,7 +59,12 @@ def fraction_width(used, total, width):
 class Line:
     name: str
     css: str
-    points: str  # "x,y x,y ..." for <polyline points=...>
+    coords: list  # [(x, y)]: a marker each, so a single sample shows too
+
+    @property
+    def points(self):
+        """"x,y x,y ..." for <polyline points=...>."""
+        return " ".join("%.1f,%.1f" % xy for xy in self.coords)
 
 
 @dataclasses.dataclass
@@ -84,8 +89,8 @@ def _polyline(points, key, start, span_s, y_max, width, height):
             continue
         x = width * (_parse(point["sampled_at"]) - start).total_seconds() / span_s
         y = height - height * min(value, y_max) / y_max
-        coords.append("%.1f,%.1f" % (x, y))
-    return " ".join(coords)
+        coords.append((round(x, 1), round(y, 1)))
+    return coords
 
 
 def line_chart(points, series, y_max, now, span_s=3600, width=600, height=160, y_unit=""):
@@ -98,7 +103,7 @@ def line_chart(points, series, y_max, now, span_s=3600, width=600, height=160, y
     for key, name, css in series:
         drawn = _polyline(points, key, start, span_s, y_max, width, height)
         if drawn:
-            lines.append(Line(name=name, css=css, points=drawn))
+            lines.append(Line(name=name, css=css, coords=drawn))
     y_ticks = [(height - height * f, "%g%s" % (round(y_max * f), y_unit))
                for f in (0, 0.5, 1)]
     x_ticks = [(width * f, "-%d min" % round(span_s * (1 - f) / 60)) for f in (0, 0.5, 1)]
