@@ -56,14 +56,17 @@ def served(app):
         thread.join(10)
 
 
+# Selenium Manager must never fetch anything: with both paths given it is
+# not needed, and offline it cannot download if it is ever asked.
+OFFLINE_ENV = {"SE_OFFLINE": "true"}
+
+
 def start_chromium(profile_dir):
-    """A headless chromium WebDriver with a fresh profile in ``profile_dir``."""
+    """A headless chromium WebDriver with a fresh profile in ``profile_dir``
+    (the caller sets :data:`OFFLINE_ENV`)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    # Selenium Manager must never fetch anything; with both paths given it
-    # is not needed, and offline it cannot download if it ever is asked.
-    os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:

@@ -23,7 +23,9 @@ WAIT_S = 15
 
 
 @pytest.fixture
-def console(tmp_path):
+def console(tmp_path, monkeypatch):
+    for name, value in browser.OFFLINE_ENV.items():
+        monkeypatch.setenv(name, value)
     missing = browser.missing_binaries()
     if missing:
         conftest._unavailable(

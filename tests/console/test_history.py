@@ -124,3 +124,16 @@ def test_series_are_limited_to_the_asked_window(pool):
     history.take_sample(now=_at(30, now))
     assert len(history.gpu_series(pool.ids["gpu_a0"], since_s=3600, now=now)) == 1
     assert len(history.gpu_series(pool.ids["gpu_a0"], since_s=7200, now=now)) == 2
+
+
+def test_heartbeats_feed_the_controllers_sampler(pool):
+    from orionx_nova.controller import manager, service
+
+    gpu = pool.ids["gpu_b0"]
+    manager.ControllerManager().heartbeat({}, "host-b", usage={
+        "gpus": [{"uuid": gpu, "health": "healthy", "used_compute_pct": 12.5,
+                  "used_memory_mb": 700}]})
+    service.ControllerService._sample_and_alert()
+    point = history.gpu_series(gpu)[-1]
+    assert (point["measured_compute_pct"], point["measured_memory_mb"]) == (12.5, 700)
+    assert history.has_measurements()
