@@ -10,6 +10,14 @@ history_group = cfg.OptGroup(
 )
 
 history_opts = [
+    cfg.BoolOpt(
+        "sampler_enabled",
+        default=True,
+        help="Whether this orionx-controller samples usage and checks alert "
+        "rules. With several controllers on one database, leave it on for "
+        "one of them: each knows only the heartbeats it received, and two "
+        "samplers write every sample twice.",
+    ),
     cfg.IntOpt(
         "sample_interval_s",
         default=60,

@@ -35,7 +35,8 @@ class ControllerService:
             transport, target, [manager.ControllerManager()])
         self._rpc_server.start()
         self._start_loop("reaper", CONF.controller.reap_interval, self._reap_and_serve)
-        self._start_loop("history", CONF.history.sample_interval_s, self._sample_and_alert)
+        if CONF.history.sampler_enabled:
+            self._start_loop("history", CONF.history.sample_interval_s, self._sample_and_alert)
         LOG.info("orionx-controller %s serving topic %s", CONF.host, manager.TOPIC)
 
     def _start_loop(self, name, interval_s, work):
