@@ -15,8 +15,7 @@ history_opts = [
         default=True,
         help="Whether this orionx-controller samples usage and checks alert "
         "rules. With several controllers on one database, leave it on for "
-        "one of them: each knows only the heartbeats it received, and two "
-        "samplers write every sample twice.",
+        "one of them: two samplers write every sample twice.",
     ),
     cfg.IntOpt(
         "sample_interval_s",

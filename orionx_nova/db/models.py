@@ -120,6 +120,13 @@ class PhysicalGpu(TimestampMixin, Base):
     used_compute_pct: Mapped[int] = mapped_column(Integer, default=0)
     used_memory_mb: Mapped[int] = mapped_column(Integer, default=0)
     generation: Mapped[int] = mapped_column(Integer, default=0)
+    # What the agent last measured (heartbeats), kept in the database so that
+    # every controller and API process sees the same figures. NULL: not
+    # reported. Changing them does not bump ``generation``: they are not
+    # capacity.
+    measured_compute_pct: Mapped[float | None] = mapped_column(Float)
+    measured_memory_mb: Mapped[int | None] = mapped_column(Integer)
+    measured_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     node: Mapped[Node] = relationship(back_populates="gpus")
     vgpus: Mapped[list["VGpu"]] = relationship(back_populates="physical_gpu")
@@ -178,6 +185,10 @@ class VGpu(Base):
     compute_pct: Mapped[int] = mapped_column(Integer)
     memory_mb: Mapped[int] = mapped_column(Integer)
     bound_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # Measured by the agent of the GPU it is bound to; see PhysicalGpu.
+    measured_compute_pct: Mapped[float | None] = mapped_column(Float)
+    measured_memory_mb: Mapped[int | None] = mapped_column(Integer)
+    measured_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     allocation: Mapped[Allocation] = relationship(back_populates="vgpus")
     physical_gpu: Mapped[PhysicalGpu | None] = relationship(back_populates="vgpus")

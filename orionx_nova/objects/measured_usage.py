@@ -9,21 +9,23 @@ The heartbeat's ``usage`` argument (see docs/console.md) is::
 the agent's metering window and ``used_memory_mb`` the device memory in use.
 Every figure is optional: what an agent does not report stays absent.
 
-The figures live in the memory of the controller process that received the
-heartbeat (the one whose loops sample them), and are forgotten once older
-than ``[controller] heartbeat_timeout``: a report from a node that stopped
-talking is not current use.
+The figures are kept on the GPU and vGPU rows (``measured_*`` columns), so
+every controller, the API's ``/metrics`` and the console read the same
+ones. A figure older than ``[controller] heartbeat_timeout`` is not current
+use and is not returned.
 """
 
 import datetime
-import threading
+
+import sqlalchemy as sa
 
 from orionx_nova.conf import CONF
+from orionx_nova.db import api as db_api
 from orionx_nova.db import models
 
-_lock = threading.Lock()
-# hostname -> (received_at, {"gpus": {uuid: figures}, "vgpus": {uuid: figures}})
-_reports = {}
+GPUS = models.PhysicalGpu.__table__
+VGPUS = models.VGpu.__table__
+NODES = models.Node.__table__
 
 _FIELDS = ("used_compute_pct", "used_memory_mb")
 
@@ -35,50 +37,79 @@ def _number(value):
     return None
 
 
-def _figures(items, fields):
-    figures = {}
+def _rows(items, now):
+    """Bind parameters for one UPDATE per reported GPU or vGPU."""
+    rows = []
     for item in items or ():
         if not isinstance(item, dict) or not isinstance(item.get("uuid"), str):
             continue
-        measured = {f: _number(item.get(f)) for f in fields}
-        figures[item["uuid"]] = {f: v for f, v in measured.items() if v is not None}
-    return figures
+        memory_mb = _number(item.get("used_memory_mb"))
+        rows.append({
+            "b_uuid": item["uuid"],
+            "b_compute_pct": _number(item.get("used_compute_pct")),
+            "b_memory_mb": int(memory_mb) if memory_mb is not None else None,
+            "b_at": now,
+        })
+    return rows
+
+
+def _update(table, *conditions):
+    return (
+        sa.update(table)
+        .where(table.c.uuid == sa.bindparam("b_uuid"), *conditions)
+        .values(measured_compute_pct=sa.bindparam("b_compute_pct"),
+                measured_memory_mb=sa.bindparam("b_memory_mb"),
+                measured_at=sa.bindparam("b_at"))
+    )
 
 
 def remember(hostname, usage, now=None):
-    """Keep the measured figures of ``hostname``'s heartbeat ``usage``."""
+    """Store the measured figures of ``hostname``'s heartbeat ``usage``. A
+    GPU is only updated on the node that reports it; vGPUs only while bound
+    to one of that node's GPUs."""
     usage = usage if isinstance(usage, dict) else {}
-    report = {
-        "gpus": _figures(usage.get("gpus"), _FIELDS),
-        "vgpus": _figures(usage.get("vgpus"), _FIELDS),
-    }
-    with _lock:
-        _reports[hostname] = (now or models.utcnow(), report)
+    now = now or models.utcnow()
+    gpu_rows = _rows(usage.get("gpus"), now)
+    vgpu_rows = _rows(usage.get("vgpus"), now)
+    if not gpu_rows and not vgpu_rows:
+        return
+    node_ids = sa.select(NODES.c.id).where(NODES.c.hostname == hostname).scalar_subquery()
+    node_gpu_ids = sa.select(GPUS.c.id).where(GPUS.c.node_id == node_ids)
+    with db_api.transaction() as session:
+        connection = session.connection()
+        if gpu_rows:
+            connection.execute(_update(GPUS, GPUS.c.node_id == node_ids), gpu_rows)
+        if vgpu_rows:
+            connection.execute(
+                _update(VGPUS, VGPUS.c.physical_gpu_id.in_(node_gpu_ids)), vgpu_rows)
 
 
 def forget_all():
-    """Drop every report (tests, and a controller that lost its agents)."""
-    with _lock:
-        _reports.clear()
+    """Drop every measured figure (tests, and a pool that lost its agents)."""
+    with db_api.transaction() as session:
+        for table in (GPUS, VGPUS):
+            session.execute(sa.update(table).values(
+                measured_compute_pct=None, measured_memory_mb=None, measured_at=None))
 
 
-def _current(kind, now):
+def _current(table, now):
     cutoff = (now or models.utcnow()) - datetime.timedelta(
-        seconds=CONF.controller.heartbeat_timeout
-    )
-    merged = {}
-    with _lock:
-        for received_at, report in _reports.values():
-            if received_at >= cutoff:
-                merged.update(report[kind])
-    return merged
+        seconds=CONF.controller.heartbeat_timeout)
+    query = sa.select(table.c.uuid, table.c.measured_compute_pct,
+                      table.c.measured_memory_mb).where(table.c.measured_at >= cutoff)
+    figures = {}
+    with db_api.transaction() as session:
+        for uuid, compute_pct, memory_mb in session.execute(query):
+            measured = {"used_compute_pct": compute_pct, "used_memory_mb": memory_mb}
+            figures[uuid] = {f: v for f, v in measured.items() if v is not None}
+    return figures
 
 
 def gpus(now=None):
     """{gpu uuid: measured figures} from current reports."""
-    return _current("gpus", now)
+    return _current(GPUS, now)
 
 
 def vgpus(now=None):
     """{vgpu uuid: measured figures} from current reports."""
-    return _current("vgpus", now)
+    return _current(VGPUS, now)

@@ -18,7 +18,6 @@ from tests.api import pool as api_pool
 
 @pytest.fixture
 def pool(tmp_path):
-    measured_usage.forget_all()
     with api_pool.make_pool(tmp_path) as made:
         # Only the rule under test fires unless a test turns others on.
         for option, off in (("gpu_memory_used_pct", 0), ("node_down", False),
@@ -26,7 +25,6 @@ def pool(tmp_path):
             CONF.set_override(option, off, group="alerts")
         yield made
         CONF.clear_override("webhook_url", group="alerts")
-    measured_usage.forget_all()
 
 
 def _turn_on(option, value):

@@ -14,10 +14,8 @@ from tests.api import pool as api_pool
 
 @pytest.fixture
 def pool(tmp_path):
-    measured_usage.forget_all()
     with api_pool.make_pool(tmp_path) as made:
         yield made
-    measured_usage.forget_all()
 
 
 def _count(table):
