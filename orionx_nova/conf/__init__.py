@@ -6,11 +6,20 @@ option import ``CONF`` from here and never register options themselves.
 
 from oslo_config import cfg
 
-from orionx_nova.conf import alerts, api, controller, database, default, history, scheduler
+from orionx_nova.conf import (
+    alerts,
+    api,
+    controller,
+    database,
+    default,
+    history,
+    placement,
+    scheduler,
+)
 
 CONF = cfg.CONF
 
-_GROUP_MODULES = (default, database, api, scheduler, controller, history, alerts)
+_GROUP_MODULES = (default, database, api, scheduler, controller, history, alerts, placement)
 
 for _module in _GROUP_MODULES:
     _module.register_opts(CONF)

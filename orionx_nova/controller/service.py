@@ -16,6 +16,7 @@ from orionx_nova.conf import CONF
 from orionx_nova.controller import manager
 from orionx_nova.db import models
 from orionx_nova.objects import history, nodes
+from orionx_nova.placement import loop as placement_loop
 from orionx_nova.scheduler import queue
 
 LOG = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class ControllerService:
         self._stopping = threading.Event()
         self._threads = []
         self._rpc_server = None
+        self.placement = None
 
     def start(self):
         transport = self._transport or rpc.get_transport()
@@ -37,7 +39,17 @@ class ControllerService:
         self._start_loop("reaper", CONF.controller.reap_interval, self._reap_and_serve)
         if CONF.history.sampler_enabled:
             self._start_loop("history", CONF.history.sample_interval_s, self._sample_and_alert)
+        if CONF.placement.sync_enabled:
+            self._start_placement_sync()
         LOG.info("orionx-controller %s serving topic %s", CONF.host, manager.TOPIC)
+
+    def _start_placement_sync(self):
+        # Its own thread: it wakes on pool changes, not on a fixed interval.
+        self.placement = placement_loop.PlacementLoop(self._stopping)
+        thread = threading.Thread(target=self.placement.run, name="orionx-controller-placement",
+                                  daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def _start_loop(self, name, interval_s, work):
         thread = threading.Thread(target=self._loop, args=(interval_s, work),
@@ -72,6 +84,8 @@ class ControllerService:
 
     def stop(self):
         self._stopping.set()
+        if self.placement is not None:
+            self.placement.wake()
         if self._rpc_server is not None:
             self._rpc_server.stop()
             self._rpc_server.wait()
