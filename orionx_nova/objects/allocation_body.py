@@ -20,7 +20,7 @@ _FLAGS = {
     "allow_remote": True,
     "queue": True,
 }
-_KNOWN = {"vgpus", "native", "count", "mode", "priority", "host", "consumer", *_FLAGS}
+_KNOWN = {"vgpus", "native", "count", "mode", "priority", "host", "consumer", "gpus", *_FLAGS}
 
 
 def _int(value, name, low, high):
@@ -89,6 +89,23 @@ def _vgpu_sizes(body):
     return sizes
 
 
+def _gpu_pins(value, count):
+    """``gpus``: the GPU (uuid) each vGPU must land on, in vGPU order --
+    the choice Placement made for a Nova instance -- or None."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != count:
+        raise exception.InvalidRequest(
+            "gpus must list one GPU uuid per vGPU (%d), in vGPU order" % count)
+    for gpu in value:
+        _name(gpu, "gpus entry")
+    if len(set(value)) != len(value):
+        raise exception.InvalidRequest(
+            "gpus names a GPU twice; the vGPUs of one request land on distinct "
+            "GPUs (for Nova flavors: group_policy=isolate)")
+    return value
+
+
 def validate(body):
     """The request ``body`` with defaults filled in, or InvalidRequest."""
     if not isinstance(body, dict):
@@ -117,4 +134,8 @@ def validate(body):
     spec["priority"] = _int(body.get("priority", 50), "priority", MIN_PRIORITY, MAX_PRIORITY)
     spec["host"] = _name(body.get("host"), "host")
     spec["consumer"] = _name(body.get("consumer"), "consumer")
+    spec["gpus"] = _gpu_pins(body.get("gpus"), len(spec["sizes"]))
+    if spec["gpus"] is not None and spec["mode"] != "reserve":
+        raise exception.InvalidRequest("gpus pins a reserve-mode allocation; drop it for "
+                                       "acquire mode, which binds when the application starts")
     return spec

@@ -124,6 +124,27 @@ def _plan_or_preempt(session, request, can_preempt, casts, now):
     return chosen, True
 
 
+def _pinned_gpus(session, request, gpu_uuids):
+    """The GPUs a pinned request names, in demand order, when every vGPU
+    fits on its own; NoCapacity naming the first that does not."""
+    views = candidates.load_usable_by_uuids(session, _pool(request), gpu_uuids)
+    chosen = []
+    for demand, gpu_uuid in zip(request.demands, gpu_uuids, strict=True):
+        gpu = views.get(gpu_uuid)
+        if gpu is None:
+            raise exception.NoCapacity(
+                "GPU %s is not a usable GPU of the %s pool (unknown, unhealthy, draining "
+                "or its node is down); pick another GPU" % (gpu_uuid, _pool(request)))
+        if not fit.fits(demand, gpu):
+            raise exception.NoCapacity(
+                "vGPU %d (%d compute_pct, %d MB) does not fit on GPU %s: %d compute_pct and "
+                "%d MB free; pick another GPU or ask for less"
+                % (demand.index, demand.compute_pct, demand.memory_mb, gpu_uuid,
+                   gpu.free_compute_pct, gpu.free_memory_mb))
+        chosen.append(gpu)
+    return chosen
+
+
 def _new_request(spec, now):
     demands = [
         fit.Demand(None, index, compute_pct, memory_mb, whole=spec["native"])
@@ -208,7 +229,10 @@ def _create(session, spec, project_id, user_id, casts):
     if spec["mode"] == "acquire":
         row, vgpus = _insert(session, spec, request, "active", None, project_id, user_id, now)
         return allocation_views.allocation_dict(row, vgpus), False
-    chosen, preempted = _plan_or_preempt(session, request, spec["can_preempt"], casts, now)
+    if spec["gpus"] is not None:
+        chosen, preempted = _pinned_gpus(session, request, spec["gpus"]), False
+    else:
+        chosen, preempted = _plan_or_preempt(session, request, spec["can_preempt"], casts, now)
     if chosen is not None:
         placed = placement.claim(session, request, chosen)
         row, vgpus = _insert(session, spec, request, "active", placed, project_id, user_id, now)

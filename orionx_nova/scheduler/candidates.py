@@ -175,6 +175,14 @@ def load_by_ids(session, gpu_ids):
     return _views(session.execute(query))
 
 
+def load_usable_by_uuids(session, pool, gpu_uuids):
+    """{uuid: view} of those of ``gpu_uuids`` that may take new work in
+    ``pool`` (GPUs a request is pinned to, e.g. where Placement put a Nova
+    instance)."""
+    query = _select_usable(pool).where(GPUS.c.uuid.in_(list(gpu_uuids)))
+    return {view.uuid: view for view in _views(session.execute(query))}
+
+
 def load_pool_shape(session, pool):
     """Every GPU that is or will be in ``pool`` -- whatever its health or its
     node's state, since those recover -- seen as empty. A request that does

@@ -34,6 +34,7 @@ CREATE = {
         "allow_remote": {"type": "boolean"},
         "queue": {"type": "boolean"},
         "consumer": NAME,
+        "gpus": {"type": "array", "items": NAME, "minItems": 1, "maxItems": MAX_VGPUS},
     },
     "additionalProperties": False,
 }
