@@ -1,31 +1,58 @@
-"""Where the runtime connects: configuration and the process's connection.
+"""Where the runtime connects: configuration and the process's connections,
+one per device (vGPU).
 
 Configuration comes from :func:`configure` or, by default, the environment
-that ``orionx-run`` sets:
+that ``orionx-run`` sets. Either a GPU server and a token:
 
 * ``ORIONX_ENDPOINT``: comma-separated ``unix:PATH``, ``tcp:HOST:PORT``,
   ``tls:HOST:PORT``; the fastest reachable one is used;
-* ``ORIONX_TOKEN``: the session token from the controller;
+* ``ORIONX_TOKEN``: the session token; a token naming several vGPUs gives
+  as many devices, all on that endpoint;
+* ``ORIONX_VGPU_INDEX``: the token's vGPU that device 0 is (default 0);
+
+or an acquire-mode allocation, bound when the first context is created:
+
+* ``ORIONX_CONTROLLER``: the controller's REST API URL;
+* ``ORIONX_ALLOCATION``: the allocation's uuid; each of its vGPUs is one
+  device, wherever it is placed (an allocation over two hosts is two devices);
+* ``ORIONX_HOST``: the host this guest runs on (its agent routes it);
+
+and for both:
+
 * ``ORIONX_TRANSPORT``: ``auto`` (default), ``shm``, ``unix``, ``tcp``, ``tls``;
-* ``ORIONX_VGPU_INDEX``: which of the token's vGPUs on that server (default 0);
 * ``ORIONX_TLS_CA_FILE``: CA bundle that signed the server's certificate.
 """
 
+import base64
+import json
 import os
 import threading
 
 from guest_runtime.client import Connection
 from guest_runtime.curesult import CudaError, CUresult
+from guest_runtime.transport import parse_endpoint
 
 _lock = threading.Lock()
 _settings = {}
-_connection = None
+_devices = None          # one _Device per device ordinal, after initialise()
+_allocation = None       # AcquiredAllocation in acquire mode
+_current = threading.local()
 
 
-def configure(endpoint=None, token=None, transport=None, vgpu_index=None, tls_ca_file=None):
+class _Device:
+    def __init__(self, endpoint=None, token=None, vgpu_index=0):
+        self.endpoint = endpoint
+        self.token = token
+        self.vgpu_index = vgpu_index
+        self.connection = None
+
+
+def configure(endpoint=None, token=None, transport=None, vgpu_index=None, tls_ca_file=None,
+              controller=None, allocation=None, host=None):
     """Override the environment for this process; call before cuInit."""
     values = {"endpoint": endpoint, "token": token, "transport": transport,
-              "vgpu_index": vgpu_index, "tls_ca_file": tls_ca_file}
+              "vgpu_index": vgpu_index, "tls_ca_file": tls_ca_file,
+              "controller": controller, "allocation": allocation, "host": host}
     _settings.update({k: v for k, v in values.items() if v is not None})
 
 
@@ -33,35 +60,118 @@ def _setting(name, env_name, default=None):
     return _settings.get(name, os.environ.get(env_name, default))
 
 
-def connection():
-    """The process's connection, opened on first use; CudaError if impossible."""
-    global _connection
+def _token_vgpu_count(token):
+    """How many vGPUs a token names (read, not verified: the server verifies)."""
+    try:
+        payload = token.split(".")[1]
+        body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return max(1, len(body["vgpus"]))
+    except (IndexError, ValueError, KeyError, TypeError):
+        return 1
+
+
+def _discover_devices():
+    global _allocation
+    controller = _setting("controller", "ORIONX_CONTROLLER")
+    allocation = _setting("allocation", "ORIONX_ALLOCATION")
+    if controller and allocation:
+        from guest_runtime.acquire import AcquiredAllocation
+        _allocation = AcquiredAllocation(controller, allocation,
+                                         _setting("host", "ORIONX_HOST"))
+        return [_Device() for _ in range(_allocation.vgpu_count())]
+    endpoint = _setting("endpoint", "ORIONX_ENDPOINT")
+    token = _setting("token", "ORIONX_TOKEN")
+    if not endpoint or not token:
+        raise CudaError(CUresult.CUDA_ERROR_NO_DEVICE,
+                        "no OrionX GPU server configured: run the program under "
+                        "orionx-run, or set ORIONX_ENDPOINT and ORIONX_TOKEN (or "
+                        "ORIONX_CONTROLLER and ORIONX_ALLOCATION)")
+    first = int(_setting("vgpu_index", "ORIONX_VGPU_INDEX", 0))
+    count = max(1, _token_vgpu_count(token) - first)
+    return [_Device(endpoint, token, first + i) for i in range(count)]
+
+
+def initialise():
+    """cuInit: learn the devices. With an endpoint, device 0 is connected at
+    once (so cuInit fails when the server is unreachable); an acquire-mode
+    allocation is bound only when a context is created."""
+    global _devices
     with _lock:
-        if _connection is None or _connection.ended is not None:
-            endpoint = _setting("endpoint", "ORIONX_ENDPOINT")
-            token = _setting("token", "ORIONX_TOKEN")
-            if not endpoint or not token:
-                raise CudaError(CUresult.CUDA_ERROR_NO_DEVICE,
-                                "no OrionX GPU server configured: run the program under "
-                                "orionx-run, or set ORIONX_ENDPOINT and ORIONX_TOKEN")
-            _connection = Connection(
-                endpoint, token,
-                vgpu_index=int(_setting("vgpu_index", "ORIONX_VGPU_INDEX", 0)),
-                transport=_setting("transport", "ORIONX_TRANSPORT", "auto"),
-                tls_ca_file=_setting("tls_ca_file", "ORIONX_TLS_CA_FILE"))
-        return _connection
+        if _devices is None:
+            _devices = _discover_devices()
+    if _allocation is None:
+        connection(0)
+
+
+def initialised():
+    return _devices is not None
+
+
+def device_count():
+    if _devices is None:
+        raise CudaError(CUresult.CUDA_ERROR_NOT_INITIALIZED, "call cuInit(0) first")
+    return len(_devices)
+
+
+def _open(device):
+    if _allocation is not None:
+        if device.connection is not None:
+            # The old session is gone (and maybe its binding with it): bind
+            # again and take fresh tokens rather than reuse stale ones.
+            _allocation.forget_session()
+        vgpu = _allocation.session()[_devices.index(device)]
+        # In the controller's order, not fastest first: a direct remote
+        # endpoint comes before the local relay it falls back to.
+        device.endpoint = [parse_endpoint(text) for text in vgpu["endpoints"]]
+        device.token, device.vgpu_index = vgpu["token"], 0
+    return Connection(device.endpoint, device.token, vgpu_index=device.vgpu_index,
+                      transport=_setting("transport", "ORIONX_TRANSPORT", "auto"),
+                      tls_ca_file=_setting("tls_ca_file", "ORIONX_TLS_CA_FILE"))
+
+
+def connection(ordinal=None):
+    """The connection of device ``ordinal`` (default: the current one),
+    opened on first use; CudaError if impossible."""
+    if _devices is None:
+        initialise()
+    ordinal = current_device() if ordinal is None else ordinal
+    if not 0 <= ordinal < len(_devices):
+        raise CudaError(CUresult.CUDA_ERROR_INVALID_DEVICE,
+                        "device %d does not exist: this process has %d OrionX device(s)"
+                        % (ordinal, len(_devices)))
+    device = _devices[ordinal]
+    with _lock:
+        if device.connection is None or device.connection.ended is not None:
+            device.connection = _open(device)
+        return device.connection
+
+
+def current_device():
+    """The calling thread's current device (its context), 0 by default."""
+    return getattr(_current, "device", 0)
+
+
+def set_current_device(ordinal):
+    _current.device = ordinal
 
 
 def current():
-    """The open connection, or None before cuInit."""
-    return _connection
+    """The current device's connection, or None before cuInit."""
+    if _devices is None:
+        return None
+    return connection()
 
 
 def reset():
-    """Close the connection and forget configure()'s settings (tests use it)."""
-    global _connection
+    """Close every connection and forget configure()'s settings (tests use it)."""
+    global _devices, _allocation
     with _lock:
-        if _connection is not None:
-            _connection.close()
-        _connection = None
+        for device in _devices or ():
+            if device.connection is not None:
+                device.connection.close()
+        if _allocation is not None:
+            _allocation.release()
+        _devices = None
+        _allocation = None
         _settings.clear()
+        _current.__dict__.clear()

@@ -6,7 +6,8 @@ The gateway peeks at that HELLO, verifies the token, and by the GPU its vGPU
 is on:
 
 * a GPU of this host: the connection's file descriptor is handed to that
-  GPU's server, which serves it as if it had accepted it (no copies here);
+  GPU's server over its control channel, which serves it as if it had
+  accepted it (no copies here);
 * a GPU of another host: the connection is relayed to that host's gateway.
   Only connections of local guests (the unix listener) are relayed, so two
   agents with stale views cannot bounce a connection between them.
@@ -30,6 +31,7 @@ LOG = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 128
 CONNECT_TIMEOUT_S = 10.0
+SERVER_READY_TIMEOUT_S = 10
 
 
 class Refused(Exception):
@@ -38,17 +40,11 @@ class Refused(Exception):
         self.code = code
 
 
-def _control_client_class():
-    try:
-        from orionx_agent.server.control import ControlClient
-    except ImportError:
-        return None
-    return ControlClient
-
-
 class Gateway:
-    def __init__(self, session_secret, locator, unix_socket_path=None, tcp_address=None):
+    def __init__(self, session_secret, locator, unix_socket_path=None, tcp_address=None,
+                 on_hand_over=None):
         self.session_secret = session_secret
+        self.on_hand_over = on_hand_over or (lambda allocation_uuid: None)
         self.locator = locator
         self.unix_socket_path = unix_socket_path
         self.tcp_address = tcp_address
@@ -112,10 +108,12 @@ class Gateway:
         hello = None
         try:
             hello = hello_frames.peek_hello(conn)
-            vgpu = self._authenticate(hello)
+            claims = self._authenticate(hello)
+            vgpu = claims.vgpus[0]
             server = self._local_server_for(vgpu)
             if server is not None:
                 self._hand_over(conn, kind, peer, server)
+                self.on_hand_over(claims.allocation_id)
             elif kind == "unix":
                 self._relay(conn, peer, vgpu)
             else:
@@ -145,7 +143,7 @@ class Gateway:
                           "session token of allocation %s holds %d vGPUs; the gateway takes "
                           "one token per vGPU, as POST /v1/allocations/{id}/session gives"
                           % (claims.allocation_id, len(claims.vgpus)))
-        return claims.vgpus[0]
+        return claims
 
     def _local_server_for(self, vgpu):
         if not vgpu.gpu_uuid:
@@ -160,32 +158,21 @@ class Gateway:
         return self.locator.local_server(vgpu.gpu_uuid)
 
     def _hand_over(self, conn, kind, peer, server):
-        client_class = _control_client_class()
-        if client_class is None or not os.path.exists(server.paths.control_socket):
-            self._relay_to_local(conn, peer, server)
-            return
+        # A guest may arrive while its GPU server (re)starts: wait for it
+        # rather than fail a program that came a second too early.
+        if not server.wait_ready(SERVER_READY_TIMEOUT_S):
+            raise Refused(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
+                          "the GPU server of %s on host %s did not come up within %d s; "
+                          "see its log %s" % (server.gpu["uuid"], self.locator.hostname,
+                                             SERVER_READY_TIMEOUT_S, server.paths.log_file))
         try:
-            client_class(server.paths.control_socket).hand_over(conn, kind, peer)
+            server.control().hand_over(conn, kind, peer)
         except Exception as exc:
             raise Refused(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
                           "the GPU server of %s on host %s does not answer (%s); it is "
                           "being restarted, retry shortly"
                           % (server.gpu["uuid"], self.locator.hostname, exc)) from None
-        conn.close()  # the server holds its own copy of the descriptor now
         self.handed_over += 1
-
-    def _relay_to_local(self, conn, peer, server):
-        """Without a control channel the local server is reached like a
-        remote one: through a relay (costs copies, and no shared memory)."""
-        remote = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            remote.connect(server.paths.unix_socket)
-        except OSError as exc:
-            remote.close()
-            raise Refused(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
-                          "the GPU server of %s on host %s is not running (%s); retry "
-                          "shortly" % (server.gpu["uuid"], self.locator.hostname, exc)) from None
-        self._start_relay(conn, remote, "%s -> local GPU %s" % (peer, server.gpu["uuid"]))
 
     def _relay(self, conn, peer, vgpu):
         try:

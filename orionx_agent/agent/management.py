@@ -33,17 +33,23 @@ class ManagementLink:
     def start(self):
         self._thread.start()
 
-    def stop(self):
+    def request_stop(self):
         self._stopping.set()
-        self._thread.join(30)
+
+    def stop(self, timeout_s=30.0):
+        self._stopping.set()
+        self._thread.join(timeout_s)
 
     def _loop(self):
         while not self._stopping.is_set():
-            if not self.registered.is_set():
-                wait_s = self.heartbeat_interval_s if self._register() else self.retry_interval_s
-            else:
-                self._beat()
-                wait_s = self.heartbeat_interval_s
+            wait_s = self.heartbeat_interval_s
+            try:
+                if not self.registered.is_set():
+                    wait_s = wait_s if self._register() else self.retry_interval_s
+                else:
+                    self._beat()
+            except Exception:  # a bug here must not silence the node
+                LOG.exception("Talking to the controller failed unexpectedly; retrying")
             self._stopping.wait(wait_s)
 
     def _register(self):

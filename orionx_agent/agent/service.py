@@ -28,6 +28,7 @@ class AgentService:
                                "session tokens with it; use the controller's value")
         self.conf = conf
         self.hostname = conf.host
+        self._owns_transport = transport is None
         self.transport = transport or rpc.get_transport(conf)
         self.gpus = discovery.discover(self.hostname, conf.agent.sim_gpus)
         self.pools = {}
@@ -51,7 +52,7 @@ class AgentService:
         tcp = parse_host_port(group.gateway_tcp_listen) if group.gateway_tcp_listen else None
         where = locator.Locator(self.hostname, self.supervisor, self.controller_api)
         return gateway.Gateway(conf.session_secret, where, unix_socket_path=unix_path,
-                               tcp_address=tcp)
+                               tcp_address=tcp, on_hand_over=self.link.meter.note_session)
 
     # -- what registration reports --------------------------------------------
 
@@ -117,10 +118,16 @@ class AgentService:
         return self
 
     def stop(self):
-        self.link.stop()
+        # Guests first (no new sessions, GPU servers end theirs), then the
+        # management plane; a call to the controller still in flight is not
+        # waited for: it times out on its own.
+        self.link.request_stop()
+        self.gateway.stop()
+        self.supervisor.stop_all()
         if self._rpc_server is not None:
             self._rpc_server.stop()
             self._rpc_server.wait()
-        self.gateway.stop()
-        self.supervisor.stop_all()
+        self.link.stop(timeout_s=1.0)
+        if self._owns_transport:
+            self.transport.cleanup()
         LOG.info("orionx-agent of host %s stopped", self.hostname)

@@ -24,6 +24,7 @@ LOG = logging.getLogger(__name__)
 # shortest delay.
 STABLE_RUN_S = 30.0
 STOP_TIMEOUT_S = 10.0
+READY_POLL_S = 0.05
 _PR_SET_PDEATHSIG = 1
 
 
@@ -74,6 +75,7 @@ class SupervisedServer:
         self.process = None
         self.restarts = 0
         self._control = None
+        self._ready_pid = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._keep_running, daemon=True,
                                         name="orionx-supervise-%s" % gpu["uuid"])
@@ -96,7 +98,42 @@ class SupervisedServer:
     def start(self):
         self._thread.start()
 
+    def wait_ready(self, timeout_s):
+        """True once this process of the server answers on its control
+        socket, False if it does not within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not self._answers():
+            if time.monotonic() >= deadline or self._stopping.is_set():
+                return False
+            time.sleep(READY_POLL_S)
+        return True
+
+    def _answers(self):
+        process = self.process
+        if process is None or process.poll() is not None:
+            return False
+        if self._ready_pid == process.pid:
+            return True
+        if not os.path.exists(self.paths.control_socket):
+            return False
+        try:
+            self.control().usage()
+        except Exception:  # bound but not listening yet, or still starting
+            return False
+        self._ready_pid = process.pid
+        return True
+
+    def _remove_stale_sockets(self):
+        # A server killed with -9 leaves its sockets behind; readiness is
+        # told by the control socket appearing again.
+        for path in (self.paths.control_socket, self.paths.unix_socket):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
     def _spawn(self):
+        self._remove_stale_sockets()
         env = dict(os.environ, CUDA_DEVICE_ORDER="PCI_BUS_ID")
         self.process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -137,6 +174,13 @@ class SupervisedServer:
         except Exception:  # telling the controller must not stop supervision
             LOG.exception("Reporting the exit of the GPU server of %s failed",
                           self.gpu["uuid"])
+
+    def request_stop(self):
+        """Ask the server to stop without waiting (stopping several at once)."""
+        self._stopping.set()
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
 
     def stop(self):
         self._stopping.set()
@@ -197,6 +241,8 @@ class Supervisor:
             LOG.info("Stopped the GPU server of %s", gpu_uuid)
 
     def stop_all(self):
+        for server in list(self.servers.values()):
+            server.request_stop()
         for gpu_uuid in list(self.servers):
             self.stop(gpu_uuid)
 

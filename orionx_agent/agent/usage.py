@@ -9,6 +9,7 @@ allocations, which cannot unbind themselves once their process is gone.
 """
 
 import dataclasses
+import threading
 import time
 
 from oslo_log import log as logging
@@ -29,6 +30,14 @@ class UsageMeter:
         self._measured_at = None
         self._allocations_seen = set()
         self._unreported_ended = set()
+        self._handed_over = set()
+        self._lock = threading.Lock()
+
+    def note_session(self, allocation_uuid):
+        """The gateway handed a session of this allocation to a GPU server:
+        it counts as seen even if it ends before the next measurement."""
+        with self._lock:
+            self._handed_over.add(allocation_uuid)
 
     def keep_ended(self, allocation_uuids):
         """Ended allocations a failed report did not deliver: send them again."""
@@ -44,6 +53,10 @@ class UsageMeter:
             return None
 
     def measure(self, servers):
+        # Taken before the servers are asked: a session handed over while
+        # they answer may be missing from their answers without having ended.
+        with self._lock:
+            handed_over, self._handed_over = self._handed_over, set()
         now = time.monotonic()
         elapsed_s = (now - self._measured_at) if self._measured_at else None
         gpus, vgpus, sessions, device_time_s = [], [], [], {}
@@ -66,7 +79,8 @@ class UsageMeter:
                 sessions.append(dict(session, gpu_uuid=server.gpu["uuid"]))
             gpus.append(gpu)
         self._device_time_s, self._measured_at = device_time_s, now
-        return UsageReport({"gpus": gpus, "vgpus": vgpus}, sessions, self._ended(sessions))
+        return UsageReport({"gpus": gpus, "vgpus": vgpus}, sessions,
+                           self._ended(sessions, handed_over))
 
     def _share(self, key, device_time_s, elapsed_s):
         before = self._device_time_s.get(key)
@@ -74,9 +88,10 @@ class UsageMeter:
             return 0.0
         return round(max(0.0, device_time_s - before) / elapsed_s * 100.0, 1)
 
-    def _ended(self, sessions):
+    def _ended(self, sessions, handed_over):
         current = {s.get("allocation_id") for s in sessions if s.get("allocation_id")}
-        ended = (self._allocations_seen - current) | (self._unreported_ended - current)
+        seen = self._allocations_seen | handed_over | self._unreported_ended
+        ended = seen - current
         self._allocations_seen = current
         self._unreported_ended = set()
         return sorted(ended)

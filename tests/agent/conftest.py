@@ -134,6 +134,10 @@ class Pool:
             raise
 
     def cleanup(self):
+        # All at once: each agent takes a moment to stop its GPU servers.
+        for agent in self.agents:
+            if agent.process is not None and agent.process.poll() is None:
+                agent.process.send_signal(signal.SIGTERM)
         for agent in self.agents:
             agent.cleanup()
 
@@ -182,3 +186,26 @@ def pool(conf, controller, rabbit_url):
     test_pool.cleanup()
     server.close()
     thread.join(10)
+
+
+WORKLOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workload.py")
+
+
+def orionx_run(pool, host, *workload_args, compute=50, memory=128, extra=(), wait=True,
+               timeout_s=60):
+    """Run workload.py under orionx-run on ``host``; the finished process
+    (stdout, stderr as text) or, with wait=False, the running one."""
+    argv = [sys.executable, "-m", "guest_runtime.run", "--controller", pool.api_url,
+            "--host", host, "--compute", str(compute), "--memory", str(memory), *extra,
+            "--", sys.executable, WORKLOAD, *workload_args]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    if not wait:
+        return process
+    try:
+        out, err = process.communicate(timeout=timeout_s)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)

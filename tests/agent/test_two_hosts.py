@@ -1,0 +1,135 @@
+"""Two agents on one machine as two hosts, over a real RabbitMQ: guests on
+one host run on the other's GPUs (relayed, or directly), aggregate vGPUs of
+both, queue and get preempted, and survive kill -9 of a GPU server or an
+agent without leaking capacity."""
+
+import os
+import signal
+
+from orionx_nova.objects import allocations, gpus
+from tests.agent.conftest import node_state, orionx_run, wait_for
+
+
+def _used(gpu_uuid):
+    gpu = gpus.get(gpu_uuid)
+    return gpu["used_compute_pct"], gpu["used_memory_mb"]
+
+
+def _no_capacity_held():
+    return all(_used(g["uuid"]) == (0, 0) for g in gpus.list()) and not allocations.list()
+
+
+def test_guest_on_gpu_less_host_runs_on_remote_gpu(pool):
+    gpu_host = pool.agent("gpu", sim_gpus="1x1024")
+    guest_host = pool.agent("guest")
+    pool.wait_up(gpu_host)
+    pool.wait_up(guest_host)
+    result = orionx_run(pool, guest_host.hostname, "once")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "ok"
+    assert "Relay unix:" in guest_host.log()
+    assert _no_capacity_held()
+
+
+def test_direct_remote_guest_connects_to_the_gpu_host(pool):
+    gpu_host = pool.agent("gpu", sim_gpus="1x1024")
+    guest_host = pool.agent("guest", direct_remote=True)
+    pool.wait_up(gpu_host)
+    pool.wait_up(guest_host)
+    result = orionx_run(pool, guest_host.hostname, "once")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "ok"
+    assert "Relay " not in guest_host.log()
+    assert _no_capacity_held()
+
+
+def test_allocation_over_two_hosts_is_two_devices(pool):
+    host_a = pool.agent("a", sim_gpus="1x1024")
+    host_b = pool.agent("b", sim_gpus="1x1024")
+    pool.wait_up(host_a)
+    pool.wait_up(host_b)
+    result = orionx_run(pool, host_a.hostname, "peer", extra=("--count", "2"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split("\n")[:2] == ["peer copy ok", "gemm on device 1 ok"]
+    # One vGPU was handed over on host a, the other relayed to host b.
+    assert "Relay unix:" in host_a.log()
+    assert _no_capacity_held()
+
+
+def _wait_running(process, timeout_s=30):
+    line = process.stdout.readline()
+    assert line.strip() == "running", line + process.stderr.read()
+
+
+def test_queue_then_preemption_seen_from_the_guest(pool):
+    gpu_host = pool.agent("gpu", sim_gpus="1x1024")
+    pool.wait_up(gpu_host)
+    low = orionx_run(pool, gpu_host.hostname, "loop", "60", compute=100, wait=False,
+                     extra=("--priority", "10", "--preemptible"))
+    _wait_running(low)
+    # Same priority, may not preempt: it waits and says where it stands...
+    queued = orionx_run(pool, gpu_host.hostname, "once", compute=100, wait=False)
+    wait_for(lambda: any(a["state"] == "queued" for a in allocations.list()), 20, "queued")
+    # ...until a higher priority that may preempt evicts the low one.
+    high = orionx_run(pool, gpu_host.hostname, "once", compute=100,
+                      extra=("--priority", "90", "--can-preempt"))
+    assert high.returncode == 0, high.stdout + high.stderr
+    low_out, low_err = low.communicate(timeout=30)
+    assert low.returncode == 3, low_out + low_err
+    assert "PREEMPTED" in low_out or "preempt" in low_out.lower(), low_out
+    queued_out, queued_err = queued.communicate(timeout=30)
+    assert queued.returncode == 0, queued_out + queued_err
+    assert "position 1 in the queue" in queued_err
+    wait_for(_no_capacity_held, 10, "capacity released")
+
+
+def test_kill_gpu_server_during_a_workload(pool):
+    gpu_host = pool.agent("gpu", sim_gpus="1x1024")
+    pool.wait_up(gpu_host)
+    (server_pid,) = wait_for(gpu_host.gpu_server_pids, 20, "GPU server")
+    guest = orionx_run(pool, gpu_host.hostname, "loop", "60", wait=False)
+    _wait_running(guest)
+    os.kill(server_pid, signal.SIGKILL)
+    out, err = guest.communicate(timeout=30)
+    assert guest.returncode == 3, out + err
+    assert "error CUDA_ERROR" in out and "connection to the GPU server lost" in out, out
+    wait_for(lambda: gpu_host.gpu_server_pids() not in ([], [server_pid]), 20, "restarted")
+    wait_for(_no_capacity_held, 10, "capacity released")
+    # The restarted server serves the next guest.
+    again = orionx_run(pool, gpu_host.hostname, "once")
+    assert again.returncode == 0 and again.stdout.strip() == "ok", again.stdout + again.stderr
+
+
+def test_killed_guest_is_unbound_by_its_agent(pool):
+    gpu_host = pool.agent("gpu", sim_gpus="1x1024")
+    pool.wait_up(gpu_host)
+    guest = orionx_run(pool, gpu_host.hostname, "loop", "60", wait=False)
+    _wait_running(guest)
+    (allocation,) = allocations.list()
+    # kill -9 of orionx-run and its program: nobody unbinds but the agent.
+    for pid in _children(guest.pid) + [guest.pid]:
+        os.kill(pid, signal.SIGKILL)
+    guest.wait(10)
+    wait_for(lambda: not allocations.get(allocation["uuid"])["vgpus"][0]["gpu_uuid"], 20,
+             "allocation unbound after its session ended")
+    assert all(_used(g["uuid"]) == (0, 0) for g in gpus.list())
+
+
+def test_kill_agent_during_a_workload(pool):
+    gpu_host = pool.agent("gpu", sim_gpus="1x1024")
+    guest_host = pool.agent("guest")
+    pool.wait_up(gpu_host)
+    pool.wait_up(guest_host)
+    guest = orionx_run(pool, guest_host.hostname, "loop", "60", wait=False)
+    _wait_running(guest)
+    gpu_host.kill()
+    out, err = guest.communicate(timeout=30)
+    assert guest.returncode == 3 and "error CUDA_ERROR" in out, out + err
+    wait_for(lambda: node_state(gpu_host.hostname) == "down", 30, "node marked down")
+    wait_for(_no_capacity_held, 10, "capacity released")
+    assert node_state(guest_host.hostname) == "up"
+
+
+def _children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(p) for p in f.read().split()]
