@@ -31,17 +31,27 @@ INFLIGHT_KERNELS = 2
 _EXPECTED_WEIGHT = 0.2
 # Shortest wait of a capped session, so that it does not spin on tiny gaps.
 _MIN_WAIT_S = 0.0005
+# Elastic: a session whose kernel was admitted or ended this recently still
+# counts as wanting the device (it is between a synchronising call and its
+# next launch), so those past their share keep waiting for it; an idle one
+# is given up after this.
+ACTIVE_GRACE_S = 0.010
+# Elastic: below this fraction of the window busy, the device has time to
+# spare, and sessions past their share may borrow it even while others are
+# active (a session that synchronises after every kernel leaves gaps).
+BUSY_ENOUGH = 0.75
 
 
 class _Meter:
     """Device time of one session: recent kernels and what is queued."""
 
-    __slots__ = ("kernels", "inflight", "expected_s")
+    __slots__ = ("kernels", "inflight", "expected_s", "active_at")
 
     def __init__(self):
         self.kernels = collections.deque()  # (finished at, device seconds)
         self.inflight = 0
         self.expected_s = 0.0
+        self.active_at = 0.0  # last admission or end of a kernel
 
     def used_s(self, now, window_s):
         """Device time that fell inside ``[now - window_s, now]``."""
@@ -52,6 +62,7 @@ class _Meter:
 
     def add(self, now, device_s):
         self.kernels.append((now, device_s))
+        self.active_at = now
         self.expected_s += _EXPECTED_WEIGHT * (device_s - self.expected_s)
 
 
@@ -98,6 +109,7 @@ class ComputeScheduler:
             finally:
                 self._waiting.remove(session)
             meter.inflight += 1
+            meter.active_at = time.monotonic()
             self._inflight += 1
             self._cond.notify_all()  # a slot may still be free for the next best
 
@@ -106,27 +118,60 @@ class ComputeScheduler:
         (it is woken earlier when a kernel ends or limits change)."""
         if self._inflight >= self.inflight_kernels:
             return self.window_s
-        capped_s = self._over_cap_s(session, meter, now)
-        if capped_s:
-            return capped_s
+        held_s = self._held_s(session, meter, now)
+        if held_s:
+            return held_s
         mine = self._claim(session, meter, now)
         for other in self._waiting:
             if other is not session:
                 other_meter = self._meters[other]
-                if not self._over_cap_s(other, other_meter, now) and \
+                if not self._held_s(other, other_meter, now) and \
                         self._claim(other, other_meter, now) < mine:
                     return self.window_s  # the other goes first and wakes us
         return 0
 
-    def _over_cap_s(self, session, meter, now):
-        """In hard mode, how far past its share this launch would take
+    def _held_s(self, session, meter, now):
+        """How long ``session`` must wait because of its share: in hard mode
+        whenever this launch would take it past its share; in elastic mode
+        only while another session that has not had its share wants the
+        device. 0 when it need not wait."""
+        over_s = self._over_share_s(session, meter, now)
+        if not over_s:
+            return 0
+        if self.compute_mode == "hard":
+            return max(over_s, _MIN_WAIT_S)
+        if self._others_want_their_share(session, now) and self._busy(now) >= BUSY_ENOUGH:
+            return max(min(over_s, ACTIVE_GRACE_S), _MIN_WAIT_S)
+        return 0
+
+    def _busy(self, now):
+        """Fraction of the window the device spent on kernels."""
+        return sum(m.used_s(now, self.window_s) for m in self._meters.values()) / self.window_s
+
+    def _over_share_s(self, session, meter, now):
+        """How far past its share of the window this launch would take
         ``session`` (seconds of device time, which is also how long the
         window needs to forget that much); 0 when within it."""
-        if self.compute_mode != "hard":
+        used_s = meter.used_s(now, self.window_s)
+        if not used_s and not meter.inflight:
+            # Nothing in the window: one kernel may run even if it is longer
+            # than the whole share; the window then makes the average right.
             return 0
         cap_s = session.compute_pct / 100.0 * self.window_s
-        planned_s = meter.used_s(now, self.window_s) + (meter.inflight + 1) * meter.expected_s
-        return max(planned_s - cap_s, _MIN_WAIT_S) if planned_s > cap_s else 0
+        planned_s = used_s + (meter.inflight + 1) * meter.expected_s
+        return planned_s - cap_s if planned_s > cap_s else 0
+
+    def _others_want_their_share(self, session, now):
+        """Does another session that has not had its share want the device
+        (waiting, running, or launched a moment ago)?"""
+        for other, meter in self._meters.items():
+            if other is session or meter.used_s(now, self.window_s) >= \
+                    other.compute_pct / 100.0 * self.window_s:
+                continue
+            if other in self._waiting or meter.inflight or \
+                    now - meter.active_at < ACTIVE_GRACE_S:
+                return True
+        return False
 
     def _claim(self, session, meter, now):
         """Windowed device time per percent of share: lower goes first."""
