@@ -10,9 +10,17 @@ processes, then prints, all from this one run:
   launches per second, and the overhead of repeated gemm_f32 (n=1024)
   against the same numpy work in this process;
 * the targets: overhead <= 2 % (shm, unix) and <= 5 % (tcp), small call
-  <= 2x the raw echo, shm bulk >= 50 % of copyto.
+  <= 2x the raw echo, shm bulk >= 50 % of copyto;
+* the routed paths through host agents' gateways, each gateway its own
+  process: ``handed`` (a guest connects to its host's gateway, which hands
+  the connection's descriptor to the GPU server: shared memory still
+  works) and ``relayed`` (a guest on a host without the GPU connects to its
+  own gateway, which relays over TCP to the GPU host's gateway), with their
+  targets: a hand-over costs nothing measurable (gemm overhead <= 2 %), a
+  relay <= 5 %.
 
 Usage: python benchmarks/dataplane.py [--quick] [--transports shm,unix,tcp]
+                                      [--routes handed,relayed]
 """
 
 import argparse
@@ -68,6 +76,41 @@ ECHO_SERVER = textwrap.dedent("""
 """)
 
 
+# One host agent's gateway, without a controller: a fixed route table says
+# which GPU is local (its GPU server's control socket) and which host's
+# gateway holds the others. argv: unix socket, GPU uuid, control socket or
+# "-", remote gateway "tcp:HOST:PORT" or "-". Prints its TCP port.
+GATEWAY_SERVER = textwrap.dedent("""
+    import sys, threading
+    from orionx_agent.agent.gateway import Gateway
+    from orionx_agent.server.control import ControlClient
+    unix_path, gpu_uuid, control_path, remote = sys.argv[1:5]
+    class LocalServer:
+        gpu = {"uuid": gpu_uuid}
+        def __init__(self):
+            self.client = ControlClient(control_path)
+        def wait_ready(self, timeout_s):
+            return True
+        def control(self):
+            return self.client
+    class Routes:
+        hostname = "bench-host"
+        server = LocalServer() if control_path != "-" else None
+        def local_server(self, uuid):
+            return self.server if uuid == gpu_uuid else None
+        def only_local_server(self):
+            return self.server
+        def remote_node(self, uuid):
+            return {"hostname": "gpu-host", "state": "up",
+                    "endpoints": {"gateway": [remote]}}
+        def forget(self, uuid):
+            pass
+    gateway = Gateway(sys.argv[5], Routes(), unix_socket_path=unix_path,
+                      tcp_address=("127.0.0.1", 0)).start()
+    print(gateway.tcp_port, flush=True)
+    threading.Event().wait()
+""")
+
 BATCHES = 40
 
 
@@ -110,6 +153,28 @@ def start_echo_server(state_dir):
                              stdout=subprocess.PIPE, text=True)
     port = int(child.stdout.readline())
     return child, path, port
+
+
+def start_gateway(state_dir, name, gpu_uuid, control_path="-", remote="-"):
+    """A gateway process; returns (child, its unix endpoint, its TCP endpoint)."""
+    path = os.path.join(state_dir, "gateway-%s.sock" % name)
+    child = subprocess.Popen([sys.executable, "-c", GATEWAY_SERVER, path, gpu_uuid,
+                              control_path, remote, SECRET], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    port = int(child.stdout.readline())
+    return child, "unix:" + path, "tcp:127.0.0.1:%d" % port
+
+
+def start_gateways(state_dir):
+    """The GPU host's gateway (hand-over) and a GPU-less host's (relay)."""
+    gpu_uuid = "GPU-sim-%08d" % 0
+    control_path = os.path.join(state_dir, "gpu-server-0.control.sock")
+    gpu_host, handed_unix, handed_tcp = start_gateway(state_dir, "gpu-host", gpu_uuid,
+                                                      control_path=control_path)
+    guest_host, relayed_unix, _ = start_gateway(state_dir, "guest-host", gpu_uuid,
+                                                remote=handed_tcp)
+    routes = {"handed": (handed_unix, "auto", "shm"), "relayed": (relayed_unix, "auto", "unix")}
+    return [gpu_host, guest_host], routes, gpu_uuid
 
 
 def _wait_for(predicate, child, name):
@@ -214,9 +279,9 @@ def gemm_seconds(cuda, n, repeats, rounds):
     return min(remote_s), min(local_s)
 
 
-def measure_transport(name, endpoint, transport, token, echo_sock, args):
+def measure_transport(name, endpoint, transport, token, echo_sock, args, expected_kind=None):
     connection = Connection(endpoint, token, transport=transport)
-    assert connection.transport == name, (connection.transport, name)
+    assert connection.transport == (expected_kind or name), (connection.transport, name)
     # The echo is measured again right here, before and after, so that both
     # round trips see the same load on a shared machine.
     echo_before = echo_rtt_us(echo_sock, args.iterations)
@@ -245,12 +310,12 @@ def report(baseline, results):
     print("  numpy.copyto: 1 MB %.2f GB/s, 64 MB %.2f GB/s"
           % (baseline["copyto_1"], baseline["copyto_64"]))
     print()
-    print("%-5s %9s %8s %8s %9s %9s %9s %9s %11s %10s"
+    print("%-7s %9s %8s %8s %9s %9s %9s %9s %11s %10s"
           % ("", "call us", "echo us", "x echo", "H2D 1MB", "D2H 1MB", "H2D 64MB", "D2H 64MB",
              "launches/s", "gemm ovh"))
     for name, r in results.items():
         echo = r["echo_us"]
-        print("%-5s %9.1f %8.1f %8.2f %9.2f %9.2f %9.2f %9.2f %11.0f %9.2f%%"
+        print("%-7s %9.1f %8.1f %8.2f %9.2f %9.2f %9.2f %9.2f %11.0f %9.2f%%"
               % (name, r["rtt_us"], echo, r["rtt_us"] / echo, r["htod_1"], r["dtoh_1"],
                  r["htod_64"], r["dtoh_64"], r["launches_per_s"], r["gemm_overhead_pct"]))
     print("(bandwidths in GB/s; gemm overhead: %d x gemm_f32 n=%d against the same numpy "
@@ -260,7 +325,7 @@ def report(baseline, results):
     print("Targets")
     for name, r in results.items():
         echo = r["echo_us"]
-        limit = 5.0 if name == "tcp" else 2.0
+        limit = 5.0 if name in ("tcp", "relayed") else 2.0
         _target("%s gemm overhead %.2f %% <= %.0f %%" % (name, r["gemm_overhead_pct"], limit),
                 r["gemm_overhead_pct"] <= limit)
         _target("%s small call %.2fx <= 2x raw echo" % (name, r["rtt_us"] / echo),
@@ -278,6 +343,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     parser.add_argument("--transports", default="shm,unix,tcp")
+    parser.add_argument("--routes", default="handed,relayed",
+                        help="routed paths through gateways to measure too (empty: none)")
     args = parser.parse_args(argv)
     args.iterations = 500 if args.quick else 5000
     args.launches = 500 if args.quick else 5000
@@ -288,6 +355,7 @@ def main(argv=None):
     state_dir = tempfile.mkdtemp(prefix="oxbench-", dir="/tmp")
     gpu_server, endpoints = start_gpu_server(state_dir, memory_mb=1024)
     echo_server, echo_path, echo_port = start_echo_server(state_dir)
+    children = [gpu_server, echo_server]
     try:
         baseline, echo_socks = measure_baseline(echo_path, echo_port, args.iterations)
         baseline.update(gemm_n=args.gemm_n, gemm_repeats=args.gemm_repeats)
@@ -297,12 +365,32 @@ def main(argv=None):
                                            echo_socks["tcp" if name == "tcp" else "unix"],
                                            args)
                    for name in args.transports.split(",")}
+        results.update(measure_routes(state_dir, children, echo_socks, args))
     finally:
-        for child in (gpu_server, echo_server):
+        for child in children:
             child.terminate()
             child.wait()
     report(baseline, results)
     return 0
+
+
+def measure_routes(state_dir, children, echo_socks, args):
+    """The routed paths, each with a token naming the GPU (gateways route by it)."""
+    routes = [name for name in args.routes.split(",") if name]
+    if not routes:
+        return {}
+    gateways, endpoints, gpu_uuid = start_gateways(state_dir)
+    children.extend(gateways)
+    token = mint_token(SECRET, "bench", [{"id": "bench", "compute_pct": 100,
+                                          "memory_mb": 512, "gpu": gpu_uuid}])
+    results = {}
+    for name in routes:
+        endpoint, transport, kind = endpoints[name]
+        # The relay crosses TCP between hosts: compare it with the TCP echo.
+        echo = echo_socks["tcp" if name == "relayed" else "unix"]
+        results[name] = measure_transport(name, endpoint, transport, token, echo, args,
+                                          expected_kind=kind)
+    return results
 
 
 def measure_baseline(echo_path, echo_port, iterations):
