@@ -64,7 +64,8 @@ class DeviceMemory:
         self._check_limit(session, nbytes)
         self._claim(session, nbytes)
         try:
-            dptr, handle = self._with_room(session, lambda: session.context.alloc(nbytes))
+            dptr, handle = self._with_room(session, lambda: session.context.alloc(nbytes),
+                                           nbytes)
         except BaseException:
             self._unclaim(nbytes)
             raise
@@ -91,7 +92,8 @@ class DeviceMemory:
             self._claim(session, sum(a.nbytes for a in missing))
             for index, allocation in enumerate(missing):
                 try:
-                    self._with_room(session, lambda a=allocation: self._restore(session, a))
+                    self._with_room(session, lambda a=allocation: self._restore(session, a),
+                                    sum(a.nbytes for a in missing[index:]))
                 except BaseException:
                     self._unclaim(sum(a.nbytes for a in missing[index:]))
                     raise
@@ -136,16 +138,17 @@ class DeviceMemory:
                     return
                 short = self.resident_bytes + nbytes - self.physical_bytes
             if not self._evict_from_another(session, short):
-                self._wait_for_room(session, nbytes, deadline)
+                self._wait_for_room(session, nbytes, 0, deadline)
 
     def _unclaim(self, nbytes):
         with self._room:
             self.resident_bytes -= nbytes
             self._room.notify_all()
 
-    def _with_room(self, session, attempt):
-        """Run ``attempt`` (a backend allocation); when the device has no block
-        for it (fragmentation), evict more and try again."""
+    def _with_room(self, session, attempt, claimed_bytes):
+        """Run ``attempt`` (a backend allocation of memory already claimed);
+        when the device has no block for it (fragmentation), evict more and
+        try again."""
         deadline = time.monotonic() + ROOM_WAIT_S
         while True:
             try:
@@ -154,12 +157,20 @@ class DeviceMemory:
                 if exc.code != CUresult.CUDA_ERROR_OUT_OF_MEMORY:
                     raise
                 if not self._evict_from_another(session, 1):
-                    if not self._others_hold_memory(session) or time.monotonic() > deadline:
+                    if not self._others_hold(session, claimed_bytes) or \
+                            time.monotonic() > deadline:
                         raise
-                    self._wait_for_room(session, 0, deadline)
+                    self._wait_for_room(session, 0, claimed_bytes, deadline)
 
-    def _wait_for_room(self, session, nbytes, deadline):
-        if not self._others_hold_memory(session) or time.monotonic() > deadline:
+    def _others_hold(self, session, claimed_bytes):
+        """Does device memory belong to other sessions (theirs now, or claimed
+        for buffers on their way in)? Then waiting may free it."""
+        mine = session.memory_map.used_bytes - session.memory_map.evicted_bytes
+        with self._lock:
+            return self.resident_bytes - mine - claimed_bytes > 0
+
+    def _wait_for_room(self, session, nbytes, claimed_bytes, deadline):
+        if not self._others_hold(session, claimed_bytes) or time.monotonic() > deadline:
             raise CudaError(
                 CUresult.CUDA_ERROR_OUT_OF_MEMORY,
                 "%s needs %.1f MB of device memory on %s (%d MB physical, %.1f MB in use) "
@@ -188,11 +199,6 @@ class DeviceMemory:
                 self._room.notify_all()
 
     # -- eviction --------------------------------------------------------------
-
-    def _others_hold_memory(self, session):
-        return any(other is not session and other.memory_map is not None
-                   and other.memory_map.used_bytes > other.memory_map.evicted_bytes
-                   for other in self._server.sessions())
 
     def _victims(self, session):
         """Other sessions with buffers on the device, to be evicted first first."""
