@@ -6,6 +6,7 @@ somewhere to hand connections), then the gateway, then the RPC server and
 the management link (registration advertises the gateway's endpoints).
 """
 
+import json
 import os
 
 import oslo_messaging as messaging
@@ -31,8 +32,9 @@ class AgentService:
         self._owns_transport = transport is None
         self.transport = transport or rpc.get_transport(conf)
         self.gpus = discovery.discover(self.hostname, conf.agent.sim_gpus)
-        self.pools = {}
         os.makedirs(conf.state_dir, exist_ok=True)
+        self._pools_path = os.path.join(conf.state_dir, "gpu-pools.json")
+        self.pools = self._load_pools()
         self.controller_api = controller_rpcapi.ControllerAPI(
             transport=self.transport, timeout_s=CONTROLLER_CALL_TIMEOUT_S)
         self.link = management.ManagementLink(self, self.controller_api,
@@ -77,6 +79,24 @@ class AgentService:
         for gpu in self.gpus:
             self.set_gpu_pool(gpu["uuid"], self.pools.get(gpu["uuid"], "orionx"))
 
+    def _load_pools(self):
+        """The pools of the last registration: a native GPU must not be
+        opened by a GPU server while the controller is still unreachable
+        (a guest may hold it through PCI passthrough)."""
+        try:
+            with open(self._pools_path) as saved:
+                return dict(json.load(saved))
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def _save_pools(self):
+        try:
+            with open(self._pools_path + ".new", "w") as out:
+                json.dump(self.pools, out)
+            os.replace(self._pools_path + ".new", self._pools_path)
+        except OSError as exc:
+            LOG.warning("Cannot remember the GPU pools in %s: %s", self._pools_path, exc)
+
     def set_gpu_pool(self, gpu_uuid, pool):
         gpu = next((g for g in self.gpus if g["uuid"] == gpu_uuid), None)
         if gpu is None:
@@ -84,6 +104,7 @@ class AgentService:
                         gpu_uuid, pool, self.hostname)
             return
         self.pools[gpu_uuid] = pool
+        self._save_pools()
         if pool == "orionx":
             self.supervisor.start(gpu)
         else:
@@ -106,7 +127,8 @@ class AgentService:
         # Pooled GPUs get their servers before the controller answers, so
         # guests of this host can run as soon as it does.
         for gpu in self.gpus:
-            self.supervisor.start(gpu)
+            if self.pools.get(gpu["uuid"], "orionx") == "orionx":
+                self.supervisor.start(gpu)
         self.gateway.start()
         target = messaging.Target(topic=agent_rpcapi.TOPIC, server=self.hostname)
         self._rpc_server = messaging.get_rpc_server(

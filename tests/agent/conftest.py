@@ -70,6 +70,14 @@ class AgentProcess:
             ]))
         self.process = None
 
+    def set_sim_gpus(self, sim_gpus):
+        """Change the simulated hardware for the next start."""
+        with open(self.config_file) as f:
+            lines = f.read().split("\n")
+        with open(self.config_file, "w") as out:
+            out.write("\n".join("sim_gpus = %s" % sim_gpus if line.startswith("sim_gpus")
+                                 else line for line in lines))
+
     def start(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "orionx_agent.cmd.agent", "--config-file", self.config_file,
