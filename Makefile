@@ -25,9 +25,15 @@ venv: $(INSTALLED)
 DEV_CONFIG := --config-file etc/orionx/orionx-dev.conf --config-file $(STATE_DIR)/secret.conf \
 	--state-dir $(STATE_DIR)
 
+# The all-in-one pool on this machine with the demo; it keeps running after
+# the demo until Ctrl-C. DEMO_ARGS=--exit-after-demo stops it after the demo
+# (tests and CI); SIM_GPUS sets the simulated GPUs where NVML finds none.
+SIM_GPUS ?= 1x16384
+DEMO_ARGS ?=
+
 run: $(INSTALLED) $(STATE_DIR)/secret.conf
-	$(BIN)/orionx-manage $(DEV_CONFIG) db sync
-	$(BIN)/orionx-api $(DEV_CONFIG)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orionx-allinone $(DEV_CONFIG) \
+		--sim-gpus $(SIM_GPUS) --demo $(DEMO_ARGS)
 
 # The session-token secret of this machine's development pool: made once,
 # readable by its owner only, never committed.

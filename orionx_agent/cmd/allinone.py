@@ -19,7 +19,14 @@ cli_opts = [
     cfg.StrOpt("sim-gpus",
                help="Simulated GPUs when NVML finds none, as COUNTxMEMORY_MB "
                "(default: [agent] sim_gpus, or 1x16384 when that is empty too)."),
-    cfg.PortOpt("port", help="Port of the REST API (default: [api] bind_port)."),
+    cfg.PortOpt("port", help="Port of the REST API (default: [api] bind_port); the "
+                "data plane's TCP gateway takes the next port."),
+    cfg.BoolOpt("demo", default=False,
+                help="Once the pool runs, run the demo (examples/throughput.py jobs "
+                "through orionx-run; start from the source tree)."),
+    cfg.BoolOpt("exit-after-demo", default=False,
+                help="With --demo: stop the pool when the demo ends and exit with its "
+                "status (for tests and CI)."),
 ]
 
 DEFAULT_SIM_GPUS = "1x16384"
@@ -82,11 +89,39 @@ def main(argv=None):
         pool.stop()
         return 1
     print("\n".join(pool.describe()), flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
+    status = 0
+    if CONF.demo:
+        status = _run_demo(pool)
+        if CONF.exit_after_demo:
+            stop.set()
+    if not stop.is_set():
+        print(USAGE_HINTS % {"url": pool.api_url}, flush=True)
     stop.wait()
     print("Stopping the pool...", flush=True)
     pool.stop()
-    return 0
+    return status
+
+
+USAGE_HINTS = """
+The pool keeps running. In another terminal:
+    export ORIONX_URL=%(url)s ORIONX_CONTROLLER=%(url)s
+    .venv/bin/orionx gpu list                 # GPUs and what is allocated on them
+    .venv/bin/orionx queue list               # who waits
+    .venv/bin/orionx-run --compute 25 --memory 1024 -- .venv/bin/python examples/saxpy.py
+    open %(url)s/ui/ for the console
+Press Ctrl-C here to stop the pool."""
+
+
+def _run_demo(pool):
+    from orionx_agent import demo
+
+    try:
+        jobs = demo.run(pool.api_url)
+    except Exception as exc:  # the pool stays up; the operator sees why
+        LOG.exception("The demo failed")
+        print("orionx-allinone: the demo failed: %s" % exc, file=sys.stderr, flush=True)
+        return 1
+    return 0 if all(job.outcome in ("ok", "preempted") for job in jobs) else 1
 
 
 if __name__ == "__main__":

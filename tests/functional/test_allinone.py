@@ -1,0 +1,148 @@
+"""``orionx-allinone`` as a user runs it: a subprocess on free ports; two
+examples through ``orionx-run``; a job that waits in the queue; a clean stop
+that leaves no process or socket behind; a start after a crash; and
+``make run``'s demo in its non-interactive mode."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.fixtures.services import free_port
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(sys.executable).parent
+
+
+def _processes_mentioning(text):
+    """PIDs of live processes whose command line contains ``text``."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_healthy(url, process, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(url + "/v1/gpus", timeout=2) as response:
+                gpus = json.load(response)["gpus"]
+            if gpus:
+                return gpus
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("orionx-allinone did not serve GPUs within %d s" % timeout_s)
+
+
+class AllInOne:
+    def __init__(self, state_dir):
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.process = subprocess.Popen(
+            [str(BIN / "orionx-allinone"), "--state-dir", str(state_dir),
+             "--sim-gpus", "1x4096", "--port", str(self.port)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.gpus = _wait_healthy(self.url, self.process)
+
+    def run(self, *argv, compute_pct=30, memory_mb=256, timeout_s=120):
+        return subprocess.run(
+            [str(BIN / "orionx-run"), "--controller", self.url, "--compute", str(compute_pct),
+             "--memory", str(memory_mb), "--", sys.executable, *argv],
+            cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
+
+    def stop(self, signum=signal.SIGTERM, timeout_s=60):
+        self.process.send_signal(signum)
+        return self.process.wait(timeout_s)
+
+
+@pytest.fixture
+def pool(tmp_path):
+    started = AllInOne(tmp_path / "state")
+    yield started
+    if started.process.poll() is None:
+        started.stop(signal.SIGKILL)
+    for pid in _processes_mentioning(str(tmp_path)):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_examples_queue_and_clean_stop(pool):
+    saxpy = pool.run("examples/saxpy.py")
+    assert saxpy.returncode == 0, saxpy.stdout + saxpy.stderr
+    assert "OK" in saxpy.stdout
+    gemm = pool.run("examples/gemm.py")
+    assert gemm.returncode == 0, gemm.stdout + gemm.stderr
+    assert "OK" in gemm.stdout
+
+    # A job holding the whole GPU makes the next one wait in the queue.
+    holder = subprocess.Popen(
+        [str(BIN / "orionx-run"), "--controller", pool.url, "--compute", "100",
+         "--memory", "256", "--", sys.executable, "examples/throughput.py", "--seconds", "4"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.5)
+    waiter = pool.run("examples/saxpy.py", compute_pct=50)
+    holder_out, _ = holder.communicate(timeout=120)
+    assert holder.returncode == 0, holder_out
+    assert waiter.returncode == 0, waiter.stdout + waiter.stderr
+    assert "position 1 in the queue" in waiter.stdout + waiter.stderr
+    assert "OK" in waiter.stdout
+
+    # orionx-run deleted its allocations: nothing is held any more.
+    with urllib.request.urlopen(pool.url + "/v1/gpus", timeout=5) as response:
+        assert [g["used_compute_pct"] for g in json.load(response)["gpus"]] == [0]
+
+    assert pool.stop() == 0
+    output = pool.process.stdout.read()
+    assert "Stopping the pool" in output
+    assert _processes_mentioning(str(pool.state_dir)) == []
+    assert not list(pool.state_dir.glob("*.sock"))
+
+
+def test_start_after_a_crash(tmp_path):
+    crashed = AllInOne(tmp_path / "state")
+    crashed.stop(signal.SIGKILL)
+    # GPU servers die with their parent; give the kernel a moment.
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(tmp_path)) == []
+    assert list((tmp_path / "state").glob("*.sock")), "a crash leaves its sockets behind"
+
+    again = AllInOne(tmp_path / "state")
+    try:
+        result = again.run("examples/saxpy.py")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        assert again.stop() == 0
+
+
+def test_make_run_demo_non_interactive(tmp_path):
+    port = free_port()
+    result = subprocess.run(
+        ["make", "--no-print-directory", "run", "STATE_DIR=%s" % (tmp_path / "state"),
+         "DEMO_ARGS=--exit-after-demo --port %d" % port],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    out = result.stdout
+    for expected in ("1. Two jobs on slices of one GPU", "position 1 in the queue",
+                     "CUDA_ERROR_SESSION_PREEMPTED", "5. Summary", "Stopping the pool"):
+        assert expected in out, out[-4000:]
+    summary = out[out.index("5. Summary"):]
+    assert "preempted" in summary and "tcp" in summary
+    assert _processes_mentioning(str(tmp_path)) == []
