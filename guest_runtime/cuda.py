@@ -23,7 +23,8 @@ LOG = logging.getLogger("guest_runtime.cuda")
 
 # Copies are split so that one frame's payload length fits its u32 field.
 COPY_CHUNK_BYTES = 1 << 30
-_CONTEXT_HANDLE = 1
+# Copies between devices go through this process in chunks of this size.
+PEER_COPY_CHUNK_BYTES = 64 << 20
 
 _last_error = {"message": ""}
 
@@ -134,11 +135,11 @@ def _driver_call(value_count):
     return wrap
 
 
-def _conn():
-    connection = runtime.current()
-    if connection is None:
+def _conn(dev=None):
+    """The connection of device ``dev``, or of the calling thread's context."""
+    if not runtime.initialised():
         raise CudaError(CUresult.CUDA_ERROR_NOT_INITIALIZED, "call cuInit(0) first")
-    return connection
+    return runtime.connection(None if dev is None else _int(dev))
 
 
 def _int(handle):
@@ -146,9 +147,18 @@ def _int(handle):
 
 
 def _check_device(dev):
-    if _int(dev) != 0:
+    count = runtime.device_count()
+    if not 0 <= _int(dev) < count:
         raise CudaError(CUresult.CUDA_ERROR_INVALID_DEVICE,
-                        "device %d does not exist: each OrionX session has device 0" % _int(dev))
+                        "device %d does not exist: this process has %d OrionX device(s), "
+                        "one per vGPU of its allocation" % (_int(dev), count))
+
+
+def _context_device(ctx):
+    """The device a context handle stands for (handles are ordinal + 1)."""
+    ordinal = _int(ctx) - 1
+    _check_device(ordinal)
+    return ordinal
 
 
 def _host_view(host, nbytes, writable):
@@ -181,7 +191,7 @@ def _chunks(nbytes):
 
 @_driver_call(0)
 def cuInit(Flags):
-    runtime.connection()
+    runtime.initialise()
 
 
 @_driver_call(1)
@@ -191,38 +201,54 @@ def cuDriverGetVersion():
 
 @_driver_call(1)
 def cuDeviceGetCount():
-    return _conn().device_get_count()
+    return (runtime.device_count(),)
 
 
 @_driver_call(1)
 def cuDeviceGet(ordinal):
-    _conn()
     _check_device(ordinal)
     return (CUdevice(ordinal),)
 
 
+# Each device is its own session on its own GPU server, where it is device 0.
+
 @_driver_call(1)
 def cuDeviceGetName(length, dev):
-    (name,) = _conn().device_get_name(_int(dev))
+    _check_device(dev)
+    (name,) = _conn(dev).device_get_name(0)
     return (name[:max(length - 1, 0)].ljust(length, b"\x00"),)
 
 
 @_driver_call(1)
 def cuDeviceTotalMem(dev):
-    return _conn().device_total_mem(_int(dev))
+    _check_device(dev)
+    return _conn(dev).device_total_mem(0)
 
 
 @_driver_call(1)
 def cuDeviceGetAttribute(attrib, dev):
-    return _conn().device_get_attribute(int(attrib), _int(dev))
+    _check_device(dev)
+    return _conn(dev).device_get_attribute(int(attrib), 0)
+
+
+@_driver_call(1)
+def cuDeviceCanAccessPeer(dev, peerDev):
+    # Devices may be on different hosts: no direct loads and stores between
+    # them, but cuMemcpyPeer copies work.
+    _check_device(dev)
+    _check_device(peerDev)
+    return (0,)
 
 
 @_driver_call(1)
 def cuCtxCreate(*args):
     # cuda-python 12 takes (flags, dev); 13 takes (ctxCreateParams, flags, dev).
-    _check_device(args[-1])
-    _conn()
-    return (CUcontext(_CONTEXT_HANDLE),)
+    # Creating the first context is where an acquire-mode allocation binds.
+    ordinal = _int(args[-1])
+    _check_device(ordinal)
+    _conn(ordinal)
+    runtime.set_current_device(ordinal)
+    return (CUcontext(ordinal + 1),)
 
 
 cuCtxCreate_v2 = cuCtxCreate
@@ -230,14 +256,14 @@ cuCtxCreate_v2 = cuCtxCreate
 
 @_driver_call(0)
 def cuCtxDestroy(ctx):
-    _conn()
+    _context_device(ctx)
 
 
 @_driver_call(1)
 def cuDevicePrimaryCtxRetain(dev):
     _check_device(dev)
-    _conn()
-    return (CUcontext(_CONTEXT_HANDLE),)
+    _conn(dev)
+    return (CUcontext(_int(dev) + 1),)
 
 
 @_driver_call(0)
@@ -247,13 +273,30 @@ def cuDevicePrimaryCtxRelease(dev):
 
 @_driver_call(0)
 def cuCtxSetCurrent(ctx):
-    _conn()
+    runtime.set_current_device(_context_device(ctx) if _int(ctx) else 0)
+
+
+@_driver_call(0)
+def cuCtxPushCurrent(ctx):
+    runtime.set_current_device(_context_device(ctx))
+
+
+@_driver_call(1)
+def cuCtxPopCurrent():
+    ordinal = runtime.current_device()
+    runtime.set_current_device(0)
+    return (CUcontext(ordinal + 1),)
 
 
 @_driver_call(1)
 def cuCtxGetCurrent():
     _conn()
-    return (CUcontext(_CONTEXT_HANDLE),)
+    return (CUcontext(runtime.current_device() + 1),)
+
+
+@_driver_call(1)
+def cuCtxGetDevice():
+    return (CUdevice(runtime.current_device()),)
 
 
 @_driver_call(0)
@@ -352,6 +395,32 @@ def cuMemcpyDtoD(dstDevice, srcDevice, ByteCount):
 @_driver_call(0)
 def cuMemcpyDtoDAsync(dstDevice, srcDevice, ByteCount, hStream):
     _conn().memcpy_dtod_async(_int(dstDevice), _int(srcDevice), int(ByteCount), _int(hStream))
+
+
+def _peer_copy(dst, dst_ctx, src, src_ctx, nbytes):
+    """Copy between two devices (maybe on two hosts): out of the source
+    session and into the destination one, one chunk at a time."""
+    source, destination = _conn(_context_device(src_ctx)), _conn(_context_device(dst_ctx))
+    if source is destination:
+        source.memcpy_dtod(dst, src, nbytes, 0)
+        return
+    chunk = bytearray(min(nbytes, PEER_COPY_CHUNK_BYTES))
+    view = memoryview(chunk)
+    for offset in range(0, nbytes, len(chunk) or 1):
+        part = view[:min(len(chunk), nbytes - offset)]
+        source.memcpy_dtoh(src + offset, len(part), 0, reply_into=part)
+        destination.memcpy_htod(dst + offset, buffer=part)
+
+
+@_driver_call(0)
+def cuMemcpyPeer(dstDevice, dstContext, srcDevice, srcContext, ByteCount):
+    _peer_copy(_int(dstDevice), dstContext, _int(srcDevice), srcContext, int(ByteCount))
+
+
+@_driver_call(0)
+def cuMemcpyPeerAsync(dstDevice, dstContext, srcDevice, srcContext, ByteCount, hStream):
+    # Ordered after earlier work of both sessions by their synchronous calls.
+    _peer_copy(_int(dstDevice), dstContext, _int(srcDevice), srcContext, int(ByteCount))
 
 
 @_driver_call(0)
