@@ -31,11 +31,11 @@ INFLIGHT_KERNELS = 2
 _EXPECTED_WEIGHT = 0.2
 # Shortest wait of a capped session, so that it does not spin on tiny gaps.
 _MIN_WAIT_S = 0.0005
-# Elastic: a session whose kernel was admitted or ended this recently still
-# counts as wanting the device (it is between a synchronising call and its
-# next launch), so those past their share keep waiting for it; an idle one
-# is given up after this.
-ACTIVE_GRACE_S = 0.010
+# Elastic: a session whose kernel was admitted or ended within this part of
+# the window still counts as wanting the device (it is between a
+# synchronising call and its next launch, or its guest is short of CPU), so
+# those past their share keep waiting for it; an idle one is given up after.
+ACTIVE_GRACE_FRACTION = 0.25
 # Elastic: below this fraction of the window busy, the device has time to
 # spare, and sessions past their share may borrow it even while others are
 # active (a session that synchronises after every kernel leaves gaps).
@@ -82,6 +82,10 @@ class ComputeScheduler:
     @property
     def window_s(self):
         return self.share_window_ms / 1000.0
+
+    @property
+    def active_grace_s(self):
+        return ACTIVE_GRACE_FRACTION * self.window_s
 
     def _meter(self, session):
         meter = self._meters.get(session)
@@ -141,7 +145,7 @@ class ComputeScheduler:
         if self.compute_mode == "hard":
             return max(over_s, _MIN_WAIT_S)
         if self._others_want_their_share(session, now) and self._busy(now) >= BUSY_ENOUGH:
-            return max(min(over_s, ACTIVE_GRACE_S), _MIN_WAIT_S)
+            return max(min(over_s, self.active_grace_s), _MIN_WAIT_S)
         return 0
 
     def _busy(self, now):
@@ -169,7 +173,7 @@ class ComputeScheduler:
                     other.compute_pct / 100.0 * self.window_s:
                 continue
             if other in self._waiting or meter.inflight or \
-                    now - meter.active_at < ACTIVE_GRACE_S:
+                    now - meter.active_at < self.active_grace_s:
                 return True
         return False
 

@@ -18,7 +18,7 @@ from guest_runtime import protocol
 from guest_runtime.client import Connection
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-GEMM_N = 320           # about a millisecond per kernel on one core
+GEMM_N = 400           # two to three milliseconds per kernel on one core
 LAUNCHES_PER_SYNC = 64
 
 
@@ -144,10 +144,10 @@ def measure(control, loads, seconds, warmup_s=0.5):
     return [after[load.session_id] - before[load.session_id] for load in loads], wall_s
 
 
-def run_mix(server, control, token_for, shares_pct, seconds):
+def run_mix(server, control, token_for, shares_pct, seconds, n=GEMM_N):
     """Run one GemmLoad per share at once; fractions of device time each got
     (of all device time, and of the wall-clock interval)."""
-    loads = [GemmLoad(server.endpoints[0], token_for(index, pct))
+    loads = [GemmLoad(server.endpoints[0], token_for(index, pct), n=n)
              for index, pct in enumerate(shares_pct)]
     for load in loads:
         load.start()
