@@ -106,8 +106,9 @@ def test_killed_guest_is_unbound_by_its_agent(pool):
     guest = orionx_run(pool, gpu_host.hostname, "loop", "60", wait=False)
     _wait_running(guest)
     (allocation,) = allocations.list()
-    # kill -9 of orionx-run and its program: nobody unbinds but the agent.
-    for pid in _children(guest.pid) + [guest.pid]:
+    # kill -9 of orionx-run, then of its program: nobody unbinds but the
+    # agent (orionx-run first, or it would see its program end and clean up).
+    for pid in [guest.pid] + _children(guest.pid):
         os.kill(pid, signal.SIGKILL)
     guest.wait(10)
     wait_for(lambda: not allocations.get(allocation["uuid"])["vgpus"][0]["gpu_uuid"], 20,
