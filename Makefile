@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run    start the pool on this machine (installs what it needs first)
 #   make test   ruff and the whole test suite (installs what it needs first)
+#   make test-openstack   only the tests inside Nova's functional framework
 # Both work on a fresh Debian machine as root: Debian packages are installed
 # only when missing, Python packages go into .venv.
 
@@ -8,10 +9,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+OPENSTACK_INSTALLED := $(VENV)/.installed-openstack
 STATE_DIR ?= $(CURDIR)/state
 PYTEST_ARGS ?=
 
-.PHONY: run test lint sample venv clean
+.PHONY: run test test-openstack lint sample venv clean
 
 $(INSTALLED): setup.cfg setup.py constraints.txt
 	sh tools/install-debian-packages.sh base
@@ -21,6 +23,12 @@ $(INSTALLED): setup.cfg setup.py constraints.txt
 	touch $@
 
 venv: $(INSTALLED)
+
+# Placement and Nova (with its functional test framework) for the OpenStack
+# tests; kept out of the base install that `make run` needs.
+$(OPENSTACK_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,openstack-test]'
+	touch $@
 
 DEV_CONFIG := --config-file etc/orionx/orionx-dev.conf --config-file $(STATE_DIR)/secret.conf \
 	--state-dir $(STATE_DIR)
@@ -42,10 +50,16 @@ $(STATE_DIR)/secret.conf:
 	umask 077; printf '[DEFAULT]\nsession_secret = %s\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > $@
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(OPENSTACK_INSTALLED)
 	sh tools/install-debian-packages.sh test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) test-openstack
+
+# Nova's functional framework cannot share a process with the controller's
+# configuration (tests/nova_functional/conftest.py), so it runs alone.
+test-openstack: $(OPENSTACK_INSTALLED)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/nova_functional
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, and only those missing.
 #   tools/install-debian-packages.sh base   # python3 with venv support
-#   tools/install-debian-packages.sh test   # + PostgreSQL, MariaDB, RabbitMQ, chromium
+#   tools/install-debian-packages.sh test   # + PostgreSQL, MariaDB, RabbitMQ, chromium, shellcheck
 # Runs apt-get (as root, or through sudo) only when something is missing.
 set -eu
 
@@ -23,6 +23,10 @@ have_rabbitmq() {
     test -x /usr/sbin/rabbitmq-server && test -x /usr/sbin/rabbitmqctl
 }
 
+have_shellcheck() {
+    command -v shellcheck >/dev/null 2>&1
+}
+
 # The console's browser tests drive Debian's chromium through its driver.
 have_chromium() {
     test -x /usr/bin/chromium && test -x /usr/bin/chromedriver
@@ -37,6 +41,8 @@ if [ "${1:-base}" = "test" ]; then
     have_mariadb || need="$need mariadb-server"
     have_rabbitmq || need="$need rabbitmq-server"
     have_chromium || need="$need chromium chromium-driver"
+    # The devstack plugin's test lints it.
+    have_shellcheck || need="$need shellcheck"
 fi
 
 if [ -z "$need" ]; then

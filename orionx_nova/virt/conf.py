@@ -23,10 +23,15 @@ orionx_opts = [
         "of instances and reads this host's GPUs.",
     ),
     cfg.StrOpt(
-        "api_token",
+        "api_user",
+        help="orionx-api account (admin role, [api] auth_strategy = local) the "
+        "driver logs in with; a new token is fetched when one expires. Unset "
+        "with auth_strategy = noauth.",
+    ),
+    cfg.StrOpt(
+        "api_password",
         secret=True,
-        help="Bearer token for orionx-api (an account with the operator or "
-        "admin role). Unset with [api] auth_strategy = noauth.",
+        help="Password of api_user.",
     ),
     cfg.IntOpt(
         "api_timeout_s",

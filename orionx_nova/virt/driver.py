@@ -54,8 +54,8 @@ class _XmlElement(vconfig.LibvirtConfigGuestDevice):
 class OrionXLibvirtDriver(libvirt_driver.LibvirtDriver):
     def __init__(self, virtapi, read_only=False):
         super().__init__(virtapi, read_only)
-        self._pool = pool_api.PoolApi(CONF.orionx.api_url, CONF.orionx.api_token,
-                                      CONF.orionx.api_timeout_s)
+        self._pool = pool_api.PoolApi(CONF.orionx.api_url, CONF.orionx.api_user,
+                                      CONF.orionx.api_password, CONF.orionx.api_timeout_s)
 
     # -- Placement ------------------------------------------------------
 

@@ -14,12 +14,26 @@ class PoolApiError(Exception):
 
 
 class PoolApi:
-    def __init__(self, url, token=None, timeout_s=http.DEFAULT_TIMEOUT_S):
-        self._client = http.ApiClient(url, token=token, timeout_s=timeout_s)
+    def __init__(self, url, user=None, password=None, timeout_s=http.DEFAULT_TIMEOUT_S):
+        self._client = http.ApiClient(url, timeout_s=timeout_s)
+        self._user, self._password = user, password
+
+    def _log_in(self):
+        answer = self._client.post("/v1/auth/tokens",
+                                   {"name": self._user, "password": self._password})
+        self._client.token = answer["token"]
 
     def _call(self, method, path, *args, **query):
         try:
-            return getattr(self._client, method)(path, *args, **query)
+            if self._user and not self._client.token:
+                self._log_in()
+            try:
+                return getattr(self._client, method)(path, *args, **query)
+            except http.ApiError as exc:
+                if exc.code != 401 or not self._user:
+                    raise
+                self._log_in()  # the token expired
+                return getattr(self._client, method)(path, *args, **query)
         except http.ApiError as exc:
             raise PoolApiError(exc.message) from None
 
