@@ -8,6 +8,8 @@ checked them against its own tables, so contexts trust their arguments.
 
 import abc
 
+from guest_runtime.curesult import CudaError, CUresult
+
 
 class GpuBackend(abc.ABC):
     name = "abstract"
@@ -100,6 +102,20 @@ class BackendContext(abc.ABC):
 
     @abc.abstractmethod
     def synchronize(self): ...
+
+    def can_evict(self, allocation):
+        """Whether ``allocation`` can move to host RAM and back (same pointer)."""
+        return False
+
+    def evict(self, allocation):
+        """Move a resident buffer to host RAM, freeing its device memory."""
+        raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,
+                        "this backend cannot move buffers to host RAM")
+
+    def restore(self, allocation):
+        """Bring an evicted buffer back to the device at the same pointer."""
+        raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,
+                        "this backend cannot move buffers to host RAM")
 
     @abc.abstractmethod
     def close(self):

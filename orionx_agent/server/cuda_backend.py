@@ -21,10 +21,22 @@ from guest_runtime.protocol import BUILTIN_MODULE_IMAGE
 from orionx_agent.server import sim_kernels
 from orionx_agent.server.backend import BackendContext, GpuBackend
 from orionx_agent.server.cuda_kernels import BUILTIN_KERNELS_SOURCE
+from orionx_agent.server.cuda_memory import (
+    VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
+    VmmAllocator,
+    VmmBlock,
+)
+from orionx_agent.server.cuda_timing import ContextTiming, KernelTimer
 
 LOG = logging.getLogger(__name__)
 
 STAGING_BYTES = 8 << 20
+_EVENT_CALLS = ("cuEventCreate", "cuEventRecord", "cuEventSynchronize", "cuEventElapsedTime",
+                "cuEventDestroy")
+_VMM_CALLS = ("cuMemAddressReserve", "cuMemCreate", "cuMemMap", "cuMemSetAccess", "cuMemUnmap",
+              "cuMemRelease", "cuMemAddressFree", "cuMemGetAllocationGranularity",
+              "CUmemAllocationProp", "CUmemAccessDesc", "cuMemAllocHost", "cuMemcpyDtoH",
+              "cuMemcpyHtoD")
 # Virtual architectures to compile the built-ins for, after the device's own:
 # NVRTC may not know a GPU newer than itself, and the driver JIT-compiles
 # older PTX for newer GPUs.
@@ -97,6 +109,9 @@ class CudaGpu(GpuBackend):
         self.gpu_uuid = self._uuid(driver)
         self._ptx = None
         self._lock = threading.Lock()
+        self._timer = None
+        self._vmm = None
+        self._vmm_probed = False
 
     def _uuid(self, driver):
         try:
@@ -121,6 +136,45 @@ class CudaGpu(GpuBackend):
 
     def open_context(self, label, memory_map=None):
         return CudaContext(self, label)
+
+    def timer(self):
+        """The KernelTimer of this GPU; None where the bindings lack events
+        (stand-ins in tests): kernels then go uncharged."""
+        driver = _driver()
+        if not all(hasattr(driver, name) for name in _EVENT_CALLS):
+            return None
+        with self._lock:
+            if self._timer is None:
+                self._timer = KernelTimer(driver, "orionx-cuda-timer-%d" % self.index)
+            return self._timer
+
+    def vmm(self):
+        """The VmmAllocator (evictable buffers) of this GPU, or None where the
+        GPU, driver or bindings lack virtual memory management. Called with
+        a context current."""
+        with self._lock:
+            if not self._vmm_probed:
+                self._vmm_probed = True
+                self._vmm = self._probe_vmm()
+            return self._vmm
+
+    def _probe_vmm(self):
+        driver = _driver()
+        if not all(hasattr(driver, name) for name in _VMM_CALLS) or \
+                not self.attribute(VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED):
+            LOG.info("%s: no virtual memory management; buffers cannot be evicted to "
+                     "host RAM, so memory oversubscription is off", self.device_name)
+            return None
+        try:
+            return VmmAllocator(driver, self.index, _check)
+        except (CudaError, AttributeError, TypeError) as exc:
+            LOG.warning("%s: virtual memory management unusable (%s); buffers stay on the "
+                        "device", self.device_name, exc)
+            return None
+
+    def close(self):
+        if self._timer is not None:
+            self._timer.stop()
 
     def builtin_ptx(self):
         """PTX of the built-in kernels, compiled on first use."""
@@ -214,6 +268,8 @@ class CudaContext(BackendContext):
         self._staging = memoryview(
             (ctypes.c_char * STAGING_BYTES).from_address(int(self._staging_ptr))).cast("B")
         self._builtin_module = None
+        self._timer = gpu.timer()
+        self._timing = ContextTiming(driver, self.ctx, label) if self._timer else None
 
     def _current(self):
         """The bindings, with this session's context current on this thread."""
@@ -224,22 +280,59 @@ class CudaContext(BackendContext):
 
     def alloc(self, nbytes):
         driver = self._current()
-        err, dptr = driver.cuMemAlloc(nbytes)
-        if int(err) == CUresult.CUDA_ERROR_OUT_OF_MEMORY:
-            raise CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY,
-                            "%s has no %d free bytes left (its %d MB are shared by all "
-                            "sessions): retry later or use another GPU"
-                            % (self.gpu.device_name, nbytes, self.gpu.total_memory_bytes >> 20))
-        _check((err,), "cuMemAlloc(%d)" % nbytes)
+        vmm = self.gpu.vmm()
+        if vmm is not None and vmm.worth_it(nbytes):
+            try:
+                block = vmm.alloc(nbytes)
+            except CudaError as exc:
+                if exc.code == CUresult.CUDA_ERROR_OUT_OF_MEMORY:
+                    raise self._out_of_memory(nbytes) from None
+                raise
+            dptr, handle = block.va, block
+        else:
+            err, dptr = driver.cuMemAlloc(nbytes)
+            if int(err) == CUresult.CUDA_ERROR_OUT_OF_MEMORY:
+                raise self._out_of_memory(nbytes)
+            _check((err,), "cuMemAlloc(%d)" % nbytes)
+            handle = None
         # All sessions live in this one process, so the driver may hand out
         # memory another session freed: zero it before this one can read it.
         # Synchronously, so that no stream of the session can overtake it.
-        _check(driver.cuMemsetD8(dptr, 0, nbytes), "cuMemsetD8 (scrubbing a new allocation)")
-        return int(dptr), None
+        _check(driver.cuMemsetD8(_ptr(int(dptr)), 0, nbytes),
+               "cuMemsetD8 (scrubbing a new allocation)")
+        return int(dptr), handle
+
+    def _out_of_memory(self, nbytes):
+        return CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY,
+                         "%s has no %d free bytes left (its %d MB are shared by all "
+                         "sessions): retry later or use another GPU"
+                         % (self.gpu.device_name, nbytes, self.gpu.total_memory_bytes >> 20))
 
     def free(self, allocation):
+        self._current()
+        if isinstance(allocation.backend_handle, VmmBlock):
+            self.gpu.vmm().free(allocation.backend_handle)
+        else:
+            _check(self._driver.cuMemFree(_ptr(allocation.dptr)), "cuMemFree")
+
+    def can_evict(self, allocation):
+        return isinstance(allocation.backend_handle, VmmBlock)
+
+    def evict(self, allocation):
+        """Move a buffer to pinned host memory; its address stays reserved."""
         driver = self._current()
-        _check(driver.cuMemFree(_ptr(allocation.dptr)), "cuMemFree")
+        # Every queued kernel or copy of this session may still use it.
+        _check(driver.cuCtxSynchronize(), "cuCtxSynchronize (before evicting)")
+        self.gpu.vmm().evict(allocation.backend_handle, allocation.nbytes)
+
+    def restore(self, allocation):
+        self._current()
+        try:
+            self.gpu.vmm().restore(allocation.backend_handle, allocation.nbytes)
+        except CudaError as exc:
+            if exc.code == CUresult.CUDA_ERROR_OUT_OF_MEMORY:
+                raise self._out_of_memory(allocation.nbytes) from None
+            raise
 
     def write_views(self, dptr, nbytes, stream):
         for offset in range(0, nbytes, STAGING_BYTES):
@@ -362,19 +455,34 @@ class CudaContext(BackendContext):
         base = ctypes.addressof(buffer)
         pointers = (ctypes.c_void_p * max(len(layout), 1))(*[base + o for o, _ in layout])
         driver = self._current()
-        # The driver copies the parameter values during the call, so the
-        # ctypes buffers may go once it returns.
-        _check(driver.cuLaunchKernel(function.handle, *grid, *block, shared_mem_bytes,
-                                     _stream(stream), ctypes.addressof(pointers) if layout else 0,
-                                     0), "cuLaunchKernel of %s" % function.name)
-        # Device time needs CUDA events around the session's work (issue 5);
-        # until then charge() is not called on this backend.
+        events = self._timing.pair() if charge is not None and self._timing else None
+        try:
+            if events:
+                _check(driver.cuEventRecord(events[0], _stream(stream)), "cuEventRecord")
+            # The driver copies the parameter values during the call, so the
+            # ctypes buffers may go once it returns.
+            _check(driver.cuLaunchKernel(function.handle, *grid, *block, shared_mem_bytes,
+                                         _stream(stream),
+                                         ctypes.addressof(pointers) if layout else 0, 0),
+                   "cuLaunchKernel of %s" % function.name)
+            if events:
+                _check(driver.cuEventRecord(events[1], _stream(stream)), "cuEventRecord")
+        except BaseException:
+            if events:
+                self._timing.give_back(*events)
+            raise
+        if events:
+            self._timer.submit(self._timing, events[0], events[1], charge)
+        elif charge is not None:
+            charge(0.0)  # no events to time it: at least free the scheduler's slot
 
     def synchronize(self):
         _check(self._current().cuCtxSynchronize(), "cuCtxSynchronize")
 
     def close(self):
         driver = self._current()
+        if self._timing is not None:
+            self._timing.close()
         self._staging.release()
         driver.cuMemFreeHost(self._staging_ptr)
         driver.cuCtxDestroy(self.ctx)

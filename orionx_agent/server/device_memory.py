@@ -224,7 +224,8 @@ class DeviceMemory:
         return False
 
     def _evict(self, victim, short_bytes):
-        resident = sorted((a for a in victim.memory_map.allocations() if a.resident),
+        resident = sorted((a for a in victim.memory_map.allocations()
+                           if a.resident and victim.context.can_evict(a)),
                           key=lambda a: a.nbytes, reverse=True)
         moved = 0
         try:

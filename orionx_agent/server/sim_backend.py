@@ -298,6 +298,9 @@ class SimContext(BackendContext):
         block.host_copy = None
         self.gpu.displace(allocation.dptr, allocation.nbytes, False)
 
+    def can_evict(self, allocation):
+        return True
+
     def evict(self, allocation):
         """Move a buffer to host RAM; its pointer stays valid for the session."""
         self._drain()
