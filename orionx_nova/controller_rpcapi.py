@@ -15,9 +15,10 @@ class ControllerAPI:
         transport = transport or rpc.get_transport()
         self.client = messaging.get_rpc_client(transport, target, timeout=timeout_s)
 
-    def register(self, ctxt, hostname, gpus, endpoints=None):
-        return self.client.call(ctxt, "register", hostname=hostname, gpus=list(gpus),
-                                endpoints=endpoints)
+    def register(self, ctxt, hostname, gpus, endpoints=None, timeout_s=None):
+        client = self.client.prepare(timeout=timeout_s) if timeout_s else self.client
+        return client.call(ctxt, "register", hostname=hostname, gpus=list(gpus),
+                           endpoints=endpoints)
 
     def heartbeat(self, ctxt, hostname, usage=None):
         return self.client.call(ctxt, "heartbeat", hostname=hostname, usage=usage)

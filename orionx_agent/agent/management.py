@@ -17,6 +17,8 @@ from orionx_agent.agent import usage as usage_mod
 
 LOG = logging.getLogger(__name__)
 
+REGISTER_TIMEOUT_MIN_S = 3
+
 
 class ManagementLink:
     def __init__(self, agent, controller_api, heartbeat_interval_s, retry_interval_s):
@@ -52,10 +54,16 @@ class ManagementLink:
                 LOG.exception("Talking to the controller failed unexpectedly; retrying")
             self._stopping.wait(wait_s)
 
+    def _register_timeout_s(self):
+        # While no controller listens a call waits its whole timeout: keep
+        # retries about as frequent as asked, but give a busy one time.
+        return max(REGISTER_TIMEOUT_MIN_S, self.retry_interval_s)
+
     def _register(self):
         try:
             node = self.api.register({}, self.agent.hostname, self.agent.registration_gpus(),
-                                     endpoints=self.agent.endpoints())
+                                     endpoints=self.agent.endpoints(),
+                                     timeout_s=self._register_timeout_s())
         except Exception as exc:  # MessagingTimeout while the controller is away, ...
             LOG.warning("Registering host %s with the controller failed (%s); retrying in "
                         "%d s", self.agent.hostname, exc, self.retry_interval_s)
