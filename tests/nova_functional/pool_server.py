@@ -4,7 +4,8 @@ with two simulated GPUs. Its own process because the controller's
 configuration and Nova's cannot share one (both define ``[DEFAULT] host``
 and ``[database]``).
 
-``python -m tests.nova_functional.pool_server STATE_DIR PORT HOST...``
+``python -m tests.nova_functional.pool_server STATE_DIR PORT HOST[:GPU_COUNT]...``
+(two GPUs per host unless a count is given).
 """
 
 import sys
@@ -20,9 +21,9 @@ def gpu_uuid(hostname, index):
     return "GPU-%08x-0000-4000-8000-%012x" % (number, index)
 
 
-def host_gpus(hostname):
+def host_gpus(hostname, count=2):
     return [{"uuid": gpu_uuid(hostname, index), "index": index, "model": "Simulated GPU",
-             "memory_mb": GPU_MEMORY_MB} for index in range(2)]
+             "memory_mb": GPU_MEMORY_MB} for index in range(count)]
 
 
 def main(argv):
@@ -39,8 +40,9 @@ def main(argv):
     engine = db_api.create_engine("sqlite:///%s/orionx.sqlite" % state_dir)
     migration.upgrade(engine=engine)
     db_api.configure(engine)
-    for hostname in hostnames:
-        nodes.register(hostname, host_gpus(hostname))
+    for host in hostnames:
+        hostname, _, count = host.partition(":")
+        nodes.register(hostname, host_gpus(hostname, int(count or 2)))
     print("pool ready on %d" % port, flush=True)
     waitress.serve(api_app.create_app(), host="127.0.0.1", port=port, threads=4,
                    _quiet=True)

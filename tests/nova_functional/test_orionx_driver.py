@@ -22,7 +22,7 @@ from nova.tests.functional.libvirt import base
 from sqlalchemy import exc as sa_exc
 
 from orionx_nova.client import http
-from orionx_nova.placement import names
+from orionx_nova.placement import names, provider_tree
 from orionx_nova.virt import driver as orionx_driver
 from orionx_nova.virt import guest_xml
 from tests.fixtures import services
@@ -76,7 +76,7 @@ class OrionXDriverTest(base.ServersTestBase):
 
     def setUp(self):
         state_dir = self.useFixture(fixtures.TempDir()).path
-        self.pool = PoolProcess(state_dir, ["compute1", "compute2"])
+        self.pool = PoolProcess(state_dir, ["compute1", "compute2", "compute3:0"])
         self.addCleanup(self.pool.stop)
         # What installing the package does: our shim lands in nova/virt.
         self.useFixture(fixtures.MonkeyPatch(
@@ -240,6 +240,48 @@ class OrionXDriverTest(base.ServersTestBase):
         after = self.pool.bindings_of(server["id"])[0]["vgpus"][0]
         self.assertEqual((before["gpu_uuid"], 25, 4096),
                          (after["gpu_uuid"], after["compute_pct"], after["memory_mb"]))
+
+    def _share_pool_gpus(self, hostnames):
+        """What the controller's Placement sync does (it cannot run in this
+        process): the orionx pool's sharing provider, in an aggregate with
+        the hosts it serves."""
+        gpus = self.pool.api.get("/v1/gpus")["gpus"]
+        sharing = provider_tree.sharing_provider("orionx", gpus)
+        for resource_class in sharing.inventories:
+            self.placement.put("/resource_classes/%s" % resource_class, None, version="1.7")
+        self.placement.put("/traits/%s" % names.TRAIT_SHARED_POOL, None, version="1.6")
+        self.placement.post("/resource_providers", {"uuid": sharing.uuid,
+                                                    "name": sharing.name}, version="1.20")
+        self.placement.put("/resource_providers/%s/inventories" % sharing.uuid, {
+            "inventories": sharing.inventories, "resource_provider_generation": 0})
+        self.placement.put("/resource_providers/%s/traits" % sharing.uuid, {
+            "traits": sorted(sharing.traits), "resource_provider_generation": 1},
+            version="1.6")
+        for rp in [sharing.uuid] + [self.compute_rp_uuids[h] for h in hostnames]:
+            generation = self.placement.get("/resource_providers/%s" % rp).body["generation"]
+            self.placement.put("/resource_providers/%s/aggregates" % rp, {
+                "aggregates": sorted(sharing.aggregates),
+                "resource_provider_generation": generation}, version="1.19")
+        return sharing.uuid
+
+    def test_remote_vgpu_through_the_pools_sharing_provider(self):
+        self.start_orionx_compute("compute1")
+        self.start_orionx_compute("compute3")  # no GPUs of its own
+        sharing = self._share_pool_gpus(["compute1", "compute3"])
+        remote = self._create_flavor(disk=1, ephemeral=0, extra_spec={
+            "resources1:CUSTOM_VGPU_REMOTE_COMPUTE": "25",
+            "resources1:CUSTOM_VGPU_REMOTE_MEMORY_MB": "4096"})
+        server = self._create_server(flavor_id=remote, networks="none", host="compute3")
+        allocations = self._get_allocations_by_server_uuid(server["id"])
+        self.assertEqual({"CUSTOM_VGPU_REMOTE_COMPUTE": 25,
+                          "CUSTOM_VGPU_REMOTE_MEMORY_MB": 4096},
+                         allocations[sharing]["resources"])
+        vgpu = self.pool.bindings_of(server["id"])[0]["vgpus"][0]
+        # The controller chose a GPU of another host: compute3 has none.
+        self.assertIn(vgpu["node"], ["compute1", "compute2"])
+        self.assertIn("org.orionx", self._last_guest_xml(server))
+        self._delete_server(server)
+        self.assertEqual([], self.pool.bindings_of(server["id"]))
 
     def test_suspend_and_resume_keep_the_binding(self):
         self.start_orionx_compute("compute1")
