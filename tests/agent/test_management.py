@@ -4,6 +4,7 @@ heartbeats, GPU server supervision, and a killed agent's node going down."""
 import os
 import signal
 
+from orionx_nova.controller import service
 from orionx_nova.objects import events, gpus, nodes
 from tests.agent.conftest import AgentProcess, node_state, wait_for
 
@@ -60,3 +61,19 @@ def test_agent_started_before_the_controller(request, conf, sqlite_url, rabbit_u
     wait_for(lambda: "Registering host" in agent.log(), 30, "a failed registration attempt")
     request.getfixturevalue("controller")
     wait_for(lambda: node_state(agent.hostname) == "up", 40, "late registration")
+
+
+def test_controller_restart_is_transparent(pool, controller):
+    agent = pool.agent("steady", sim_gpus="1x512")
+    pool.wait_up(agent)
+    service_before, transport = controller
+    service_before.stop()
+    restarted = service.ControllerService(transport=transport)
+    restarted.start()
+    try:
+        before = nodes.get(agent.hostname)["last_heartbeat_at"]
+        wait_for(lambda: nodes.get(agent.hostname)["last_heartbeat_at"] != before, 20,
+                 "heartbeats reaching the restarted controller")
+        assert node_state(agent.hostname) == "up"
+    finally:
+        restarted.stop()
