@@ -248,9 +248,13 @@ class PlacementSync:
 
     def _refuse_removal(self, provider):
         """Placement refuses to delete a provider with allocations; we do not
-        try, stop new work landing there and tell operators what to do."""
+        try, stop new work landing there and tell operators what to do (once:
+        when the provider becomes fully reserved)."""
         url = "/resource_providers/" + provider["uuid"]
-        self._with_generation(url, lambda generation: self._reserve_everything(url, generation))
+        changed = self._with_generation(
+            url, lambda generation: self._reserve_everything(url, generation))
+        if not changed:
+            return
         message = ("GPU provider %s left the pool but Placement still holds allocations "
                    "against it; it is kept (fully reserved) until those servers are "
                    "deleted or migrated" % provider["name"])
@@ -261,9 +265,11 @@ class PlacementSync:
     def _reserve_everything(self, url, generation):
         current = self._client.get(url + "/inventories")["inventories"]
         full = {rc: dict(rec, reserved=rec["total"]) for rc, rec in current.items()}
-        if full != current:
-            self._client.put(url + "/inventories", {
-                "inventories": full, "resource_provider_generation": generation})
+        if full == current:
+            return False
+        self._client.put(url + "/inventories", {
+            "inventories": full, "resource_provider_generation": generation})
+        return True
 
 
 def _resources_of(allocation, provider_of_gpu, on_providers):

@@ -55,4 +55,5 @@ def register_opts(conf):
 
 
 def list_opts():
-    return {orionx_group: orionx_opts}
+    """For oslo-config-generator --namespace orionx.nova (nova.conf samples)."""
+    return [(orionx_group, orionx_opts)]

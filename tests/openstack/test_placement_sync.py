@@ -228,6 +228,8 @@ def test_gpu_with_allocations_is_kept_until_they_go(two_hosts, placement):
     refused = events.list(object_uuid=gpu_rp)
     assert refused[0]["kind"] == "placement.removal_refused"
     assert "deleted or migrated" in refused[0]["message"]
+    sync.PlacementSync().run()
+    assert len(events.list(object_uuid=gpu_rp)) == 1  # said once, not every pass
 
     placement.delete("/allocations/" + instance)
     assert sync.PlacementSync().run()["kept_in_use"] == []
