@@ -4,9 +4,11 @@ Each session's device time is kept per kernel (measured by the backend: the
 sim engine's clock, CUDA events on real GPUs) and summed over a sliding
 window of ``share_window_ms``. ``admit`` lets a launch through when
 
-* a device slot is free: at most ``inflight_kernels`` kernels of all sessions
-  are queued on the device at once, so whoever is admitted next runs next,
-  instead of behind a long queue of someone else's kernels;
+* a device slot is free: while sessions contend, at most
+  ``inflight_kernels`` kernels of all of them are queued on the device at
+  once, so whoever is admitted next runs next, instead of behind a long
+  queue of someone else's kernels (an elastic session alone may queue
+  freely; a hard one never, as its share is checked before each kernel);
 * no other waiting session has a better claim: the one whose windowed device
   time is smallest relative to its share goes first (so under contention
   every session converges to its share, in proportion);
@@ -45,23 +47,33 @@ BUSY_ENOUGH = 0.75
 class _Meter:
     """Device time of one session: recent kernels and what is queued."""
 
-    __slots__ = ("kernels", "inflight", "expected_s", "active_at")
+    __slots__ = ("kernels", "total_s", "inflight", "expected_s", "active_at")
 
     def __init__(self):
         self.kernels = collections.deque()  # (finished at, device seconds)
+        self.total_s = 0.0                  # device seconds of those kernels
         self.inflight = 0
         self.expected_s = 0.0
         self.active_at = 0.0  # last admission or end of a kernel
 
     def used_s(self, now, window_s):
-        """Device time that fell inside ``[now - window_s, now]``."""
+        """Device time that fell inside ``[now - window_s, now]``. Kept as a
+        running sum, so it costs the same for a thousand tiny kernels in the
+        window as for one; only the oldest kernel can straddle its start
+        (a session's kernels run one after another)."""
         since = now - window_s
-        while self.kernels and self.kernels[0][0] <= since:
-            self.kernels.popleft()
-        return sum(end - max(end - device_s, since) for end, device_s in self.kernels)
+        kernels = self.kernels
+        while kernels and kernels[0][0] <= since:
+            self.total_s -= kernels.popleft()[1]
+        if not kernels:
+            self.total_s = 0.0  # no float drift survives an empty window
+            return 0.0
+        end, device_s = kernels[0]
+        return self.total_s - max(0.0, since - (end - device_s))
 
     def add(self, now, device_s):
         self.kernels.append((now, device_s))
+        self.total_s += device_s
         self.active_at = now
         self.expected_s += _EXPECTED_WEIGHT * (device_s - self.expected_s)
 
@@ -120,7 +132,8 @@ class ComputeScheduler:
     def _wait_s(self, session, meter, now):
         """0 if ``session`` may launch now, else how long to wait at most
         (it is woken earlier when a kernel ends or limits change)."""
-        if self._inflight >= self.inflight_kernels:
+        if self._inflight >= self.inflight_kernels and (
+                self.compute_mode == "hard" or self._contended(session, now)):
             return self.window_s
         held_s = self._held_s(session, meter, now)
         if held_s:
@@ -164,6 +177,16 @@ class ComputeScheduler:
         cap_s = session.compute_pct / 100.0 * self.window_s
         planned_s = used_s + (meter.inflight + 1) * meter.expected_s
         return planned_s - cap_s if planned_s > cap_s else 0
+
+    def _contended(self, session, now):
+        """Does another session want the device? Alone, a session may queue
+        any number of kernels (a burst of launches then costs no thread
+        hand-over per kernel); the slot limit only orders sessions."""
+        for other, meter in self._meters.items():
+            if other is not session and (other in self._waiting or meter.inflight or
+                                         now - meter.active_at < self.active_grace_s):
+                return True
+        return False
 
     def _others_want_their_share(self, session, now):
         """Does another session that has not had its share want the device

@@ -5,6 +5,7 @@ agent can run one in-process; ``orionx_agent.cmd.gpu_server`` builds one
 from ``[gpu_server]``.
 """
 
+import contextlib
 import itertools
 import os
 import socket
@@ -229,30 +230,31 @@ class GpuServer:
         """New limits for every live session of ``vgpu_id``, all or none."""
         _check_limits(vgpu_id, compute_pct, memory_mb)
         sessions = sorted(self.sessions_of_vgpu(vgpu_id), key=lambda s: s.id)
-        for session in sessions:  # in id order: two resizes never deadlock
-            session.work_lock.acquire()
-        try:
-            for session in sessions:
-                used = session.memory_map.used_bytes
-                if memory_mb is not None and used > memory_mb * MB:
-                    raise ControlError(
-                        "vGPU %s cannot shrink to %d MB: %s holds %.1f MB; free memory in "
-                        "the guest first or choose at least %d MB"
-                        % (vgpu_id, memory_mb, session.label, used / MB, -(-used // MB)))
-            for session in sessions:
-                if compute_pct is not None:
-                    session.compute_pct = compute_pct
-                if memory_mb is not None:
-                    session.memory_map.quota_bytes = memory_mb * MB
-            self._remember_limits(vgpu_id, sessions, compute_pct, memory_mb)
-        finally:
-            for session in sessions:
-                session.work_lock.release()
+        with contextlib.ExitStack() as held:
+            for session in sessions:  # in id order: two resizes never deadlock
+                held.enter_context(session.held_for_control())
+            self._apply_resize(vgpu_id, sessions, compute_pct, memory_mb)
         self.scheduler.wake_all()
         LOG.info("Resized vGPU %s to %s%% compute, %s MB (%d live sessions)", vgpu_id,
                  compute_pct, memory_mb, len(sessions))
         return {"vgpu_id": vgpu_id, "compute_pct": compute_pct, "memory_mb": memory_mb,
                 "sessions": [s.id for s in sessions]}
+
+    def _apply_resize(self, vgpu_id, sessions, compute_pct, memory_mb):
+        """All or nothing; the caller holds every session's work lock."""
+        for session in sessions:
+            used = session.memory_map.used_bytes
+            if memory_mb is not None and used > memory_mb * MB:
+                raise ControlError(
+                    "vGPU %s cannot shrink to %d MB: %s holds %.1f MB; free memory in "
+                    "the guest first or choose at least %d MB"
+                    % (vgpu_id, memory_mb, session.label, used / MB, -(-used // MB)))
+        for session in sessions:
+            if compute_pct is not None:
+                session.compute_pct = compute_pct
+            if memory_mb is not None:
+                session.memory_map.quota_bytes = memory_mb * MB
+        self._remember_limits(vgpu_id, sessions, compute_pct, memory_mb)
 
     def _remember_limits(self, vgpu_id, sessions, compute_pct, memory_mb):
         with self._lock:

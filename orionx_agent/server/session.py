@@ -12,6 +12,7 @@ error instead of running, as a CUDA context reports a launch failure at the
 next synchronising call.
 """
 
+import contextlib
 import dataclasses
 import socket
 import threading
@@ -36,6 +37,8 @@ TOUCHES_DEVICE_MEMORY = frozenset((
     "MEMSET_D8", "MEMSET_D8_ASYNC", "MEMSET_D32", "MEMSET_D32_ASYNC", "LAUNCH_KERNEL"))
 _DISCARD_CHUNK_BYTES = 1 << 20
 
+
+_CONTROL_YIELD_S = 0.0002
 
 # A preempted session's connection stays open this long, so that the
 # client's next call reads why it ended (SESSION_ENDED) rather than finding
@@ -145,6 +148,11 @@ class Session:
         # thread that changes the session's device state or writes to its
         # stream (preemption, eviction, resize): they never interleave.
         self.work_lock = threading.RLock()
+        # Control operations waiting for work_lock: the session's thread lets
+        # them in before its next frame, as a lock is not fair and a busy
+        # session would otherwise take it back at once, frame after frame.
+        self._control_waiting = 0
+        self._control_count_lock = threading.Lock()
         self.ended_by_server = None  # CudaError once preempted
         self.compute_pct = 100
         self.priority = 0
@@ -200,6 +208,18 @@ class Session:
             self.stream.close()
             self.server.forget_session(self)
 
+    @contextlib.contextmanager
+    def held_for_control(self):
+        """work_lock, taken by a control operation ahead of the next frame."""
+        with self._control_count_lock:
+            self._control_waiting += 1
+        try:
+            with self.work_lock:
+                yield
+        finally:
+            with self._control_count_lock:
+                self._control_waiting -= 1
+
     def preempt(self, message):
         """End the session from another thread: tell the client ``message``
         (CUDA_ERROR_SESSION_PREEMPTED), free everything it holds at once,
@@ -207,7 +227,7 @@ class Session:
         error = CudaError(CUresult.CUDA_ERROR_SESSION_PREEMPTED, message)
         self.ended_by_server = error  # waits in the scheduler see it and give up
         self.server.scheduler.wake(self)
-        with self.work_lock:  # the session's current frame is over
+        with self.held_for_control():  # the session's current frame is over
             frame = protocol.encode_error(protocol.SESSION_ENDED.opcode, 0, error.code,
                                           message)
             try:
@@ -298,6 +318,8 @@ class Session:
     def _serve_one(self):
         flags, opcode, request_id, payload_bytes = protocol.parse_header(
             self.stream.recv_exact(protocol.HEADER_BYTES))
+        while self._control_waiting:
+            time.sleep(_CONTROL_YIELD_S)
         with self.work_lock:
             if self.ended_by_server is not None:
                 # Preempted: the client has SESSION_ENDED waiting; what it
