@@ -288,19 +288,23 @@ class CudaContext(BackendContext):
                 if exc.code == CUresult.CUDA_ERROR_OUT_OF_MEMORY:
                     raise self._out_of_memory(nbytes) from None
                 raise
-            dptr, handle = block.va, block
-        else:
-            err, dptr = driver.cuMemAlloc(nbytes)
-            if int(err) == CUresult.CUDA_ERROR_OUT_OF_MEMORY:
-                raise self._out_of_memory(nbytes)
-            _check((err,), "cuMemAlloc(%d)" % nbytes)
-            handle = None
+            try:
+                # The whole mapped range, rounding included: none of it may
+                # show what another session left in those physical pages.
+                vmm.scrub(block)
+            except BaseException:
+                vmm.free(block)
+                raise
+            return block.va, block
+        err, dptr = driver.cuMemAlloc(nbytes)
+        if int(err) == CUresult.CUDA_ERROR_OUT_OF_MEMORY:
+            raise self._out_of_memory(nbytes)
+        _check((err,), "cuMemAlloc(%d)" % nbytes)
         # All sessions live in this one process, so the driver may hand out
         # memory another session freed: zero it before this one can read it.
         # Synchronously, so that no stream of the session can overtake it.
-        _check(driver.cuMemsetD8(_ptr(int(dptr)), 0, nbytes),
-               "cuMemsetD8 (scrubbing a new allocation)")
-        return int(dptr), handle
+        _check(driver.cuMemsetD8(dptr, 0, nbytes), "cuMemsetD8 (scrubbing a new allocation)")
+        return int(dptr), None
 
     def _out_of_memory(self, nbytes):
         return CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY,

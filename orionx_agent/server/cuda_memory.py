@@ -124,11 +124,20 @@ class VmmAllocator:
         try:
             self._check(self._driver.cuMemcpyHtoD(self._ptr(block.va), block.host, nbytes),
                         "cuMemcpyHtoD (restoring)")
+            # The new physical pages may hold what another session left there.
+            self.scrub(block, nbytes)
         except BaseException:
             self.unmap(block)
             raise
         self._driver.cuMemFreeHost(block.host)
         block.host = None
+
+    def scrub(self, block, start_bytes=0):
+        """Zero the mapped range from ``start_bytes`` to its end, synchronously."""
+        if block.size > start_bytes:
+            self._check(self._driver.cuMemsetD8(self._ptr(block.va + start_bytes), 0,
+                                                block.size - start_bytes),
+                        "cuMemsetD8 (scrubbing)")
 
     def free(self, block):
         driver = self._driver
