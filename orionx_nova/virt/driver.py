@@ -77,6 +77,8 @@ class OrionXLibvirtDriver(libvirt_driver.LibvirtDriver):
               accel_info=None):
         request = self._vgpu_request(instance)
         if request.vgpus:
+            # A rebuild or an evacuation arrives with its old binding.
+            self._release(instance)
             self._bind(instance, allocations, request)
         try:
             super().spawn(context, instance, image_meta, injected_files, admin_password,

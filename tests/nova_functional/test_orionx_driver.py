@@ -283,7 +283,7 @@ class OrionXDriverTest(base.ServersTestBase):
         self._delete_server(server)
         self.assertEqual([], self.pool.bindings_of(server["id"]))
 
-    def test_suspend_and_resume_keep_the_binding(self):
+    def test_suspend_resume_and_rebuild_keep_one_binding(self):
         self.start_orionx_compute("compute1")
         flavor_id = self._create_flavor(disk=1, ephemeral=0, extra_spec=SMALL)
         server = self._create_server(flavor_id=flavor_id, networks="none")
@@ -291,6 +291,11 @@ class OrionXDriverTest(base.ServersTestBase):
         server = self._suspend_server(server)
         server = self._resume_server(server)
         self.assertEqual(binding, self.pool.bindings_of(server["id"]))
+        # A rebuild spawns again on the same host: still one binding, same GPU.
+        server = self._rebuild_server(server, self.glance.auto_disk_config_enabled_image["id"])
+        rebound = self.pool.bindings_of(server["id"])
+        self.assertEqual(1, len(rebound))
+        self.assertEqual(binding[0]["vgpus"][0]["gpu_uuid"], rebound[0]["vgpus"][0]["gpu_uuid"])
 
     def test_flavor_keys_are_validated_by_nova(self):
         flavor_id = self._create_flavor(disk=1, ephemeral=0)
