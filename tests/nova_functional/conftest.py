@@ -12,15 +12,18 @@ import sys
 # first, they see the real ones.
 import hypothesis  # noqa: F401
 
+_left_out = []
+
 
 def pytest_ignore_collect(collection_path, config):
     if "orionx_nova.conf" in sys.modules and collection_path.name.startswith("test_"):
+        _left_out.append(collection_path.name)
         return True
     return None
 
 
-def pytest_report_header(config):
-    if "orionx_nova.conf" in sys.modules:
-        return ("tests/nova_functional: left out of this session; run them alone "
-                "(make test-openstack)")
-    return None
+def pytest_terminal_summary(terminalreporter):
+    if _left_out:
+        terminalreporter.write_line(
+            "tests/nova_functional (%s) left out: this session loaded the controller's "
+            "configuration; they run alone in make test-openstack" % ", ".join(_left_out))
