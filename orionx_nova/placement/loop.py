@@ -25,6 +25,7 @@ ALLOCATIONS = models.Allocation.__table__
 NODES = models.Node.__table__
 VGPUS = models.VGpu.__table__
 
+
 def change_marker():
     """A value that differs whenever the pool changed in a way Placement
     mirrors: every claim bumps a GPU's generation, allocations and nodes

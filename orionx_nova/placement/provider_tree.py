@@ -21,8 +21,8 @@ class Provider:
     inventories: dict  # {resource class: inventory record}
     traits: set
     aggregates: set = dataclasses.field(default_factory=set)
-    # {resource class: capacity units in use that Placement does not see
-    # against this provider}; turned into ``reserved`` by the sync.
+    # The pool's GPU dicts behind the provider (one, or a pool's for a
+    # sharing provider): what ``reserved`` is computed from.
     gpus: list = dataclasses.field(default_factory=list)
 
 
