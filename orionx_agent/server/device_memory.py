@@ -28,6 +28,7 @@ LOG = logging.getLogger(__name__)
 # before it fails with CUDA_ERROR_OUT_OF_MEMORY.
 ROOM_WAIT_S = 30.0
 _ROOM_POLL_S = 0.05
+_VICTIM_LOCK_WAIT_S = 0.005
 
 
 class DeviceMemory:
@@ -212,8 +213,12 @@ class DeviceMemory:
         ``short_bytes`` are free (or it has none left); False if no session
         could be moved."""
         for victim in self._victims(session):
-            if not victim.work_lock.acquire(blocking=False):
-                continue  # busy: not least recently active after all
+            # Briefly: a session busy for longer is not least recently active
+            # after all, and two sessions evicting each other must not wait
+            # for each other's locks for long.
+            with victim.yielding():
+                if not victim.work_lock.acquire(timeout=_VICTIM_LOCK_WAIT_S):
+                    continue
             try:
                 if victim.context is None or victim.ended_by_server is not None:
                     continue

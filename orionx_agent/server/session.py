@@ -209,16 +209,22 @@ class Session:
             self.server.forget_session(self)
 
     @contextlib.contextmanager
-    def held_for_control(self):
-        """work_lock, taken by a control operation ahead of the next frame."""
+    def yielding(self):
+        """While inside, the session's thread waits before its next frame, so
+        another thread waiting for work_lock gets it."""
         with self._control_count_lock:
             self._control_waiting += 1
         try:
-            with self.work_lock:
-                yield
+            yield
         finally:
             with self._control_count_lock:
                 self._control_waiting -= 1
+
+    @contextlib.contextmanager
+    def held_for_control(self):
+        """work_lock, taken by a control operation ahead of the next frame."""
+        with self.yielding(), self.work_lock:
+            yield
 
     def preempt(self, message):
         """End the session from another thread: tell the client ``message``
@@ -228,6 +234,8 @@ class Session:
         self.ended_by_server = error  # waits in the scheduler see it and give up
         self.server.scheduler.wake(self)
         with self.held_for_control():  # the session's current frame is over
+            if self.context is None:
+                return  # it ended on its own meanwhile
             frame = protocol.encode_error(protocol.SESSION_ENDED.opcode, 0, error.code,
                                           message)
             try:

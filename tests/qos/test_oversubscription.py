@@ -4,6 +4,7 @@ buffers moving to host RAM and back, and never a byte lost or mixed."""
 import hashlib
 import struct
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -157,3 +158,41 @@ def test_shrinking_physical_memory_moves_buffers_out(qos_server, open_session):
     control.set_memory_limits(physical_memory_mb=PHYSICAL_MB)
     guest.verify()
     control.close()
+
+
+def test_a_busy_session_still_gives_way(qos_server, open_session):
+    """A session launching kernels without pause holds its lock most of the
+    time; another that needs memory still gets its buffers moved out."""
+    server = qos_server(memory_mb=PHYSICAL_MB, oversub_ratio=2.0)
+    busy = open_session(server, allocation_id="busy", memory_mb=24)
+    (module,) = busy.module_load_data(buffer=protocol.BUILTIN_MODULE_IMAGE)
+    (fill,) = busy.module_get_function(module, buffer=b"fill_f32")
+    (work,) = busy.mem_alloc(MB)
+    (kept,) = busy.mem_alloc(20 * MB)
+    busy.memset_d32(kept, 0x01020304, 5 * MB, 0)
+    stop = threading.Event()
+    failures = []
+
+    def launch_forever():
+        try:
+            while not stop.is_set():
+                for _ in range(8):
+                    busy.launch_kernel(fill, 1, 1, 1, 256, 1, 1, 0, 0,
+                                       buffer=struct.pack("<QQf", work, MB // 4, 1.0))
+                busy.ctx_synchronize()
+        except Exception as exc:  # reported below
+            failures.append(exc)
+    thread = threading.Thread(target=launch_forever)
+    thread.start()
+    try:
+        newcomer = open_session(server, allocation_id="new", memory_mb=24)
+        started = time.monotonic()
+        (dptr,) = newcomer.mem_alloc(20 * MB)
+        newcomer.memset_d8(dptr, 7, 20 * MB, 0)
+        assert time.monotonic() - started < 10
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not failures, failures
+    (data,) = busy.memcpy_dtoh(kept, 20 * MB, 0)
+    assert data == struct.pack("<I", 0x01020304) * (5 * MB)
