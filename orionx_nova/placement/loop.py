@@ -58,19 +58,35 @@ class PlacementLoop:
         self._woken.set()
 
     def run(self):
-        last_marker, last_sync = None, 0.0
+        last_marker, last_sync, failures = None, 0.0, 0
         while not self._stopping.is_set():
             try:
                 marker = change_marker()
                 due = time.monotonic() - last_sync >= CONF.placement.sync_interval_s
-                if marker != last_marker or due or self._woken.is_set():
+                if marker != last_marker or due or self._woken.is_set() or failures:
                     self._woken.clear()
                     self._sync_once()
-                    last_marker, last_sync = marker, time.monotonic()
-            except Exception:  # Placement or the DB away: keep trying
-                LOG.exception("Placement sync failed; retrying in %.1f s",
-                              CONF.placement.change_poll_interval_s)
-            self._woken.wait(CONF.placement.change_poll_interval_s)
+                    last_marker, last_sync, failures = marker, time.monotonic(), 0
+            except Exception:  # Placement or the DB away: keep trying, less often
+                failures += 1
+                self._report_failure(failures)
+            self._woken.wait(self._pause_s(failures))
+
+    @staticmethod
+    def _pause_s(failures):
+        """The poll interval, doubled per failure in a row up to the sync
+        interval, so an unreachable Placement is not hammered."""
+        poll_s = CONF.placement.change_poll_interval_s
+        return min(poll_s * 2 ** min(failures, 16), max(poll_s, CONF.placement.sync_interval_s))
+
+    def _report_failure(self, failures):
+        retry_s = self._pause_s(failures)
+        if failures == 1:
+            LOG.exception("Placement sync failed; retrying in %.1f s", retry_s)
+        else:
+            LOG.warning("Placement sync failed %d times in a row; retrying in %.1f s "
+                        "(check [placement] in orionx.conf and that Placement answers)",
+                        failures, retry_s)
 
     def _sync_once(self):
         if self._syncer is None:

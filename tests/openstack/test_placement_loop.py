@@ -52,3 +52,14 @@ def test_controller_syncs_on_change(pool, placement, conf):
         transport.cleanup()
         for name in ("sync_enabled", "sync_interval_s", "change_poll_interval_s"):
             conf.clear_override(name, group="placement")
+
+
+def test_failures_back_off_up_to_the_sync_interval(conf):
+    conf.set_override("change_poll_interval_s", 2.0, group="placement")
+    conf.set_override("sync_interval_s", 60, group="placement")
+    try:
+        pauses = [loop.PlacementLoop._pause_s(n) for n in range(8)]
+    finally:
+        conf.clear_override("change_poll_interval_s", group="placement")
+        conf.clear_override("sync_interval_s", group="placement")
+    assert pauses == [2.0, 4.0, 8.0, 16.0, 32.0, 60, 60, 60]
