@@ -179,9 +179,9 @@ class OrionXLibvirtDriver(libvirt_driver.LibvirtDriver):
         except pool_api.PoolApiError as exc:
             # The instance is gone from this host either way; an orphaned
             # allocation shows in the pool with the instance as consumer.
-            LOG.error("Could not release the vGPUs of instance %s: %s; delete its "
-                      "allocation with: orionx allocation list --consumer %s",
-                      instance.uuid, exc, instance.uuid)
+            LOG.error("Could not release the vGPUs of instance %s: %s; find its "
+                      "allocation with 'orionx alloc list --consumer %s' and release it "
+                      "with 'orionx alloc delete UUID'", instance.uuid, exc, instance.uuid)
 
     def _rebind(self, instance, allocations, instance_flavor):
         request = self._vgpu_request(instance, instance_flavor)
