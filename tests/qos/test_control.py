@@ -232,3 +232,22 @@ def _builtin(connection, name):
 
 def _params(fmt, *values):
     return struct.pack(fmt, *values)
+
+
+def test_the_driver_api_reports_preemption_in_cudas_terms(server, control):
+    """What a program using guest_runtime.cuda sees: a CUresult it can name."""
+    from guest_runtime import cuda, runtime
+    runtime.configure(endpoint=server.endpoints[0], token=make_token(allocation_id="prog"),
+                      transport="unix")
+    try:
+        assert cuda.cuInit(0) == (cuda.CUresult.CUDA_SUCCESS,)
+        err, dptr = cuda.cuMemAlloc(MB)
+        assert err == cuda.CUresult.CUDA_SUCCESS
+        control.preempt("prog", by_allocation="batch-42")
+        err, _ = cuda.cuMemAlloc(MB)
+        assert err == cuda.CUresult.CUDA_ERROR_SESSION_PREEMPTED
+        assert cuda.cuGetErrorName(err) == (cuda.CUresult.CUDA_SUCCESS,
+                                            b"CUDA_ERROR_SESSION_PREEMPTED")
+        assert "preempted by allocation batch-42" in cuda.last_error_message()
+    finally:
+        runtime.reset()
