@@ -161,6 +161,11 @@ class ComputeScheduler:
             return max(min(over_s, self.active_grace_s), _MIN_WAIT_S)
         return 0
 
+    def busy_fraction(self):
+        """Fraction of the last window the device spent on kernels."""
+        with self._cond:
+            return min(1.0, self._busy(time.monotonic()))
+
     def _busy(self, now):
         """Fraction of the window the device spent on kernels."""
         return sum(m.used_s(now, self.window_s) for m in self._meters.values()) / self.window_s

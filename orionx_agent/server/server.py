@@ -228,7 +228,7 @@ class GpuServer:
 
     def resize_vgpu(self, vgpu_id, compute_pct=None, memory_mb=None):
         """New limits for every live session of ``vgpu_id``, all or none."""
-        _check_limits(vgpu_id, compute_pct, memory_mb)
+        compute_pct, memory_mb = _check_limits(vgpu_id, compute_pct, memory_mb)
         sessions = sorted(self.sessions_of_vgpu(vgpu_id), key=lambda s: s.id)
         with contextlib.ExitStack() as held:
             for session in sessions:  # in id order: two resizes never deadlock
@@ -319,6 +319,7 @@ class GpuServer:
             "bytes_evicted": memory.bytes_evicted, "bytes_restored": memory.bytes_restored,
             "compute_mode": self.scheduler.compute_mode,
             "share_window_ms": self.scheduler.share_window_ms,
+            "device_busy_pct": round(100 * self.scheduler.busy_fraction(), 1),
             "sessions": len(self.sessions())}
 
 
@@ -336,10 +337,23 @@ def _session_usage(session):
         "peer": session.peer_label}
 
 
+def _whole_number(value):
+    """``value`` as an int if it is a whole number (JSON may send 25.0), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        return None
+    return int(value)
+
+
 def _check_limits(vgpu_id, compute_pct, memory_mb):
-    if compute_pct is not None and not (isinstance(compute_pct, int) and 1 <= compute_pct <= 100):
-        raise ControlError("vGPU %s: compute_pct %r is not an integer in 1..100"
-                           % (vgpu_id, compute_pct))
-    if memory_mb is not None and not (isinstance(memory_mb, int) and memory_mb >= 1):
-        raise ControlError("vGPU %s: memory_mb %r is not a positive integer"
-                           % (vgpu_id, memory_mb))
+    """(compute_pct, memory_mb) as ints, or ControlError naming what is wrong."""
+    if compute_pct is not None:
+        compute_pct = _whole_number(compute_pct)
+        if compute_pct is None or not 1 <= compute_pct <= 100:
+            raise ControlError("vGPU %s: compute_pct must be a whole number in 1..100"
+                               % vgpu_id)
+    if memory_mb is not None:
+        memory_mb = _whole_number(memory_mb)
+        if memory_mb is None or memory_mb < 1:
+            raise ControlError("vGPU %s: memory_mb must be a whole number of at least 1"
+                               % vgpu_id)
+    return compute_pct, memory_mb

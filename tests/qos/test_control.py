@@ -40,6 +40,7 @@ def test_usage_lists_sessions_with_memory_and_device_time(server, control, open_
                                  buffer=_params("<QQf", dptr, MB, 1.0))
     connection.ctx_synchronize()
     usage = control.usage()
+    assert 0 <= usage["gpu"]["device_busy_pct"] <= 100
     assert usage["gpu"]["memory_mb"] == 256
     assert usage["gpu"]["memory_used_mb"] == 4
     (session,) = usage["sessions"]
