@@ -3,9 +3,10 @@
 Each heartbeat carries per-GPU and per-vGPU figures (see
 :mod:`orionx_nova.objects.measured_usage`); ``report_sessions`` carries the
 live sessions and the allocations whose sessions ended since the last
-report. A session counts as ended when it was seen before and is gone now,
-including when its GPU server died: the controller then unbinds acquire-mode
-allocations, which cannot unbind themselves once their process is gone.
+report, each with when it was last seen alive. A session counts as ended
+when it was seen before and is gone now, including when its GPU server
+died: the controller then unbinds acquire-mode allocations, which cannot
+unbind themselves once their process is gone.
 """
 
 import dataclasses
@@ -28,20 +29,23 @@ class UsageMeter:
     def __init__(self):
         self._device_time_s = {}  # session key -> device_time_s at the last report
         self._measured_at = None
-        self._allocations_seen = set()
-        self._unreported_ended = set()
-        self._handed_over = set()
+        # allocation uuid -> when a session of it was last seen alive (unix
+        # time): the controller keeps a binding made after that moment.
+        self._last_seen_at = {}
+        self._unreported_ended = {}
+        self._handed_over = {}
         self._lock = threading.Lock()
 
     def note_session(self, allocation_uuid):
         """The gateway handed a session of this allocation to a GPU server:
         it counts as seen even if it ends before the next measurement."""
         with self._lock:
-            self._handed_over.add(allocation_uuid)
+            self._handed_over[allocation_uuid] = time.time()
 
-    def keep_ended(self, allocation_uuids):
+    def keep_ended(self, ended):
         """Ended allocations a failed report did not deliver: send them again."""
-        self._unreported_ended.update(allocation_uuids)
+        for item in ended:
+            self._unreported_ended[item["uuid"]] = item["last_seen_at"]
 
     def _read(self, server):
         if not server.running:
@@ -56,8 +60,8 @@ class UsageMeter:
         # Taken before the servers are asked: a session handed over while
         # they answer may be missing from their answers without having ended.
         with self._lock:
-            handed_over, self._handed_over = self._handed_over, set()
-        now = time.monotonic()
+            handed_over, self._handed_over = self._handed_over, {}
+        now, seen_at = time.monotonic(), time.time()
         elapsed_s = (now - self._measured_at) if self._measured_at else None
         gpus, vgpus, sessions, device_time_s = [], [], [], {}
         for server in servers:
@@ -80,7 +84,7 @@ class UsageMeter:
             gpus.append(gpu)
         self._device_time_s, self._measured_at = device_time_s, now
         return UsageReport({"gpus": gpus, "vgpus": vgpus}, sessions,
-                           self._ended(sessions, handed_over))
+                           self._ended(sessions, handed_over, seen_at))
 
     def _share(self, key, device_time_s, elapsed_s):
         before = self._device_time_s.get(key)
@@ -88,10 +92,14 @@ class UsageMeter:
             return 0.0
         return round(max(0.0, device_time_s - before) / elapsed_s * 100.0, 1)
 
-    def _ended(self, sessions, handed_over):
+    def _ended(self, sessions, handed_over, seen_at):
+        """[{uuid, last_seen_at}] of allocations seen before and gone now."""
         current = {s.get("allocation_id") for s in sessions if s.get("allocation_id")}
-        seen = self._allocations_seen | handed_over | self._unreported_ended
-        ended = seen - current
-        self._allocations_seen = current
-        self._unreported_ended = set()
-        return sorted(ended)
+        candidates = dict(self._unreported_ended)
+        for seen in (self._last_seen_at, handed_over):
+            for uuid, at in seen.items():
+                candidates[uuid] = max(at, candidates.get(uuid, at))
+        self._last_seen_at = {uuid: seen_at for uuid in current}
+        self._unreported_ended = {}
+        return [{"uuid": uuid, "last_seen_at": at}
+                for uuid, at in sorted(candidates.items()) if uuid not in current]

@@ -7,6 +7,8 @@ connection drops, cannot. Its agent notices the session is gone and reports
 it here, and the allocation is unbound, so its capacity is never leaked.
 """
 
+import datetime
+
 from oslo_log import log as logging
 
 from orionx_nova import exception
@@ -51,13 +53,22 @@ def _other_hosts(allocation, hostname):
     return hosts
 
 
-def _release_ended(allocation_uuid, hostname):
+def _bound_after(allocation, last_seen_at):
+    """True when the allocation was bound again after its ended session was
+    last seen alive: the new binding belongs to a new application."""
+    if last_seen_at is None or not allocation["placed_at"]:
+        return False
+    placed_at = datetime.datetime.strptime(allocation["placed_at"], "%Y-%m-%dT%H:%M:%SZ")
+    return placed_at.replace(tzinfo=datetime.timezone.utc).timestamp() > last_seen_at
+
+
+def _release_ended(allocation_uuid, hostname, last_seen_at=None):
     try:
         allocation = allocations.get(allocation_uuid)
     except exception.NotFound:
         return False  # deleted already: its application ended cleanly
     bound = any(v["gpu_uuid"] for v in allocation["vgpus"])
-    if allocation["mode"] != "acquire" or not bound:
+    if allocation["mode"] != "acquire" or not bound or _bound_after(allocation, last_seen_at):
         return False
     allocations.unbind(allocation_uuid)
     # Its sessions elsewhere run on capacity that was just released: end them.
@@ -73,13 +84,17 @@ def _release_ended(allocation_uuid, hostname):
     return True
 
 
-def sessions_ended(hostname, allocation_uuids):
+def sessions_ended(hostname, ended):
     """Unbind the acquire-mode allocations whose sessions on ``hostname``
-    ended; returns the uuids that were unbound."""
+    ended: ``ended`` holds uuids or {uuid, last_seen_at (unix time)}; an
+    allocation bound again since is kept. Returns the uuids unbound."""
     released = []
-    for allocation_uuid in allocation_uuids:
+    for item in ended:
+        allocation_uuid, last_seen_at = (
+            (item.get("uuid"), item.get("last_seen_at")) if isinstance(item, dict)
+            else (item, None))
         try:
-            if _release_ended(allocation_uuid, hostname):
+            if _release_ended(allocation_uuid, hostname, last_seen_at):
                 released.append(allocation_uuid)
         except exception.OrionXError as exc:
             LOG.warning("Cannot release allocation %s after its session ended: %s",

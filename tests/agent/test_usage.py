@@ -34,7 +34,7 @@ def test_ended_sessions_and_shares(monkeypatch):
     clock[0] += 2.0
     server.sessions = [_session("a", 2.0)]  # "a" used 1 s of the 2: 50 %
     second = meter.measure([server])
-    assert second.ended_allocations == ["b"]
+    assert [e["uuid"] for e in second.ended_allocations] == ["b"]
     assert second.usage["vgpus"] == [{"uuid": "v-a", "used_compute_pct": 50.0,
                                       "used_memory_mb": 100.0}]
     assert second.usage["gpus"][0]["used_compute_pct"] == 50.0
@@ -45,7 +45,8 @@ def test_handed_over_session_shorter_than_a_heartbeat_still_ends():
     server = FakeServer("gpu-0", [])
     meter.measure([server])
     meter.note_session("short")
-    assert meter.measure([server]).ended_allocations == ["short"]
+    (ended,) = meter.measure([server]).ended_allocations
+    assert ended["uuid"] == "short" and ended["last_seen_at"] > 0
 
 
 def test_dead_server_ends_its_sessions_and_is_unhealthy():
@@ -54,13 +55,13 @@ def test_dead_server_ends_its_sessions_and_is_unhealthy():
     meter.measure([server])
     server.running = False
     report = meter.measure([server])
-    assert report.ended_allocations == ["a"]
+    assert [e["uuid"] for e in report.ended_allocations] == ["a"]
     assert report.usage["gpus"] == [{"uuid": "gpu-0", "server_restarts": 0,
                                      "health": "unhealthy"}]
 
 
 def test_undelivered_ends_are_sent_again():
     meter = UsageMeter()
-    meter.keep_ended(["lost"])
-    assert meter.measure([]).ended_allocations == ["lost"]
+    meter.keep_ended([{"uuid": "lost", "last_seen_at": 5.0}])
+    assert meter.measure([]).ended_allocations == [{"uuid": "lost", "last_seen_at": 5.0}]
     assert meter.measure([]).ended_allocations == []
