@@ -42,8 +42,9 @@ class ControllerManager:
 
     def report_sessions(self, ctxt, hostname, sessions, ended_allocations=()):
         """The data-plane sessions on ``hostname``'s GPUs now, and the
-        allocations whose sessions there ended since the last report; the
-        acquire-mode ones among those are unbound."""
+        allocations whose sessions there ended since the last report
+        ([{uuid, last_seen_at}]); the acquire-mode ones among those are
+        unbound unless they were bound again since."""
         released = agent_reports.sessions_ended(hostname, list(ended_allocations or ()))
         LOG.debug("Node %s reports %d session(s); unbound %s", hostname, len(sessions or ()),
                   released)
