@@ -9,9 +9,14 @@ window of ``share_window_ms``. ``admit`` lets a launch through when
   once, so whoever is admitted next runs next, instead of behind a long
   queue of someone else's kernels (an elastic session alone may queue
   freely; a hard one never, as its share is checked before each kernel);
-* no other waiting session has a better claim: the one whose windowed device
-  time is smallest relative to its share goes first (so under contention
-  every session converges to its share, in proportion);
+* no other waiting session has a better claim: the one whose windowed
+  device time is smallest relative to its share goes first;
+* no session that wants the device (waiting, running, or active within a
+  quarter of the window: between a synchronising call and its next launch,
+  or its guest short of CPU) has a lower claim, unless the device was less
+  than half busy over the window and has time to spare. This keeps device
+  time in proportion to the shares under contention, even when a guest is
+  slow to ask for its turn;
 * in ``hard`` mode only, the session's windowed time plus what it already
   has queued and this kernel's expected time stays within its share of the
   window, even when it is alone. ``elastic`` sessions may use device time
@@ -33,15 +38,15 @@ INFLIGHT_KERNELS = 2
 _EXPECTED_WEIGHT = 0.2
 # Shortest wait of a capped session, so that it does not spin on tiny gaps.
 _MIN_WAIT_S = 0.0005
-# Elastic: a session whose kernel was admitted or ended within this part of
-# the window still counts as wanting the device (it is between a
-# synchronising call and its next launch, or its guest is short of CPU), so
-# those past their share keep waiting for it; an idle one is given up after.
+# A session whose kernel was admitted or ended within this part of the
+# window still counts as wanting the device (it is between a synchronising
+# call and its next launch, or its guest is short of CPU), so those ahead of
+# it keep waiting for it; an idle one is given up after that.
 ACTIVE_GRACE_FRACTION = 0.25
-# Elastic: below this fraction of the window busy, the device has time to
-# spare, and sessions past their share may borrow it even while others are
-# active (a session that synchronises after every kernel leaves gaps).
-BUSY_ENOUGH = 0.75
+# Below this fraction of the window busy, the device has time to spare, and
+# sessions ahead of others may use it even while those are active (a
+# session that synchronises after every kernel leaves gaps).
+BUSY_ENOUGH = 0.5
 
 
 class _Meter:
@@ -148,17 +153,16 @@ class ComputeScheduler:
         return 0
 
     def _held_s(self, session, meter, now):
-        """How long ``session`` must wait because of its share: in hard mode
-        whenever this launch would take it past its share; in elastic mode
-        only while another session that has not had its share wants the
-        device. 0 when it need not wait."""
+        """How long ``session`` must wait because of its share (0: it need
+        not): in hard mode whenever this launch would take it past its share
+        of the window; in both modes while another session that wants the
+        device has had less of it relative to its share, unless the device
+        has time to spare."""
         over_s = self._over_share_s(session, meter, now)
-        if not over_s:
-            return 0
-        if self.compute_mode == "hard":
+        if over_s and self.compute_mode == "hard":
             return max(over_s, _MIN_WAIT_S)
-        if self._others_want_their_share(session, now) and self._busy(now) >= BUSY_ENOUGH:
-            return max(min(over_s, self.active_grace_s), _MIN_WAIT_S)
+        if self._busy(now) >= BUSY_ENOUGH and self._others_behind(session, meter, now):
+            return self.active_grace_s
         return 0
 
     def busy_fraction(self):
@@ -193,21 +197,25 @@ class ComputeScheduler:
                 return True
         return False
 
-    def _others_want_their_share(self, session, now):
-        """Does another session that has not had its share want the device
-        (waiting, running, or launched a moment ago)?"""
-        for other, meter in self._meters.items():
-            if other is session or meter.used_s(now, self.window_s) >= \
-                    other.compute_pct / 100.0 * self.window_s:
+    def _others_behind(self, session, meter, now):
+        """Does another session that wants the device (waiting, running, or
+        active a moment ago) have a lower claim than ``session``? Then it
+        goes first, even if it is slow to ask (its guest short of CPU):
+        that is what keeps device time in proportion to the shares."""
+        mine = self._claim(session, meter, now)
+        for other, other_meter in self._meters.items():
+            if other is session or self._claim(other, other_meter, now) >= mine:
                 continue
-            if other in self._waiting or meter.inflight or \
-                    now - meter.active_at < self.active_grace_s:
+            if other in self._waiting or other_meter.inflight or \
+                    now - other_meter.active_at < self.active_grace_s:
                 return True
         return False
 
     def _claim(self, session, meter, now):
-        """Windowed device time per percent of share: lower goes first."""
-        return meter.used_s(now, self.window_s) / max(session.compute_pct, 1)
+        """Windowed device time, with what is queued, per percent of share:
+        lower goes first."""
+        queued_s = meter.inflight * meter.expected_s
+        return (meter.used_s(now, self.window_s) + queued_s) / max(session.compute_pct, 1)
 
     def charge(self, session, device_s):
         """A kernel of ``session`` ended after ``device_s`` seconds on the device."""
