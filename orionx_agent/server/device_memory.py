@@ -44,6 +44,7 @@ class DeviceMemory:
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._waiting = 0
+        self._admitted_bytes = 0  # past the limit check, not yet claimed
 
     @property
     def limit_bytes(self):
@@ -63,7 +64,12 @@ class DeviceMemory:
     def allocate(self, session, nbytes):
         """A new resident buffer of ``nbytes`` for ``session``, added to its map."""
         self._check_limit(session, nbytes)
-        self._claim(session, nbytes)
+        try:
+            self._claim(session, nbytes, admitted=True)
+        except BaseException:
+            with self._lock:
+                self._admitted_bytes -= nbytes
+            raise
         try:
             dptr, handle = self._with_room(session, lambda: session.context.alloc(nbytes),
                                            nbytes)
@@ -116,8 +122,11 @@ class DeviceMemory:
 
     def _check_limit(self, session, nbytes):
         with self._lock:
-            held = self.resident_bytes + self.evicted_bytes
+            held = self.resident_bytes + self.evicted_bytes + self._admitted_bytes
             if held + nbytes <= self.limit_bytes:
+                # Counted until its claim makes it resident: two allocations
+                # at once cannot both pass the limit on the same room.
+                self._admitted_bytes += nbytes
                 return
         raise CudaError(
             CUresult.CUDA_ERROR_OUT_OF_MEMORY,
@@ -128,14 +137,16 @@ class DeviceMemory:
                self.limit_bytes // MB, self.physical_bytes // MB, self.oversub_ratio,
                held / MB))
 
-    def _claim(self, session, nbytes):
-        """Count ``nbytes`` as resident, evicting other sessions' buffers until
-        they fit the physical memory."""
+    def _claim(self, session, nbytes, admitted=False):
+        """Count ``nbytes`` as resident (and no longer as admitted), evicting
+        other sessions' buffers until they fit the physical memory."""
         deadline = time.monotonic() + ROOM_WAIT_S
         while True:
             with self._lock:
                 if self.resident_bytes + nbytes <= self.physical_bytes:
                     self.resident_bytes += nbytes
+                    if admitted:
+                        self._admitted_bytes -= nbytes
                     return
                 short = self.resident_bytes + nbytes - self.physical_bytes
             if not self._evict_from_another(session, short):
