@@ -17,6 +17,7 @@ from guest_runtime import protocol
 from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.protocol import BUF_REPLY, ProtocolError
 from guest_runtime.transport import (
+    ENDPOINT_KINDS,
     EVENTFD_ROLES,
     ConnectionClosed,
     ShmRingStream,
@@ -27,7 +28,7 @@ from guest_runtime.transport import (
 LOG = logging.getLogger(__name__)
 
 # Transport preferences: "auto" takes the fastest the server offers.
-TRANSPORT_CHOICES = ("auto", "shm", "unix", "tcp", "tls")
+TRANSPORT_CHOICES = ("auto", "shm", "unix", "vsock", "serial", "tcp", "tls")
 
 # Small asynchronous frames (launches, frees, memsets) are gathered here and
 # sent together with the next synchronous call, or once this many bytes wait:
@@ -78,14 +79,14 @@ class Connection:
     def _connect(self, endpoints, transport, tls_ca_file, timeout_s):
         if isinstance(endpoints, str):
             endpoints = parse_endpoints(endpoints)
-        wanted = {"shm": ("unix",), "auto": ("unix", "tcp", "tls")}.get(transport, (transport,))
+        wanted = {"shm": ("unix",), "auto": ENDPOINT_KINDS}.get(transport, (transport,))
         failures = []
         for endpoint in endpoints:
             if endpoint.kind not in wanted:
                 continue
             try:
                 return connect(endpoint, timeout_s, tls_ca_file)
-            except OSError as exc:
+            except (OSError, ConnectionClosed) as exc:
                 failures.append("%s: %s" % (endpoint, exc))
         raise CudaError(CUresult.CUDA_ERROR_NO_DEVICE,
                         "no GPU server reachable over %s (%s): check ORIONX_ENDPOINT and "

@@ -17,7 +17,12 @@ or an acquire-mode allocation, bound when the first context is created:
   device, wherever it is placed (an allocation over two hosts is two devices);
 * ``ORIONX_HOST``: the host this guest runs on (its agent routes it);
 
-and for both:
+or, in a KVM guest with none of these set, the VM's own link to its host's
+agent (virtio-vsock, else the virtio-serial port, with ivshmem for bulk
+data: guest_runtime.vm_devices); the agent knows the VM and its vGPUs, so
+no token is needed;
+
+and for all:
 
 * ``ORIONX_TRANSPORT``: ``auto`` (default), ``shm``, ``unix``, ``tcp``, ``tls``;
 * ``ORIONX_TLS_CA_FILE``: CA bundle that signed the server's certificate.
@@ -30,7 +35,7 @@ import threading
 
 from guest_runtime.client import Connection
 from guest_runtime.curesult import CudaError, CUresult
-from guest_runtime.transport import parse_endpoint
+from guest_runtime.transport import ConnectionClosed, parse_endpoint
 
 _lock = threading.Lock()
 _settings = {}
@@ -81,6 +86,10 @@ def _discover_devices():
         return [_Device() for _ in range(_allocation.vgpu_count())]
     endpoint = _setting("endpoint", "ORIONX_ENDPOINT")
     token = _setting("token", "ORIONX_TOKEN")
+    if not endpoint and not token:
+        vm_devices = _vm_devices()
+        if vm_devices:
+            return vm_devices
     if not endpoint or not token:
         raise CudaError(CUresult.CUDA_ERROR_NO_DEVICE,
                         "no OrionX GPU server configured: run the program under "
@@ -89,6 +98,30 @@ def _discover_devices():
     first = int(_setting("vgpu_index", "ORIONX_VGPU_INDEX", 0))
     count = max(1, _token_vgpu_count(token) - first)
     return [_Device(endpoint, token, first + i) for i in range(count)]
+
+
+def _vm_devices():
+    """One device per vGPU of this VM, as its agent counts them; [] when
+    this is not a VM with an OrionX link."""
+    from guest_runtime import vm_devices
+
+    endpoints = vm_devices.vm_endpoints()
+    failures = []
+    for endpoint in endpoints:
+        try:
+            probe = vm_devices.connect_link(endpoint)
+        except (OSError, ConnectionClosed) as exc:
+            failures.append("%s: %s" % (endpoint, exc))
+            continue
+        count = probe.vgpu_count
+        probe.close()
+        return [_Device([endpoint], "", index) for index in range(count)]
+    if failures:
+        raise CudaError(CUresult.CUDA_ERROR_NO_DEVICE,
+                        "this VM's link to its host's OrionX agent does not serve it (%s): "
+                        "attach a vGPU on the host (orionx vgpu attach DOMAIN ...) and check "
+                        "that orionx-agent runs there" % "; ".join(failures))
+    return []
 
 
 def initialise():

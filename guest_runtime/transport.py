@@ -449,7 +449,9 @@ def create_shm_segment(ring_bytes):
 # -- endpoints --------------------------------------------------------------
 
 # Fastest first; "unix" is upgraded to shared memory when the server offers it.
-ENDPOINT_KINDS = ("unix", "tcp", "tls")
+# "vsock" and "serial" are a KVM guest's links to its host's agent
+# (guest_runtime.vm_link), with bulk data through ivshmem where the VM has it.
+ENDPOINT_KINDS = ("unix", "vsock", "serial", "tcp", "tls")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -458,21 +460,29 @@ class Endpoint:
     address: object  # a path for unix, (host, port) otherwise
 
     def __str__(self):
-        if self.kind == "unix":
-            return "unix:%s" % self.address
+        if self.kind in ("unix", "serial"):
+            return "%s:%s" % (self.kind, self.address)
+        if self.kind == "vsock":
+            return "vsock:%d:%d" % self.address
         return "%s:%s:%d" % (self.kind, self.address[0], self.address[1])
 
 
 def parse_endpoint(text):
-    """``unix:/path``, ``tcp:host:port`` or ``tls:host:port`` as an Endpoint."""
+    """``unix:/path``, ``tcp:host:port``, ``tls:host:port``, ``vsock:cid:port``
+    or ``serial:/dev/virtio-ports/...`` as an Endpoint."""
     kind, _, rest = text.strip().partition(":")
-    if kind == "unix" and rest:
-        return Endpoint("unix", rest)
+    if kind in ("unix", "serial") and rest:
+        return Endpoint(kind, rest)
+    if kind == "vsock":
+        cid, _, port = rest.partition(":")
+        if cid.isdigit() and port.isdigit():
+            return Endpoint("vsock", (int(cid), int(port)))
     if kind in ("tcp", "tls"):
         host, _, port = rest.rpartition(":")
         if host and port.isdigit():
             return Endpoint(kind, (host.strip("[]"), int(port)))
-    raise ValueError("endpoint %r is not unix:PATH, tcp:HOST:PORT or tls:HOST:PORT" % text)
+    raise ValueError("endpoint %r is not unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, "
+                     "vsock:CID:PORT or serial:PATH" % text)
 
 
 def parse_endpoints(text):
@@ -482,7 +492,11 @@ def parse_endpoints(text):
 
 
 def connect(endpoint, timeout_s=10.0, tls_ca_file=None):
-    """A SocketStream connected to ``endpoint``."""
+    """A stream connected to ``endpoint``: a SocketStream, or for vsock and
+    serial a VmLinkStream whose handshake with the agent is done."""
+    if endpoint.kind in ("vsock", "serial"):
+        from guest_runtime import vm_devices  # imports this module
+        return vm_devices.connect_link(endpoint, timeout_s)
     if endpoint.kind == "unix":
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout_s)
