@@ -1,0 +1,272 @@
+"""Where KVM guests reach this agent: the vsock listener on ``[agent]
+vsock_port`` and the virtio-serial socket of each running domain.
+
+A guest needs no session token. The agent knows the VM by the channel it
+came on (its vsock CID, or the domain whose serial socket it is), reads the
+VM's allocation from its domain metadata (``directory``, see
+:mod:`orionx_agent.agent.domains`), asks the controller for that allocation's
+session tokens, and then relays the guest's wire protocol to the gateway's
+unix socket with the guest's HELLO carrying the right token. The gateway
+routes it as any local connection: to a GPU server here, or relayed to the
+host that holds the vGPU. Bulk data crosses the VM boundary through the
+VM's ivshmem region when both ends can map it (guest_runtime.vm_link).
+
+A serial port is one byte stream for the VM's whole life: sessions follow
+each other on it, each opened by the link handshake and closed by an END
+record.
+"""
+
+import mmap
+import os
+import socket
+import threading
+
+from oslo_log import log as logging
+
+from guest_runtime import protocol, vm_link
+from guest_runtime.curesult import CUresult
+from guest_runtime.transport import ConnectionClosed
+
+LOG = logging.getLogger(__name__)
+
+HELLO = protocol.OPS_BY_NAME["HELLO"]
+RELAY_CHUNK_BYTES = 256 << 10
+CONNECT_TIMEOUT_S = 10.0
+LISTEN_BACKLOG = 64
+
+
+class UnknownVm(Exception):
+    """This agent cannot serve the VM; the message says why and what to do."""
+
+
+class VmChannels:
+    """``directory`` maps a channel to its VM: ``by_cid(cid)`` and
+    ``by_uuid(domain_uuid)`` return an object with ``name``, ``uuid``,
+    ``vgpu_count`` and ``shmem_path`` (None: no region) or raise UnknownVm;
+    ``tokens(vm)`` gives the session token of each of its vGPUs."""
+
+    def __init__(self, directory, gateway_unix_path, vsock_port=0):
+        self.directory = directory
+        self.gateway_unix_path = gateway_unix_path
+        self.vsock_port = vsock_port
+        self._vsock_listener = None
+        self._serial = {}            # domain uuid -> its connected serial socket
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self.sessions_relayed = 0
+
+    # -- vsock -----------------------------------------------------------------
+
+    def start(self):
+        if self.vsock_port:
+            self._start_vsock()
+        return self
+
+    def _start_vsock(self):
+        if not hasattr(socket, "AF_VSOCK"):
+            LOG.warning("[agent] vsock_port %d is set but this Python has no AF_VSOCK: VMs "
+                        "reach the agent over their serial channel only", self.vsock_port)
+            return
+        sock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+        try:
+            sock.bind((socket.VMADDR_CID_ANY, self.vsock_port))
+            sock.listen(LISTEN_BACKLOG)
+        except OSError as exc:
+            sock.close()
+            LOG.warning("Cannot listen on vsock port %d (%s): load vhost_vsock, or VMs reach "
+                        "the agent over their serial channel only", self.vsock_port, exc)
+            return
+        self.vsock_port = sock.getsockname()[1]
+        self._vsock_listener = sock
+        threading.Thread(target=self._accept_vsock, daemon=True,
+                         name="orionx-vsock-accept").start()
+        LOG.info("Listening for VMs on vsock port %d", self.vsock_port)
+
+    def _accept_vsock(self):
+        while not self._stopped.is_set():
+            try:
+                conn, (cid, _port) = self._vsock_listener.accept()
+            except OSError:
+                return  # closed by stop()
+            threading.Thread(target=self._serve_vsock, args=(conn, cid), daemon=True,
+                             name="orionx-vsock-%d" % cid).start()
+
+    def _serve_vsock(self, conn, cid):
+        try:
+            self.serve_session(conn, "vsock", lambda: self.directory.by_cid(cid))
+        finally:
+            conn.close()
+
+    # -- virtio-serial -----------------------------------------------------------
+
+    def attach_serial(self, domain_uuid, socket_path):
+        """The domain started: connect to the serial socket its QEMU listens
+        on and serve the sessions that come over it until it goes."""
+        with self._lock:
+            if domain_uuid in self._serial:
+                return
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(socket_path)
+            except OSError as exc:
+                sock.close()
+                LOG.warning("Cannot open the OrionX serial channel of domain %s at %s: %s",
+                            domain_uuid, socket_path, exc)
+                return
+            self._serial[domain_uuid] = sock
+        threading.Thread(target=self._serve_serial, args=(domain_uuid, sock), daemon=True,
+                         name="orionx-serial-%s" % domain_uuid[:8]).start()
+        LOG.info("Serving domain %s over its serial channel %s", domain_uuid, socket_path)
+
+    def detach_serial(self, domain_uuid):
+        with self._lock:
+            sock = self._serial.pop(domain_uuid, None)
+        if sock is not None:
+            _shut(sock)
+
+    def _serve_serial(self, domain_uuid, sock):
+        try:
+            while not self._stopped.is_set():
+                self.serve_session(sock, "serial", lambda: self.directory.by_uuid(domain_uuid))
+        except ConnectionClosed:
+            pass  # the domain stopped
+        finally:
+            with self._lock:
+                if self._serial.get(domain_uuid) is sock:
+                    del self._serial[domain_uuid]
+            sock.close()
+
+    # -- one session ---------------------------------------------------------------
+
+    def serve_session(self, channel, kind, find_vm):
+        """Handshake, HELLO with the VM's token, relay until either side ends.
+        Raises ConnectionClosed when the channel itself is gone."""
+        link = vm_link.VmLinkStream(channel, kind, "host")
+        wants_region, nonce = vm_link.read_guest_hello(link)
+        try:
+            vm = find_vm()
+            tokens = self.directory.tokens(vm)
+        except UnknownVm as exc:
+            LOG.warning("Refusing a %s link: %s", kind, exc)
+            vm_link.answer_guest(link, 0, str(exc))
+            return
+        link.region = _map_region(vm, nonce) if wants_region else None
+        try:
+            vm_link.answer_guest(link, len(tokens), region_accepted=link.region is not None)
+            try:
+                upstream = self._open_upstream(link, tokens, vm)
+            except vm_link.SessionEnded:
+                return  # a guest that only asked how many vGPUs it has
+            if upstream is not None:
+                self.sessions_relayed += 1
+                _relay(link, upstream, "%s of domain %s" % (kind, vm.name))
+        finally:
+            if link.region is not None:
+                link.region.close()
+                link.region = None
+
+    def _open_upstream(self, link, tokens, vm):
+        """The gateway connection that now carries the guest's session, its
+        HELLO rewritten with the token; None if the guest ended first."""
+        header = link.recv_exact(protocol.HEADER_BYTES)
+        _flags, opcode, request_id, payload_bytes = protocol.parse_header(header)
+        body = link.recv_exact(payload_bytes)
+        if opcode != HELLO.opcode:
+            raise ConnectionClosed("domain %s sent opcode 0x%04x before HELLO" % (vm.name,
+                                                                                 opcode))
+        (vgpu_index,) = HELLO.request.unpack(body[:HELLO.request.size])
+        if vgpu_index >= len(tokens):
+            message = ("domain %s has %d vGPU(s); there is no vGPU %d: attach more with "
+                       "orionx vgpu attach" % (vm.name, len(tokens), vgpu_index))
+            _send_to_guest(link, protocol.encode_error(
+                HELLO.opcode, request_id, CUresult.CUDA_ERROR_INVALID_DEVICE, message))
+            link.send_end()
+            return None
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.settimeout(CONNECT_TIMEOUT_S)
+        upstream.connect(self.gateway_unix_path)
+        upstream.settimeout(None)
+        token = tokens[vgpu_index].encode("ascii")
+        # The gateway sees vGPU 0 of a one-vGPU token, as a local guest's.
+        upstream.sendall(protocol.encode_request(HELLO, request_id, (0,), len(token)) + token)
+        return upstream
+
+    def stop(self):
+        self._stopped.set()
+        if self._vsock_listener is not None:
+            self._vsock_listener.close()
+        with self._lock:
+            sockets, self._serial = list(self._serial.values()), {}
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _map_region(vm, nonce):
+    """The host's mapping of the VM's ivshmem region, if the guest's nonce
+    is in it (proof that both ends see the same bytes); else None."""
+    if not vm.shmem_path:
+        return None
+    try:
+        fd = os.open(vm.shmem_path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        LOG.warning("Cannot open the shared region %s of domain %s (%s): its bulk data goes "
+                    "inline", vm.shmem_path, vm.name, exc)
+        return None
+    try:
+        region = vm_link.SharedRegion(mmap.mmap(fd, os.fstat(fd).st_size), "host")
+    finally:
+        os.close(fd)
+    if region.nonce != nonce:
+        LOG.warning("Domain %s's guest wrote a different nonce than %s holds: not the same "
+                    "region; its bulk data goes inline", vm.name, vm.shmem_path)
+        region.close()
+        return None
+    return region
+
+
+def _send_to_guest(link, data):
+    link.send_parts([data])
+
+
+def _relay(link, upstream, label):
+    """Copy both ways until one side ends; the other is then told."""
+    guest_ended = threading.Event()
+    to_guest = threading.Thread(target=_upstream_to_guest, args=(upstream, link, guest_ended),
+                                daemon=True, name="orionx-vm-relay")
+    to_guest.start()
+    try:
+        while True:
+            upstream.sendall(link.recv_some(RELAY_CHUNK_BYTES))
+    except ConnectionClosed:
+        pass  # the guest ended the session, or its channel went
+    except OSError as exc:
+        LOG.debug("Relay %s: the gateway side went: %s", label, exc)
+    finally:
+        guest_ended.set()
+        _shut(upstream)
+        to_guest.join()
+        upstream.close()
+
+
+def _upstream_to_guest(upstream, link, guest_ended):
+    buffer = bytearray(RELAY_CHUNK_BYTES)
+    view = memoryview(buffer)
+    try:
+        while True:
+            count = upstream.recv_into(view)
+            if not count:
+                break
+            link.send_parts([view[:count]])
+    except (OSError, ConnectionClosed):
+        pass
+    # The GPU server ended the session: tell the guest, unless it ended it
+    # (an END nobody reads would greet the next session on a serial port).
+    if not guest_ended.is_set():
+        link.send_end()
