@@ -21,6 +21,7 @@ from oslo_log import log as logging
 
 from guest_runtime.curesult import CudaError, CUresult
 from orionx_agent.server.memory_map import MB, Allocation
+from orionx_agent.server.scheduler import reacquire, release_fully
 
 LOG = logging.getLogger(__name__)
 
@@ -192,14 +193,14 @@ class DeviceMemory:
                    self.physical_bytes // MB, self.resident_bytes / MB))
         # Let go of our own lock while waiting: the session we wait for may
         # need our memory to finish its operation.
-        depth = _release_fully(session.work_lock)
+        depth = release_fully(session.work_lock)
         try:
             with self._room:
                 self._waiting += 1
                 self._room.wait(_ROOM_POLL_S)
                 self._waiting -= 1
         finally:
-            _reacquire(session.work_lock, depth)
+            reacquire(session.work_lock, depth)
         if session.ended_by_server is not None:
             from orionx_agent.server.session import SessionPreempted
             raise SessionPreempted()
@@ -277,19 +278,3 @@ class DeviceMemory:
                 short = self.resident_bytes - self.physical_bytes
             if short <= 0 or not self._evict_from_another(None, short):
                 return short
-
-
-def _release_fully(lock):
-    """Release an RLock held (possibly several times) by this thread."""
-    depth = 0
-    while True:
-        try:
-            lock.release()
-        except RuntimeError:
-            return depth
-        depth += 1
-
-
-def _reacquire(lock, depth):
-    for _ in range(depth):
-        lock.acquire()

@@ -111,28 +111,47 @@ class ComputeScheduler:
         return meter
 
     def admit(self, session):
-        """Called before each launch of ``session``; returns when it may run.
-        Raises SessionPreempted if the session is ended meanwhile."""
+        """Called before each launch of ``session``, by its thread holding its
+        ``work_lock``; returns when it may run. While it waits the lock is let
+        go (a control operation or an eviction need not wait for the share),
+        so the caller must check its buffers again afterwards. Raises
+        SessionPreempted if the session is ended meanwhile."""
         if not self.enforce:
             return
         with self._cond:
             meter = self._meter(session)
             self._waiting.append(session)
-            try:
-                while True:
-                    if session.ended_by_server is not None:
-                        from orionx_agent.server.session import SessionPreempted
-                        raise SessionPreempted()
-                    wait_s = self._wait_s(session, meter, time.monotonic())
-                    if not wait_s:
-                        break
-                    self._cond.wait(wait_s)
-            finally:
+        try:
+            while not self._admitted(session, meter):
+                pass
+        finally:
+            with self._cond:
                 self._waiting.remove(session)
-            meter.inflight += 1
-            meter.active_at = time.monotonic()
-            self._inflight += 1
-            self._cond.notify_all()  # a slot may still be free for the next best
+
+    def _admitted(self, session, meter):
+        """One look: take a slot and return True, or wait a while (without
+        the session's work_lock) and return False."""
+        with self._cond:
+            if session.ended_by_server is not None:
+                from orionx_agent.server.session import SessionPreempted
+                raise SessionPreempted()
+            wait_s = self._wait_s(session, meter, time.monotonic())
+            if not wait_s:
+                meter.inflight += 1
+                meter.active_at = time.monotonic()
+                self._inflight += 1
+                self._cond.notify_all()  # a slot may still be free for the next best
+                return True
+            depth = release_fully(session.work_lock)
+            try:
+                self._cond.wait(wait_s)
+            except BaseException:
+                reacquire(session.work_lock, depth)
+                raise
+        # Outside the condition: whoever holds the work lock now may be
+        # waiting for the condition (never the other way round).
+        reacquire(session.work_lock, depth)
+        return False
 
     def _wait_s(self, session, meter, now):
         """0 if ``session`` may launch now, else how long to wait at most
@@ -253,3 +272,20 @@ class ComputeScheduler:
             if meter is not None and self.enforce:
                 self._inflight -= meter.inflight
             self._cond.notify_all()
+
+
+def release_fully(lock):
+    """Release an RLock held (possibly several times) by this thread;
+    returns how many times, for :func:`reacquire`."""
+    depth = 0
+    while True:
+        try:
+            lock.release()
+        except RuntimeError:
+            return depth
+        depth += 1
+
+
+def reacquire(lock, depth):
+    for _ in range(depth):
+        lock.acquire()

@@ -581,6 +581,8 @@ class Session:
         scheduler = self.server.scheduler
         scheduler.admit(self)
         try:
+            # Waiting for its share, the session could be evicted.
+            self.server.memory.make_resident(self)
             self.context.launch(kernel, (grid_x, grid_y, grid_z), (block_x, block_y, block_z),
                                 shared_mem_bytes, backend_stream, params, self.memory_map,
                                 charge=lambda device_s: scheduler.charge(self, device_s))

@@ -252,3 +252,36 @@ def test_the_driver_api_reports_preemption_in_cudas_terms(server, control):
         assert "preempted by allocation batch-42" in cuda.last_error_message()
     finally:
         runtime.reset()
+
+
+def test_control_does_not_wait_behind_a_session_waiting_for_its_share(qos_server,
+                                                                      open_session):
+    server = qos_server(compute_mode="hard", share_window_ms=1000)
+    control = ControlClient(server.control.path)
+    connection = open_session(server, vgpu_id="slow", compute_pct=1, memory_mb=64)
+    n = 4 << 20
+    (dptr,) = connection.mem_alloc(4 * n)
+    fill = _builtin(connection, "fill_f32")
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            for _ in range(20):
+                connection.launch_kernel(fill, 1, 1, 1, 256, 1, 1, 0, 0,
+                                         buffer=_params("<QQf", dptr, n, 2.0))
+            connection.ctx_synchronize()
+    thread = threading.Thread(target=busy)
+    thread.start()
+    try:
+        assert wait_until(lambda: control.usage()["sessions"][0]["device_time_s"] > 0)
+        time.sleep(0.2)  # it is past 1 % of the window now, and waits
+        started = time.monotonic()
+        control.resize("slow", 1, 32)
+        assert time.monotonic() - started < 0.5
+    finally:
+        stop.set()
+        control.resize("slow", 100, 64)  # let it finish quickly
+        thread.join(30)
+        control.close()
+    (data,) = connection.memcpy_dtoh(dptr, 8, 0)
+    assert data == _params("<ff", 2.0, 2.0)

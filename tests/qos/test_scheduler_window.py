@@ -1,6 +1,7 @@
 """The sliding window's arithmetic, without a device: what ComputeScheduler
 counts as a session's device time, and when a hard session must wait."""
 
+import threading
 import types
 
 import pytest
@@ -32,6 +33,7 @@ class _Session:
     def __init__(self, compute_pct):
         self.compute_pct = compute_pct
         self.ended_by_server = None
+        self.work_lock = threading.RLock()
         self.usage = types.SimpleNamespace(device_s=0.0)
 
 
