@@ -4,6 +4,7 @@ The controller casts (fire and forget) to the agent of one host on topic
 ``orionx-agent``. API versions:
 
 * 1.0 -- preempt_session, resize_vgpu, set_gpu_mode
+* 1.1 -- preempt_session takes by_allocation (the allocation that evicted it)
 """
 
 import oslo_messaging as messaging
@@ -11,7 +12,7 @@ import oslo_messaging as messaging
 from orionx_nova import rpc
 
 TOPIC = "orionx-agent"
-VERSION = "1.0"
+VERSION = "1.1"
 
 
 class AgentAPI:
@@ -27,13 +28,15 @@ class AgentAPI:
     def _prepare(self, host):
         return self.client.prepare(server=host, version=VERSION)
 
-    def preempt_session(self, ctxt, host, allocation_uuid, vgpu_uuids):
-        """The allocation was evicted: end the sessions of these vGPUs."""
+    def preempt_session(self, ctxt, host, allocation_uuid, vgpu_uuids, by_allocation=None):
+        """The allocation was evicted (by ``by_allocation``, or by an operator
+        when None): end the sessions of these vGPUs."""
         self._prepare(host).cast(
             ctxt,
             "preempt_session",
             allocation_uuid=allocation_uuid,
             vgpu_uuids=list(vgpu_uuids),
+            by_allocation=by_allocation,
         )
 
     def resize_vgpu(self, ctxt, host, vgpu_uuid, compute_pct, memory_mb):

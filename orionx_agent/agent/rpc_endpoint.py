@@ -19,11 +19,12 @@ class AgentEndpoint:
     def __init__(self, agent):
         self.agent = agent
 
-    def preempt_session(self, ctxt, allocation_uuid, vgpu_uuids):
-        """End the sessions of an evicted allocation on this host's GPUs."""
+    def preempt_session(self, ctxt, allocation_uuid, vgpu_uuids, by_allocation=None):
+        """End the sessions of an evicted allocation on this host's GPUs; their
+        guests' errors name ``by_allocation`` when the controller gave one."""
         for server in self.agent.supervisor.servers.values():
             try:
-                server.control().preempt(allocation_uuid)
+                server.control().preempt(allocation_uuid, by_allocation=by_allocation)
             except Exception as exc:  # ControlError, or a server not yet up
                 LOG.warning("Cannot preempt allocation %s on GPU %s: %s", allocation_uuid,
                             server.gpu["uuid"], exc)

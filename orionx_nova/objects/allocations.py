@@ -115,7 +115,8 @@ def _plan_or_preempt(session, request, can_preempt, casts, now):
     if not victims:
         return None, False
     reason = "preempted by allocation %s of priority %d" % (request.uuid, request.priority)
-    freed = preemption.evict(session, [v.id for v in victims], reason, casts, now)
+    freed = preemption.evict(session, [v.id for v in victims], reason, casts, now,
+                             by_allocation=request.uuid)
     gpus.finish_drains(session, freed, casts)
     chosen = placement.plan(session, request)
     if chosen is None:

@@ -22,9 +22,10 @@ class LoggingNotifier:
             "No [DEFAULT] transport_url: not casting %s to agent %s (%s)", method, host, kwargs
         )
 
-    def preempt_session(self, ctxt, host, allocation_uuid, vgpu_uuids):
+    def preempt_session(self, ctxt, host, allocation_uuid, vgpu_uuids, by_allocation=None):
         self._skip(
-            "preempt_session", host, {"allocation_uuid": allocation_uuid, "vgpu_uuids": vgpu_uuids}
+            "preempt_session", host, {"allocation_uuid": allocation_uuid,
+                                      "vgpu_uuids": vgpu_uuids, "by_allocation": by_allocation}
         )
 
     def resize_vgpu(self, ctxt, host, vgpu_uuid, compute_pct, memory_mb):

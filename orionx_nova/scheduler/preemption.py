@@ -180,10 +180,12 @@ def find_victims(session, request, policy):
     return choose_victims(request, gpus, victims, policy)
 
 
-def evict(session, allocation_ids, reason, casts, now):
+def evict(session, allocation_ids, reason, casts, now, by_allocation=None):
     """Evict running allocations: release their vGPUs, mark them
     ``preempted`` (or ``queued`` again when they asked to ``requeue``),
-    record an event each and queue a ``preempt_session`` cast per host.
+    record an event each and queue a ``preempt_session`` cast per host,
+    naming ``by_allocation`` (the allocation that takes the capacity, None
+    for an operator's eviction) so the guest's error can say who.
     Returns the ids of the GPUs that gained capacity.
 
     The rows are locked first; one that stopped running meanwhile means the
@@ -239,7 +241,8 @@ def evict(session, allocation_ids, reason, casts, now):
                 (
                     "preempt_session",
                     host,
-                    {"allocation_uuid": uuid, "vgpu_uuids": sorted(vgpu_uuids)},
+                    {"allocation_uuid": uuid, "vgpu_uuids": sorted(vgpu_uuids),
+                     "by_allocation": by_allocation},
                 )
             )
     return freed_gpu_ids

@@ -200,7 +200,8 @@ def _try_preempting_start(request):
             request.uuid,
             request.priority,
         )
-        freed = preemption.evict(session, [v.id for v in victims], reason, casts, now)
+        freed = preemption.evict(session, [v.id for v in victims], reason, casts, now,
+                                 by_allocation=request.uuid)
         gpus.finish_drains(session, freed, casts)
         chosen = placement.plan(session, request)
         if chosen is None:

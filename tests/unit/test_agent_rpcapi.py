@@ -11,7 +11,7 @@ from orionx_nova.objects import notifier
 
 
 class _Agent:
-    target = messaging.Target(version="1.0")
+    target = messaging.Target(version=agent_rpcapi.VERSION)
 
     def __init__(self):
         self.calls = []
@@ -22,9 +22,10 @@ class _Agent:
         if len(self.calls) == 3:
             self.arrived.set()
 
-    def preempt_session(self, ctxt, allocation_uuid, vgpu_uuids):
+    def preempt_session(self, ctxt, allocation_uuid, vgpu_uuids, by_allocation=None):
         self._record(
-            "preempt_session", {"allocation_uuid": allocation_uuid, "vgpu_uuids": vgpu_uuids}
+            "preempt_session", {"allocation_uuid": allocation_uuid, "vgpu_uuids": vgpu_uuids,
+                                "by_allocation": by_allocation}
         )
 
     def resize_vgpu(self, ctxt, vgpu_uuid, compute_pct, memory_mb):
@@ -45,7 +46,7 @@ def test_casts_reach_the_hosts_agent(conf):
     server.start()
     try:
         api = agent_rpcapi.AgentAPI(transport=transport)
-        api.preempt_session({}, "compute-1", "alloc-1", ["vgpu-1"])
+        api.preempt_session({}, "compute-1", "alloc-1", ["vgpu-1"], by_allocation="alloc-9")
         api.resize_vgpu({}, "compute-1", "vgpu-1", 30, 2048)
         api.set_gpu_mode({}, "compute-1", "gpu-1", "native")
         assert agent.arrived.wait(10)
@@ -54,7 +55,8 @@ def test_casts_reach_the_hosts_agent(conf):
         server.wait()
         transport.cleanup()
     assert agent.calls == [
-        ("preempt_session", {"allocation_uuid": "alloc-1", "vgpu_uuids": ["vgpu-1"]}),
+        ("preempt_session", {"allocation_uuid": "alloc-1", "vgpu_uuids": ["vgpu-1"],
+                             "by_allocation": "alloc-9"}),
         ("resize_vgpu", {"vgpu_uuid": "vgpu-1", "compute_pct": 30, "memory_mb": 2048}),
         ("set_gpu_mode", {"gpu_uuid": "gpu-1", "mode": "native"}),
     ]

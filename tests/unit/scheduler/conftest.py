@@ -16,8 +16,9 @@ class RecordingNotifier:
     def __init__(self):
         self.casts = []
 
-    def preempt_session(self, ctxt, host, allocation_uuid, vgpu_uuids):
-        self.casts.append(("preempt_session", host, allocation_uuid, tuple(vgpu_uuids)))
+    def preempt_session(self, ctxt, host, allocation_uuid, vgpu_uuids, by_allocation=None):
+        self.casts.append(
+            ("preempt_session", host, allocation_uuid, tuple(vgpu_uuids), by_allocation))
 
     def resize_vgpu(self, ctxt, host, vgpu_uuid, compute_pct, memory_mb):
         self.casts.append(("resize_vgpu", host, vgpu_uuid, compute_pct, memory_mb))

@@ -136,7 +136,8 @@ def test_preemption_evicts_lowest_priority_youngest_and_casts(pool_db):
     assert allocations.get(young_low["uuid"])["state"] == "preempted"
     assert allocations.get(old_low["uuid"])["state"] == "active"
     assert pool_db.casts == [
-        ("preempt_session", "h1", young_low["uuid"], (young_low["vgpus"][0]["uuid"],))
+        ("preempt_session", "h1", young_low["uuid"], (young_low["vgpus"][0]["uuid"],),
+         high["uuid"])
     ]
     kinds = [e["kind"] for e in events.list(object_uuid=young_low["uuid"])]
     assert "preempted" in kinds
@@ -260,4 +261,5 @@ def test_queued_preemptor_evicts_once_freed_capacity_makes_it_enough(pool_db):
     assert allocations.get(urgent["uuid"])["state"] == "active"
     assert allocations.get(low["uuid"])["state"] == "preempted"
     assert pool_db.casts[0][:3] == ("preempt_session", "h1", low["uuid"])
+    assert pool_db.casts[0][4] == urgent["uuid"]
     assert scheduler_queue.serve() == []
