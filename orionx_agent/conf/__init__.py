@@ -5,10 +5,10 @@ controller and registered by :mod:`orionx_nova.conf`; this package adds the
 host-side groups to the same ``CONF``.
 """
 
-from orionx_agent.conf import agent, gpu_server
+from orionx_agent.conf import agent, gpu_server, libvirt
 from orionx_nova.conf import CONF
 
-_GROUP_MODULES = (agent, gpu_server)
+_GROUP_MODULES = (agent, gpu_server, libvirt)
 
 for _module in _GROUP_MODULES:
     _module.register_opts(CONF)

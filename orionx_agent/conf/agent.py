@@ -59,6 +59,13 @@ agent_opts = [
         "it only where guests can reach the other hosts' gateway_tcp_listen; "
         "the relay stays as the fallback.",
     ),
+    cfg.PortOpt(
+        "vsock_port",
+        default=8702,
+        help="vsock port on which KVM guests (virtio-vsock, host CID 2) reach "
+        "the agent; the guest runtime connects to it unless ORIONX_VSOCK_PORT "
+        "says otherwise. 0 disables vsock: VMs then use their serial channel.",
+    ),
     cfg.FloatOpt(
         "gpu_server_restart_delay",
         default=1.0,

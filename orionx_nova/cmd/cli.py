@@ -3,6 +3,7 @@
     orionx gpu list
     orionx alloc create --vgpu 25:4096 --vgpu 25:4096 --wait
     orionx --format json alloc list --state queued
+    orionx vgpu attach DOMAIN --compute 25 --memory 4096   (on the domain's host)
 """
 
 import argparse
@@ -10,7 +11,7 @@ import getpass
 import os
 import sys
 
-from orionx_nova.client import commands, formatting
+from orionx_nova.client import commands, formatting, vgpu
 from orionx_nova.client import http as api_http
 
 
@@ -118,6 +119,31 @@ def _add_pool_parsers(sub):
     issue.set_defaults(func=_token_issue)
 
 
+def _add_vgpu_parsers(sub):
+    parser = sub.add_parser("vgpu", help="vGPUs of this host's virsh-managed domains "
+                            "(through this host's orionx-agent).")
+    parser.add_argument("--agent-socket", default=os.environ.get(
+        "ORIONX_AGENT_SOCKET", vgpu.DEFAULT_AGENT_SOCKET),
+        help="The agent's admin socket (env ORIONX_AGENT_SOCKET, default %(default)s).")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    attach = actions.add_parser("attach", help="Give a domain vGPUs (devices and metadata "
+                                "in its definition; live where the hypervisor allows).")
+    attach.add_argument("domain", help="Domain name or UUID.")
+    attach.add_argument("--compute", type=int, required=True, metavar="PCT",
+                        help="compute_pct of each vGPU, 1-100.")
+    attach.add_argument("--memory", type=int, required=True, metavar="MB",
+                        help="memory_mb of each vGPU.")
+    attach.add_argument("--count", type=int, default=1, help="Number of vGPUs (default 1).")
+    attach.add_argument("--mode", choices=["reserve", "acquire"], default="reserve",
+                        help="reserve: bound while the domain runs; acquire: while a "
+                        "program in it uses them.")
+    attach.set_defaults(func=vgpu.vgpu_attach)
+    detach = actions.add_parser("detach", help="Take a domain's vGPUs away and delete its "
+                                "allocation.")
+    detach.add_argument("domain", help="Domain name or UUID.")
+    detach.set_defaults(func=vgpu.vgpu_detach)
+
+
 def _token_issue(api, args):
     password = os.environ.get("ORIONX_PASSWORD") or getpass.getpass(
         "Password of %s: " % args.name)
@@ -136,6 +162,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_pool_parsers(sub)
     _add_alloc_parsers(sub)
+    _add_vgpu_parsers(sub)
     return parser
 
 
@@ -144,7 +171,7 @@ def main(argv=None):
     api = api_http.ApiClient(args.url, token=args.token, timeout_s=args.timeout)
     try:
         data, render = args.func(api, args)
-    except (api_http.ApiError, commands.UsageError, TimeoutError) as exc:
+    except (api_http.ApiError, commands.UsageError, vgpu.AgentError, TimeoutError) as exc:
         print("orionx: %s" % exc, file=sys.stderr)
         return 2 if isinstance(exc, commands.UsageError) else 1
     except KeyboardInterrupt:
