@@ -15,7 +15,6 @@ is on:
 Refusals answer HELLO with an error, so the guest's cuInit says why.
 """
 
-import os
 import socket
 import threading
 
@@ -23,6 +22,7 @@ from oslo_log import log as logging
 
 from guest_runtime.curesult import CUresult
 from guest_runtime.session_token import TokenError, verify_token
+from orionx_agent import unix_listener
 from orionx_agent.agent import hello as hello_frames
 from orionx_agent.agent import locator as locator_mod
 from orionx_agent.agent.relay import Relay
@@ -77,15 +77,9 @@ class Gateway:
         return found
 
     def _unix_listener(self):
-        os.makedirs(os.path.dirname(self.unix_socket_path) or ".", exist_ok=True)
-        try:
-            os.unlink(self.unix_socket_path)  # a stale socket of a previous run
-        except FileNotFoundError:
-            pass
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(self.unix_socket_path)
-        sock.listen(LISTEN_BACKLOG)
-        return sock
+        # Any local process may connect: guests prove who they are with a
+        # session token in HELLO, not with file permissions.
+        return unix_listener.listen(self.unix_socket_path, mode=0o666, backlog=LISTEN_BACKLOG)
 
     def _listen(self, sock, kind):
         self._listeners.append(sock)
@@ -209,16 +203,7 @@ class Gateway:
 
     def stop(self):
         self._stopped.set()
-        for sock in self._listeners:
-            try:
-                sock.close()
-            except OSError:
-                pass
-        if self.unix_socket_path:
-            try:
-                os.unlink(self.unix_socket_path)
-            except FileNotFoundError:
-                pass
+        unix_listener.close(self._listeners, self.unix_socket_path)
         with self._lock:
             relays, self._relays = self._relays, []
         for relay in relays:

@@ -14,6 +14,7 @@ import threading
 
 from oslo_log import log as logging
 
+from orionx_agent import unix_listener
 from orionx_agent.server.control import MAX_LINE_BYTES, ControlError, encode
 
 LOG = logging.getLogger(__name__)
@@ -36,33 +37,14 @@ class ControlListener:
         }
 
     def start(self):
-        try:
-            os.unlink(self.path)  # a stale socket of a previous run
-        except FileNotFoundError:
-            pass
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        # Created 0600 from the start (umask), not chmod-ed after: no window
-        # in which another user could connect.
-        old_umask = os.umask(0o177)
-        try:
-            sock.bind(self.path)
-        finally:
-            os.umask(old_umask)
-        sock.listen(16)
-        self._sock = sock
+        # Only the agent (the same user) may steer the GPU server.
+        self._sock = unix_listener.listen(self.path, mode=0o600, backlog=16)
         threading.Thread(target=self._accept_loop, name="orionx-control", daemon=True).start()
         LOG.info("Control channel on %s", self.path)
 
     def stop(self):
         if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+            unix_listener.close([self._sock], self.path)
 
     def _accept_loop(self):
         while True:

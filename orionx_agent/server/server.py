@@ -16,6 +16,7 @@ from oslo_log import log as logging
 
 from guest_runtime import protocol
 from guest_runtime.transport import SocketStream
+from orionx_agent import unix_listener
 from orionx_agent.server.control import ControlError
 from orionx_agent.server.control_server import ControlListener
 from orionx_agent.server.device_memory import DeviceMemory
@@ -101,15 +102,7 @@ class GpuServer:
         return self
 
     def _unix_listener(self):
-        try:
-            os.unlink(self.unix_socket_path)  # a stale socket of a previous run
-        except FileNotFoundError:
-            pass
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(self.unix_socket_path)
-        os.chmod(self.unix_socket_path, 0o660)
-        sock.listen(LISTEN_BACKLOG)
-        return sock
+        return unix_listener.listen(self.unix_socket_path, mode=0o660, backlog=LISTEN_BACKLOG)
 
     def _listen(self, sock, kind):
         self._listeners.append(sock)
@@ -171,16 +164,7 @@ class GpuServer:
         self._stopped.set()
         if self.control is not None:
             self.control.stop()
-        for sock in self._listeners:
-            try:
-                sock.close()
-            except OSError:
-                pass
-        if self.unix_socket_path:
-            try:
-                os.unlink(self.unix_socket_path)
-            except FileNotFoundError:
-                pass
+        unix_listener.close(self._listeners, self.unix_socket_path)
         for session in self.sessions():
             session.wake()
         deadline = time.monotonic() + timeout_s
