@@ -111,18 +111,9 @@ def _plan_or_preempt(session, request, can_preempt, casts, now):
     chosen = placement.plan(session, request)
     if chosen is not None or not can_preempt:
         return chosen, False
-    victims = preemption.find_victims(session, request, CONF.scheduler.policy)
-    if not victims:
-        return None, False
     reason = "preempted by allocation %s of priority %d" % (request.uuid, request.priority)
-    freed = preemption.evict(session, [v.id for v in victims], reason, casts, now,
-                             by_allocation=request.uuid)
-    gpus.finish_drains(session, freed, casts)
-    chosen = placement.plan(session, request)
-    if chosen is None:
-        # The eviction was planned on rows others changed since.
-        raise claims.RaceLost("capacity freed by preemption was taken")
-    return chosen, True
+    chosen = preemption.evict_and_plan(session, request, reason, casts, now)
+    return chosen, chosen is not None
 
 
 def _pinned_gpus(session, request, gpu_uuids):

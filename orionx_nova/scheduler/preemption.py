@@ -12,8 +12,9 @@ import datetime
 
 import sqlalchemy as sa
 
+from orionx_nova.conf import CONF
 from orionx_nova.db import models
-from orionx_nova.objects import events
+from orionx_nova.objects import events, gpus
 from orionx_nova.scheduler import candidates, claims, fit, placement, planner
 
 ALLOCATIONS = models.Allocation.__table__
@@ -246,3 +247,21 @@ def evict(session, allocation_ids, reason, casts, now, by_allocation=None):
                 )
             )
     return freed_gpu_ids
+
+
+def evict_and_plan(session, request, reason, casts, now):
+    """Evict the victims :func:`find_victims` picks for ``request`` and plan
+    it on the capacity they free: the chosen GPUs, or None when no set of
+    victims makes it fit. Raises ``RaceLost`` when the freed capacity was
+    taken meanwhile (the caller's transaction then retries)."""
+    victims = find_victims(session, request, CONF.scheduler.policy)
+    if not victims:
+        return None
+    freed = evict(session, [v.id for v in victims], reason, casts, now,
+                  by_allocation=request.uuid)
+    gpus.finish_drains(session, freed, casts)
+    chosen = placement.plan(session, request)
+    if chosen is None:
+        # The eviction was planned on rows others changed since.
+        raise claims.RaceLost("capacity freed by preemption was taken")
+    return chosen

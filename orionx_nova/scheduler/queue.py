@@ -14,7 +14,7 @@ from oslo_log import log as logging
 from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
-from orionx_nova.objects import events, gpus, notifier
+from orionx_nova.objects import events, notifier
 from orionx_nova.scheduler import candidates, claims, fit, placement, planner, preemption
 
 LOG = logging.getLogger(__name__)
@@ -192,20 +192,14 @@ def _try_preempting_start(request):
 
     def work(session):
         del casts[:]
-        victims = preemption.find_victims(session, request, CONF.scheduler.policy)
-        if not victims:
-            return False
         now = models.utcnow()
         reason = "preempted by queued allocation %s of priority %d" % (
             request.uuid,
             request.priority,
         )
-        freed = preemption.evict(session, [v.id for v in victims], reason, casts, now,
-                                 by_allocation=request.uuid)
-        gpus.finish_drains(session, freed, casts)
-        chosen = placement.plan(session, request)
+        chosen = preemption.evict_and_plan(session, request, reason, casts, now)
         if chosen is None:
-            raise claims.RaceLost("capacity freed by preemption was taken")
+            return False
         _start(session, request, chosen, now)
         return True
 
