@@ -51,20 +51,20 @@ def _wait_healthy(url, process, timeout_s=60):
 
 
 class AllInOne:
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, sim_gpus="1x4096"):
         self.state_dir = state_dir
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.process = subprocess.Popen(
             [str(BIN / "orionx-allinone"), "--state-dir", str(state_dir),
-             "--sim-gpus", "1x4096", "--port", str(self.port)],
+             "--sim-gpus", sim_gpus, "--port", str(self.port)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.gpus = _wait_healthy(self.url, self.process)
 
-    def run(self, *argv, compute_pct=30, memory_mb=256, timeout_s=120):
+    def run(self, *argv, compute_pct=30, memory_mb=256, count=1, timeout_s=120):
         return subprocess.run(
             [str(BIN / "orionx-run"), "--controller", self.url, "--compute", str(compute_pct),
-             "--memory", str(memory_mb), "--", sys.executable, *argv],
+             "--memory", str(memory_mb), "--count", str(count), "--", sys.executable, *argv],
             cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
 
     def stop(self, signum=signal.SIGTERM, timeout_s=60):
@@ -124,10 +124,14 @@ def test_start_after_a_crash(tmp_path):
     assert _processes_mentioning(str(tmp_path)) == []
     assert list((tmp_path / "state").glob("*.sock")), "a crash leaves its sockets behind"
 
-    again = AllInOne(tmp_path / "state")
+    # The restarted pool has two GPUs now (the agent wins for hardware), and
+    # the multi-GPU example spreads over both.
+    again = AllInOne(tmp_path / "state", sim_gpus="2x2048")
     try:
-        result = again.run("examples/saxpy.py")
+        assert len(again.gpus) == 2
+        result = again.run("examples/multi_gpu.py", count=2)
         assert result.returncode == 0, result.stdout + result.stderr
+        assert "over 2 device(s)" in result.stdout and "OK" in result.stdout
     finally:
         assert again.stop() == 0
 
