@@ -103,6 +103,9 @@ class AllInOne:
             lines.append("  no GPUs on this host (give --sim-gpus 2x16384 to simulate some)")
         for endpoint in self.agent.endpoints()["gateway"]:
             lines.append("  data plane   %s" % endpoint)
+        if self.agent.metrics is not None:
+            lines.append("  agent        http://%s:%d/metrics" % (self.agent.metrics.host,
+                                                                 self.agent.metrics.port))
         return lines
 
     def stop(self):

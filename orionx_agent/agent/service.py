@@ -13,6 +13,7 @@ import oslo_messaging as messaging
 from oslo_log import log as logging
 
 from orionx_agent.agent import discovery, gateway, locator, management, rpc_endpoint, supervisor
+from orionx_agent.agent import metrics as agent_metrics
 from orionx_agent.server.factory import parse_host_port
 from orionx_nova import agent_rpcapi, controller_rpcapi, rpc
 
@@ -46,6 +47,7 @@ class AgentService:
             on_exit=self.link.gpu_server_exited)
         self.gateway = self._build_gateway(conf)
         self._rpc_server = None
+        self.metrics = None
 
     def _build_gateway(self, conf):
         group = conf.agent
@@ -135,6 +137,9 @@ class AgentService:
             self.transport, target, [rpc_endpoint.AgentEndpoint(self)], executor="threading")
         self._rpc_server.start()
         self.link.start()
+        if self.conf.agent.metrics_listen:
+            self.metrics = agent_metrics.MetricsServer(self, self.conf.agent.metrics_listen)
+            self.metrics.start()
         LOG.info("orionx-agent of host %s started with %d GPU(s)", self.hostname,
                  len(self.gpus))
         return self
@@ -144,6 +149,8 @@ class AgentService:
         # management plane; a call to the controller still in flight is not
         # waited for: it times out on its own.
         self.link.request_stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         self.gateway.stop()
         self.supervisor.stop_all()
         if self._rpc_server is not None:

@@ -20,7 +20,8 @@ cli_opts = [
                help="Simulated GPUs when NVML finds none, as COUNTxMEMORY_MB "
                "(default: [agent] sim_gpus, or 1x16384 when that is empty too)."),
     cfg.PortOpt("port", help="Port of the REST API (default: [api] bind_port); the "
-                "data plane's TCP gateway takes the next port."),
+                "data plane's TCP gateway takes the next port, the agent's metrics "
+                "the one after."),
     cfg.BoolOpt("demo", default=False,
                 help="Once the pool runs, run the demo (examples/throughput.py jobs "
                 "through orionx-run; start from the source tree)."),
@@ -51,6 +52,9 @@ def _apply_cli(conf):
             conf.api.bind_host, conf.api.bind_port + 1), group="agent")
         if not conf.agent.gateway_advertise_host:
             conf.set_override("gateway_advertise_host", conf.api.bind_host, group="agent")
+    if _is_default(conf, "metrics_listen", "agent"):
+        conf.set_override("metrics_listen", "%s:%d" % (
+            conf.api.bind_host, conf.api.bind_port + 2), group="agent")
     if _is_default(conf, "auth_strategy", "api") and conf.api.bind_host in LOOPBACK_HOSTS:
         # A pool only this machine can reach, started without a config that
         # says otherwise: no accounts to set up before the first try. Any

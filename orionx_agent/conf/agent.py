@@ -59,6 +59,14 @@ agent_opts = [
         "it only where guests can reach the other hosts' gateway_tcp_listen; "
         "the relay stays as the fallback.",
     ),
+    cfg.StrOpt(
+        "metrics_listen",
+        default="",
+        help="HOST:PORT where the agent serves /metrics in Prometheus format: "
+        "per-session device time, memory, evictions and data-plane bytes of "
+        "this host's GPU servers, and the gateway's routed connections. For "
+        "example 0.0.0.0:9187. Empty: not served.",
+    ),
     cfg.PortOpt(
         "vsock_port",
         default=8702,

@@ -318,6 +318,8 @@ def _session_usage(session):
         "device_time_s": usage.device_s, "launches": usage.launches,
         "evictions": usage.evictions, "bytes_evicted": usage.bytes_evicted,
         "bytes_restored": usage.bytes_restored, "priority": session.priority,
+        "bytes_to_device": usage.bytes_to_device,
+        "bytes_from_device": usage.bytes_from_device,
         "peer": session.peer_label}
 
 
