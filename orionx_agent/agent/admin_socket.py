@@ -8,11 +8,11 @@ may change which domains hold vGPUs.
 """
 
 import json
-import os
-import socket
 import threading
 
 from oslo_log import log as logging
+
+from orionx_agent import unix_listener
 
 LOG = logging.getLogger(__name__)
 
@@ -32,19 +32,7 @@ class AdminSocket:
         self._listener = None
 
     def start(self):
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        try:
-            os.unlink(self.path)  # a stale socket of a previous run
-        except FileNotFoundError:
-            pass
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_umask = os.umask(0o177)
-        try:
-            listener.bind(self.path)
-        finally:
-            os.umask(old_umask)
-        listener.listen(8)
-        self._listener = listener
+        self._listener = unix_listener.listen(self.path, mode=0o600, backlog=8)
         threading.Thread(target=self._accept_loop, daemon=True, name="orionx-admin").start()
         LOG.info("Admin socket for orionx vgpu attach at %s", self.path)
         return self
@@ -88,9 +76,5 @@ class AdminSocket:
 
     def stop(self):
         if self._listener is not None:
-            self._listener.close()
+            unix_listener.close([self._listener], self.path)
             self._listener = None
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass

@@ -46,6 +46,7 @@ class AgentService:
             conf.agent.gpu_server_restart_delay, conf.agent.gpu_server_restart_delay_max,
             on_exit=self.link.gpu_server_exited)
         self.gateway = self._build_gateway(conf)
+        self.vms = None  # KVM guests through libvirt, with [libvirt] connection_uri
         self._rpc_server = None
         self.metrics = None
 
@@ -140,6 +141,10 @@ class AgentService:
         if self.conf.agent.metrics_listen:
             self.metrics = agent_metrics.MetricsServer(self, self.conf.agent.metrics_listen)
             self.metrics.start()
+        if self.conf.libvirt.connection_uri:
+            from orionx_agent.agent.vm_support import VmSupport
+            self.vms = VmSupport(self.conf, self.gateway.unix_socket_path,
+                                 self.hostname).start()
         LOG.info("orionx-agent of host %s started with %d GPU(s)", self.hostname,
                  len(self.gpus))
         return self
@@ -151,6 +156,8 @@ class AgentService:
         self.link.request_stop()
         if self.metrics is not None:
             self.metrics.stop()
+        if self.vms is not None:
+            self.vms.stop()
         self.gateway.stop()
         self.supervisor.stop_all()
         if self._rpc_server is not None:
