@@ -10,6 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 OPENSTACK_INSTALLED := $(VENV)/.installed-openstack
+LIBVIRT_INSTALLED := $(VENV)/.installed-libvirt
 STATE_DIR ?= $(CURDIR)/state
 PYTEST_ARGS ?=
 
@@ -28,6 +29,12 @@ venv: $(INSTALLED)
 # tests; kept out of the base install that `make run` needs.
 $(OPENSTACK_INSTALLED): $(INSTALLED)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,openstack-test]'
+	touch $@
+
+# libvirt-python builds against the libvirt headers (a test Debian package).
+$(LIBVIRT_INSTALLED): $(INSTALLED)
+	sh tools/install-debian-packages.sh test
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,libvirt-test]'
 	touch $@
 
 DEV_CONFIG := --config-file etc/orionx/orionx-dev.conf --config-file $(STATE_DIR)/secret.conf \
@@ -50,7 +57,7 @@ $(STATE_DIR)/secret.conf:
 	umask 077; printf '[DEFAULT]\nsession_secret = %s\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > $@
 
-test: $(INSTALLED) $(OPENSTACK_INSTALLED)
+test: $(INSTALLED) $(OPENSTACK_INSTALLED) $(LIBVIRT_INSTALLED)
 	sh tools/install-debian-packages.sh test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, and only those missing.
 #   tools/install-debian-packages.sh base   # python3 with venv support
-#   tools/install-debian-packages.sh test   # + PostgreSQL, MariaDB, RabbitMQ, chromium, shellcheck
+#   tools/install-debian-packages.sh test   # + PostgreSQL, MariaDB, RabbitMQ, chromium, shellcheck,
+#                                           #   libvirt and QEMU (KVM guest tests)
 # Runs apt-get (as root, or through sudo) only when something is missing.
 set -eu
 
@@ -27,6 +28,11 @@ have_shellcheck() {
     command -v shellcheck >/dev/null 2>&1
 }
 
+have_libvirt() {
+    pkg-config --exists libvirt 2>/dev/null && test -x /usr/sbin/libvirtd \
+        && command -v qemu-system-x86_64 >/dev/null 2>&1
+}
+
 # The console's browser tests drive Debian's chromium through its driver.
 have_chromium() {
     test -x /usr/bin/chromium && test -x /usr/bin/chromedriver
@@ -43,6 +49,9 @@ if [ "${1:-base}" = "test" ]; then
     have_chromium || need="$need chromium chromium-driver"
     # The devstack plugin's test lints it.
     have_shellcheck || need="$need shellcheck"
+    # KVM guests: libvirt-python builds against libvirt's headers; the
+    # end-to-end test runs libvirtd with QEMU under software emulation.
+    have_libvirt || need="$need libvirt-dev pkg-config libvirt-daemon-system qemu-system-x86"
 fi
 
 if [ -z "$need" ]; then
