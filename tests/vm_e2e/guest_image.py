@@ -16,7 +16,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 KERNEL_PACKAGE = "linux-image-cloud-amd64"
 BUSYBOX_PACKAGE = "busybox-static"
 # Load order matters: each needs the ones before it.
-MODULES = ("virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
+MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
            "virtio_pci", "virtio_console")
 STDLIB_SKIPPED = ("test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3",
                   "pydoc_data", "distutils", "config-3.11-x86_64-linux-gnu")
@@ -26,7 +26,7 @@ INIT_SCRIPT = """#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-for module in %(modules)s; do insmod /lib/modules/$module.ko 2>/dev/null; done
+for module in %(modules)s; do insmod /lib/modules/$module.ko; done
 mkdir -p /dev/virtio-ports
 for tries in 1 2 3 4 5 6 7 8 9 10; do
     for port in /sys/class/virtio-ports/*; do
@@ -37,7 +37,8 @@ for tries in 1 2 3 4 5 6 7 8 9 10; do
     sleep 1
 done
 echo "ORIONX-E2E: guest up, running the program"
-PYTHONPATH=/opt/orionx PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3.11 /opt/orionx/e2e_guest.py
+PYTHONPATH=/opt/orionx PYTHONDONTWRITEBYTECODE=1 timeout 240 \
+    /usr/bin/python3.11 /opt/orionx/e2e_guest.py
 echo "ORIONX-E2E: program exited with status $?"
 poweroff -f
 """
