@@ -2,6 +2,7 @@
 #   make run    start the pool on this machine (installs what it needs first)
 #   make test   ruff and the whole test suite (installs what it needs first)
 #   make test-openstack   only the tests inside Nova's functional framework
+#   make test-vm   only the KVM guest tests, the QEMU end-to-end test among them
 # Both work on a fresh Debian machine as root: Debian packages are installed
 # only when missing, Python packages go into .venv.
 
@@ -14,7 +15,7 @@ LIBVIRT_INSTALLED := $(VENV)/.installed-libvirt
 STATE_DIR ?= $(CURDIR)/state
 PYTEST_ARGS ?=
 
-.PHONY: run test test-openstack lint sample venv clean
+.PHONY: run test test-openstack test-vm lint sample venv clean
 
 $(INSTALLED): setup.cfg setup.py constraints.txt
 	sh tools/install-debian-packages.sh base
@@ -67,6 +68,11 @@ test: $(INSTALLED) $(OPENSTACK_INSTALLED) $(LIBVIRT_INSTALLED)
 # configuration (tests/nova_functional/conftest.py), so it runs alone.
 test-openstack: $(OPENSTACK_INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/nova_functional
+
+# KVM guests through libvirt; `make test` runs them too (they are under tests/).
+# The end-to-end test starts its own libvirtd and a QEMU guest (a few minutes).
+test-vm: $(LIBVIRT_INSTALLED)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/vm tests/vm_e2e
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
