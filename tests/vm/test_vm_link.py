@@ -133,3 +133,15 @@ def test_vm_endpoints_outside_a_vm(tmp_path):
     assert [str(e) for e in vm_devices.vm_endpoints(str(tmp_path / "vsock"),
                                                     str(tmp_path / "port"))] == [
         "serial:%s" % (tmp_path / "port")]
+
+
+def test_vm_endpoints_parse_and_print():
+    from guest_runtime.transport import parse_endpoint, parse_endpoints
+
+    assert parse_endpoint("vsock:2:8702").address == (2, 8702)
+    assert str(parse_endpoint("serial:/dev/virtio-ports/org.orionx.agent.0")) == \
+        "serial:/dev/virtio-ports/org.orionx.agent.0"
+    assert [e.kind for e in parse_endpoints("tcp:h:1,vsock:2:8702,unix:/s")] == [
+        "unix", "vsock", "tcp"]
+    with pytest.raises(ValueError, match="vsock:CID:PORT"):
+        parse_endpoint("vsock:two:8702")
