@@ -131,6 +131,14 @@ class VmLinkStream:
         self._view = memoryview(self._buffer)
         self._start = self._end = 0
 
+    def use_region(self, region):
+        """Start a session with ``region`` (or none): a serial port's link
+        outlives its sessions, and each session starts its rings afresh."""
+        if self.region is not None and self.region is not region:
+            self.region.close()
+        self.region = region
+        self._written = self._read = 0
+
     # -- writing -------------------------------------------------------------
 
     def send_parts(self, parts):

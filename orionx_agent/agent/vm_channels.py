@@ -93,7 +93,12 @@ class VmChannels:
 
     def _serve_vsock(self, conn, cid):
         try:
-            self.serve_session(conn, "vsock", lambda: self.directory.by_cid(cid))
+            link = vm_link.VmLinkStream(conn, "vsock", "host")
+            self.serve_session(link, lambda: self.directory.by_cid(cid))
+        except (ConnectionClosed, OSError, protocol.ProtocolError) as exc:
+            LOG.info("vsock session of CID %d ended: %s", cid, exc)
+        except Exception:  # one bad guest must never stop the listener
+            LOG.exception("Serving the vsock session of CID %d failed", cid)
         finally:
             conn.close()
 
@@ -125,11 +130,17 @@ class VmChannels:
             _shut(sock)
 
     def _serve_serial(self, domain_uuid, sock):
+        # One link for the port's life: it may hold bytes of the next session
+        # read together with the end of the last one.
+        link = vm_link.VmLinkStream(sock, "serial", "host")
         try:
             while not self._stopped.is_set():
-                self.serve_session(sock, "serial", lambda: self.directory.by_uuid(domain_uuid))
-        except ConnectionClosed:
+                self.serve_session(link, lambda: self.directory.by_uuid(domain_uuid))
+        except (ConnectionClosed, OSError):
             pass  # the domain stopped
+        except Exception:  # a guest breaking the protocol: its port is given up
+            LOG.exception("Serving the serial channel of domain %s failed; it is closed "
+                          "until the domain restarts", domain_uuid)
         finally:
             with self._lock:
                 if self._serial.get(domain_uuid) is sock:
@@ -138,10 +149,11 @@ class VmChannels:
 
     # -- one session ---------------------------------------------------------------
 
-    def serve_session(self, channel, kind, find_vm):
+    def serve_session(self, link, find_vm):
         """Handshake, HELLO with the VM's token, relay until either side ends.
         Raises ConnectionClosed when the channel itself is gone."""
-        link = vm_link.VmLinkStream(channel, kind, "host")
+        kind = link.kind
+        link.use_region(None)
         wants_region, nonce = vm_link.read_guest_hello(link)
         try:
             vm = find_vm()
@@ -149,8 +161,9 @@ class VmChannels:
         except UnknownVm as exc:
             LOG.warning("Refusing a %s link: %s", kind, exc)
             vm_link.answer_guest(link, 0, str(exc))
+            _await_end(link)
             return
-        link.region = _map_region(vm, nonce) if wants_region else None
+        link.use_region(_map_region(vm, nonce) if wants_region else None)
         try:
             vm_link.answer_guest(link, len(tokens), region_accepted=link.region is not None)
             try:
@@ -161,9 +174,7 @@ class VmChannels:
                 self.sessions_relayed += 1
                 _relay(link, upstream, "%s of domain %s" % (kind, vm.name))
         finally:
-            if link.region is not None:
-                link.region.close()
-                link.region = None
+            link.use_region(None)
 
     def _open_upstream(self, link, tokens, vm):
         """The gateway connection that now carries the guest's session, its
@@ -178,13 +189,18 @@ class VmChannels:
         if vgpu_index >= len(tokens):
             message = ("domain %s has %d vGPU(s); there is no vGPU %d: attach more with "
                        "orionx vgpu attach" % (vm.name, len(tokens), vgpu_index))
-            _send_to_guest(link, protocol.encode_error(
-                HELLO.opcode, request_id, CUresult.CUDA_ERROR_INVALID_DEVICE, message))
-            link.send_end()
+            _refuse_hello(link, request_id, CUresult.CUDA_ERROR_INVALID_DEVICE, message)
             return None
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         upstream.settimeout(CONNECT_TIMEOUT_S)
-        upstream.connect(self.gateway_unix_path)
+        try:
+            upstream.connect(self.gateway_unix_path)
+        except OSError as exc:
+            upstream.close()
+            _refuse_hello(link, request_id, CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
+                          "the agent's gateway at %s does not answer (%s); retry once "
+                          "orionx-agent runs again" % (self.gateway_unix_path, exc))
+            return None
         upstream.settimeout(None)
         token = tokens[vgpu_index].encode("ascii")
         # The gateway sees vGPU 0 of a one-vGPU token, as a local guest's.
@@ -231,8 +247,20 @@ def _map_region(vm, nonce):
     return region
 
 
-def _send_to_guest(link, data):
-    link.send_parts([data])
+def _refuse_hello(link, request_id, code, message):
+    """Answer the guest's HELLO with an error; the guest then ends the
+    session, and its END is read here so the next session starts clean."""
+    link.send_parts([protocol.encode_error(HELLO.opcode, request_id, code, message)])
+    _await_end(link)
+
+
+def _await_end(link):
+    """Skip what the guest still sends until its END (a refused session)."""
+    try:
+        while True:
+            link.recv_some(RELAY_CHUNK_BYTES)
+    except vm_link.SessionEnded:
+        pass
 
 
 def _relay(link, upstream, label):

@@ -155,11 +155,16 @@ def test_serial_channel_with_region(workdir, gpu_server, region_path, guest_runt
         qemu_side.close()
 
 
-def test_unknown_vm_is_told_what_to_do(workdir, gpu_server, guest_runtime_on):
+def test_unknown_vm_is_told_what_to_do_and_the_port_serves_once_attached(
+        workdir, gpu_server, guest_runtime_on):
     from guest_runtime import cuda
 
     class Nobody(Directory):
+        attached = False
+
         def by_uuid(self, domain_uuid):
+            if self.attached:
+                return self.vm
             raise UnknownVm("domain %s has no OrionX vGPU: run orionx vgpu attach on its host"
                             % domain_uuid)
 
@@ -167,7 +172,8 @@ def test_unknown_vm_is_told_what_to_do(workdir, gpu_server, guest_runtime_on):
     serial_path = os.path.join(workdir, "serial.sock")
     qemu_side.bind(serial_path)
     qemu_side.listen(1)
-    channels = VmChannels(Nobody(None), gpu_server.endpoints[0][5:])
+    directory = Nobody(FakeVm(None))
+    channels = VmChannels(directory, gpu_server.endpoints[0][5:])
     channels.attach_serial("dom-x", serial_path)
     port, _ = qemu_side.accept()
     guest_runtime_on(Endpoint("serial", "/dev/port"), lambda: _KeptOpen(port))
@@ -176,6 +182,9 @@ def test_unknown_vm_is_told_what_to_do(workdir, gpu_server, guest_runtime_on):
         assert result[0] == cuda.CUresult.CUDA_ERROR_NO_DEVICE
         from guest_runtime.cuda import last_error_message
         assert "orionx vgpu attach" in last_error_message()
+        runtime.reset()
+        directory.attached = True
+        assert _copy_in_compute_copy_out()
     finally:
         channels.stop()
         port.close()
