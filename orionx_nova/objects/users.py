@@ -149,7 +149,9 @@ def issue_token(name, password, lifetime_s=None):
                 models.ApiToken.user_id == user.id, models.ApiToken.expires_at <= now
             )
         )
-        token = secrets.token_urlsafe(_TOKEN_BYTES)
+        # Hex, not base64url: a token that starts with "-" reads as an option
+        # to `orionx --token ...` and to most other command lines.
+        token = secrets.token_hex(_TOKEN_BYTES)
         expires_at = now + datetime.timedelta(seconds=lifetime_s)
         session.add(
             models.ApiToken(token_sha256=_digest(token), user_id=user.id, expires_at=expires_at)

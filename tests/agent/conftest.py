@@ -65,7 +65,9 @@ class AgentProcess:
                 "[agent]", "sim_gpus = %s" % sim_gpus, "heartbeat_interval = 1",
                 "register_retry_interval = 1", "gateway_tcp_listen = 127.0.0.1:0",
                 "direct_remote = %s" % str(direct_remote).lower(),
-                "gpu_server_restart_delay = 0.2", "",
+                "gpu_server_restart_delay = 0.2",
+                # Several test agents share this machine: none takes the vsock port.
+                "vsock_port = 0", "",
                 "[gpu_server]", "shm_ring_mb = 1", "",
             ]))
         self.process = None
