@@ -62,6 +62,17 @@ def write_server_config(paths, gpu, session_secret):
         os.umask(old_umask)
 
 
+def inherited_config_args(conf):
+    """The options GPU servers inherit: their agent's own config files (the
+    supervisor adds the state dir and each server's own file)."""
+    args = []
+    for path in conf.config_file or ():
+        args += ["--config-file", path]
+    for path in conf.config_dir or ():
+        args += ["--config-dir", path]
+    return args
+
+
 class SupervisedServer:
     """The process of one GPU's server and the thread that keeps it running."""
 

@@ -6,27 +6,17 @@ import threading
 
 from oslo_log import log as logging
 
-from orionx_agent.agent import service
+from orionx_agent.agent import service, supervisor
 from orionx_agent.conf import CONF
 from orionx_nova import config
 
 LOG = logging.getLogger(__name__)
 
 
-def _config_args(conf):
-    """The options GPU servers inherit: the agent's own config files."""
-    args = []
-    for path in conf.config_file or ():
-        args += ["--config-file", path]
-    for path in conf.config_dir or ():
-        args += ["--config-dir", path]
-    return args
-
-
 def main(argv=None):
     config.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        agent = service.AgentService(CONF, config_args=_config_args(CONF))
+        agent = service.AgentService(CONF, config_args=supervisor.inherited_config_args(CONF))
     except (RuntimeError, ValueError) as exc:
         problem = str(exc)
     else:

@@ -10,6 +10,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from orionx_agent import allinone
+from orionx_agent.agent import supervisor
 from orionx_agent.conf import CONF
 from orionx_nova import config
 
@@ -69,18 +70,11 @@ def _apply_cli(conf):
         logging.setup(conf, config.PROJECT)
 
 
-def _gpu_server_config_args(conf):
-    args = []
-    for path in conf.config_file or ():
-        args += ["--config-file", path]
-    return args + ["--state-dir", conf.state_dir]
-
-
 def main(argv=None):
     CONF.register_cli_opts(cli_opts)
     config.parse_args(sys.argv[1:] if argv is None else argv)
     _apply_cli(CONF)
-    pool = allinone.AllInOne(CONF, config_args=_gpu_server_config_args(CONF))
+    pool = allinone.AllInOne(CONF, config_args=supervisor.inherited_config_args(CONF))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -1,5 +1,6 @@
 """Schema migrations of the controller database, driven through Alembic."""
 
+import functools
 import os
 import sys
 
@@ -58,8 +59,10 @@ def current_version(engine=None):
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@functools.lru_cache(maxsize=1)
 def head_version():
-    """The newest revision this code knows."""
+    """The newest revision this code knows (read from disk once: it cannot
+    change while the process runs)."""
     directory = migrations_dir()
     cfg = Config(os.path.join(directory, "alembic.ini"))
     cfg.set_main_option("script_location", directory)

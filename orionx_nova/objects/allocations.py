@@ -442,9 +442,9 @@ def unbind(uuid, project_id=None):
     return get(uuid, project_id)
 
 
-def _preempt(session, uuid, casts):
+def _preempt(session, uuid, casts, project_id):
     del casts[:]
-    row = _lock(session, uuid, None)
+    row = _lock(session, uuid, project_id)
     if row["state"] == "preempted":
         return False
     if row["state"] != "active":
@@ -470,17 +470,17 @@ def _preempt(session, uuid, casts):
     return False
 
 
-def preempt(uuid):
+def preempt(uuid, project_id=None):
     """Evict a running allocation (operator action): it becomes preempted,
     or queued again when it asked to requeue."""
     casts = []
     freed = claims.run_with_retries(
-        lambda session: _preempt(session, uuid, casts), "Preempting an allocation"
+        lambda session: _preempt(session, uuid, casts, project_id), "Preempting an allocation"
     )
     notifier.send(casts)
     if freed:
         _serve_queue()
-    return get(uuid)
+    return get(uuid, project_id=project_id)
 
 
 def _resize_targets(row, vgpu_rows, compute_pct, memory_mb, vgpus):

@@ -111,10 +111,6 @@ def revoke_token(token):
         )
 
 
-def _utcnow():
-    return models.utcnow()
-
-
 def _digest(token):
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -141,7 +137,7 @@ def issue_token(name, password, lifetime_s=None):
             )
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
-        now = _utcnow()
+        now = models.utcnow()
         # Expired tokens of this user are dropped here rather than by a
         # separate cleaner job.
         session.execute(
@@ -172,7 +168,7 @@ def identity_for_token(token):
         if row is None:
             raise exception.NotAuthorized("Unknown bearer token; get one with POST /v1/auth/tokens")
         expires_at, user = row
-        if expires_at <= _utcnow():
+        if expires_at <= models.utcnow():
             raise exception.NotAuthorized(
                 "Bearer token expired at %s; get a new one with POST /v1/auth/tokens"
                 % iso8601(expires_at)

@@ -23,7 +23,6 @@ NAMESPACE = "urn:orionx-pool:libvirt:1"
 PREFIX = "orionx"
 AGENT_CHANNEL_NAME = "org.orionx.agent.0"
 HOST_CID = 2
-IVSHMEM_PCI_ID = "1af4:1110"
 VHOST_VSOCK_DEVICE = "/dev/vhost-vsock"
 SHMEM_NAME_PREFIX = "orionx-"
 DEFAULT_SHMEM_SIZE_MB = 64

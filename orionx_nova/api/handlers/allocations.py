@@ -105,7 +105,4 @@ def unbind_allocation(uuid):
 @blueprint.post("/<uuid>/preempt")
 def preempt_allocation(uuid):
     _context, scope = _authorized_scope(rules.PREEMPT)
-    # preempt() acts pool-wide; the scoped get() first makes another
-    # project's allocation a 404 for non-admins.
-    allocations.get(uuid, project_id=scope)
-    return allocations.preempt(uuid)
+    return allocations.preempt(uuid, project_id=scope)

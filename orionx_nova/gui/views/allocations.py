@@ -93,9 +93,7 @@ def preempt_allocation(uuid):
     scope = _scoped(rules.PREEMPT)
 
     def work():
-        # Scoped read first: another project's allocation is "not found".
-        allocations.get(uuid, project_id=scope)
-        allocations.preempt(uuid)
+        allocations.preempt(uuid, project_id=scope)
 
     act(work, "Allocation %s preempted." % uuid)
     return back("ui.allocations_page")
