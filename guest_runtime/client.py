@@ -166,6 +166,11 @@ class Connection:
                                "connection to the GPU server lost: %s" % exc)
         raise self.ended from None
 
+    def _read_error(self, status, payload_bytes):
+        """The CudaError of a failed reply: its message follows the status."""
+        message = self.stream.recv_exact(payload_bytes - protocol.STATUS.size)
+        return CudaError(status, message.decode("utf-8", "replace"))
+
     def _await_reply(self, op, request_id, reply_into):
         # Every reply has at least a status after its header: read both at once.
         head = self.stream.recv_exact(_REPLY_HEAD.size)
@@ -173,15 +178,13 @@ class Connection:
             head[:protocol.HEADER_BYTES])
         (status,) = protocol.STATUS.unpack_from(head, protocol.HEADER_BYTES)
         if opcode == protocol.SESSION_ENDED.opcode:
-            message = self.stream.recv_exact(payload_bytes - protocol.STATUS.size)
-            self.ended = CudaError(status, message.decode("utf-8", "replace"))
+            self.ended = self._read_error(status, payload_bytes)
             raise self.ended
         if opcode != op.opcode or reply_id != request_id:
             raise ProtocolError("reply 0x%04x/%d does not answer %s/%d"
                                 % (opcode, reply_id, op.name, request_id))
         if status:
-            message = self.stream.recv_exact(payload_bytes - protocol.STATUS.size)
-            raise CudaError(status, message.decode("utf-8", "replace"))
+            raise self._read_error(status, payload_bytes)
         fields = op.reply.unpack(self.stream.recv_exact(op.reply.size)) if op.reply.size else ()
         if op.buffer != BUF_REPLY:
             return fields

@@ -6,6 +6,8 @@ import time
 
 from oslo_log import log as logging
 
+from guest_runtime import transport
+
 LOG = logging.getLogger(__name__)
 
 # Nodes rarely move GPUs; a short memory spares the controller one call per
@@ -20,10 +22,8 @@ class GpuNotFound(Exception):
 def tcp_gateway(endpoints):
     """(host, port) of a node's gateway TCP endpoint, or None."""
     for text in (endpoints or {}).get("gateway", ()):
-        kind, _, rest = text.partition(":")
-        if kind == "tcp":
-            host, _, port = rest.rpartition(":")
-            return host.strip("[]"), int(port)
+        if text.startswith("tcp:"):
+            return transport.parse_endpoint(text).address
     return None
 
 

@@ -8,7 +8,7 @@ from oslo_log import log as logging
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from orionx_agent.server.factory import parse_host_port
+from orionx_agent.addresses import parse_host_port
 
 LOG = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class MetricsServer:
     def __init__(self, agent, listen):
         self.registry = CollectorRegistry()
         self.registry.register(AgentCollector(agent))
-        self.host, self.port = parse_host_port(listen)
+        self.host, self.port = parse_host_port(listen, "[agent] metrics_listen")
         self._server = None
         self._thread = None
 

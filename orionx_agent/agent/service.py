@@ -12,9 +12,9 @@ import os
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
+from orionx_agent import addresses
 from orionx_agent.agent import discovery, gateway, locator, management, rpc_endpoint, supervisor
 from orionx_agent.agent import metrics as agent_metrics
-from orionx_agent.server.factory import parse_host_port
 from orionx_nova import agent_rpcapi, controller_rpcapi, rpc
 
 LOG = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ class AgentService:
         group = conf.agent
         unix_path = group.gateway_unix_socket_path or os.path.join(conf.state_dir,
                                                                    "gateway.sock")
-        tcp = parse_host_port(group.gateway_tcp_listen) if group.gateway_tcp_listen else None
+        tcp = (addresses.parse_host_port(group.gateway_tcp_listen, "[agent] gateway_tcp_listen")
+               if group.gateway_tcp_listen else None)
         where = locator.Locator(self.hostname, self.supervisor, self.controller_api)
         return gateway.Gateway(conf.session_secret, where, unix_socket_path=unix_path,
                                tcp_address=tcp, on_hand_over=self.link.meter.note_session)

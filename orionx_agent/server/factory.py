@@ -5,6 +5,7 @@ import ssl
 
 from oslo_log import log as logging
 
+from orionx_agent import addresses
 from orionx_agent.server.scheduler import ComputeScheduler
 from orionx_agent.server.server import GpuServer
 
@@ -34,13 +35,6 @@ def build_tls_context(group):
     return context
 
 
-def parse_host_port(text):
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError("[gpu_server] tcp_listen %r is not HOST:PORT" % text)
-    return host.strip("[]"), int(port)
-
-
 def build_server(conf, backend=None):
     group = conf.gpu_server
     if not conf.session_secret:
@@ -55,7 +49,8 @@ def build_server(conf, backend=None):
     return GpuServer(
         backend or build_backend(group), conf.session_secret,
         unix_socket_path=unix_path,
-        tcp_address=parse_host_port(group.tcp_listen) if group.tcp_listen else None,
+        tcp_address=(addresses.parse_host_port(group.tcp_listen, "[gpu_server] tcp_listen")
+                     if group.tcp_listen else None),
         tls_context=build_tls_context(group),
         shm_enabled=group.shm_enabled,
         shm_ring_bytes=group.shm_ring_mb << 20,
