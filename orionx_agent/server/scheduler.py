@@ -119,6 +119,7 @@ class ComputeScheduler:
         if not self.enforce:
             return
         with self._cond:
+            self._raise_if_ended(session)  # an ended session gets no new meter
             meter = self._meter(session)
             self._waiting.append(session)
         try:
@@ -132,9 +133,7 @@ class ComputeScheduler:
         """One look: take a slot and return True, or wait a while (without
         the session's work_lock) and return False."""
         with self._cond:
-            if session.ended_by_server is not None:
-                from orionx_agent.server.session import SessionPreempted
-                raise SessionPreempted()
+            self._raise_if_ended(session)
             wait_s = self._wait_s(session, meter, time.monotonic())
             if not wait_s:
                 meter.inflight += 1
@@ -153,6 +152,12 @@ class ComputeScheduler:
         reacquire(session.work_lock, depth)
         return False
 
+    @staticmethod
+    def _raise_if_ended(session):
+        if session.ended_by_server is not None:
+            from orionx_agent.server.session import SessionPreempted
+            raise SessionPreempted()
+
     def _wait_s(self, session, meter, now):
         """0 if ``session`` may launch now, else how long to wait at most
         (it is woken earlier when a kernel ends or limits change)."""
@@ -164,8 +169,10 @@ class ComputeScheduler:
             return held_s
         mine = self._claim(session, meter, now)
         for other in self._waiting:
-            if other is not session:
-                other_meter = self._meters[other]
+            # A session preempted while it waits here is forgotten (its meter
+            # gone) before its own thread wakes to leave the list: skip it.
+            other_meter = self._meters.get(other)
+            if other is not session and other_meter is not None:
                 if not self._held_s(other, other_meter, now) and \
                         self._claim(other, other_meter, now) < mine:
                     return self.window_s  # the other goes first and wakes us

@@ -72,3 +72,44 @@ def test_elastic_session_alone_is_never_held(monkeypatch):
     meter = scheduler._meters[session]
     assert meter.used_s(clock.now, 0.1) == pytest.approx(0.09)  # 90 %, share 10 %
     assert scheduler._wait_s(session, meter, clock.now) == 0
+
+
+def test_session_preempted_while_waiting_does_not_break_the_next_admit():
+    """A preemption frees a session (its meter forgotten) while its thread
+    still waits in admit(): another session's admit must go on, and the
+    preempted thread must leave with SessionPreempted, not a KeyError."""
+    from orionx_agent.server.session import SessionPreempted
+    scheduler = ComputeScheduler("hard", share_window_ms=1000)
+    victim, urgent = _session(10), _session(90)
+    scheduler.admit(victim)
+    scheduler.charge(victim, 0.2)  # twice its 100 ms share: its next launch waits
+    outcome = {}
+
+    def victim_launch():
+        with victim.work_lock:
+            try:
+                scheduler.admit(victim)
+                outcome["victim"] = "admitted"
+            except SessionPreempted:
+                outcome["victim"] = "preempted"
+
+    thread = threading.Thread(target=victim_launch)
+    thread.start()
+    for _ in range(200):
+        with scheduler._cond:
+            if victim in scheduler._waiting:
+                break
+        threading.Event().wait(0.005)
+    else:
+        pytest.fail("the victim never waited in admit()")
+    # What Session.preempt does, with the victim still in the waiting list.
+    victim.ended_by_server = RuntimeError("preempted")
+    with victim.work_lock:
+        scheduler.forget(victim)
+    scheduler.admit(urgent)
+    thread.join(5)
+    assert outcome == {"victim": "preempted"}
+    assert victim not in scheduler._meters and not scheduler._waiting
+    with pytest.raises(SessionPreempted):
+        scheduler.admit(victim)  # and an ended session gets no meter back
+    assert victim not in scheduler._meters
