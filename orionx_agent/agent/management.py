@@ -77,13 +77,18 @@ class ManagementLink:
         report = self.meter.measure(self.agent.supervisor.servers.values())
         try:
             self.api.heartbeat({}, self.agent.hostname, usage=report.usage)
-            self.api.report_sessions({}, self.agent.hostname, report.sessions,
-                                     ended_allocations=report.ended_allocations)
+            answer = self.api.report_sessions({}, self.agent.hostname, report.sessions,
+                                              ended_allocations=report.ended_allocations)
         except Exception as exc:
             LOG.warning("Heartbeat of host %s failed (%s); registering again",
                         self.agent.hostname, exc)
             self.meter.keep_ended(report.ended_allocations)
             self.registered.clear()
+            return
+        if report.ended_allocations:
+            LOG.info("Sessions of allocation(s) %s ended; the controller unbound %s",
+                     ", ".join(item["uuid"] for item in report.ended_allocations),
+                     ", ".join((answer or {}).get("released") or ()) or "none")
 
     def gpu_server_exited(self, server, status, restart_in_s):
         """Tell the controller now rather than at the next heartbeat."""

@@ -56,7 +56,7 @@ def attach(connection, sessions, settings, domain, compute_pct, memory_mb, count
         raise AttachError("domain %s already has allocation %s: detach it first (orionx vgpu "
                           "detach %s)" % (dom.name(), existing["allocation_uuid"], dom.name()))
     allocation = sessions.create("libvirt:%s" % dom.UUIDString(), [(compute_pct, memory_mb)]
-                                 * count)
+                                 * count, mode)
     try:
         devices, metadata = _orionx_elements(dom, allocation, mode, settings)
         connection.defineXML(guest_xml.with_orionx(persistent_xml, devices, metadata))

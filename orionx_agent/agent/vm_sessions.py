@@ -5,8 +5,10 @@ presents for them (a VM itself holds no token).
 A domain's allocation is an acquire-mode allocation in the pool whatever the
 domain's own mode: the pool's reserve mode holds GPUs until deletion, while
 a domain in reserve mode holds them only while it runs (bound when it
-starts, released when it stops). A domain in acquire mode is bound when a
-program in it opens its first session.
+starts, released when it stops), so its allocation is created with
+unbind_on_session_end false: programs in the domain come and go without
+unbinding it. A domain in acquire mode is bound when a program in it opens
+its first session and unbound when that session ends.
 """
 
 import time
@@ -25,10 +27,12 @@ class VmSessions(PoolApi):
         self.hostname = hostname
         self.bind_wait_s = bind_wait_s
 
-    def create(self, consumer, vgpus, queue=True):
-        """A new allocation of ``vgpus`` [(compute_pct, memory_mb)] for a domain."""
+    def create(self, consumer, vgpus, domain_mode, queue=True):
+        """A new allocation of ``vgpus`` [(compute_pct, memory_mb)] for a
+        domain in ``domain_mode`` (reserve: bound while the domain runs)."""
         return self._call("post", "/v1/allocations", {
             "consumer": consumer, "host": self.hostname, "mode": "acquire",
+            "unbind_on_session_end": domain_mode != "reserve",
             "allow_remote": True, "queue": queue,
             "vgpus": [{"compute_pct": c, "memory_mb": m} for c, m in vgpus]})
 

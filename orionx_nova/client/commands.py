@@ -100,6 +100,8 @@ def allocation_body(args):
         body["allow_remote"] = False
     if args.no_queue:
         body["queue"] = False
+    if args.keep_bound:
+        body["unbind_on_session_end"] = False
     return body
 
 

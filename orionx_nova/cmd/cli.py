@@ -39,6 +39,9 @@ def _add_alloc_parsers(sub):
     create.add_argument("--host", help="Host where the consumer runs (its GPUs first).")
     create.add_argument("--consumer", help="Who uses it: instance UUID, VM or job name.")
     create.add_argument("--no-remote", action="store_true", help="Only GPUs on --host.")
+    create.add_argument("--keep-bound", action="store_true",
+                        help="Acquire mode: stay bound when the application's session ends "
+                        "without unbinding; the caller unbinds.")
     create.add_argument("--no-queue", action="store_true",
                         help="Fail with 409 instead of waiting in the queue.")
     create.add_argument("--wait", action="store_true",

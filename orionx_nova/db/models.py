@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -155,6 +156,12 @@ class Allocation(TimestampMixin, Base):
     # Where the consumer runs; GPUs on this host are preferred.
     host: Mapped[str | None] = mapped_column(String(255))
     allow_remote: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Acquire mode: unbind when the application's data-plane session ends
+    # without unbinding (killed). False where something else owns the
+    # binding: a libvirt domain in reserve mode is bound while it runs,
+    # whatever programs in it do. Always False in reserve mode.
+    unbind_on_session_end: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false())
     state: Mapped[str] = mapped_column(
         _enum(ALLOCATION_STATES, "allocation_state"), default="queued"
     )

@@ -5,6 +5,8 @@ Acquire-mode allocations hold capacity only while their application runs.
 An application that ends cleanly unbinds; one that is killed, or whose
 connection drops, cannot. Its agent notices the session is gone and reports
 it here, and the allocation is unbound, so its capacity is never leaked.
+An allocation created with unbind_on_session_end false is left alone: its
+binding belongs to whoever created it (a libvirt domain that runs on).
 """
 
 import datetime
@@ -68,7 +70,8 @@ def _release_ended(allocation_uuid, hostname, last_seen_at=None):
     except exception.NotFound:
         return False  # deleted already: its application ended cleanly
     bound = any(v["gpu_uuid"] for v in allocation["vgpus"])
-    if allocation["mode"] != "acquire" or not bound or _bound_after(allocation, last_seen_at):
+    if not allocation["unbind_on_session_end"] or not bound or \
+            _bound_after(allocation, last_seen_at):
         return False
     allocations.unbind(allocation_uuid)
     # Its sessions elsewhere run on capacity that was just released: end them.
@@ -85,9 +88,10 @@ def _release_ended(allocation_uuid, hostname, last_seen_at=None):
 
 
 def sessions_ended(hostname, ended):
-    """Unbind the acquire-mode allocations whose sessions on ``hostname``
-    ended: ``ended`` holds uuids or {uuid, last_seen_at (unix time)}; an
-    allocation bound again since is kept. Returns the uuids unbound."""
+    """Unbind the allocations created with unbind_on_session_end whose
+    sessions on ``hostname`` ended: ``ended`` holds uuids or {uuid,
+    last_seen_at (unix time)}; an allocation bound again since is kept.
+    Returns the uuids unbound."""
     released = []
     for item in ended:
         allocation_uuid, last_seen_at = (

@@ -20,7 +20,8 @@ _FLAGS = {
     "allow_remote": True,
     "queue": True,
 }
-_KNOWN = {"vgpus", "native", "count", "mode", "priority", "host", "consumer", "gpus", *_FLAGS}
+_KNOWN = {"vgpus", "native", "count", "mode", "priority", "host", "consumer", "gpus",
+          "unbind_on_session_end", *_FLAGS}
 
 
 def _int(value, name, low, high):
@@ -106,6 +107,19 @@ def _gpu_pins(value, count):
     return value
 
 
+def _unbind_on_session_end(body, mode):
+    """Acquire mode unbinds when its session ends, unless the caller owns
+    the binding (a libvirt domain bound while it runs); reserve mode never
+    does, so asking for it there is a mistake."""
+    if mode != "acquire":
+        if body.get("unbind_on_session_end"):
+            raise exception.InvalidRequest(
+                "unbind_on_session_end applies to acquire mode only; a reserve-mode allocation "
+                "stays bound until it is deleted")
+        return False
+    return _bool(body.get("unbind_on_session_end", True), "unbind_on_session_end")
+
+
 def validate(body):
     """The request ``body`` with defaults filled in, or InvalidRequest."""
     if not isinstance(body, dict):
@@ -131,6 +145,7 @@ def validate(body):
         raise exception.InvalidRequest(
             "mode %r is not one of %s" % (spec["mode"], ", ".join(models.ALLOCATION_MODES))
         )
+    spec["unbind_on_session_end"] = _unbind_on_session_end(body, spec["mode"])
     spec["priority"] = _int(body.get("priority", 50), "priority", MIN_PRIORITY, MAX_PRIORITY)
     spec["host"] = _name(body.get("host"), "host")
     spec["consumer"] = _name(body.get("consumer"), "consumer")

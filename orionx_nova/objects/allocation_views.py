@@ -24,6 +24,7 @@ _FIELDS = (
     "requeue",
     "host",
     "allow_remote",
+    "unbind_on_session_end",
     "state",
     "state_reason",
 )
@@ -45,7 +46,8 @@ def vgpu_dict(vgpu):
 def allocation_dict(allocation, vgpus, queue_position=None):
     """``allocation``: a mapping with the allocation's columns."""
     result = {field: allocation[field] for field in _FIELDS}
-    for flag in ("native", "preemptible", "can_preempt", "requeue", "allow_remote"):
+    for flag in ("native", "preemptible", "can_preempt", "requeue", "allow_remote",
+                 "unbind_on_session_end"):
         result[flag] = bool(result[flag])
     result["queue_position"] = queue_position if allocation["state"] == "queued" else None
     for stamp in ("created_at", "updated_at", "placed_at"):

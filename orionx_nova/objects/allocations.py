@@ -168,6 +168,7 @@ def _insert(session, spec, request, state, placed, project_id, user_id, now):
         "requeue": spec["requeue"],
         "host": spec["host"],
         "allow_remote": spec["allow_remote"],
+        "unbind_on_session_end": spec["unbind_on_session_end"],
         "state": state,
         "state_reason": None,
         "created_at": now,

@@ -1,5 +1,6 @@
 """The controller's side of agent reports: ended sessions unbind acquire-mode
-allocations, but not one bound again since, nor a reserve-mode one."""
+allocations, but not one bound again since, nor one whose creator owns the
+binding, nor a reserve-mode one."""
 
 import time
 
@@ -44,6 +45,16 @@ def test_reserve_mode_and_unknown_allocations_are_left_alone(pool):
     reserved = _bound(mode="reserve")
     assert agent_reports.sessions_ended("host-a", [reserved["uuid"], "no-such"]) == []
     assert all(v["gpu_uuid"] for v in allocations.get(reserved["uuid"])["vgpus"])
+
+
+def test_allocation_whose_creator_owns_the_binding_is_left_alone(pool):
+    kept = allocations.create({"mode": "acquire", "unbind_on_session_end": False,
+                               "host": "host-a",
+                               "vgpus": [{"compute_pct": 60, "memory_mb": 512}]})
+    allocations.bind(kept["uuid"])
+    assert agent_reports.sessions_ended(
+        "host-a", [{"uuid": kept["uuid"], "last_seen_at": time.time() + 1}]) == []
+    assert allocations.get(kept["uuid"])["vgpus"][0]["gpu_uuid"]
 
 
 def test_locate_gpu(pool):

@@ -6,6 +6,7 @@ agent without leaking capacity."""
 import os
 import signal
 
+from orionx_agent.agent.vm_sessions import VmSessions
 from orionx_nova.objects import allocations, gpus
 from tests.agent.conftest import node_state, orionx_run, wait_for
 
@@ -115,6 +116,31 @@ def test_killed_guest_is_unbound_by_its_agent(pool):
     wait_for(lambda: not allocations.get(allocation["uuid"])["vgpus"][0]["gpu_uuid"], 20,
              "allocation unbound after its session ended")
     assert all(_used(g["uuid"]) == (0, 0) for g in gpus.list())
+
+
+def test_killed_guest_of_a_keep_bound_allocation_stays_bound(pool):
+    """An acquire-mode allocation created with unbind_on_session_end false
+    (a libvirt domain in reserve mode) belongs to its creator: its ended
+    session is reported like any other, and the controller leaves it bound."""
+    gpu_host = pool.agent("gpu", sim_gpus="1x1024")
+    pool.wait_up(gpu_host)
+    # Created as the agent creates a reserve-mode domain's allocation.
+    vm_sessions = VmSessions(pool.api_url, gpu_host.hostname)
+    kept = vm_sessions.create("libvirt:test-domain", [(50, 128)], "reserve")
+    assert (kept["mode"], kept["unbind_on_session_end"]) == ("acquire", False)
+    vm_sessions.bind(kept["uuid"])  # the domain started
+    guest = orionx_run(pool, gpu_host.hostname, "loop", "60", wait=False,
+                       extra=("--allocation", kept["uuid"]))
+    _wait_running(guest)
+    for pid in [guest.pid] + _children(guest.pid):
+        os.kill(pid, signal.SIGKILL)
+    guest.wait(10)
+    wait_for(lambda: "Sessions of allocation(s) %s ended; the controller unbound none"
+             % kept["uuid"] in gpu_host.log(), 20, "the ended session reported")
+    assert allocations.get(kept["uuid"])["vgpus"][0]["gpu_uuid"]
+    assert _used(gpus.list()[0]["uuid"]) == (50, 128)
+    vm_sessions.unbind(kept["uuid"])  # the domain stopped
+    assert _used(gpus.list()[0]["uuid"]) == (0, 0)
 
 
 def test_kill_agent_during_a_workload(pool):

@@ -61,3 +61,27 @@ def test_schema_enforces_foreign_keys_and_checks(database_url):
                     "VALUES ('n', 'h', 'gone', CURRENT_TIMESTAMP)"))
     finally:
         engine.dispose()
+
+
+def test_existing_acquire_allocations_keep_unbinding_on_session_end(database_url):
+    """0005 adds unbind_on_session_end: acquire-mode rows written before it
+    keep the old rule (true), reserve-mode rows never unbind (false)."""
+    engine = db_api.create_engine(database_url)
+    try:
+        migration.upgrade("0004", engine=engine)
+        with engine.begin() as connection:
+            for uuid, mode in (("a-acquire", "acquire"), ("a-reserve", "reserve")):
+                connection.execute(sa.text(
+                    "INSERT INTO allocations (uuid, mode, native, priority, preemptible, "
+                    "can_preempt, requeue, allow_remote, state, created_at) VALUES (:uuid, "
+                    ":mode, :no, 50, :no, :no, :no, :yes, 'queued', CURRENT_TIMESTAMP)"),
+                    {"uuid": uuid, "mode": mode, "no": False, "yes": True})
+        migration.upgrade(engine=engine)
+        with engine.connect() as connection:
+            rows = dict(connection.execute(sa.text(
+                "SELECT uuid, unbind_on_session_end FROM allocations")).all())
+        assert {uuid: bool(value) for uuid, value in rows.items()} == {
+            "a-acquire": True, "a-reserve": False}
+        migration.downgrade("base", engine=engine)
+    finally:
+        engine.dispose()

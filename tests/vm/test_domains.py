@@ -37,8 +37,8 @@ class FakeSessions:
         with self.lock:
             self.calls.append(call)
 
-    def create(self, consumer, vgpus, queue=True):
-        self._note("create", consumer)
+    def create(self, consumer, vgpus, domain_mode, queue=True):
+        self._note("create", consumer, domain_mode)
         return {"uuid": "alloc-%d" % len(self.calls), "consumer": consumer,
                 "vgpus": [{"index": i, "compute_pct": c, "memory_mb": m}
                           for i, (c, m) in enumerate(vgpus)]}
@@ -94,7 +94,7 @@ def test_attach_writes_devices_and_metadata_and_detach_removes_them(connection, 
         SETTINGS["channel_dir"], domain.UUIDString())
     assert guest.shmem_path == "/dev/shm/orionx-%s" % domain.UUIDString()
     assert ET.fromstring(xml).find("devices/shmem/model").get("type") == "ivshmem-plain"
-    assert sessions.calls == [("create", "libvirt:%s" % domain.UUIDString())]
+    assert sessions.calls == [("create", "libvirt:%s" % domain.UUIDString(), "reserve")]
     with pytest.raises(vgpu_attach.AttachError, match="already has allocation"):
         vgpu_attach.attach(connection, sessions, SETTINGS, domain.name(), 25, 4096)
 

@@ -32,6 +32,7 @@ CREATE = {
         "requeue": {"type": "boolean"},
         "host": NAME,
         "allow_remote": {"type": "boolean"},
+        "unbind_on_session_end": {"type": "boolean"},
         "queue": {"type": "boolean"},
         "consumer": NAME,
         "gpus": {"type": "array", "items": NAME, "minItems": 1, "maxItems": MAX_VGPUS},
