@@ -10,6 +10,7 @@ from orionx_nova.conf import (
     alerts,
     api,
     controller,
+    coordination,
     database,
     default,
     history,
@@ -19,7 +20,8 @@ from orionx_nova.conf import (
 
 CONF = cfg.CONF
 
-_GROUP_MODULES = (default, database, api, scheduler, controller, history, alerts, placement)
+_GROUP_MODULES = (default, database, api, scheduler, controller, coordination, history, alerts,
+                  placement)
 
 for _module in _GROUP_MODULES:
     _module.register_opts(CONF)

@@ -14,8 +14,10 @@ history_opts = [
         "sampler_enabled",
         default=True,
         help="Whether this orionx-controller samples usage and checks alert "
-        "rules. With several controllers on one database, leave it on for "
-        "one of them: two samplers write every sample twice.",
+        "rules. With several controllers on one database only the one that "
+        "leads the background loops samples ([coordination] backend_url); "
+        "without a coordination backend, leave it on for one of them: two "
+        "samplers write every sample twice.",
     ),
     cfg.IntOpt(
         "sample_interval_s",

@@ -1,11 +1,15 @@
 """The controller service: RPC server for agents plus background loops.
 
 Loops are idempotent database work (marking nodes down, serving the queue),
-so several controllers on one database may run them at once; the rows they
-change are locked inside their transactions.
+so several controllers on one database could run them at once; the rows
+they change are locked inside their transactions. Only the controller that
+leads (:mod:`orionx_nova.controller.leadership`) runs them, so that work
+such as writing a usage sample is not done twice.
 """
 
+import os
 import threading
+import uuid
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
@@ -13,7 +17,7 @@ from oslo_log import log as logging
 from orionx_nova import rpc
 from orionx_nova.alerts import checker
 from orionx_nova.conf import CONF
-from orionx_nova.controller import manager
+from orionx_nova.controller import leadership, manager
 from orionx_nova.db import models
 from orionx_nova.objects import history, nodes
 from orionx_nova.placement import loop as placement_loop
@@ -29,6 +33,10 @@ class ControllerService:
         self._threads = []
         self._rpc_server = None
         self.placement = None
+        self.leadership = leadership.Leadership(
+            CONF.coordination.backend_url,
+            "%s:%d:%s" % (CONF.host, os.getpid(), uuid.uuid4().hex[:8]),
+            CONF.coordination.election_interval_s)
 
     def start(self):
         transport = self._transport or rpc.get_transport()
@@ -36,6 +44,7 @@ class ControllerService:
         self._rpc_server = messaging.get_rpc_server(
             transport, target, [manager.ControllerManager()])
         self._rpc_server.start()
+        self.leadership.start()
         self._start_loop("reaper", CONF.controller.reap_interval, self._reap_and_serve)
         if CONF.history.sampler_enabled:
             self._start_loop("history", CONF.history.sample_interval_s, self._sample_and_alert)
@@ -45,7 +54,8 @@ class ControllerService:
 
     def _start_placement_sync(self):
         # Its own thread: it wakes on pool changes, not on a fixed interval.
-        self.placement = placement_loop.PlacementLoop(self._stopping)
+        self.placement = placement_loop.PlacementLoop(self._stopping,
+                                                      leading=self.leadership.is_leader)
         thread = threading.Thread(target=self.placement.run, name="orionx-controller-placement",
                                   daemon=True)
         thread.start()
@@ -59,6 +69,8 @@ class ControllerService:
 
     def _loop(self, interval_s, work):
         while not self._stopping.wait(interval_s):
+            if not self.leadership.is_leader():
+                continue
             try:
                 work()
             except Exception:  # a DB outage must not kill the loop
@@ -91,3 +103,4 @@ class ControllerService:
             self._rpc_server.wait()
         for thread in self._threads:
             thread.join(10)
+        self.leadership.stop()

@@ -46,8 +46,11 @@ def change_marker():
 
 
 class PlacementLoop:
-    def __init__(self, stopping, syncer=None, on_synced=None):
+    def __init__(self, stopping, syncer=None, on_synced=None, leading=None):
         self._stopping = stopping
+        # Standby controllers watch for changes but leave the sync to the
+        # leader; they sync at once when they take over.
+        self._leading = leading or (lambda: True)
         self._syncer = syncer
         self._woken = threading.Event()
         self._on_synced = on_synced
@@ -61,6 +64,11 @@ class PlacementLoop:
         last_marker, last_sync, failures = None, 0.0, 0
         while not self._stopping.is_set():
             try:
+                if not self._leading():
+                    last_marker = None  # the first pass as leader syncs
+                    self._woken.clear()
+                    self._stopping.wait(CONF.placement.change_poll_interval_s)
+                    continue
                 marker = change_marker()
                 due = time.monotonic() - last_sync >= CONF.placement.sync_interval_s
                 if marker != last_marker or due or self._woken.is_set() or failures:
