@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Deterministic constraint names, so migrations can drop what they create
@@ -166,7 +167,12 @@ class Allocation(TimestampMixin, Base):
         _enum(ALLOCATION_STATES, "allocation_state"), default="queued"
     )
     state_reason: Mapped[str | None] = mapped_column(Text)
-    placed_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # To the microsecond on every backend (MySQL's DATETIME keeps whole
+    # seconds unless told): a binding is compared with the moment an ended
+    # session was last seen, to tell a new application's binding from the
+    # old one's.
+    placed_at: Mapped[datetime.datetime | None] = mapped_column(
+        DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"))
 
     vgpus: Mapped[list["VGpu"]] = relationship(
         back_populates="allocation",

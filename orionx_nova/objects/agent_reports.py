@@ -55,13 +55,11 @@ def _other_hosts(allocation, hostname):
     return hosts
 
 
-def _bound_after(allocation, last_seen_at):
-    """True when the allocation was bound again after its ended session was
-    last seen alive: the new binding belongs to a new application."""
-    if last_seen_at is None or not allocation["placed_at"]:
-        return False
-    placed_at = datetime.datetime.strptime(allocation["placed_at"], "%Y-%m-%dT%H:%M:%SZ")
-    return placed_at.replace(tzinfo=datetime.timezone.utc).timestamp() > last_seen_at
+def _naive_utc(unix_time):
+    """The agent's last_seen_at (unix time) as the database's naive UTC."""
+    if unix_time is None:
+        return None
+    return datetime.datetime.fromtimestamp(unix_time, datetime.timezone.utc).replace(tzinfo=None)
 
 
 def _release_ended(allocation_uuid, hostname, last_seen_at=None):
@@ -70,10 +68,12 @@ def _release_ended(allocation_uuid, hostname, last_seen_at=None):
     except exception.NotFound:
         return False  # deleted already: its application ended cleanly
     bound = any(v["gpu_uuid"] for v in allocation["vgpus"])
-    if not allocation["unbind_on_session_end"] or not bound or \
-            _bound_after(allocation, last_seen_at):
+    if not allocation["unbind_on_session_end"] or not bound:
         return False
-    allocations.unbind(allocation_uuid)
+    # A binding made after the session was last seen alive belongs to a new
+    # application: kept (decided under the row lock, to the microsecond).
+    if not allocations.unbind_ended(allocation_uuid, _naive_utc(last_seen_at)):
+        return False
     # Its sessions elsewhere run on capacity that was just released: end them.
     notifier.send([("preempt_session", host, {"allocation_uuid": allocation_uuid,
                                               "vgpu_uuids": vgpus})

@@ -415,7 +415,7 @@ def bind(uuid, project_id=None, queue=True):
     return get(uuid, project_id)
 
 
-def _unbind(session, uuid, project_id, casts):
+def _unbind(session, uuid, project_id, casts, bound_before=None):
     del casts[:]
     row = _lock(session, uuid, project_id)
     if row["mode"] != "acquire":
@@ -423,6 +423,9 @@ def _unbind(session, uuid, project_id, casts):
             "Allocation %s is in reserve mode: it holds its vGPUs until deleted; delete "
             "it instead, or use mode acquire to bind and unbind" % uuid
         )
+    if bound_before is not None and row["placed_at"] is not None and \
+            row["placed_at"] > bound_before:
+        return None  # bound again since: the binding is a new application's
     freed = _release(session, _vgpu_rows(session, row["id"]), casts)
     if freed or row["state"] != "active":
         _set_state(session, row["id"], "active", None, models.utcnow())
@@ -441,6 +444,21 @@ def unbind(uuid, project_id=None):
     if freed:
         _serve_queue()
     return get(uuid, project_id)
+
+
+def unbind_ended(uuid, last_seen_at):
+    """Unbind an allocation whose application's session ended, unless it
+    was bound again after the session was last seen alive (``last_seen_at``:
+    naive UTC). Checked under the allocation's row lock, so a bind that
+    races with the report is never undone. Returns True when it unbound."""
+    casts = []
+    freed = claims.run_with_retries(
+        lambda session: _unbind(session, uuid, None, casts, bound_before=last_seen_at),
+        "Unbinding an allocation whose session ended")
+    notifier.send(casts)
+    if freed:
+        _serve_queue()
+    return bool(freed)
 
 
 def _preempt(session, uuid, casts, project_id):

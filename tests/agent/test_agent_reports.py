@@ -41,6 +41,28 @@ def test_allocation_bound_again_since_is_kept(pool):
     assert all(v["gpu_uuid"] for v in allocations.get(allocation["uuid"])["vgpus"])
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
+def test_binding_in_the_same_second_as_the_ended_session_is_kept(request, tmp_path, backend):
+    """The old application's session was last seen a moment before the new
+    application bound the allocation again, within the same second: the
+    report must not unbind the new binding (on every backend, MariaDB's
+    DATETIME included)."""
+    url = None if backend == "sqlite" else request.getfixturevalue("%s_url" % backend)
+    with make_pool(tmp_path, database_url=url):
+        allocation = _bound()
+        allocations.unbind(allocation["uuid"])  # the old application ended
+        last_seen_at = time.time()
+        time.sleep(0.01)
+        allocations.bind(allocation["uuid"])  # a new one started
+        assert agent_reports.sessions_ended(
+            "host-a", [{"uuid": allocation["uuid"], "last_seen_at": last_seen_at}]) == []
+        assert all(v["gpu_uuid"] for v in allocations.get(allocation["uuid"])["vgpus"])
+        # Seen alive after that binding: the session was the new one's, unbound.
+        assert agent_reports.sessions_ended(
+            "host-a", [{"uuid": allocation["uuid"], "last_seen_at": time.time()}]) == [
+            allocation["uuid"]]
+
+
 def test_reserve_mode_and_unknown_allocations_are_left_alone(pool):
     reserved = _bound(mode="reserve")
     assert agent_reports.sessions_ended("host-a", [reserved["uuid"], "no-such"]) == []

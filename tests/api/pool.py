@@ -74,12 +74,14 @@ def _seed_gpus(session):
 
 
 @contextlib.contextmanager
-def make_pool(tmp_dir, auth_strategy="local", monkeypatch=None):
-    """Yield a :class:`Pool`; every global it touched is restored afterwards."""
+def make_pool(tmp_dir, auth_strategy="local", monkeypatch=None, database_url=None):
+    """Yield a :class:`Pool` (on SQLite in ``tmp_dir`` unless
+    ``database_url`` names an empty database); every global it touched is
+    restored afterwards."""
     CONF([], project="orionx", default_config_files=[])
     CONF.set_override("state_dir", str(tmp_dir))
     CONF.set_override("auth_strategy", auth_strategy, group="api")
-    engine = db_api.create_engine("sqlite:///%s/orionx.sqlite" % tmp_dir)
+    engine = db_api.create_engine(database_url or "sqlite:///%s/orionx.sqlite" % tmp_dir)
     migration.upgrade(engine=engine)
     db_api.configure(engine)
     policy.reset()
