@@ -7,6 +7,10 @@ Until a registration succeeds the agent retries every
 tick register again: the controller may have restarted, or marked the node
 down, and registration reconciles both sides (the agent wins for hardware,
 the database for allocations).
+
+A GPU server's exit is told at once; when the controller cannot be told
+(not registered yet, or the call fails) it is told after the next
+successful heartbeat, so the operator's event log never misses one.
 """
 
 import threading
@@ -28,6 +32,8 @@ class ManagementLink:
         self.retry_interval_s = retry_interval_s
         self.registered = threading.Event()
         self.meter = usage_mod.UsageMeter()
+        self._untold_exits = []  # (gpu uuid, exit status, restart_in_s)
+        self._untold_lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name="orionx-agent-management")
@@ -85,6 +91,7 @@ class ManagementLink:
             self.meter.keep_ended(report.ended_allocations)
             self.registered.clear()
             return
+        self._tell_exits()
         if report.ended_allocations:
             LOG.info("Sessions of allocation(s) %s ended; the controller unbound %s",
                      ", ".join(item["uuid"] for item in report.ended_allocations),
@@ -92,11 +99,23 @@ class ManagementLink:
 
     def gpu_server_exited(self, server, status, restart_in_s):
         """Tell the controller now rather than at the next heartbeat."""
-        if not self.registered.is_set():
-            return
-        try:
-            self.api.gpu_server_exited({}, self.agent.hostname, server.gpu["uuid"], status,
-                                       restart_in_s)
-        except Exception as exc:
-            LOG.warning("Cannot tell the controller that the GPU server of %s exited: %s",
-                        server.gpu["uuid"], exc)
+        with self._untold_lock:
+            self._untold_exits.append((server.gpu["uuid"], status, restart_in_s))
+        if self.registered.is_set():
+            self._tell_exits()
+
+    def _tell_exits(self):
+        while True:
+            with self._untold_lock:
+                if not self._untold_exits:
+                    return
+                gpu_uuid, status, restart_in_s = self._untold_exits.pop(0)
+            try:
+                self.api.gpu_server_exited({}, self.agent.hostname, gpu_uuid, status,
+                                           restart_in_s)
+            except Exception as exc:
+                LOG.warning("Cannot tell the controller yet that the GPU server of %s exited "
+                            "(%s); telling it after the next heartbeat", gpu_uuid, exc)
+                with self._untold_lock:
+                    self._untold_exits.insert(0, (gpu_uuid, status, restart_in_s))
+                return

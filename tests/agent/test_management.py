@@ -77,3 +77,23 @@ def test_controller_restart_is_transparent(pool, controller):
         assert node_state(agent.hostname) == "up"
     finally:
         restarted.stop()
+
+
+def test_server_exit_while_the_controller_is_away_is_told_when_it_returns(pool, controller):
+    agent = pool.agent("lonely", sim_gpus="1x512")
+    pool.wait_up(agent)
+    (pid,) = wait_for(lambda: _gpu_server_running(agent), 20, "GPU server started")
+    service_before, transport = controller
+    service_before.stop()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: "Cannot tell the controller yet that the GPU server" in agent.log(), 60,
+             "the agent failing to tell the stopped controller")
+    assert not any(e["kind"] == "server_exited" for e in events.list(object_type="gpu"))
+    restarted = service.ControllerService(transport=transport)
+    restarted.start()
+    try:
+        wait_for(lambda: any(e["kind"] == "server_exited"
+                             for e in events.list(object_type="gpu")), 60,
+                 "server_exited told after the controller returned")
+    finally:
+        restarted.stop()
