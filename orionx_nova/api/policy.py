@@ -63,6 +63,15 @@ def allowed(context, rule, target=None):
                                          do_raise=False))
 
 
+def event_scope(context):
+    """The project whose allocation events ``context`` may read besides the
+    pool's own (nodes, GPUs): None for every project; "" for a caller
+    without a project, who reads the pool's events only."""
+    if allowed(context, allocation_policies.ALL_PROJECTS):
+        return None
+    return context.project_id or ""
+
+
 def project_scope(context):
     """The project whose allocations ``context`` may see: None (every project)
     for callers that pass ``all_projects``, else the caller's own project."""

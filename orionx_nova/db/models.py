@@ -219,6 +219,9 @@ class Event(Base):
     # node, gpu, allocation, user, ...
     object_type: Mapped[str] = mapped_column(String(32))
     object_uuid: Mapped[str | None] = mapped_column(String(UUID_LEN))
+    # The project of the allocation an event is about (NULL for the pool's
+    # own objects): who outside the admins may read it.
+    project_id: Mapped[str | None] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
 

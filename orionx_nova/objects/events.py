@@ -13,6 +13,11 @@ from orionx_nova.objects.formatting import iso8601
 LOG = logging.getLogger(__name__)
 
 EVENTS = models.Event.__table__
+ALLOCATIONS = models.Allocation.__table__
+
+# Events about the pool itself, which every viewer may read; allocation
+# events only within their project, the rest (users) by admins only.
+POOL_OBJECT_TYPES = ("node", "gpu")
 
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -32,9 +37,19 @@ def record(session, level, object_type, object_uuid, kind, message):
             object_uuid=object_uuid,
             kind=kind,
             message=message,
+            project_id=_project_of(object_type, object_uuid),
         )
     )
     LOG.log(_LOG_LEVELS[level], "%s %s %s: %s", object_type, object_uuid, kind, message)
+
+
+def _project_of(object_type, object_uuid):
+    """The project of an allocation event, read in the same statement (the
+    allocation exists when its events are recorded)."""
+    if object_type != "allocation":
+        return None
+    return (sa.select(ALLOCATIONS.c.project_id).where(ALLOCATIONS.c.uuid == object_uuid)
+            .scalar_subquery())
 
 
 def _as_dict(row):
@@ -49,9 +64,11 @@ def _as_dict(row):
     }
 
 
-def list(level=None, object_type=None, object_uuid=None, limit=100, kind_prefix=None):
+def list(level=None, object_type=None, object_uuid=None, limit=100, kind_prefix=None,
+         project_id=None):
     """Events, newest first, optionally filtered (``kind_prefix="alert."``:
-    alerts only)."""
+    alerts only). With ``project_id`` (a caller that is not an admin), the
+    pool's events and that project's allocation events only."""
     if level is not None and level not in models.EVENT_LEVELS:
         raise exception.InvalidRequest(
             "level %r is not one of %s" % (level, ", ".join(models.EVENT_LEVELS))
@@ -69,6 +86,10 @@ def list(level=None, object_type=None, object_uuid=None, limit=100, kind_prefix=
         query = query.where(EVENTS.c.object_uuid == object_uuid)
     if kind_prefix is not None:
         query = query.where(EVENTS.c.kind.startswith(kind_prefix, autoescape=True))
+    if project_id is not None:
+        query = query.where(sa.or_(
+            EVENTS.c.object_type.in_(POOL_OBJECT_TYPES),
+            sa.and_(EVENTS.c.object_type == "allocation", EVENTS.c.project_id == project_id)))
     query = query.order_by(EVENTS.c.id.desc()).limit(limit)
     with db_api.transaction() as session:
         return builtins.list(_as_dict(row) for row in session.execute(query))

@@ -240,3 +240,18 @@ def test_keystone_console_goes_through_the_gate(tmp_path):
         CONF.set_override("auth_strategy", "local", group="api")
         assert auth.is_public("/ui/topology")
         assert pool.client.get("/metrics").status_code == 200
+
+
+def test_events_page_shows_other_projects_allocations_to_admins_only(pool):
+    # Four whole GPUs in use, so the next request of each project queues.
+    allocations.create({"vgpus": [{"compute_pct": 100, "memory_mb": 1024}] * 4},
+                       project_id="alpha")
+    mine = allocations.create({"vgpus": [{"compute_pct": 10, "memory_mb": 1024}]},
+                              project_id="alpha")
+    theirs = allocations.create({"vgpus": [{"compute_pct": 10, "memory_mb": 1024}]},
+                                project_id="beta")
+    assert (mine["state"], theirs["state"]) == ("queued", "queued")
+    page = _text(logged_in(pool, "viewer").get("/ui/events"))  # project alpha
+    assert mine["uuid"] in page and theirs["uuid"] not in page
+    page = _text(logged_in(pool, "admin").get("/ui/events"))
+    assert mine["uuid"] in page and theirs["uuid"] in page

@@ -85,3 +85,34 @@ def test_existing_acquire_allocations_keep_unbinding_on_session_end(database_url
         migration.downgrade("base", engine=engine)
     finally:
         engine.dispose()
+
+
+def test_existing_allocation_events_take_their_allocations_project(database_url):
+    """0007 adds events.project_id: allocation events take their
+    allocation's project; those of deleted allocations and of the pool's
+    own objects keep none."""
+    engine = db_api.create_engine(database_url)
+    try:
+        migration.upgrade("0006", engine=engine)
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO allocations (uuid, project_id, mode, native, priority, "
+                "preemptible, can_preempt, requeue, allow_remote, unbind_on_session_end, "
+                "state, created_at) VALUES ('kept', 'alpha', 'reserve', :no, 50, :no, :no, "
+                ":no, :yes, :no, 'queued', CURRENT_TIMESTAMP)"), {"no": False, "yes": True})
+            for object_type, uuid in (("allocation", "kept"), ("allocation", "deleted"),
+                                      ("gpu", "kept")):
+                connection.execute(sa.text(
+                    "INSERT INTO events (created_at, level, object_type, object_uuid, kind, "
+                    "message) VALUES (CURRENT_TIMESTAMP, 'info', :type, :uuid, 'k', 'm')"),
+                    {"type": object_type, "uuid": uuid})
+        migration.upgrade(engine=engine)
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT object_type, object_uuid, project_id FROM events ORDER BY id")).all()
+        assert [tuple(row) for row in rows] == [
+            ("allocation", "kept", "alpha"), ("allocation", "deleted", None),
+            ("gpu", "kept", None)]
+        migration.downgrade("base", engine=engine)
+    finally:
+        engine.dispose()

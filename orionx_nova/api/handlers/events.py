@@ -14,7 +14,10 @@ MAX_LIMIT = 1000
 
 @blueprint.get("")
 def list_events():
-    policy.authorize(auth.current_context(), rules.LIST)
+    """Admins read every event; others the pool's (nodes, GPUs) and their
+    own project's allocation events."""
+    context = auth.current_context()
+    policy.authorize(context, rules.LIST)
     validation.check_unknown_query(("level", "object_type", "object_uuid", "limit"))
     return {
         "events": events.list(
@@ -22,5 +25,6 @@ def list_events():
             object_type=validation.query_str("object_type", max_length=32),
             object_uuid=validation.query_str("object_uuid", max_length=models.UUID_LEN),
             limit=validation.query_int("limit", 100, 1, MAX_LIMIT),
+            project_id=policy.event_scope(context),
         )
     }

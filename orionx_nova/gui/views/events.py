@@ -28,7 +28,9 @@ def _filters():
 
 @blueprint.get("/events")
 def events_page():
-    policy.authorize(identity.current(), rules.LIST)
+    context = identity.current()
+    policy.authorize(context, rules.LIST)
     filters = _filters()
-    return render("events.html", events=events.list(limit=PAGE_EVENTS, **filters),
+    visible = events.list(limit=PAGE_EVENTS, project_id=policy.event_scope(context), **filters)
+    return render("events.html", events=visible,
                   filters=filters, levels=models.EVENT_LEVELS, object_types=OBJECT_TYPES)

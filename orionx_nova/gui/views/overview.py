@@ -31,6 +31,7 @@ def overview():
     policy.authorize(context, summary_rules.SHOW)
     alerts = []
     if policy.allowed(context, event_rules.LIST):
-        alerts = events.list(kind_prefix="alert.", limit=RECENT_ALERTS)
+        alerts = events.list(kind_prefix="alert.", limit=RECENT_ALERTS,
+                             project_id=policy.event_scope(context))
     return render("overview.html", totals=summary.get(), alerts=alerts,
                   measured=_measured_totals())
