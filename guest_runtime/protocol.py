@@ -218,13 +218,6 @@ def encode_error(opcode, request_id, code, message):
             + STATUS.pack(int(code)) + text)
 
 
-def decode_error(payload):
-    """CudaError of a failure reply's payload (status then message)."""
-    (code,) = STATUS.unpack_from(payload)
-    message = bytes(payload[STATUS.size:]).decode("utf-8", "replace")
-    return CudaError(code, message)
-
-
 __all__ = [
     "BUF_NONE", "BUF_REPLY", "BUF_REQUEST", "BUILTIN_MODULE_IMAGE", "CUresult", "CudaError",
     "HEADER_BYTES", "MAGIC", "OPS", "OPS_BY_NAME", "Op", "ProtocolError", "VERSION",

@@ -137,14 +137,6 @@ def vgpu_series_on_gpu(gpu_uuid, since_s=3600, now=None):
     return series
 
 
-def has_measurements(now=None):
-    """True when the newest samples carry measured figures, i.e. agents
-    report them (read from the database, so any process can ask)."""
-    points = latest_gpu_points(2 * CONF.history.sample_interval_s, now)
-    return any(p["measured_memory_mb"] is not None or p["measured_compute_pct"] is not None
-               for p in points.values())
-
-
 def latest_gpu_points(max_age_s, now=None):
     """{gpu uuid: its newest sample} among samples of the last ``max_age_s``
     seconds: what another process (the API) knows of measured use."""

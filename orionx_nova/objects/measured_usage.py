@@ -84,14 +84,6 @@ def remember(hostname, usage, now=None):
                 _update(VGPUS, VGPUS.c.physical_gpu_id.in_(node_gpu_ids)), vgpu_rows)
 
 
-def forget_all():
-    """Drop every measured figure (tests, and a pool that lost its agents)."""
-    with db_api.transaction() as session:
-        for table in (GPUS, VGPUS):
-            session.execute(sa.update(table).values(
-                measured_compute_pct=None, measured_memory_mb=None, measured_at=None))
-
-
 def _current(table, now):
     cutoff = (now or models.utcnow()) - datetime.timedelta(
         seconds=CONF.controller.heartbeat_timeout)

@@ -75,7 +75,11 @@ def test_bad_header():
         protocol.lookup(0x7777)
 
 
-def test_error_round_trip():
+def test_error_frame_layout():
+    """Header, then the status, then the UTF-8 message: what the client reads."""
     frame = protocol.encode_error(0x20, 7, 2, "quota")
-    error = protocol.decode_error(frame[16:])
-    assert error.code == 2 and error.message == "quota"
+    flags, opcode, request_id, payload_bytes = protocol.parse_header(frame[:16])
+    assert (opcode, flags & protocol.FLAG_REPLY, request_id) == (0x20, protocol.FLAG_REPLY, 7)
+    (status,) = protocol.STATUS.unpack_from(frame, 16)
+    assert status == 2 and frame[16 + protocol.STATUS.size:] == b"quota"
+    assert payload_bytes == len(frame) - 16

@@ -50,7 +50,7 @@ def test_figures_persist_and_only_the_owning_node_sets_them(pool):
     assert _fresh_process_view(pool, "vgpus") == {vgpu_uuid: {"used_compute_pct": 27.5}}
 
 
-def test_stale_figures_are_not_current_and_forget_all_clears(pool, conf):
+def test_stale_figures_are_not_current(pool, conf):
     measured_usage.remember("host-b", {"gpus": [{"uuid": "gpu-host-b", "used_memory_mb": 5,
                                                  "used_compute_pct": True}]})
     # A boolean is never a measurement.
@@ -59,6 +59,3 @@ def test_stale_figures_are_not_current_and_forget_all_clears(pool, conf):
     later = models.utcnow() + datetime.timedelta(
         seconds=conf.controller.heartbeat_timeout + 1)
     assert measured_usage.gpus(now=later) == {}
-
-    measured_usage.forget_all()
-    assert measured_usage.gpus() == {}
