@@ -248,12 +248,20 @@ def create(body, project_id=None, user_id=None):
     """Create an allocation from a request ``body`` (see allocation_body).
     reserve: placed now, queued, or NoCapacity; acquire: active, unbound."""
     spec = allocation_body.validate(body)
+    result, _preempted = _change(
+        lambda session, casts: _create(session, spec, project_id, user_id, casts),
+        "Allocation request", freed_capacity=lambda outcome: outcome[1])
+    return result
+
+
+def _change(work, what, freed_capacity=bool):
+    """Run ``work(session, casts)`` in one transaction, retried when a claim
+    lost a race; send the casts it collected once committed, and serve the
+    queue when it freed capacity (``freed_capacity`` of its result)."""
     casts = []
-    result, preempted = claims.run_with_retries(
-        lambda session: _create(session, spec, project_id, user_id, casts), "Allocation request"
-    )
+    result = claims.run_with_retries(lambda session: work(session, casts), what)
     notifier.send(casts)
-    if preempted:
+    if freed_capacity(result):
         _serve_queue()
     return result
 
@@ -332,13 +340,8 @@ def _delete(session, uuid, project_id, casts):
 
 def delete(uuid, project_id=None):
     """Delete an allocation, free its capacity and serve the queue."""
-    casts = []
-    freed = claims.run_with_retries(
-        lambda session: _delete(session, uuid, project_id, casts), "Deleting an allocation"
-    )
-    notifier.send(casts)
-    if freed:
-        _serve_queue()
+    _change(lambda session, casts: _delete(session, uuid, project_id, casts),
+            "Deleting an allocation")
 
 
 def _request_from(row, vgpu_rows):
@@ -405,13 +408,8 @@ def bind(uuid, project_id=None, queue=True):
     Binding a bound or queued allocation changes nothing."""
     if not isinstance(queue, bool):
         raise exception.InvalidRequest("queue must be true or false, not %r" % (queue,))
-    casts = []
-    preempted = claims.run_with_retries(
-        lambda session: _bind(session, uuid, project_id, queue, casts), "Binding an allocation"
-    )
-    notifier.send(casts)
-    if preempted:
-        _serve_queue()
+    _change(lambda session, casts: _bind(session, uuid, project_id, queue, casts),
+            "Binding an allocation")
     return get(uuid, project_id)
 
 
@@ -436,13 +434,8 @@ def unbind(uuid, project_id=None):
     """Release an acquire-mode allocation's capacity (its application ended)
     and keep the allocation, active and unbound; a queued one leaves the
     queue."""
-    casts = []
-    freed = claims.run_with_retries(
-        lambda session: _unbind(session, uuid, project_id, casts), "Unbinding an allocation"
-    )
-    notifier.send(casts)
-    if freed:
-        _serve_queue()
+    _change(lambda session, casts: _unbind(session, uuid, project_id, casts),
+            "Unbinding an allocation")
     return get(uuid, project_id)
 
 
@@ -451,14 +444,9 @@ def unbind_ended(uuid, last_seen_at):
     was bound again after the session was last seen alive (``last_seen_at``:
     naive UTC). Checked under the allocation's row lock, so a bind that
     races with the report is never undone. Returns True when it unbound."""
-    casts = []
-    freed = claims.run_with_retries(
-        lambda session: _unbind(session, uuid, None, casts, bound_before=last_seen_at),
-        "Unbinding an allocation whose session ended")
-    notifier.send(casts)
-    if freed:
-        _serve_queue()
-    return bool(freed)
+    return bool(_change(
+        lambda session, casts: _unbind(session, uuid, None, casts, bound_before=last_seen_at),
+        "Unbinding an allocation whose session ended"))
 
 
 def _preempt(session, uuid, casts, project_id):
@@ -492,13 +480,8 @@ def _preempt(session, uuid, casts, project_id):
 def preempt(uuid, project_id=None):
     """Evict a running allocation (operator action): it becomes preempted,
     or queued again when it asked to requeue."""
-    casts = []
-    freed = claims.run_with_retries(
-        lambda session: _preempt(session, uuid, casts, project_id), "Preempting an allocation"
-    )
-    notifier.send(casts)
-    if freed:
-        _serve_queue()
+    _change(lambda session, casts: _preempt(session, uuid, casts, project_id),
+            "Preempting an allocation")
     return get(uuid, project_id=project_id)
 
 
@@ -626,12 +609,7 @@ def resize(uuid, compute_pct=None, memory_mb=None, vgpus=None, project_id=None):
     every vGPU, ``vgpus`` ([{index, compute_pct?, memory_mb?}]) per vGPU.
     Bound vGPUs change in place when their GPU has room (else Conflict) and
     the agent is told the new limits; unbound ones just change."""
-    casts = []
-    serve = claims.run_with_retries(
-        lambda session: _resize(session, uuid, (compute_pct, memory_mb, vgpus), project_id, casts),
-        "Resizing an allocation",
-    )
-    notifier.send(casts)
-    if serve:
-        _serve_queue()
+    _change(lambda session, casts: _resize(session, uuid, (compute_pct, memory_mb, vgpus),
+                                           project_id, casts),
+            "Resizing an allocation")
     return get(uuid, project_id)
