@@ -31,6 +31,18 @@ class NotAuthorized(OrionXError):
     message = "Authentication is required: present a valid token."
 
 
+class AccountLocked(NotAuthorized):
+    """Too many wrong passwords in a row: the account takes no password for
+    a while (``retry_after_s``), right or wrong."""
+
+    code = 429
+    message = "Too many failed logins; try again later."
+
+    def __init__(self, message=None, retry_after_s=None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Forbidden(OrionXError):
     code = 403
     message = "This role may not perform the request."

@@ -39,7 +39,11 @@ def _orionx_error(exc):
     code = getattr(exc, "code", 500) or 500
     if code >= 500:
         LOG.error("%s %s failed: %s", flask.request.method, flask.request.path, exc)
-    return error_response(code, getattr(exc, "message", None) or str(exc))
+    response = error_response(code, getattr(exc, "message", None) or str(exc))
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    if retry_after_s:
+        response.headers["Retry-After"] = str(int(retry_after_s))
+    return response
 
 
 def _http_error(exc):

@@ -4,6 +4,7 @@
     orionx-manage --config-file /etc/orionx/orionx.conf db version
     orionx-manage user create alice --role operator --project demo
     orionx-manage user list
+    orionx-manage user unlock alice
 """
 
 import getpass
@@ -93,10 +94,17 @@ def _user_create():
 
 def _user_list():
     rows = users.list()
-    print("%-24s %-9s %-24s %s" % ("NAME", "ROLE", "PROJECT", "CREATED"))
+    print("%-24s %-9s %-24s %-20s %s" % ("NAME", "ROLE", "PROJECT", "CREATED", "LOCKED UNTIL"))
     for user in rows:
-        print("%-24s %-9s %-24s %s" % (user["name"], user["role"],
-                                       user["project_id"] or "-", user["created_at"]))
+        print("%-24s %-9s %-24s %-20s %s" % (user["name"], user["role"],
+                                             user["project_id"] or "-", user["created_at"],
+                                             user["locked_until"] or "-"))
+    return 0
+
+
+def _user_unlock():
+    users.unlock(CONF.command.user_name)
+    print("User %s unlocked: its next login is checked as usual." % CONF.command.user_name)
     return 0
 
 
@@ -116,6 +124,10 @@ def _add_user_parsers(subparsers):
     create.set_defaults(func=_user_create)
     listing = user_actions.add_parser("list", help="List users.")
     listing.set_defaults(func=_user_list)
+    unlock = user_actions.add_parser(
+        "unlock", help="End the lockout of a user locked after too many wrong passwords.")
+    unlock.add_argument("user_name", metavar="NAME")
+    unlock.set_defaults(func=_user_unlock)
 
 
 def _add_parsers(subparsers):

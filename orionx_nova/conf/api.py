@@ -38,6 +38,21 @@ api_opts = [
         help="Seconds a bearer token from POST /v1/auth/tokens stays valid "
         "(auth_strategy = local).",
     ),
+    cfg.IntOpt(
+        "lockout_failure_attempts",
+        default=10,
+        min=0,
+        help="Wrong passwords in a row after which a local account takes no "
+        "password for lockout_duration_s (auth_strategy = local; the API and "
+        "the console's login alike). 0 disables the lockout.",
+    ),
+    cfg.IntOpt(
+        "lockout_duration_s",
+        default=300,
+        min=1,
+        help="Seconds a locked account refuses every password. An admin ends "
+        "it early with 'orionx-manage user unlock NAME'.",
+    ),
     cfg.StrOpt(
         "console_secret_key",
         secret=True,

@@ -236,6 +236,10 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(_enum(USER_ROLES, "user_role"), default="viewer")
     project_id: Mapped[str | None] = mapped_column(String(255))
+    # Wrong passwords in a row, and until when the account is locked
+    # ([api] lockout_failure_attempts, lockout_duration_s).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     tokens: Mapped[list["ApiToken"]] = relationship(
         back_populates="user", cascade="all, delete-orphan"

@@ -4,6 +4,11 @@ Passwords are kept only as argon2id hashes (slow on purpose, so a stolen
 database does not give the passwords away quickly); tokens only as their
 SHA-256 digest (tokens are long random strings, a fast hash is enough and
 lets every request be checked with one indexed lookup).
+
+After ``[api] lockout_failure_attempts`` wrong passwords in a row an account
+takes no password, right or wrong, for ``lockout_duration_s``: guessing
+stays slow even where the API is reachable by anyone. The count lives in the
+database, so every API process and the console share it.
 """
 
 import datetime
@@ -41,6 +46,7 @@ def _as_dict(user):
         "role": user.role,
         "project_id": user.project_id,
         "created_at": iso8601(user.created_at),
+        "locked_until": iso8601(user.locked_until),
     }
 
 
@@ -96,6 +102,15 @@ def set_role(name, role):
         return _as_dict(user)
 
 
+def unlock(name):
+    """End a lockout of user ``name`` at once and forget its failed logins."""
+    with db_api.transaction() as session:
+        user = _find(session, name)
+        user.failed_logins, user.locked_until = 0, None
+        LOG.info("User %s unlocked", name)
+        return _as_dict(user)
+
+
 def delete(name):
     """Delete user ``name`` and every token it holds."""
     with db_api.transaction() as session:
@@ -124,35 +139,68 @@ def issue_token(name, password, lifetime_s=None):
     if lifetime_s is None:
         lifetime_s = CONF.api.token_lifetime_s
     with db_api.transaction() as session:
-        user = session.scalar(sa.select(models.User).where(models.User.name == name))
+        # Locked for update: concurrent wrong passwords all count.
+        user = session.scalar(sa.select(models.User).where(models.User.name == name)
+                              .with_for_update())
+        now = models.utcnow()
+        _refuse_while_locked(user, now)
         try:
             _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
         except argon2.exceptions.VerificationError:
+            if user is not None:
+                _count_failure(user, now)
             user = None
-        if user is None:
-            LOG.info("Refused a token for user name %r: wrong name or password", name)
-            raise exception.NotAuthorized(
-                "Wrong user name or password; an admin can create users with "
-                "'orionx-manage user create'"
-            )
-        if _hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = _hasher.hash(password)
-        now = models.utcnow()
-        # Expired tokens of this user are dropped here rather than by a
-        # separate cleaner job.
-        session.execute(
-            sa.delete(models.ApiToken).where(
-                models.ApiToken.user_id == user.id, models.ApiToken.expires_at <= now
-            )
+        if user is not None:
+            return _new_token(session, user, password, now, lifetime_s)
+    # Raised after the transaction, so the failure it counted is kept.
+    LOG.info("Refused a token for user name %r: wrong name or password", name)
+    raise exception.NotAuthorized(
+        "Wrong user name or password; an admin can create users with "
+        "'orionx-manage user create'")
+
+
+def _refuse_while_locked(user, now):
+    if user is None or user.locked_until is None:
+        return
+    if user.locked_until <= now:
+        user.failed_logins, user.locked_until = 0, None  # the lockout is over
+        return
+    left_s = max(1, int((user.locked_until - now).total_seconds()))
+    raise exception.AccountLocked(
+        "User %s is locked after %d wrong passwords in a row; try again in %d s, or ask an "
+        "admin to unlock it now ('orionx-manage user unlock %s')"
+        % (user.name, user.failed_logins, left_s, user.name), retry_after_s=left_s)
+
+
+def _count_failure(user, now):
+    user.failed_logins += 1
+    limit = CONF.api.lockout_failure_attempts
+    if limit and user.failed_logins >= limit:
+        user.locked_until = now + datetime.timedelta(seconds=CONF.api.lockout_duration_s)
+        LOG.warning("User %s locked for %d s after %d wrong passwords in a row", user.name,
+                    CONF.api.lockout_duration_s, user.failed_logins)
+
+
+def _new_token(session, user, password, now, lifetime_s):
+    """A new bearer token of ``user``, whose password was right."""
+    user.failed_logins = 0
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    # Expired tokens of this user are dropped here rather than by a
+    # separate cleaner job.
+    session.execute(
+        sa.delete(models.ApiToken).where(
+            models.ApiToken.user_id == user.id, models.ApiToken.expires_at <= now
         )
-        # Hex, not base64url: a token that starts with "-" reads as an option
-        # to `orionx --token ...` and to most other command lines.
-        token = secrets.token_hex(_TOKEN_BYTES)
-        expires_at = now + datetime.timedelta(seconds=lifetime_s)
-        session.add(
-            models.ApiToken(token_sha256=_digest(token), user_id=user.id, expires_at=expires_at)
-        )
-        return {"token": token, "expires_at": iso8601(expires_at)}
+    )
+    # Hex, not base64url: a token that starts with "-" reads as an option
+    # to `orionx --token ...` and to most other command lines.
+    token = secrets.token_hex(_TOKEN_BYTES)
+    expires_at = now + datetime.timedelta(seconds=lifetime_s)
+    session.add(
+        models.ApiToken(token_sha256=_digest(token), user_id=user.id, expires_at=expires_at)
+    )
+    return {"token": token, "expires_at": iso8601(expires_at)}
 
 
 def identity_for_token(token):

@@ -74,3 +74,76 @@ def test_expired_tokens_are_refused(tmp_path):
         response = pool.client.get("/v1/gpus", headers={"Authorization": "Bearer " + expired})
         assert response.status_code == 401
         assert "expired" in response.json["error"]["message"]
+
+
+def _log_in(client, name, password):
+    return client.post("/v1/auth/tokens", json={"name": name, "password": password})
+
+
+LOCKOUT_ATTEMPTS = 3
+
+
+def _locked_until(name):
+    return {user["name"]: user["locked_until"] for user in users.list()}[name]
+
+
+def test_wrong_passwords_lock_the_account_for_a_while(tmp_path):
+    conf_lockout = LOCKOUT_ATTEMPTS
+    with test_pool.make_pool(tmp_path) as pool:
+        test_pool.CONF.set_override("lockout_failure_attempts", conf_lockout, group="api")
+        try:
+            for _ in range(conf_lockout):
+                response = _log_in(pool.client, "viewer", "wrong password")
+                assert response.status_code == 401
+            # Locked: even the right password is refused, and it says for how long.
+            response = _log_in(pool.client, "viewer", test_pool.PASSWORD)
+            assert response.status_code == 429
+            message = response.json["error"]["message"]
+            assert "User viewer is locked after 3 wrong passwords" in message
+            assert "orionx-manage user unlock viewer" in message
+            assert 0 < int(response.headers["Retry-After"]) <= 300
+            # Other accounts are not affected.
+            assert _log_in(pool.client, "operator", test_pool.PASSWORD).status_code == 201
+            # The lockout ends by itself...
+            with db_api.transaction() as session:
+                user = session.query(models.User).filter_by(name="viewer").one()
+                user.locked_until = models.utcnow()
+            assert _log_in(pool.client, "viewer", test_pool.PASSWORD).status_code == 201
+            # ...or when an admin unlocks the account; a right password resets the count.
+            for _ in range(conf_lockout):
+                _log_in(pool.client, "viewer", "wrong password")
+            assert _locked_until("viewer")
+            users.unlock("viewer")
+            assert _locked_until("viewer") is None
+            assert _log_in(pool.client, "viewer", test_pool.PASSWORD).status_code == 201
+            for _ in range(conf_lockout - 1):
+                _log_in(pool.client, "viewer", "wrong password")
+            assert _log_in(pool.client, "viewer", test_pool.PASSWORD).status_code == 201
+            assert _log_in(pool.client, "viewer", "wrong password").status_code == 401
+        finally:
+            test_pool.CONF.clear_override("lockout_failure_attempts", group="api")
+
+
+def test_lockout_disabled_with_zero(tmp_path):
+    with test_pool.make_pool(tmp_path) as pool:
+        test_pool.CONF.set_override("lockout_failure_attempts", 0, group="api")
+        try:
+            for _ in range(12):
+                assert _log_in(pool.client, "viewer", "wrong password").status_code == 401
+            assert _log_in(pool.client, "viewer", test_pool.PASSWORD).status_code == 201
+        finally:
+            test_pool.CONF.clear_override("lockout_failure_attempts", group="api")
+
+
+def test_manage_user_unlock(tmp_path):
+    state = tmp_path / "state"
+    assert _manage(state, "db", "sync").returncode == 0
+    missing = _manage(state, "user", "unlock", "nobody")
+    assert missing.returncode == 1 and "User nobody not found" in missing.stderr
+    password_file = tmp_path / "pw"
+    password_file.write_text("long enough secret\n")
+    assert _manage(state, "user", "create", "alice", "--role", "viewer",
+                   "--password-file", str(password_file)).returncode == 0
+    unlocked = _manage(state, "user", "unlock", "alice")
+    assert unlocked.returncode == 0 and "User alice unlocked" in unlocked.stdout
+    assert _manage(state, "user", "list").stdout.splitlines()[1].split()[-1] == "-"

@@ -255,3 +255,22 @@ def test_events_page_shows_other_projects_allocations_to_admins_only(pool):
     assert mine["uuid"] in page and theirs["uuid"] not in page
     page = _text(logged_in(pool, "admin").get("/ui/events"))
     assert mine["uuid"] in page and theirs["uuid"] in page
+
+
+def test_login_form_says_when_the_account_is_locked(pool):
+    CONF.set_override("lockout_failure_attempts", 2, group="api")
+    try:
+        client = pool.app.test_client()
+        for _ in range(2):
+            token = csrf_of(client.get("/ui/login"))
+            response = client.post("/ui/login", data={"name": "viewer", "password": "wrong",
+                                                      "csrf_token": token})
+            assert response.status_code == 401
+        token = csrf_of(client.get("/ui/login"))
+        response = client.post("/ui/login", data={"name": "viewer",
+                                                  "password": api_pool.PASSWORD,
+                                                  "csrf_token": token})
+        assert response.status_code == 429
+        assert "User viewer is locked after 2 wrong passwords" in _text(response)
+    finally:
+        CONF.clear_override("lockout_failure_attempts", group="api")

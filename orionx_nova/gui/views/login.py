@@ -24,12 +24,13 @@ def login():
         try:
             identity.log_in(flask.request.form.get("name", ""),
                             flask.request.form.get("password", ""))
-        except exception.NotAuthorized as exc:
-            error = exc.message
+        except exception.NotAuthorized as exc:  # AccountLocked too
+            error, status = exc.message, exc.code
         else:
             csrf.rotate()
             return flask.redirect(_next_page(), code=303)
-    status = 401 if error else 200
+    if not error:
+        status = 200
     return flask.render_template("login.html", error=error,
                                  next=flask.request.values.get("next", "")), status
 
