@@ -1,6 +1,9 @@
 """Fixtures shared by every test: real service servers and a clean config."""
 
 import os
+import shutil
+import subprocess
+import tempfile
 
 import pytest
 
@@ -23,6 +26,21 @@ def _session_service(request, factory):
         _unavailable(str(exc))
     request.addfinalizer(service.stop)
     return service
+
+
+@pytest.fixture(scope="session")
+def tls_files():
+    """(cert, key) of a self-signed certificate for 127.0.0.1 (it is its
+    own CA: clients trust the cert file)."""
+    if shutil.which("openssl") is None:
+        _unavailable("openssl is not installed: cannot make a test certificate")
+    path = tempfile.mkdtemp(prefix="oxtls-")
+    cert, key = os.path.join(path, "cert.pem"), os.path.join(path, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    yield cert, key
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

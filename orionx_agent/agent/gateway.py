@@ -12,10 +12,17 @@ is on:
   Only connections of local guests (the unix listener) are relayed, so two
   agents with stale views cannot bounce a connection between them.
 
+With ``[agent] gateway_tls_cert_file`` the TCP listener speaks TLS only. A
+TLS connection cannot be handed over (its keys live in this process), so
+the gateway ends TLS, reads HELLO, and relays the plaintext to the GPU
+server's unix socket on this host. Relays to a TLS gateway of another host
+encrypt on the way out.
+
 Refusals answer HELLO with an error, so the guest's cuInit says why.
 """
 
 import socket
+import ssl
 import threading
 
 from oslo_log import log as logging
@@ -26,12 +33,46 @@ from orionx_agent import unix_listener
 from orionx_agent.agent import hello as hello_frames
 from orionx_agent.agent import locator as locator_mod
 from orionx_agent.agent.relay import Relay
+from orionx_agent.agent.tls_connection import TlsConnection
 
 LOG = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 128
 CONNECT_TIMEOUT_S = 10.0
 SERVER_READY_TIMEOUT_S = 10
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
+
+
+class TlsContexts:
+    """The gateway's TLS: ``server`` for its listener (None: plain TCP),
+    ``client`` for relays to other hosts' TLS gateways."""
+
+    def __init__(self, server=None, client=None):
+        self.server = server
+        self.client = client or ssl.create_default_context()
+
+
+def tls_contexts(group):
+    """TlsContexts from ``[agent]``; ValueError naming the option when the
+    certificate and key do not go together or cannot be loaded."""
+    if bool(group.gateway_tls_cert_file) != bool(group.gateway_tls_key_file):
+        raise ValueError("[agent] gateway_tls_cert_file and gateway_tls_key_file go together: "
+                         "set both for a TLS gateway, or neither")
+    server = None
+    if group.gateway_tls_cert_file:
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            server.load_cert_chain(group.gateway_tls_cert_file, group.gateway_tls_key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError("[agent] gateway_tls_cert_file %s with gateway_tls_key_file %s "
+                             "cannot be loaded: %s" % (group.gateway_tls_cert_file,
+                                                       group.gateway_tls_key_file, exc)) from None
+    try:
+        client = ssl.create_default_context(cafile=group.gateway_tls_ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError("[agent] gateway_tls_ca_file %s cannot be loaded: %s"
+                         % (group.gateway_tls_ca_file, exc)) from None
+    return TlsContexts(server, client)
 
 
 class Refused(Exception):
@@ -42,8 +83,9 @@ class Refused(Exception):
 
 class Gateway:
     def __init__(self, session_secret, locator, unix_socket_path=None, tcp_address=None,
-                 on_hand_over=None):
+                 on_hand_over=None, tls=None):
         self.session_secret = session_secret
+        self.tls = tls or TlsContexts()
         self.on_hand_over = on_hand_over or (lambda allocation_uuid: None)
         self.locator = locator
         self.unix_socket_path = unix_socket_path
@@ -64,16 +106,21 @@ class Gateway:
         if self.tcp_address:
             sock = socket.create_server(self.tcp_address, backlog=LISTEN_BACKLOG)
             self.tcp_port = sock.getsockname()[1]
-            self._listen(sock, "tcp")
+            self._listen(sock, self.tcp_kind)
         LOG.info("Gateway listening on %s", ", ".join(self.listen_endpoints()))
         return self
+
+    @property
+    def tcp_kind(self):
+        return "tls" if self.tls.server is not None else "tcp"
 
     def listen_endpoints(self, advertise_host=None):
         found = []
         if self.unix_socket_path:
             found.append("unix:%s" % self.unix_socket_path)
         if self.tcp_port is not None:
-            found.append("tcp:%s:%d" % (advertise_host or self.tcp_address[0], self.tcp_port))
+            found.append("%s:%s:%d" % (self.tcp_kind, advertise_host or self.tcp_address[0],
+                                       self.tcp_port))
         return found
 
     def _unix_listener(self):
@@ -99,14 +146,23 @@ class Gateway:
     # -- routing ---------------------------------------------------------------
 
     def _route(self, conn, kind, peer):
-        hello = None
+        hello = hello_bytes = None
         try:
-            hello = hello_frames.peek_hello(conn)
+            if kind == "tls":
+                conn = self._end_tls(conn, peer)
+                if conn is None:
+                    return
+                hello, hello_bytes = hello_frames.read_hello(conn)
+            else:
+                hello = hello_frames.peek_hello(conn)
             claims = self._authenticate(hello)
             vgpu = claims.vgpus[0]
             server = self._local_server_for(vgpu)
             if server is not None:
-                self._hand_over(conn, kind, peer, server)
+                if hello_bytes is None:
+                    self._hand_over(conn, kind, peer, server)
+                else:
+                    self._relay_to_local_server(conn, peer, server, hello_bytes)
                 self.on_hand_over(claims.allocation_id)
             elif kind == "unix":
                 self._relay(conn, peer, vgpu)
@@ -126,6 +182,19 @@ class Gateway:
             hello_frames.refuse(conn, hello, CUresult.CUDA_ERROR_UNKNOWN,
                                 "the agent of host %s failed to route this session; see "
                                 "its log" % self.locator.hostname)
+
+    def _end_tls(self, conn, peer):
+        """The TLS connection over ``conn``, handshake done; None (logged,
+        closed) when the client does not speak TLS or fails the handshake."""
+        tls = TlsConnection(conn, self.tls.server, server_side=True)
+        try:
+            tls.handshake(TLS_HANDSHAKE_TIMEOUT_S)
+        except (ssl.SSLError, OSError) as exc:
+            LOG.warning("Dropping gateway connection from %s: TLS handshake failed (%s); this "
+                        "gateway speaks TLS only (tls:HOST:PORT)", peer, exc)
+            conn.close()
+            return None
+        return tls
 
     def _authenticate(self, hello):
         try:
@@ -168,29 +237,57 @@ class Gateway:
                           % (server.gpu["uuid"], self.locator.hostname, exc)) from None
         self.handed_over += 1
 
+    def _relay_to_local_server(self, conn, peer, server, hello_bytes):
+        """A TLS guest of a GPU of this host: the GPU server gets one end of
+        a socket pair, handed over as a TCP connection (no shared memory
+        offered: the guest is on another host), and its plaintext, HELLO
+        first, is relayed through the other end."""
+        ours, theirs = socket.socketpair()
+        try:
+            ours.sendall(hello_bytes)  # waits in the pair until the server reads it
+            self._hand_over(theirs, "tcp", "%s (TLS)" % peer, server)
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
+        self._start_relay(conn, ours, "%s (TLS) -> GPU server of %s"
+                          % (peer, server.gpu["uuid"]))
+
     def _relay(self, conn, peer, vgpu):
         try:
             node = self.locator.remote_node(vgpu.gpu_uuid)
         except locator_mod.GpuNotFound as exc:
             raise Refused(CUresult.CUDA_ERROR_NO_DEVICE, str(exc)) from None
-        address = locator_mod.tcp_gateway(node.get("endpoints"))
-        if address is None or node.get("state") != "up":
+        endpoint = locator_mod.tcp_gateway(node.get("endpoints"))
+        if endpoint is None or node.get("state") != "up":
             self.locator.forget(vgpu.gpu_uuid)
             raise Refused(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
                           "GPU %s is on host %s, which is %s and offers no gateway TCP "
                           "endpoint; wait for it to come back or ask for another vGPU"
                           % (vgpu.gpu_uuid, node.get("hostname"), node.get("state")))
+        address = endpoint.address
         try:
             remote = socket.create_connection(address, CONNECT_TIMEOUT_S)
-        except OSError as exc:
+            if endpoint.kind == "tls":
+                remote = self._start_tls(remote, address[0])
+        except (OSError, ssl.SSLError) as exc:
             self.locator.forget(vgpu.gpu_uuid)
             raise Refused(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
-                          "cannot reach the gateway of host %s at %s:%d for GPU %s: %s"
-                          % (node.get("hostname"), address[0], address[1], vgpu.gpu_uuid,
-                             exc)) from None
+                          "cannot reach the gateway of host %s at %s:%s:%d for GPU %s: %s"
+                          % (node.get("hostname"), endpoint.kind, address[0], address[1],
+                             vgpu.gpu_uuid, exc)) from None
         remote.settimeout(None)
         self._start_relay(conn, remote, "%s -> %s GPU %s" % (peer, node.get("hostname"),
                                                             vgpu.gpu_uuid))
+
+    def _start_tls(self, sock, host):
+        tls = TlsConnection(sock, self.tls.client, server_side=False, server_hostname=host)
+        try:
+            tls.handshake(TLS_HANDSHAKE_TIMEOUT_S)
+        except BaseException:
+            sock.close()
+            raise
+        return tls
 
     def _start_relay(self, conn, remote, label):
         conn.settimeout(None)

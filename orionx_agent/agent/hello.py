@@ -3,7 +3,9 @@
 The gateway must see the session token to decide where a connection goes,
 but the GPU server that ends up serving it (here after a hand-over, or on
 another host behind a relay) must read the very same HELLO. Peeking
-(MSG_PEEK) leaves every byte in the socket for whoever serves it next.
+(MSG_PEEK) leaves every byte in the socket for whoever serves it next. A
+TLS connection cannot be peeked: its HELLO is read, and the gateway sends
+those bytes on itself.
 """
 
 import dataclasses
@@ -48,9 +50,39 @@ def _peek(sock, nbytes, deadline):
 
 def peek_hello(sock, timeout_s=10.0):
     """The HELLO at the head of ``sock``'s input, still unread."""
-    op = HELLO
     deadline = time.monotonic() + timeout_s
-    head = _peek(sock, protocol.HEADER_BYTES, deadline)
+    hello = _parse(lambda nbytes: _peek(sock, nbytes, deadline))
+    sock.settimeout(None)
+    return hello
+
+
+def read_hello(conn, timeout_s=10.0):
+    """(HELLO, the bytes read) from ``conn``, which cannot peek (TLS): the
+    caller passes those bytes on to whoever serves the session."""
+    received = bytearray()
+    conn.settimeout(timeout_s)
+
+    def first(nbytes):
+        while len(received) < nbytes:
+            try:
+                data = conn.recv(nbytes - len(received))
+            except TimeoutError:
+                raise HelloError("no complete HELLO within the time allowed") from None
+            if not data:
+                raise HelloError("the guest closed the connection before HELLO")
+            received.extend(data)
+        return bytes(received[:nbytes])
+
+    hello = _parse(first)
+    conn.settimeout(None)
+    return hello, bytes(received)
+
+
+def _parse(first):
+    """The HELLO whose frame starts the stream; ``first(n)`` gives the
+    stream's first ``n`` bytes."""
+    op = HELLO
+    head = first(protocol.HEADER_BYTES)
     try:
         _flags, opcode, request_id, payload_bytes = protocol.parse_header(
             head[:protocol.HEADER_BYTES])
@@ -61,10 +93,9 @@ def peek_hello(sock, timeout_s=10.0):
     if not op.request.size <= payload_bytes <= op.request.size + op.max_buffer_bytes:
         raise HelloError("HELLO of %d payload bytes: a token is at most %d bytes"
                          % (payload_bytes, op.max_buffer_bytes))
-    frame = _peek(sock, protocol.HEADER_BYTES + payload_bytes, deadline)
+    frame = first(protocol.HEADER_BYTES + payload_bytes)
     body = frame[protocol.HEADER_BYTES:protocol.HEADER_BYTES + payload_bytes]
     (vgpu_index,) = op.request.unpack(body[:op.request.size])
-    sock.settimeout(None)
     return Hello(request_id, vgpu_index, bytes(body[op.request.size:]))
 
 

@@ -20,10 +20,11 @@ class GpuNotFound(Exception):
 
 
 def tcp_gateway(endpoints):
-    """(host, port) of a node's gateway TCP endpoint, or None."""
+    """The Endpoint (kind tcp or tls, address) of a node's gateway TCP
+    listener, or None."""
     for text in (endpoints or {}).get("gateway", ()):
-        if text.startswith("tcp:"):
-            return transport.parse_endpoint(text).address
+        if text.startswith(("tcp:", "tls:")):
+            return transport.parse_endpoint(text)
     return None
 
 

@@ -1,9 +1,11 @@
 """Copy bytes both ways between a guest's connection and a remote host's
-agent, for guests whose vGPU is on another host.
+agent, for guests whose vGPU is on another host, or between a guest's TLS
+connection and the GPU server it reaches on this host.
 
 The relay does not parse frames: it moves whatever arrives, one thread per
 direction, through a pipe with splice(2) where the kernel allows it (the
-bytes never enter this process), else with large reads and writes. When
+bytes never enter this process), else with large reads and writes (always
+for TLS connections, whose bytes are decrypted here). When
 either side closes or fails, both sockets are shut down so the other side
 sees the end at once: a guest whose remote GPU server died gets its error
 instead of a hang.
@@ -57,9 +59,14 @@ def _splice_through_pipe(source, sink, counter):
         os.close(pipe_in)
 
 
+def _spliceable(*socks):
+    # A TLS connection has no fileno: its socket carries ciphertext.
+    return hasattr(os, "splice") and all(hasattr(sock, "fileno") for sock in socks)
+
+
 def _pump(source, sink, counter, label):
     try:
-        if hasattr(os, "splice"):
+        if _spliceable(source, sink):
             try:
                 _splice_through_pipe(source, sink, counter)
                 return

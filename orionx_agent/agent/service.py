@@ -58,7 +58,8 @@ class AgentService:
                if group.gateway_tcp_listen else None)
         where = locator.Locator(self.hostname, self.supervisor, self.controller_api)
         return gateway.Gateway(conf.session_secret, where, unix_socket_path=unix_path,
-                               tcp_address=tcp, on_hand_over=self.link.meter.note_session)
+                               tcp_address=tcp, on_hand_over=self.link.meter.note_session,
+                               tls=gateway.tls_contexts(group))
 
     # -- what registration reports --------------------------------------------
 

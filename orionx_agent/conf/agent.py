@@ -46,6 +46,27 @@ agent_opts = [
         "this host's GPUs then serve local guests only.",
     ),
     cfg.StrOpt(
+        "gateway_tls_cert_file",
+        default="",
+        help="PEM certificate (chain) of this host's gateway. Set with "
+        "gateway_tls_key_file, gateway_tcp_listen speaks TLS only and is "
+        "advertised as tls:HOST:PORT: guests of other hosts and relaying "
+        "agents then encrypt everything they send, the GPU's memory included. "
+        "The certificate must name gateway_advertise_host (DNS name or IP "
+        "address in subjectAltName).",
+    ),
+    cfg.StrOpt(
+        "gateway_tls_key_file",
+        default="",
+        help="PEM private key of gateway_tls_cert_file.",
+    ),
+    cfg.StrOpt(
+        "gateway_tls_ca_file",
+        default="",
+        help="CA bundle this agent trusts when it relays a local guest to "
+        "another host's TLS gateway. Empty: the system's trusted CAs.",
+    ),
+    cfg.StrOpt(
         "gateway_advertise_host",
         default="",
         help="Address other hosts use to reach gateway_tcp_listen. Empty means "

@@ -7,7 +7,6 @@ a throwaway self-signed certificate.
 
 import os
 import shutil
-import subprocess
 import tempfile
 
 import pytest
@@ -50,20 +49,6 @@ def server(socket_dir):
     yield srv
     srv.stop()
     srv.backend.close()
-
-
-@pytest.fixture(scope="session")
-def tls_files():
-    """(cert, key) of a self-signed certificate for 127.0.0.1."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed: cannot make a test certificate")
-    path = tempfile.mkdtemp(prefix="oxtls-")
-    cert, key = os.path.join(path, "cert.pem"), os.path.join(path, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
-    yield cert, key
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
