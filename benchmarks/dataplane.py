@@ -14,13 +14,15 @@ processes, then prints, all from this one run:
 * the routed paths through host agents' gateways, each gateway its own
   process: ``handed`` (a guest connects to its host's gateway, which hands
   the connection's descriptor to the GPU server: shared memory still
-  works) and ``relayed`` (a guest on a host without the GPU connects to its
-  own gateway, which relays over TCP to the GPU host's gateway), with their
-  targets: a hand-over costs nothing measurable (gemm overhead <= 2 %), a
-  relay <= 5 %.
+  works), ``relayed`` (a guest on a host without the GPU connects to its
+  own gateway, which relays over TCP to the GPU host's gateway) and
+  ``tls-relayed`` (the same between TLS gateways: encrypted by the relaying
+  gateway, decrypted by the GPU host's, which relays to its GPU server),
+  with their targets: a hand-over costs nothing measurable (gemm overhead
+  <= 2 %), a relay <= 5 %, TLS included.
 
 Usage: python benchmarks/dataplane.py [--quick] [--transports shm,unix,tcp]
-                                      [--routes handed,relayed]
+                                      [--routes handed,relayed,tls-relayed]
 """
 
 import argparse
@@ -79,12 +81,19 @@ ECHO_SERVER = textwrap.dedent("""
 # One host agent's gateway, without a controller: a fixed route table says
 # which GPU is local (its GPU server's control socket) and which host's
 # gateway holds the others. argv: unix socket, GPU uuid, control socket or
-# "-", remote gateway "tcp:HOST:PORT" or "-". Prints its TCP port.
+# "-", remote gateway "tcp:HOST:PORT" (or tls:) or "-", session secret, and
+# TLS certificate, key and CA files or "-". Prints its TCP port.
 GATEWAY_SERVER = textwrap.dedent("""
-    import sys, threading
-    from orionx_agent.agent.gateway import Gateway
+    import ssl, sys, threading
+    from orionx_agent.agent.gateway import Gateway, TlsContexts
     from orionx_agent.server.control import ControlClient
     unix_path, gpu_uuid, control_path, remote = sys.argv[1:5]
+    cert, key, ca = sys.argv[6:9]
+    server_tls = None
+    if cert != "-":
+        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_tls.load_cert_chain(cert, key)
+    tls = TlsContexts(server_tls, ssl.create_default_context(cafile=None if ca == "-" else ca))
     class LocalServer:
         gpu = {"uuid": gpu_uuid}
         def __init__(self):
@@ -106,7 +115,7 @@ GATEWAY_SERVER = textwrap.dedent("""
         def forget(self, uuid):
             pass
     gateway = Gateway(sys.argv[5], Routes(), unix_socket_path=unix_path,
-                      tcp_address=("127.0.0.1", 0)).start()
+                      tcp_address=("127.0.0.1", 0), tls=tls).start()
     print(gateway.tcp_port, flush=True)
     threading.Event().wait()
 """)
@@ -155,26 +164,43 @@ def start_echo_server(state_dir):
     return child, path, port
 
 
-def start_gateway(state_dir, name, gpu_uuid, control_path="-", remote="-"):
+def start_gateway(state_dir, name, gpu_uuid, control_path="-", remote="-", tls=("-",) * 3):
     """A gateway process; returns (child, its unix endpoint, its TCP endpoint)."""
     path = os.path.join(state_dir, "gateway-%s.sock" % name)
     child = subprocess.Popen([sys.executable, "-c", GATEWAY_SERVER, path, gpu_uuid,
-                              control_path, remote, SECRET], stdout=subprocess.PIPE,
+                              control_path, remote, SECRET, *tls], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
     port = int(child.stdout.readline())
-    return child, "unix:" + path, "tcp:127.0.0.1:%d" % port
+    kind = "tls" if tls[0] != "-" else "tcp"
+    return child, "unix:" + path, "%s:127.0.0.1:%d" % (kind, port)
+
+
+def make_certificate(state_dir):
+    """(cert, key) of a self-signed certificate for 127.0.0.1 (its own CA)."""
+    cert, key = os.path.join(state_dir, "cert.pem"), os.path.join(state_dir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 def start_gateways(state_dir):
-    """The GPU host's gateway (hand-over) and a GPU-less host's (relay)."""
+    """The GPU host's gateways (hand-over; TLS) and a GPU-less host's
+    (relay to each)."""
     gpu_uuid = "GPU-sim-%08d" % 0
     control_path = os.path.join(state_dir, "gpu-server-0.control.sock")
     gpu_host, handed_unix, handed_tcp = start_gateway(state_dir, "gpu-host", gpu_uuid,
                                                       control_path=control_path)
     guest_host, relayed_unix, _ = start_gateway(state_dir, "guest-host", gpu_uuid,
                                                 remote=handed_tcp)
-    routes = {"handed": (handed_unix, "auto", "shm"), "relayed": (relayed_unix, "auto", "unix")}
-    return [gpu_host, guest_host], routes, gpu_uuid
+    cert, key = make_certificate(state_dir)
+    gpu_host_tls, _, tls_tcp = start_gateway(state_dir, "gpu-host-tls", gpu_uuid,
+                                             control_path=control_path, tls=(cert, key, cert))
+    guest_host_tls, tls_relayed_unix, _ = start_gateway(state_dir, "guest-host-tls", gpu_uuid,
+                                                        remote=tls_tcp, tls=("-", "-", cert))
+    routes = {"handed": (handed_unix, "auto", "shm"), "relayed": (relayed_unix, "auto", "unix"),
+              "tls-relayed": (tls_relayed_unix, "auto", "unix")}
+    return [gpu_host, guest_host, gpu_host_tls, guest_host_tls], routes, gpu_uuid
 
 
 def _wait_for(predicate, child, name):
@@ -310,12 +336,12 @@ def report(baseline, results):
     print("  numpy.copyto: 1 MB %.2f GB/s, 64 MB %.2f GB/s"
           % (baseline["copyto_1"], baseline["copyto_64"]))
     print()
-    print("%-7s %9s %8s %8s %9s %9s %9s %9s %11s %10s"
+    print("%-11s %9s %8s %8s %9s %9s %9s %9s %11s %10s"
           % ("", "call us", "echo us", "x echo", "H2D 1MB", "D2H 1MB", "H2D 64MB", "D2H 64MB",
              "launches/s", "gemm ovh"))
     for name, r in results.items():
         echo = r["echo_us"]
-        print("%-7s %9.1f %8.1f %8.2f %9.2f %9.2f %9.2f %9.2f %11.0f %9.2f%%"
+        print("%-11s %9.1f %8.1f %8.2f %9.2f %9.2f %9.2f %9.2f %11.0f %9.2f%%"
               % (name, r["rtt_us"], echo, r["rtt_us"] / echo, r["htod_1"], r["dtoh_1"],
                  r["htod_64"], r["dtoh_64"], r["launches_per_s"], r["gemm_overhead_pct"]))
     print("(bandwidths in GB/s; gemm overhead: %d x gemm_f32 n=%d against the same numpy "
@@ -325,7 +351,7 @@ def report(baseline, results):
     print("Targets")
     for name, r in results.items():
         echo = r["echo_us"]
-        limit = 5.0 if name in ("tcp", "relayed") else 2.0
+        limit = 5.0 if name in ("tcp", "relayed", "tls-relayed") else 2.0
         _target("%s gemm overhead %.2f %% <= %.0f %%" % (name, r["gemm_overhead_pct"], limit),
                 r["gemm_overhead_pct"] <= limit)
         _target("%s small call %.2fx <= 2x raw echo" % (name, r["rtt_us"] / echo),
@@ -343,7 +369,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     parser.add_argument("--transports", default="shm,unix,tcp")
-    parser.add_argument("--routes", default="handed,relayed",
+    parser.add_argument("--routes", default="handed,relayed,tls-relayed",
                         help="routed paths through gateways to measure too (empty: none)")
     args = parser.parse_args(argv)
     args.iterations = 500 if args.quick else 5000
@@ -387,7 +413,7 @@ def measure_routes(state_dir, children, echo_socks, args):
     for name in routes:
         endpoint, transport, kind = endpoints[name]
         # The relay crosses TCP between hosts: compare it with the TCP echo.
-        echo = echo_socks["tcp" if name == "relayed" else "unix"]
+        echo = echo_socks["tcp" if name in ("relayed", "tls-relayed") else "unix"]
         results[name] = measure_transport(name, endpoint, transport, token, echo, args,
                                           expected_kind=kind)
     return results
