@@ -49,13 +49,15 @@ class Leadership:
         if not self.backend_url:
             LOG.info("No [coordination] backend_url: this controller runs the background loops")
             return self
-        self._campaign()  # a lone controller leads at once, not one interval later
+        # In its own thread from the first attempt: a backend that does not
+        # answer must not hold up the controller's start.
         self._thread = threading.Thread(target=self._run, name="orionx-controller-election",
                                         daemon=True)
         self._thread.start()
         return self
 
     def _run(self):
+        self._campaign()  # a lone controller leads at once, not one interval later
         while not self._stopping.wait(self.election_interval_s):
             self._campaign()
 

@@ -43,9 +43,9 @@ def _leaders(candidates):
 
 def test_one_leader_and_a_standby_takes_over(backend_url):
     first = leadership.Leadership(backend_url, "ctl-1", INTERVAL_S).start()
+    assert first.wait_leading(10)  # the first to ask leads at once
     second = leadership.Leadership(backend_url, "ctl-2", INTERVAL_S).start()
     try:
-        assert first.is_leader()  # the first to ask leads at once
         time.sleep(5 * INTERVAL_S)
         assert _leaders([first, second]) == [first]
         first.stop()
@@ -76,9 +76,9 @@ def _kill_lock_session(backend_url, lock):
 
 def test_leader_whose_database_session_dies_steps_down(backend_url):
     first = leadership.Leadership(backend_url, "ctl-1", INTERVAL_S).start()
+    assert first.wait_leading(10)
     second = leadership.Leadership(backend_url, "ctl-2", INTERVAL_S).start()
     try:
-        assert first.is_leader()
         _kill_lock_session(backend_url, first._lock)
         # The lock went with the session: the standby takes it, and the old
         # leader notices it no longer holds it.
