@@ -44,24 +44,6 @@ _VGPU_ROWS = (
     .where(VGPUS.c.allocation_id == sa.bindparam("allocation_id"))
     .order_by(VGPUS.c.index)
 )
-_LOCK_FOR_DELETE = (
-    sa.select(
-        ALLOCATIONS.c.id.label("allocation_id"),
-        ALLOCATIONS.c.project_id,
-        VGPUS.c.id,
-        VGPUS.c.physical_gpu_id,
-        VGPUS.c.compute_pct,
-        VGPUS.c.memory_mb,
-        GPUS.c.draining,
-    )
-    .select_from(
-        ALLOCATIONS.outerjoin(VGPUS, VGPUS.c.allocation_id == ALLOCATIONS.c.id).outerjoin(
-            GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id
-        )
-    )
-    .where(ALLOCATIONS.c.uuid == sa.bindparam("uuid"))
-    .with_for_update(of=ALLOCATIONS)
-)
 _DELETE_ALLOCATION = sa.delete(ALLOCATIONS).where(ALLOCATIONS.c.id == sa.bindparam("allocation_id"))
 
 
@@ -324,15 +306,19 @@ def list(project_id=None, state=None, consumer=None):
 
 def _delete(session, uuid, project_id, casts):
     del casts[:]
-    # One read locks the allocation and returns its bound vGPUs; deleting
-    # the allocation removes its vGPU rows (ON DELETE CASCADE), so they are
-    # released without being unbound first.
-    rows = session.execute(_LOCK_FOR_DELETE, {"uuid": uuid}).all()
-    if not rows or (project_id is not None and rows[0].project_id != project_id):
-        raise exception.NotFound("Allocation %s not found" % uuid)
-    bound = [row for row in rows if row.physical_gpu_id is not None]
+    # The allocation is locked first and its vGPUs read in a statement of
+    # their own. One joined locking read would not do: under READ COMMITTED
+    # (PostgreSQL) a locking read that waited returns the newest version of
+    # the row it locks but the joined rows of its older snapshot, so it
+    # could miss vGPUs that a queue server bound meanwhile, and deleting
+    # them would leak their GPU's capacity.
+    allocation = _lock(session, uuid, project_id)
+    bound = [row for row in _vgpu_rows(session, allocation["id"])
+             if row.physical_gpu_id is not None]
     freed = placement.release_vgpus(session, bound, unbind=False)
-    session.execute(_DELETE_ALLOCATION, {"allocation_id": rows[0].allocation_id})
+    # Deleting the allocation removes its vGPU rows (ON DELETE CASCADE), so
+    # they are released without being unbound first.
+    session.execute(_DELETE_ALLOCATION, {"allocation_id": allocation["id"]})
     if any(row.draining for row in bound):
         gpus.finish_drains(session, freed, casts)
     return bool(bound) and queue.anyone_waiting(session)
