@@ -491,6 +491,19 @@ def parse_endpoints(text):
     return sorted(endpoints, key=lambda e: ENDPOINT_KINDS.index(e.kind))
 
 
+def connect_unix(path, timeout_s=None):
+    """A unix stream socket connected to ``path``, its timeout ``timeout_s``
+    (None: blocking); the socket is closed again when connecting fails."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout_s)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def connect(endpoint, timeout_s=10.0, tls_ca_file=None):
     """A stream connected to ``endpoint``: a SocketStream, or for vsock and
     serial a VmLinkStream whose handshake with the agent is done."""
@@ -498,9 +511,7 @@ def connect(endpoint, timeout_s=10.0, tls_ca_file=None):
         from guest_runtime import vm_devices  # imports this module
         return vm_devices.connect_link(endpoint, timeout_s)
     if endpoint.kind == "unix":
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout_s)
-        sock.connect(endpoint.address)
+        sock = connect_unix(endpoint.address, timeout_s)
     else:
         sock = socket.create_connection(endpoint.address, timeout=timeout_s)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

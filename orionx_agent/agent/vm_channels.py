@@ -25,7 +25,7 @@ from oslo_log import log as logging
 
 from guest_runtime import protocol, vm_link
 from guest_runtime.curesult import CUresult
-from guest_runtime.transport import ConnectionClosed
+from guest_runtime.transport import ConnectionClosed, connect_unix
 
 LOG = logging.getLogger(__name__)
 
@@ -110,11 +110,9 @@ class VmChannels:
         with self._lock:
             if domain_uuid in self._serial:
                 return
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.connect(socket_path)
+                sock = connect_unix(socket_path)
             except OSError as exc:
-                sock.close()
                 LOG.warning("Cannot open the OrionX serial channel of domain %s at %s: %s",
                             domain_uuid, socket_path, exc)
                 return
@@ -191,12 +189,9 @@ class VmChannels:
                        "orionx vgpu attach" % (vm.name, len(tokens), vgpu_index))
             _refuse_hello(link, request_id, CUresult.CUDA_ERROR_INVALID_DEVICE, message)
             return None
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        upstream.settimeout(CONNECT_TIMEOUT_S)
         try:
-            upstream.connect(self.gateway_unix_path)
+            upstream = connect_unix(self.gateway_unix_path, CONNECT_TIMEOUT_S)
         except OSError as exc:
-            upstream.close()
             _refuse_hello(link, request_id, CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE,
                           "the agent's gateway at %s does not answer (%s); retry once "
                           "orionx-agent runs again" % (self.gateway_unix_path, exc))

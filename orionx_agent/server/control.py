@@ -7,14 +7,16 @@ JSON line ``{"op": NAME, "args": {...}}``; the answer is one JSON line,
 ``hand_over`` also carries a file descriptor as SCM_RIGHTS ancillary data
 on the request's bytes. ``docs/qos.md`` describes the channel.
 
-Standard library only, so the agent imports it without the server's
-dependencies.
+Standard library (and the guest runtime's transport, itself standard
+library only), so the agent imports it without the server's dependencies.
 """
 
 import array
 import json
 import socket
 import threading
+
+from guest_runtime.transport import connect_unix
 
 MAX_LINE_BYTES = 1 << 20
 HAND_OVER_KINDS = ("unix", "tcp")
@@ -125,14 +127,7 @@ class ControlClient:
 
     def _connected(self):
         if self._sock is None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout_s)
-            try:
-                sock.connect(self.path)
-            except OSError:
-                sock.close()
-                raise
-            self._sock, self._pending = sock, b""
+            self._sock, self._pending = connect_unix(self.path, self.timeout_s), b""
         return self._sock
 
     def _read_line(self, sock):

@@ -3,8 +3,8 @@ domains, done by this host's orionx-agent (it owns the libvirt connection
 and the VMs' channels) through its admin socket, not the REST API."""
 
 import json
-import socket
 
+from guest_runtime.transport import connect_unix
 from orionx_nova.client import formatting
 
 DEFAULT_AGENT_SOCKET = "/var/lib/orionx/agent-admin.sock"
@@ -16,16 +16,18 @@ class AgentError(Exception):
 
 
 def call_agent(socket_path, request, timeout_s=AGENT_TIMEOUT_S):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout_s)
     try:
-        sock.connect(socket_path)
-        sock.sendall(json.dumps(request).encode("utf-8") + b"\n")
-        line = sock.makefile("rb").readline()
+        sock = connect_unix(socket_path, timeout_s)
     except OSError as exc:
         raise AgentError("cannot reach orionx-agent at %s (%s): run this on the domain's host "
                          "as root, with [libvirt] connection_uri set in the agent's "
                          "configuration, or pass --agent-socket" % (socket_path, exc)) from None
+    try:
+        sock.sendall(json.dumps(request).encode("utf-8") + b"\n")
+        line = sock.makefile("rb").readline()
+    except OSError as exc:
+        raise AgentError("orionx-agent at %s did not answer (%s); see its log"
+                         % (socket_path, exc)) from None
     finally:
         sock.close()
     try:
