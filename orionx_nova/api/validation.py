@@ -29,6 +29,11 @@ def field_path(path):
 def _message(error):
     path = field_path(error.absolute_path)
     if any(secret in path for secret in _SECRET_FIELDS):
+        # The value stays out of the message; its limits need not.
+        if error.validator == "minLength":
+            return "%s: fewer than the minimum of %d characters" % (path, error.validator_value)
+        if error.validator == "maxLength":
+            return "%s: more than the maximum of %d characters" % (path, error.validator_value)
         return "%s: does not match the schema (%s)" % (path, error.validator)
     if error.validator == "maxLength":
         return "%s: %d characters is more than the maximum of %d" % (

@@ -90,6 +90,12 @@ def _find(session, name):
     return user
 
 
+def get(name):
+    """User ``name``; NotFound when there is none."""
+    with db_api.transaction() as session:
+        return _as_dict(_find(session, name))
+
+
 def set_role(name, role):
     """Give user ``name`` the role ``role``; its tokens keep working and
     carry the new role from their next request on."""

@@ -1,5 +1,5 @@
-"""Policy rules of the console's user administration (``/ui/users``):
-accounts of ``[api] auth_strategy = local``."""
+"""Policy rules of user administration (``/v1/users`` and the console's
+``/ui/users``): accounts of ``[api] auth_strategy = local``."""
 
 from oslo_policy import policy
 
@@ -16,25 +16,30 @@ rules = [
         name=LIST,
         check_str=base.ADMIN,
         description="List the pool's local user accounts and their roles.",
-        operations=[{"path": "/ui/users", "method": "GET"}],
+        operations=[{"path": "/v1/users", "method": "GET"},
+                    {"path": "/v1/users/{name}", "method": "GET"},
+                    {"path": "/ui/users", "method": "GET"}],
     ),
     policy.DocumentedRuleDefault(
         name=CREATE,
         check_str=base.ADMIN,
         description="Create a local user account with a role and project.",
-        operations=[{"path": "/ui/users", "method": "POST"}],
+        operations=[{"path": "/v1/users", "method": "POST"},
+                    {"path": "/ui/users", "method": "POST"}],
     ),
     policy.DocumentedRuleDefault(
         name=UPDATE,
         check_str=base.ADMIN,
-        description="Change a local user's role.",
-        operations=[{"path": "/ui/users/{name}/role", "method": "POST"}],
+        description="Change a local user's role, or end its lockout.",
+        operations=[{"path": "/v1/users/{name}", "method": "PATCH"},
+                    {"path": "/ui/users/{name}/role", "method": "POST"}],
     ),
     policy.DocumentedRuleDefault(
         name=DELETE,
         check_str=base.ADMIN,
         description="Delete a local user account and its tokens.",
-        operations=[{"path": "/ui/users/{name}/delete", "method": "POST"}],
+        operations=[{"path": "/v1/users/{name}", "method": "DELETE"},
+                    {"path": "/ui/users/{name}/delete", "method": "POST"}],
     ),
 ]
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from orionx_nova.api import app as api_app
-from orionx_nova.api.schemas import allocations, auth_tokens, gpus, sessions
+from orionx_nova.api.schemas import allocations, auth_tokens, gpus, sessions, users
 
 SPEC_PATH = pathlib.Path(__file__).parents[2] / "docs" / "api" / "openapi.yaml"
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -51,6 +51,8 @@ def test_every_spec_route_exists_in_flask(spec):
     ("GpuSetMode", gpus.SET_MODE),
     ("TokenCreate", auth_tokens.CREATE),
     ("SessionCreate", sessions.CREATE),
+    ("UserCreate", users.CREATE),
+    ("UserUpdate", users.UPDATE),
 ])
 def test_request_bodies_match_the_json_schemas(spec, component, schema):
     documented = spec["components"]["schemas"][component]

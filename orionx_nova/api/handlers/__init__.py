@@ -11,6 +11,7 @@ from orionx_nova.api.handlers import (
     queue,
     sessions,
     summary,
+    users,
 )
 
 BLUEPRINTS = (
@@ -22,5 +23,6 @@ BLUEPRINTS = (
     events.blueprint,
     summary.blueprint,
     auth_tokens.blueprint,
+    users.blueprint,
     metrics.blueprint,
 )
