@@ -21,6 +21,8 @@ ALLOCATION_COLUMNS = [("UUID", "uuid"), ("STATE", "state"), ("MODE", "mode"),
 QUEUE_COLUMNS = [("POS", "queue_position"), ("UUID", "uuid"), ("PRIORITY", "priority"),
                  ("VGPUS", lambda a: _vgpus_cell(a)), ("CONSUMER", "consumer"),
                  ("PROJECT", "project_id"), ("CREATED", "created_at")]
+USER_COLUMNS = [("NAME", "name"), ("ROLE", "role"), ("PROJECT", "project_id"),
+                ("CREATED", "created_at"), ("LOCKED UNTIL", "locked_until")]
 EVENT_COLUMNS = [("TIME", "created_at"), ("LEVEL", "level"), ("OBJECT", "object_type"),
                  ("UUID", "object_uuid"), ("KIND", "kind"), ("MESSAGE", "message")]
 
@@ -217,6 +219,30 @@ def event_list(api, args):
 
 def summary_show(api, args):
     return api.get("/v1/summary"), _show()
+
+
+def user_list(api, args):
+    return api.get("/v1/users")["users"], _list(USER_COLUMNS)
+
+
+def user_create(api, args, password):
+    body = {"name": args.name, "password": password, "role": args.role}
+    if args.project:
+        body["project_id"] = args.project
+    return api.post("/v1/users", body), _show()
+
+
+def user_set_role(api, args):
+    return api.patch("/v1/users/%s" % args.name, {"role": args.role}), _show()
+
+
+def user_unlock(api, args):
+    return api.patch("/v1/users/%s" % args.name, {"locked": False}), _show()
+
+
+def user_delete(api, args):
+    api.delete("/v1/users/%s" % args.name)
+    return {"deleted": args.name}, lambda d: "Deleted user %s" % d["deleted"]
 
 
 def token_issue(api, args, password):

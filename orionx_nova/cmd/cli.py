@@ -114,12 +114,43 @@ def _add_pool_parsers(sub):
     summary = sub.add_parser("summary", help="Pool totals and use.")
     summary.set_defaults(func=commands.summary_show)
 
+    _add_user_parsers(sub)
+
     token = sub.add_parser("token", help="Bearer tokens (local auth).")
     token_actions = token.add_subparsers(dest="action", metavar="ACTION", required=True)
     issue = token_actions.add_parser(
         "issue", help="Get a token; the password comes from ORIONX_PASSWORD or a prompt.")
     issue.add_argument("name")
     issue.set_defaults(func=_token_issue)
+
+
+def _add_user_parsers(sub):
+    user = sub.add_parser("user", help="Local user accounts (admins; local auth).")
+    actions = user.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="List users.").set_defaults(func=commands.user_list)
+    create = actions.add_parser(
+        "create", help="Create a user; the password comes from ORIONX_NEW_PASSWORD or a prompt.")
+    create.add_argument("name")
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    create.add_argument("--project", help="Project whose allocations the user works on.")
+    create.set_defaults(func=_user_create)
+    set_role = actions.add_parser("set-role", help="Change a user's role.")
+    set_role.add_argument("name")
+    set_role.add_argument("role", choices=["viewer", "operator", "admin"])
+    set_role.set_defaults(func=commands.user_set_role)
+    for name, func, text in (
+        ("unlock", commands.user_unlock, "End a lockout after too many wrong passwords."),
+        ("delete", commands.user_delete, "Delete a user and its tokens."),
+    ):
+        parser = actions.add_parser(name, help=text)
+        parser.add_argument("name")
+        parser.set_defaults(func=func)
+
+
+def _user_create(api, args):
+    password = os.environ.get("ORIONX_NEW_PASSWORD") or getpass.getpass(
+        "Password of the new user %s: " % args.name)
+    return commands.user_create(api, args, password)
 
 
 def _add_vgpu_parsers(sub):

@@ -176,3 +176,24 @@ def test_token_issue_gives_a_working_token(live, capsys, monkeypatch):
     line = capsys.readouterr().out
     token = line.split("ORIONX_TOKEN=")[1].split()[0]
     assert cli.main(["--url", live.url, "--token", token, "gpu", "list"]) == 0
+
+
+def test_user_commands(orionx, monkeypatch):
+    monkeypatch.setenv("ORIONX_NEW_PASSWORD", "long enough secret")
+    code, out, err = orionx("admin", "user", "create", "dora", "--role", "viewer",
+                            "--project", "alpha")
+    assert code == 0, err
+    assert "dora" in out and "alpha" in out
+    code, out, _ = orionx("admin", "user", "list")
+    assert code == 0 and "LOCKED UNTIL" in out.splitlines()[0]
+    assert any(line.split()[:3] == ["dora", "viewer", "alpha"] for line in out.splitlines())
+    code, out, _ = orionx("admin", "--format", "json", "user", "set-role", "dora", "operator")
+    assert code == 0 and json.loads(out)["role"] == "operator"
+    code, out, _ = orionx("admin", "--format", "json", "user", "unlock", "dora")
+    assert code == 0 and json.loads(out)["locked_until"] is None
+    code, _, err = orionx("operator", "user", "list")
+    assert code == 1 and "orionx:users:list" in err
+    code, out, _ = orionx("admin", "user", "delete", "dora")
+    assert code == 0 and "Deleted user dora" in out
+    code, _, err = orionx("admin", "user", "delete", "dora")
+    assert code == 1 and "User dora not found" in err
