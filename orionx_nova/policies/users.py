@@ -32,7 +32,8 @@ rules = [
         check_str=base.ADMIN,
         description="Change a local user's role, or end its lockout.",
         operations=[{"path": "/v1/users/{name}", "method": "PATCH"},
-                    {"path": "/ui/users/{name}/role", "method": "POST"}],
+                    {"path": "/ui/users/{name}/role", "method": "POST"},
+                    {"path": "/ui/users/{name}/unlock", "method": "POST"}],
     ),
     policy.DocumentedRuleDefault(
         name=DELETE,

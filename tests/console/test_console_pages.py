@@ -172,6 +172,15 @@ def test_admin_manages_users(pool):
         u["name"]: u for u in users.list()}["carol"].items()
     post_form(client, "/ui/users/carol/role", page="/ui/users", role="operator")
     assert {u["name"]: u["role"] for u in users.list()}["carol"] == "operator"
+    # Locked after wrong passwords: the page says until when, and unlocks.
+    for _ in range(CONF.api.lockout_failure_attempts):
+        with pytest.raises(Exception, match="Wrong user name or password"):
+            users.issue_token("carol", "wrong password")
+    page = _text(client.get("/ui/users"))
+    assert "/ui/users/carol/unlock" in page
+    post_form(client, "/ui/users/carol/unlock", page="/ui/users")
+    assert {u["name"]: u["locked_until"] for u in users.list()}["carol"] is None
+    assert "/ui/users/carol/unlock" not in _text(client.get("/ui/users"))
     post_form(client, "/ui/users/carol/delete", page="/ui/users")
     assert "carol" not in [u["name"] for u in users.list()]
 

@@ -35,6 +35,13 @@ def set_user_role(name):
     return back("ui.users_page")
 
 
+@blueprint.post("/users/<name>/unlock")
+def unlock_user(name):
+    policy.authorize(identity.current(), rules.UPDATE)
+    act(lambda: users.unlock(name), "User %s unlocked." % name)
+    return back("ui.users_page")
+
+
 @blueprint.post("/users/<name>/delete")
 def delete_user(name):
     context = identity.current()
