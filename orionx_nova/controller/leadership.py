@@ -63,8 +63,6 @@ class Leadership:
 
     def _campaign(self):
         """Take the lead if the lock is free; as leader, check it is still ours."""
-        import tooz
-
         try:
             if self._coordinator is None:
                 self._connect()
@@ -75,9 +73,10 @@ class Leadership:
             elif self._lock.acquire(blocking=False):
                 self._leading.set()
                 LOG.info("Controller %s leads the background loops", self.member_id)
-        except (tooz.ToozError, OSError) as exc:
+        except Exception as exc:  # tooz wraps most driver errors, not all
             # The backend is away: a leader cannot tell whether another took
             # over, so it stops; everyone tries again at the next interval.
+            # Nothing may end this thread, or the controller would never lead.
             if not self._backend_failing:
                 LOG.warning("Controller %s cannot reach the coordination backend ([coordination] "
                             "backend_url): %s; it runs no background loops until it can, and "
@@ -109,9 +108,11 @@ class Leadership:
         # PostgreSQL and MySQL: the advisory lock lives exactly as long as the
         # database session that took it, and tooz does not say when that
         # session died (a database restart): ask over its connection.
-        connection = getattr(self._lock, "_conn", None)
-        if not self._lock.acquired or connection is None:
+        if not self._lock.acquired:
             return False
+        connection = getattr(self._lock, "_conn", None)
+        if connection is None:
+            return True  # a driver without a session to probe: trust the lock
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
