@@ -161,6 +161,7 @@ class Gateway:
             if server is not None:
                 if hello_bytes is None:
                     self._hand_over(conn, kind, peer, server)
+                    self.handed_over += 1  # a TLS guest counts once, as relayed
                 else:
                     self._relay_to_local_server(conn, peer, server, hello_bytes)
                 self.on_hand_over(claims.allocation_id)
@@ -235,7 +236,6 @@ class Gateway:
                           "the GPU server of %s on host %s does not answer (%s); it is "
                           "being restarted, retry shortly"
                           % (server.gpu["uuid"], self.locator.hostname, exc)) from None
-        self.handed_over += 1
 
     def _relay_to_local_server(self, conn, peer, server, hello_bytes):
         """A TLS guest of a GPU of this host: the GPU server gets one end of

@@ -64,10 +64,6 @@ class TlsConnection:
         finally:
             self.sock.settimeout(None)
 
-    @property
-    def peer_certificate(self):
-        return self._tls.getpeercert()
-
     def recv(self, nbytes):
         """Up to ``nbytes`` of plaintext; b"" when the peer ended the session."""
         while True:

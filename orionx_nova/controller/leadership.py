@@ -41,10 +41,6 @@ class Leadership:
     def is_leader(self):
         return self._leading.is_set()
 
-    def wait_leading(self, timeout_s):
-        """True once this controller leads (tests, tools)."""
-        return self._leading.wait(timeout_s)
-
     def start(self):
         if not self.backend_url:
             LOG.info("No [coordination] backend_url: this controller runs the background loops")

@@ -166,6 +166,8 @@ def issue_token(name, password, lifetime_s=None):
 
 
 def _refuse_while_locked(user, now):
+    """AccountLocked while ``user``'s lockout lasts; a lockout that is over
+    is cleared, with its count, so the next wrong passwords start afresh."""
     if user is None or user.locked_until is None:
         return
     if user.locked_until <= now:

@@ -11,12 +11,13 @@ layout. Real GPUs are covered by tests/gpu.
 import ctypes
 import enum
 import struct
+import sys
 import types
 
 import numpy as np
 
 from guest_runtime.builtin_kernels import KERNELS
-from orionx_agent.server import sim_kernels
+from orionx_agent.server import cuda_backend, sim_kernels
 
 
 class CUresult(enum.IntEnum):
@@ -53,19 +54,38 @@ class CUstream(_Number):
     pass
 
 
-def make_modules(calls):
-    """(driver, nvrtc) fake modules; ``calls`` collects the names called."""
-    state = {"buffers": {}, "used": 0, "current": None}
-    driver = types.ModuleType("cuda.bindings.driver")
-    driver.CUresult, driver.CUdevice_attribute = CUresult, CUdevice_attribute
-    driver.CUdeviceptr, driver.CUstream = CUdeviceptr, CUstream
-
+def recorder(driver, calls):
+    """A decorator that puts a function on ``driver`` under its own name,
+    noting each call's name in ``calls``."""
     def record(function):
         def wrapper(*args):
             calls.append(function.__name__)
             return function(*args)
         setattr(driver, function.__name__, wrapper)
         return wrapper
+    return record
+
+
+def install(monkeypatch, driver, nvrtc):
+    """Make ``import cuda.bindings.driver`` (and nvrtc) find the fakes for
+    the test, with a 1 MB staging buffer so copies take several rounds."""
+    bindings = types.ModuleType("cuda.bindings")
+    bindings.driver, bindings.nvrtc = driver, nvrtc
+    package = types.ModuleType("cuda")
+    package.bindings = bindings
+    for name, module in (("cuda", package), ("cuda.bindings", bindings),
+                         ("cuda.bindings.driver", driver), ("cuda.bindings.nvrtc", nvrtc)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(cuda_backend, "STAGING_BYTES", 1 << 20)
+
+
+def make_modules(calls):
+    """(driver, nvrtc) fake modules; ``calls`` collects the names called."""
+    state = {"buffers": {}, "used": 0, "current": None}
+    driver = types.ModuleType("cuda.bindings.driver")
+    driver.CUresult, driver.CUdevice_attribute = CUresult, CUdevice_attribute
+    driver.CUdeviceptr, driver.CUstream = CUdeviceptr, CUstream
+    record = recorder(driver, calls)
 
     def buffer(nbytes):
         if state["used"] + nbytes > DEVICE_MEMORY_BYTES:

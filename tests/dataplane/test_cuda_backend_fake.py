@@ -2,7 +2,6 @@
 its marshalling is tested on every machine; tests/gpu covers real GPUs."""
 
 import os
-import sys
 import types
 
 import numpy as np
@@ -20,14 +19,7 @@ from tests.dataplane.conftest import SECRET, make_token
 def fake_driver(monkeypatch):
     calls = []
     driver, nvrtc, state = fake_cuda_driver.make_modules(calls)
-    bindings = types.ModuleType("cuda.bindings")
-    bindings.driver, bindings.nvrtc = driver, nvrtc
-    package = types.ModuleType("cuda")
-    package.bindings = bindings
-    for name, module in (("cuda", package), ("cuda.bindings", bindings),
-                         ("cuda.bindings.driver", driver), ("cuda.bindings.nvrtc", nvrtc)):
-        monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setattr(cuda_backend, "STAGING_BYTES", 1 << 20)
+    fake_cuda_driver.install(monkeypatch, driver, nvrtc)
     return calls, state
 
 

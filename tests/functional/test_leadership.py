@@ -43,7 +43,7 @@ def _leaders(candidates):
 
 def test_one_leader_and_a_standby_takes_over(backend_url):
     first = leadership.Leadership(backend_url, "ctl-1", INTERVAL_S).start()
-    assert first.wait_leading(10)  # the first to ask leads at once
+    _wait(first.is_leader, what="the first to ask leading")
     second = leadership.Leadership(backend_url, "ctl-2", INTERVAL_S).start()
     try:
         time.sleep(5 * INTERVAL_S)
@@ -76,7 +76,7 @@ def _kill_lock_session(backend_url, lock):
 
 def test_leader_whose_database_session_dies_steps_down(backend_url):
     first = leadership.Leadership(backend_url, "ctl-1", INTERVAL_S).start()
-    assert first.wait_leading(10)
+    _wait(first.is_leader, what="the first to ask leading")
     second = leadership.Leadership(backend_url, "ctl-2", INTERVAL_S).start()
     try:
         _kill_lock_session(backend_url, first._lock)

@@ -13,7 +13,6 @@ import ctypes
 import hashlib
 import os
 import struct
-import sys
 import time
 import types
 
@@ -35,13 +34,7 @@ PHYSICAL_BYTES = 16 * MB
 def add_events_and_vmm(driver, state, calls):
     """Give the fake driver CUDA events and the virtual memory calls."""
     vmm = {"reserved": {}, "physical_used": 0, "handles": {}}
-
-    def record(function):
-        def wrapper(*args):
-            calls.append(function.__name__)
-            return function(*args)
-        setattr(driver, function.__name__, wrapper)
-        return wrapper
+    record = fake_cuda_driver.recorder(driver, calls)
 
     @record
     def cuEventCreate(flags):
@@ -154,14 +147,7 @@ def fake_cuda(monkeypatch):
             raise ValueError(value)
         return int(value)
     monkeypatch.setattr(driver, "CUdevice_attribute", known_attribute)
-    bindings = types.ModuleType("cuda.bindings")
-    bindings.driver, bindings.nvrtc = driver, nvrtc
-    package = types.ModuleType("cuda")
-    package.bindings = bindings
-    for name, module in (("cuda", package), ("cuda.bindings", bindings),
-                         ("cuda.bindings.driver", driver), ("cuda.bindings.nvrtc", nvrtc)):
-        monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setattr(cuda_backend, "STAGING_BYTES", 1 << 20)
+    fake_cuda_driver.install(monkeypatch, driver, nvrtc)
     return calls, vmm
 
 

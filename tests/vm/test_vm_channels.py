@@ -3,7 +3,6 @@ VM channels, with no token: over a unix socket standing in for a domain's
 virtio-serial socket (with an ivshmem region standing in as a file), and
 over vsock where the kernel offers vsock loopback."""
 
-import ctypes
 import mmap
 import os
 import shutil
@@ -20,10 +19,10 @@ from guest_runtime.transport import Endpoint
 from orionx_agent.agent.vm_channels import UnknownVm, VmChannels
 from orionx_agent.server.server import GpuServer
 from orionx_agent.server.sim_backend import SimGpu
+from tests.vm_e2e.e2e_guest import scale_round_trip
 
 SECRET = "vm-test-secret"
 REGION_BYTES = 4 << 20
-BUILTIN_MODULE_IMAGE = b"orionx:builtin-kernels\x00"
 VMADDR_CID_LOCAL = 1  # vsock loopback (not in every Python's socket module)
 
 
@@ -90,29 +89,6 @@ def _guest_region(path):
     return region, nonce
 
 
-def _copy_in_compute_copy_out():
-    """What the E2E guest program does: copy data in, run a built-in kernel,
-    copy the result out and check it."""
-    from guest_runtime import cuda
-
-    def ok(result):
-        assert result[0] == cuda.CUresult.CUDA_SUCCESS, result
-        return result[1] if len(result) == 2 else result[1:]
-
-    assert cuda.cuInit(0) == (cuda.CUresult.CUDA_SUCCESS,)
-    ok(cuda.cuCtxCreate(0, ok(cuda.cuDeviceGet(0))))
-    module = ok(cuda.cuModuleLoadData(BUILTIN_MODULE_IMAGE))
-    kernel = ok(cuda.cuModuleGetFunction(module, b"scale_f32"))
-    data = np.arange(1 << 18, dtype=np.float32)   # 1 MB: through the region
-    device = ok(cuda.cuMemAlloc(data.nbytes))
-    ok(cuda.cuMemcpyHtoD(device, data, data.nbytes))
-    args = ((device, data.size, 2.0), (None, ctypes.c_uint64, ctypes.c_float))
-    ok(cuda.cuLaunchKernel(kernel, (data.size + 255) // 256, 1, 1, 256, 1, 1, 0, 0, args, 0))
-    out = np.empty_like(data)
-    ok(cuda.cuMemcpyDtoH(out, device, out.nbytes))
-    return bool(np.array_equal(out, data * 2))
-
-
 @pytest.fixture
 def guest_runtime_on(monkeypatch):
     """guest_runtime in this process sees a VM with the given channel."""
@@ -138,7 +114,7 @@ def test_serial_channel_with_region(workdir, gpu_server, region_path, guest_runt
     guest_runtime_on(Endpoint("serial", "/dev/virtio-ports/org.orionx.agent.0"),
                      lambda: guest_port, region_path)
     try:
-        assert _copy_in_compute_copy_out()
+        assert scale_round_trip(2.0)
         assert channels.sessions_relayed == 1
         # The region carried the bulk copies (1 MB in and out).
         with open(region_path, "rb") as raw:
@@ -146,7 +122,7 @@ def test_serial_channel_with_region(workdir, gpu_server, region_path, guest_runt
         assert words[1] >= 1 << 20 and words[2] >= 1 << 20
         runtime.reset()
         # A second program on the same port: sessions follow each other.
-        assert _copy_in_compute_copy_out()
+        assert scale_round_trip(2.0)
         runtime.reset()
         assert threading_wait(lambda: channels.sessions_relayed == 2)
     finally:
@@ -184,7 +160,7 @@ def test_unknown_vm_is_told_what_to_do_and_the_port_serves_once_attached(
         assert "orionx vgpu attach" in last_error_message()
         runtime.reset()
         directory.attached = True
-        assert _copy_in_compute_copy_out()
+        assert scale_round_trip(2.0)
     finally:
         channels.stop()
         port.close()
@@ -221,7 +197,7 @@ def test_vsock_by_peer_cid(gpu_server, guest_runtime_on):
         endpoint = Endpoint("vsock", (VMADDR_CID_LOCAL, channels.vsock_port))
         real_open = vm_devices.open_channel
         guest_runtime_on(endpoint, lambda: real_open(endpoint))
-        assert _copy_in_compute_copy_out()
+        assert scale_round_trip(2.0)
         assert runtime.device_count() == 2
     finally:
         channels.stop()
