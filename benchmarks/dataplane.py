@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 from guest_runtime import cuda as driver  # noqa: E402
 from guest_runtime import kernels, runtime  # noqa: E402
 from guest_runtime.client import Connection  # noqa: E402
-from guest_runtime.session_token import mint_token  # noqa: E402
+from orionx_common.session_token import mint_token  # noqa: E402
 
 SECRET = "benchmark-secret"
 MB = 1 << 20

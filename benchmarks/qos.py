@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from guest_runtime.client import Connection  # noqa: E402
-from guest_runtime.session_token import mint_token  # noqa: E402
 from orionx_agent.server.control import ControlClient  # noqa: E402
+from orionx_common.session_token import mint_token  # noqa: E402
 from tests.qos.conftest import SECRET  # noqa: E402
 from tests.qos.workload import ServerProcess, run_mix  # noqa: E402
 

@@ -21,7 +21,7 @@ def _url():
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from orionx_nova import config as orionx_config
+    from orionx_common import config as orionx_config
     from orionx_nova.db import api as db_api
 
     config_file = os.environ.get("ORIONX_CONFIG_FILE")

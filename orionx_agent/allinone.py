@@ -16,7 +16,7 @@ import waitress
 from oslo_log import log as logging
 
 from orionx_agent.agent import service as agent_service
-from orionx_nova import agent_rpcapi, rpc
+from orionx_common import agent_rpcapi, rpc
 from orionx_nova.api import app as api_app
 from orionx_nova.controller import service as controller_service
 from orionx_nova.db import api as db_api

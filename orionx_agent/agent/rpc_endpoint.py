@@ -1,5 +1,5 @@
 """The agent's RPC endpoint: what the controller casts to topic
-``orionx-agent`` on this host (see :mod:`orionx_nova.agent_rpcapi`).
+``orionx-agent`` on this host (see :mod:`orionx_common.agent_rpcapi`).
 
 Casts have no reply, so failures are logged here; the controller's
 database stays the truth and the agent reconciles at its next registration.
@@ -8,7 +8,7 @@ database stays the truth and the agent reconciles at its next registration.
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
-from orionx_nova import agent_rpcapi
+from orionx_common import agent_rpcapi
 
 LOG = logging.getLogger(__name__)
 

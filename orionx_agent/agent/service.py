@@ -15,7 +15,7 @@ from oslo_log import log as logging
 from orionx_agent import addresses
 from orionx_agent.agent import discovery, gateway, locator, management, rpc_endpoint, supervisor
 from orionx_agent.agent import metrics as agent_metrics
-from orionx_nova import agent_rpcapi, controller_rpcapi, rpc
+from orionx_common import agent_rpcapi, controller_rpcapi, rpc
 
 LOG = logging.getLogger(__name__)
 

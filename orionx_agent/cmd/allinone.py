@@ -12,7 +12,7 @@ from oslo_log import log as logging
 from orionx_agent import allinone
 from orionx_agent.agent import supervisor
 from orionx_agent.conf import CONF
-from orionx_nova import config
+from orionx_common import config
 
 LOG = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import sys
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from guest_runtime.session_token import TokenError, VGpuClaim, mint_token
 from orionx_agent.conf import CONF
 from orionx_agent.server import factory
-from orionx_nova import config
+from orionx_common import config
+from orionx_common.session_token import TokenError, VGpuClaim, mint_token
 
 LOG = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """The agent's and GPU server's configuration: one module per option group.
 
 ``[DEFAULT]`` options (state_dir, host, session_secret) are shared with the
-controller and registered by :mod:`orionx_nova.conf`; this package adds the
+controller and registered by :mod:`orionx_common.conf`; this package adds the
 host-side groups to the same ``CONF``.
 """
 
 from orionx_agent.conf import agent, gpu_server, libvirt
-from orionx_nova.conf import CONF
+from orionx_common.conf import CONF
 
 _GROUP_MODULES = (agent, gpu_server, libvirt)
 

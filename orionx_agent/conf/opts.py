@@ -1,7 +1,7 @@
 """The ``oslo.config.opts`` entry point of the host-side options."""
 
 from orionx_agent.conf import _GROUP_MODULES
-from orionx_nova.conf.opts import merge_group_opts
+from orionx_common.conf import merge_group_opts
 
 
 def list_opts():

@@ -23,9 +23,9 @@ from oslo_log import log as logging
 from guest_runtime import protocol
 from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.protocol import BUF_REPLY, BUF_REQUEST, ProtocolError
-from guest_runtime.session_token import TokenError, verify_token
 from guest_runtime.transport import ConnectionClosed, ShmRingStream, create_shm_segment
 from orionx_agent.server.memory_map import SessionMemoryMap
+from orionx_common.session_token import TokenError, verify_token
 
 LOG = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import sys
 import waitress
 from oslo_log import log as logging
 
-from orionx_nova import config
+from orionx_common import config
 from orionx_nova.api import app as api_app
 from orionx_nova.conf import CONF
 

@@ -6,7 +6,7 @@ import threading
 
 from oslo_log import log as logging
 
-from orionx_nova import config, rpc
+from orionx_common import config, rpc
 from orionx_nova.controller import service
 
 LOG = logging.getLogger(__name__)

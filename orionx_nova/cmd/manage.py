@@ -14,7 +14,8 @@ import sys
 import sqlalchemy as sa
 from oslo_config import cfg
 
-from orionx_nova import config, exception
+from orionx_common import config
+from orionx_nova import exception
 from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import migration

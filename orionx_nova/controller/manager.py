@@ -1,27 +1,20 @@
-"""What agents call on the controller over RPC (topic ``orionx-controller``).
-
-API versions:
-
-* 1.0 -- register, heartbeat
-* 1.1 -- report_sessions, locate_gpu, gpu_server_exited
-"""
+"""What agents call on the controller over RPC (topic and versions in
+:mod:`orionx_common.controller_rpcapi`, the client side)."""
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
+from orionx_common import controller_rpcapi
 from orionx_nova.objects import agent_reports, measured_usage, nodes
 
 LOG = logging.getLogger(__name__)
-
-TOPIC = "orionx-controller"
-VERSION = "1.1"
 
 
 class ControllerManager:
     """RPC endpoint of the controller. Thin: the objects layer does the work
     in its own transactions, so a failed call leaves nothing half-written."""
 
-    target = messaging.Target(version=VERSION)
+    target = messaging.Target(version=controller_rpcapi.VERSION)
 
     def register(self, ctxt, hostname, gpus, endpoints=None):
         """An agent (re)starts: record its node and the GPUs it found. The

@@ -14,7 +14,7 @@ import uuid
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
-from orionx_nova import rpc
+from orionx_common import controller_rpcapi, rpc
 from orionx_nova.alerts import checker
 from orionx_nova.conf import CONF
 from orionx_nova.controller import leadership, manager
@@ -40,7 +40,7 @@ class ControllerService:
 
     def start(self):
         transport = self._transport or rpc.get_transport()
-        target = messaging.Target(topic=manager.TOPIC, server=CONF.host)
+        target = messaging.Target(topic=controller_rpcapi.TOPIC, server=CONF.host)
         self._rpc_server = messaging.get_rpc_server(
             transport, target, [manager.ControllerManager()])
         self._rpc_server.start()
@@ -50,7 +50,7 @@ class ControllerService:
             self._start_loop("history", CONF.history.sample_interval_s, self._sample_and_alert)
         if CONF.placement.sync_enabled:
             self._start_placement_sync()
-        LOG.info("orionx-controller %s serving topic %s", CONF.host, manager.TOPIC)
+        LOG.info("orionx-controller %s serving topic %s", CONF.host, controller_rpcapi.TOPIC)
 
     def _start_placement_sync(self):
         # Its own thread: it wakes on pool changes, not on a fixed interval.

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from oslo_log import log as logging
 from sqlalchemy import event, orm
 
-from orionx_nova import config
+from orionx_common import config
 from orionx_nova.conf import CONF
 
 LOG = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ import secrets
 
 from oslo_log import log as logging
 
-from orionx_nova import config
+from orionx_common import config
 from orionx_nova.conf import CONF
 
 LOG = logging.getLogger(__name__)

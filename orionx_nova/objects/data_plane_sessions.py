@@ -12,7 +12,7 @@ verify it without a database), and per vGPU the endpoints to try in order:
 * the guest did not say where it runs: the holding host's gateway.
 """
 
-from guest_runtime.session_token import mint_token
+from orionx_common.session_token import mint_token
 from orionx_nova import exception
 from orionx_nova.conf import CONF
 from orionx_nova.objects import allocations, nodes

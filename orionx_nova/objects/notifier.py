@@ -50,10 +50,10 @@ def get_notifier():
     global _notifier
     if _notifier is None:
         # Imported here: oslo.messaging is heavy and unused without a broker.
-        from orionx_nova import rpc
+        from orionx_common import rpc
 
         if rpc.transport_configured():
-            from orionx_nova import agent_rpcapi
+            from orionx_common import agent_rpcapi
 
             _notifier = agent_rpcapi.AgentAPI()
         else:

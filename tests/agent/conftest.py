@@ -21,7 +21,7 @@ import oslo_messaging as messaging
 import pytest
 import waitress
 
-from orionx_nova import agent_rpcapi, rpc
+from orionx_common import agent_rpcapi, rpc
 from orionx_nova.api import app as api_app
 from orionx_nova.controller import service
 from orionx_nova.db import api as db_api
@@ -171,7 +171,7 @@ def controller(conf, sqlite_url, rabbit_url):
     conf.set_override("heartbeat_timeout", HEARTBEAT_TIMEOUT_S, group="controller")
     conf.set_override("reap_interval", 1, group="controller")
     conf.set_override("auth_strategy", "noauth", group="api")
-    # The exchange the services use (orionx_nova.rpc), as agent processes do.
+    # The exchange the services use (orionx_common.rpc), as agent processes do.
     messaging.set_transport_defaults(control_exchange=rpc.CONTROL_EXCHANGE)
     transport = messaging.get_rpc_transport(conf, url=rabbit_url)
     notifier.set_notifier(agent_rpcapi.AgentAPI(transport=transport))

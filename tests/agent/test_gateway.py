@@ -8,9 +8,9 @@ import pytest
 
 from guest_runtime.client import Connection
 from guest_runtime.curesult import CudaError, CUresult
-from guest_runtime.session_token import mint_token
 from orionx_agent.agent.gateway import Gateway
 from orionx_agent.agent.locator import GpuNotFound
+from orionx_common.session_token import mint_token
 
 SECRET = "gateway-test-secret"
 

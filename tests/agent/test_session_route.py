@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from guest_runtime.session_token import verify_token
+from orionx_common.session_token import verify_token
 from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models

@@ -13,9 +13,9 @@ import pytest
 
 from guest_runtime import runtime
 from guest_runtime.client import Connection
-from guest_runtime.session_token import mint_token
 from orionx_agent.server.server import GpuServer
 from orionx_agent.server.sim_backend import SimGpu
+from orionx_common.session_token import mint_token
 
 SECRET = "dataplane-test-secret"
 SIM_MEMORY_MB = 256

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from guest_runtime.session_token import verify_token
+from orionx_common.session_token import verify_token
 from tests.dataplane.conftest import make_token
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

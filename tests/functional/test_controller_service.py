@@ -6,7 +6,7 @@ import time
 import oslo_messaging as messaging
 import pytest
 
-from orionx_nova import controller_rpcapi
+from orionx_common import controller_rpcapi
 from orionx_nova.controller import service
 from orionx_nova.db import api as db_api
 from orionx_nova.db import migration

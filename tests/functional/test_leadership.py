@@ -9,7 +9,7 @@ import oslo_messaging as messaging
 import pytest
 import sqlalchemy as sa
 
-from orionx_nova import controller_rpcapi
+from orionx_common import controller_rpcapi
 from orionx_nova.controller import leadership, service
 from orionx_nova.db import api as db_api
 from orionx_nova.db import migration, models

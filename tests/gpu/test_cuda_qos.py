@@ -15,11 +15,11 @@ import pytest
 
 from guest_runtime import protocol
 from guest_runtime.client import Connection
-from guest_runtime.session_token import mint_token
 from orionx_agent.server import cuda_backend
 from orionx_agent.server.control import ControlClient
 from orionx_agent.server.scheduler import ComputeScheduler
 from orionx_agent.server.server import GpuServer
+from orionx_common.session_token import mint_token
 from tests.dataplane.conftest import SECRET
 
 REASON = cuda_backend.unavailable_reason()

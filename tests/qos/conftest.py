@@ -12,11 +12,11 @@ import tempfile
 import pytest
 
 from guest_runtime.client import Connection
-from guest_runtime.session_token import mint_token
 from orionx_agent.server.control import ControlClient
 from orionx_agent.server.scheduler import ComputeScheduler
 from orionx_agent.server.server import GpuServer
 from orionx_agent.server.sim_backend import SimGpu
+from orionx_common.session_token import mint_token
 
 SECRET = "qos-test-secret"
 MB = 1 << 20

@@ -6,7 +6,7 @@ import threading
 
 import oslo_messaging as messaging
 
-from orionx_nova import agent_rpcapi
+from orionx_common import agent_rpcapi
 from orionx_nova.objects import notifier
 
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from guest_runtime import runtime, vm_devices, vm_link
-from guest_runtime.session_token import mint_token
 from guest_runtime.transport import Endpoint
 from orionx_agent.agent.vm_channels import UnknownVm, VmChannels
 from orionx_agent.server.server import GpuServer
 from orionx_agent.server.sim_backend import SimGpu
+from orionx_common.session_token import mint_token
 from tests.vm_e2e.e2e_guest import scale_round_trip
 
 SECRET = "vm-test-secret"

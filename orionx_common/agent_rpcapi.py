@@ -9,7 +9,7 @@ The controller casts (fire and forget) to the agent of one host on topic
 
 import oslo_messaging as messaging
 
-from orionx_nova import rpc
+from orionx_common import rpc
 
 TOPIC = "orionx-agent"
 VERSION = "1.1"

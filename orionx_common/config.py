@@ -8,7 +8,7 @@ import os
 
 from oslo_log import log as logging
 
-from orionx_nova.conf import CONF
+from orionx_common.conf import CONF
 
 PROJECT = "orionx"
 

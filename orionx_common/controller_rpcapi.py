@@ -1,17 +1,27 @@
-"""Client side of the agent-to-controller RPC API (see
-:mod:`orionx_nova.controller.manager` for the server side and versions)."""
+"""Client side of the agent-to-controller RPC API (the server side is
+:mod:`orionx_nova.controller.manager`).
+
+Agents call whichever controller takes the call on topic
+``orionx-controller``. The topic and versions live here, not beside the
+server, so that an agent imports nothing of the controller. API versions:
+
+* 1.0 -- register, heartbeat
+* 1.1 -- report_sessions, locate_gpu, gpu_server_exited
+"""
 
 import oslo_messaging as messaging
 
-from orionx_nova import rpc
-from orionx_nova.controller import manager
+from orionx_common import rpc
+
+TOPIC = "orionx-controller"
+VERSION = "1.1"
 
 
 class ControllerAPI:
     """Calls to whichever controller takes them on topic ``orionx-controller``."""
 
     def __init__(self, transport=None, timeout_s=30):
-        target = messaging.Target(topic=manager.TOPIC, version=manager.VERSION)
+        target = messaging.Target(topic=TOPIC, version=VERSION)
         transport = transport or rpc.get_transport()
         self.client = messaging.get_rpc_client(transport, target, timeout=timeout_s)
 

@@ -9,21 +9,20 @@ text ``v1.<payload>`` keyed with ``[DEFAULT] session_secret``. The payload::
                 "gpu": "<physical GPU uuid, optional>"}]}
 
 A GPU server takes a session's limits from the token alone, so it needs no
-database. Standard library only: the controller and the guest import it.
+database. Standard library only. The controller mints tokens, agents and
+GPU servers verify them; a guest only passes its token on, as opaque text.
 
-Mint a token for development with::
+Mint a token for development (signed with the configured secret) with::
 
-    python -m guest_runtime.session_token --secret S --memory-mb 1024
+    orionx-gpu-server --config-file orionx.conf --print-token --token-memory-mb 1024
 """
 
-import argparse
 import base64
 import binascii
 import dataclasses
 import hashlib
 import hmac
 import json
-import sys
 import time
 
 TOKEN_VERSION = "v1"
@@ -124,22 +123,3 @@ def _parse_payload(raw):
         return SessionClaims(str(body["aid"]), vgpus, float(body["exp"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise TokenError("session token payload is not valid: %s" % exc) from None
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Mint an OrionX session token "
-                                     "(for development and tests).")
-    parser.add_argument("--secret", required=True, help="[DEFAULT] session_secret")
-    parser.add_argument("--allocation-id", default="dev")
-    parser.add_argument("--vgpu-id", default="vgpu-0")
-    parser.add_argument("--memory-mb", type=int, default=1024)
-    parser.add_argument("--compute-pct", type=int, default=100)
-    parser.add_argument("--ttl-s", type=int, default=DEFAULT_TTL_S)
-    args = parser.parse_args(argv)
-    vgpu = VGpuClaim(args.vgpu_id, args.compute_pct, args.memory_mb)
-    sys.stdout.write(mint_token(args.secret, args.allocation_id, [vgpu], args.ttl_s) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

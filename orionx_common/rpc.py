@@ -8,7 +8,7 @@ import oslo_messaging as messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from orionx_nova.conf import CONF
+from orionx_common.conf import CONF
 
 LOG = logging.getLogger(__name__)
 
