@@ -5,8 +5,16 @@ remote or local OrionX GPU server.
 * ``kernels``: the built-in kernels as functions;
 * ``run``: ``orionx-run``, which runs a program with ``cuda`` in place;
 * ``runtime``: where to connect (``ORIONX_ENDPOINT``, ``ORIONX_TOKEN``, ...);
-* ``client``, ``transport``, ``protocol``: the connection, its byte streams
-  (unix, shared memory, TCP, TLS) and the wire protocol.
+* ``client``: the connection, its stubs derived from ``protocol``, the
+  table of the wire protocol;
+* ``endpoints``: endpoint strings, a VM's own endpoints, ``connect``;
+* ``streams`` (unix, TCP, TLS sockets), ``shm_ring`` (shared-memory rings
+  and their watchdog), ``vm_link`` with ``vm_devices`` (a KVM guest's link
+  to its host's agent): the byte streams frames travel on.
+
+Only what a guest runs lives here: the server's halves (shared-memory
+segments, the agent's side of the VM link, HELLO's reader) are in
+``orionx_agent``.
 
 Session tokens are opaque here: the controller mints them and the host side
 verifies them (``orionx_common.session_token``).

@@ -15,15 +15,10 @@ import threading
 
 from guest_runtime import protocol
 from guest_runtime.curesult import CudaError, CUresult
+from guest_runtime.endpoints import ENDPOINT_KINDS, connect, parse_endpoints
 from guest_runtime.protocol import BUF_REPLY, ProtocolError
-from guest_runtime.transport import (
-    ENDPOINT_KINDS,
-    EVENTFD_ROLES,
-    ConnectionClosed,
-    ShmRingStream,
-    connect,
-    parse_endpoints,
-)
+from guest_runtime.shm_ring import ShmRingStream
+from guest_runtime.streams import ConnectionClosed
 
 LOG = logging.getLogger(__name__)
 
@@ -101,11 +96,11 @@ class Connection:
         finally:
             sock_stream.expect_fds = False
         fds = sock_stream.received_fds
-        if len(fds) != 1 + len(EVENTFD_ROLES):
+        if len(fds) != protocol.SHM_ATTACH.reply_fds:
             for fd in fds:
                 os.close(fd)
             raise ProtocolError("SHM_ATTACH reply carried %d descriptors, expected %d"
-                                % (len(fds), 1 + len(EVENTFD_ROLES)))
+                                % (len(fds), protocol.SHM_ATTACH.reply_fds))
         self.stream = ShmRingStream(fds[0], fds[1:], ring_bytes, sock_stream.sock, "client")
 
     def call(self, op, args=(), buffer=None, reply_into=None):
@@ -220,5 +215,5 @@ def _stub(op):
 
 
 for _op in protocol.OPS.values():
-    if _op is not protocol.SESSION_ENDED:
+    if _op.sent_by == protocol.SENT_BY_CLIENT:
         setattr(Connection, _op.name.lower(), _stub(_op))

@@ -1,9 +1,11 @@
 """The OrionX data-plane wire protocol: one table declares every operation.
 
 Both ends derive everything from :data:`OPS`: the client runtime builds its
-stubs from it and the GPU server its dispatch, so adding a call is one line
-here plus its server implementation. ``docs/protocol.md`` describes the same
-table for writers of other clients.
+stubs from it and the GPU server its dispatch; every property of an op that
+code branches on is a field of its row. Adding a call is one row here, one
+handler ``op_<name>`` in ``orionx_agent.server.session`` and, where the
+backends differ, one backend verb. ``docs/protocol.md``'s op table is
+generated from the rows (``python -m tools.protocol_doc``).
 
 A frame is a 16-byte header followed by ``payload_bytes`` of payload:
 
@@ -54,18 +56,42 @@ class ProtocolError(Exception):
     """A frame that breaks this protocol; the receiving end drops the session."""
 
 
+# Who sends an op's requests. Frames from a guest may pass through its host
+# agent (gateway, VM link) unchanged; the agent sends none of its own.
+SENT_BY_CLIENT = "client"
+SENT_BY_SERVER = "server"
+
+# The ops that steer the session itself rather than the device. Every other
+# op is a call, run by the server method ``op_<name>``.
+SESSION_OPEN = "open"                  # the first frame, exactly once
+SESSION_SWITCH_TRANSPORT = "switch"    # moves the session onto another stream
+SESSION_END = "end"                    # the server's last frame
+
+
 @dataclasses.dataclass(frozen=True)
 class Op:
+    """One row of the table: everything either end branches on."""
+
     opcode: int
     name: str
     request: struct.Struct
     request_fields: tuple
     reply: struct.Struct
     reply_fields: tuple
-    buffer: str
-    sync: bool
-    max_buffer_bytes: int
-    cacheable: bool
+    sync: bool = True
+    buffer: str = BUF_NONE
+    max_buffer_bytes: int = 0
+    buffer_holds: str = ""          # what the trailing buffer is, for readers
+    cacheable: bool = False         # read-only; never changes within a session
+    touches_device_memory: bool = False  # evicted buffers come back before it runs
+    session_control: str = None     # SESSION_*; None for a call
+    sent_by: str = SENT_BY_CLIENT
+    reply_fds: int = 0              # descriptors the reply carries (SCM_RIGHTS)
+
+    @property
+    def is_call(self):
+        """An ordinary call, executed by :attr:`handler_name`."""
+        return self.session_control is None
 
     @property
     def handler_name(self):
@@ -83,75 +109,87 @@ def _fields(spec):
     return struct.Struct("<" + "".join(codes)), tuple(names)
 
 
-SYNC, ASYNC = True, False
+def _op(opcode, name, request, reply, **properties):
+    request_struct, request_fields = _fields(request)
+    reply_struct, reply_fields = _fields(reply)
+    return Op(opcode, name, request_struct, request_fields, reply_struct, reply_fields,
+              **properties)
 
-# opcode, name, request fields, reply fields, buffer, sync, max buffer bytes,
-# cacheable (a read-only query whose answer never changes in a session).
+
+_ASYNC = {"sync": False}
+_CACHED = {"cacheable": True}
+_DEVICE = {"touches_device_memory": True}
+
+# One row per op: opcode, name, request fields, reply fields ("name:code" in
+# struct codes), then only what differs from a synchronous call without a
+# buffer. docs/protocol.md's table is generated from these rows.
 _TABLE = (
-    (0x0001, "HELLO", "vgpu_index:I", "session_id:Q memory_total_bytes:Q transports:I",
-     BUF_REQUEST, SYNC, TOKEN_MAX_BYTES, False),
-    (0x0002, "SHM_ATTACH", "ring_bytes:Q", "ring_bytes:Q", BUF_NONE, SYNC, 0, False),
-    (0x0003, "PING", "", "", BUF_NONE, SYNC, 0, False),
-    (0x0010, "DEVICE_GET_COUNT", "", "count:i", BUF_NONE, SYNC, 0, True),
-    (0x0011, "DEVICE_GET_NAME", "device:i", "", BUF_REPLY, SYNC, 0, True),
-    (0x0012, "DEVICE_TOTAL_MEM", "device:i", "total_bytes:Q", BUF_NONE, SYNC, 0, True),
-    (0x0013, "DEVICE_GET_ATTRIBUTE", "attribute:i device:i", "value:i",
-     BUF_NONE, SYNC, 0, True),
-    (0x0014, "DRIVER_GET_VERSION", "", "version:i", BUF_NONE, SYNC, 0, True),
-    (0x0015, "MEM_GET_INFO", "", "free_bytes:Q total_bytes:Q", BUF_NONE, SYNC, 0, False),
-    (0x0020, "MEM_ALLOC", "nbytes:Q", "dptr:Q", BUF_NONE, SYNC, 0, False),
-    (0x0021, "MEM_FREE", "dptr:Q", "", BUF_NONE, ASYNC, 0, False),
-    (0x0022, "MEMCPY_HTOD", "dst_dptr:Q", "", BUF_REQUEST, SYNC, DEVICE_BOUNDED, False),
-    (0x0023, "MEMCPY_HTOD_ASYNC", "dst_dptr:Q stream:Q", "",
-     BUF_REQUEST, ASYNC, DEVICE_BOUNDED, False),
-    (0x0024, "MEMCPY_DTOH", "src_dptr:Q nbytes:Q stream:Q", "", BUF_REPLY, SYNC, 0, False),
-    (0x0025, "MEMCPY_DTOD", "dst_dptr:Q src_dptr:Q nbytes:Q stream:Q", "",
-     BUF_NONE, SYNC, 0, False),
-    (0x0026, "MEMCPY_DTOD_ASYNC", "dst_dptr:Q src_dptr:Q nbytes:Q stream:Q", "",
-     BUF_NONE, ASYNC, 0, False),
-    (0x0027, "MEMSET_D8", "dst_dptr:Q value:B count:Q stream:Q", "", BUF_NONE, SYNC, 0, False),
-    (0x0028, "MEMSET_D8_ASYNC", "dst_dptr:Q value:B count:Q stream:Q", "",
-     BUF_NONE, ASYNC, 0, False),
-    (0x0029, "MEMSET_D32", "dst_dptr:Q value:I count:Q stream:Q", "", BUF_NONE, SYNC, 0, False),
-    (0x002A, "MEMSET_D32_ASYNC", "dst_dptr:Q value:I count:Q stream:Q", "",
-     BUF_NONE, ASYNC, 0, False),
-    (0x0030, "STREAM_CREATE", "flags:I", "stream:Q", BUF_NONE, SYNC, 0, False),
-    (0x0031, "STREAM_DESTROY", "stream:Q", "", BUF_NONE, SYNC, 0, False),
-    (0x0032, "STREAM_SYNCHRONIZE", "stream:Q", "", BUF_NONE, SYNC, 0, False),
-    (0x0040, "EVENT_CREATE", "flags:I", "event:Q", BUF_NONE, SYNC, 0, False),
-    (0x0041, "EVENT_DESTROY", "event:Q", "", BUF_NONE, SYNC, 0, False),
-    (0x0042, "EVENT_RECORD", "event:Q stream:Q", "", BUF_NONE, ASYNC, 0, False),
-    (0x0043, "EVENT_SYNCHRONIZE", "event:Q", "", BUF_NONE, SYNC, 0, False),
-    (0x0044, "EVENT_ELAPSED_TIME", "start_event:Q end_event:Q", "elapsed_ms:f",
-     BUF_NONE, SYNC, 0, False),
-    (0x0050, "MODULE_LOAD_DATA", "", "module:Q", BUF_REQUEST, SYNC, MODULE_IMAGE_MAX_BYTES,
-     False),
-    (0x0051, "MODULE_UNLOAD", "module:Q", "", BUF_NONE, SYNC, 0, False),
-    (0x0052, "MODULE_GET_FUNCTION", "module:Q", "function:Q",
-     BUF_REQUEST, SYNC, NAME_MAX_BYTES, False),
-    (0x0053, "LAUNCH_KERNEL",
-     "function:Q grid_x:I grid_y:I grid_z:I block_x:I block_y:I block_z:I "
-     "shared_mem_bytes:I stream:Q", "", BUF_REQUEST, ASYNC, KERNEL_PARAMS_MAX_BYTES, False),
-    (0x0060, "CTX_SYNCHRONIZE", "", "", BUF_NONE, SYNC, 0, False),
+    _op(0x0001, "HELLO", "vgpu_index:I", "session_id:Q memory_total_bytes:Q transports:I",
+        buffer=BUF_REQUEST, max_buffer_bytes=TOKEN_MAX_BYTES, buffer_holds="session token",
+        session_control=SESSION_OPEN),
+    _op(0x0002, "SHM_ATTACH", "ring_bytes:Q", "ring_bytes:Q",
+        session_control=SESSION_SWITCH_TRANSPORT, reply_fds=5),
+    _op(0x0003, "PING", "", ""),
+    _op(0x0010, "DEVICE_GET_COUNT", "", "count:i", **_CACHED),
+    _op(0x0011, "DEVICE_GET_NAME", "device:i", "", buffer=BUF_REPLY, buffer_holds="UTF-8 name",
+        **_CACHED),
+    _op(0x0012, "DEVICE_TOTAL_MEM", "device:i", "total_bytes:Q", **_CACHED),
+    _op(0x0013, "DEVICE_GET_ATTRIBUTE", "attribute:i device:i", "value:i", **_CACHED),
+    _op(0x0014, "DRIVER_GET_VERSION", "", "version:i", **_CACHED),
+    _op(0x0015, "MEM_GET_INFO", "", "free_bytes:Q total_bytes:Q"),
+    _op(0x0020, "MEM_ALLOC", "nbytes:Q", "dptr:Q"),
+    _op(0x0021, "MEM_FREE", "dptr:Q", "", **_ASYNC),
+    _op(0x0022, "MEMCPY_HTOD", "dst_dptr:Q", "", buffer=BUF_REQUEST,
+        max_buffer_bytes=DEVICE_BOUNDED, buffer_holds="the data", **_DEVICE),
+    _op(0x0023, "MEMCPY_HTOD_ASYNC", "dst_dptr:Q stream:Q", "", buffer=BUF_REQUEST,
+        max_buffer_bytes=DEVICE_BOUNDED, buffer_holds="the data", **_ASYNC, **_DEVICE),
+    _op(0x0024, "MEMCPY_DTOH", "src_dptr:Q nbytes:Q stream:Q", "", buffer=BUF_REPLY,
+        buffer_holds="the data", **_DEVICE),
+    _op(0x0025, "MEMCPY_DTOD", "dst_dptr:Q src_dptr:Q nbytes:Q stream:Q", "", **_DEVICE),
+    _op(0x0026, "MEMCPY_DTOD_ASYNC", "dst_dptr:Q src_dptr:Q nbytes:Q stream:Q", "",
+        **_ASYNC, **_DEVICE),
+    _op(0x0027, "MEMSET_D8", "dst_dptr:Q value:B count:Q stream:Q", "", **_DEVICE),
+    _op(0x0028, "MEMSET_D8_ASYNC", "dst_dptr:Q value:B count:Q stream:Q", "",
+        **_ASYNC, **_DEVICE),
+    _op(0x0029, "MEMSET_D32", "dst_dptr:Q value:I count:Q stream:Q", "", **_DEVICE),
+    _op(0x002A, "MEMSET_D32_ASYNC", "dst_dptr:Q value:I count:Q stream:Q", "",
+        **_ASYNC, **_DEVICE),
+    _op(0x0030, "STREAM_CREATE", "flags:I", "stream:Q"),
+    _op(0x0031, "STREAM_DESTROY", "stream:Q", ""),
+    _op(0x0032, "STREAM_SYNCHRONIZE", "stream:Q", ""),
+    _op(0x0040, "EVENT_CREATE", "flags:I", "event:Q"),
+    _op(0x0041, "EVENT_DESTROY", "event:Q", ""),
+    _op(0x0042, "EVENT_RECORD", "event:Q stream:Q", "", **_ASYNC),
+    _op(0x0043, "EVENT_SYNCHRONIZE", "event:Q", ""),
+    _op(0x0044, "EVENT_ELAPSED_TIME", "start_event:Q end_event:Q", "elapsed_ms:f"),
+    _op(0x0050, "MODULE_LOAD_DATA", "", "module:Q", buffer=BUF_REQUEST,
+        max_buffer_bytes=MODULE_IMAGE_MAX_BYTES, buffer_holds="image"),
+    _op(0x0051, "MODULE_UNLOAD", "module:Q", ""),
+    _op(0x0052, "MODULE_GET_FUNCTION", "module:Q", "function:Q", buffer=BUF_REQUEST,
+        max_buffer_bytes=NAME_MAX_BYTES, buffer_holds="name"),
+    _op(0x0053, "LAUNCH_KERNEL",
+        "function:Q grid_x:I grid_y:I grid_z:I block_x:I block_y:I block_z:I "
+        "shared_mem_bytes:I stream:Q", "", buffer=BUF_REQUEST,
+        max_buffer_bytes=KERNEL_PARAMS_MAX_BYTES, buffer_holds="parameters", **_ASYNC, **_DEVICE),
+    _op(0x0060, "CTX_SYNCHRONIZE", "", ""),
     # Sent by the server, unasked, just before it closes a session: the
     # reply status and message say why (bad token, malformed frame, ...).
-    (0xFFFF, "SESSION_ENDED", "", "", BUF_NONE, SYNC, 0, False),
+    _op(0xFFFF, "SESSION_ENDED", "", "", session_control=SESSION_END,
+        sent_by=SENT_BY_SERVER),
 )
 
-
-def _build(table):
-    ops = {}
-    for opcode, name, req, rep, buffer, sync, max_buffer, cacheable in table:
-        request, request_fields = _fields(req)
-        reply, reply_fields = _fields(rep)
-        ops[opcode] = Op(opcode, name, request, request_fields, reply, reply_fields,
-                         buffer, sync, max_buffer, cacheable)
-    return ops
+OPS = {op.opcode: op for op in _TABLE}
+OPS_BY_NAME = {op.name: op for op in _TABLE}
 
 
-OPS = _build(_TABLE)
-OPS_BY_NAME = {op.name: op for op in OPS.values()}
-SESSION_ENDED = OPS_BY_NAME["SESSION_ENDED"]
+def _the_op(session_control):
+    (op,) = (op for op in _TABLE if op.session_control == session_control)
+    return op
+
+
+HELLO = _the_op(SESSION_OPEN)
+SHM_ATTACH = _the_op(SESSION_SWITCH_TRANSPORT)
+SESSION_ENDED = _the_op(SESSION_END)
 
 # The image a program passes to cuModuleLoadData to get the built-in kernels
 # (guest_runtime.builtin_kernels) as a module, on every backend.
@@ -175,9 +213,9 @@ def parse_header(data):
 
 
 def lookup(opcode):
-    """The op with ``opcode``, or a ProtocolError naming it."""
+    """The op a client may send with ``opcode``, or a ProtocolError naming it."""
     op = OPS.get(opcode)
-    if op is None or op is SESSION_ENDED:
+    if op is None or op.sent_by != SENT_BY_CLIENT:
         raise ProtocolError("unknown opcode 0x%04x" % opcode)
     return op
 
@@ -220,5 +258,6 @@ def encode_error(opcode, request_id, code, message):
 
 __all__ = [
     "BUF_NONE", "BUF_REPLY", "BUF_REQUEST", "BUILTIN_MODULE_IMAGE", "CUresult", "CudaError",
-    "HEADER_BYTES", "MAGIC", "OPS", "OPS_BY_NAME", "Op", "ProtocolError", "VERSION",
+    "HELLO", "HEADER_BYTES", "MAGIC", "OPS", "OPS_BY_NAME", "Op", "ProtocolError",
+    "SESSION_ENDED", "SHM_ATTACH", "VERSION",
 ]

@@ -33,9 +33,11 @@ import json
 import os
 import threading
 
+from guest_runtime import endpoints, vm_devices
 from guest_runtime.client import Connection
 from guest_runtime.curesult import CudaError, CUresult
-from guest_runtime.transport import ConnectionClosed, parse_endpoint
+from guest_runtime.endpoints import parse_endpoint
+from guest_runtime.streams import ConnectionClosed
 
 _lock = threading.Lock()
 _settings = {}
@@ -87,9 +89,9 @@ def _discover_devices():
     endpoint = _setting("endpoint", "ORIONX_ENDPOINT")
     token = _setting("token", "ORIONX_TOKEN")
     if not endpoint and not token:
-        vm_devices = _vm_devices()
-        if vm_devices:
-            return vm_devices
+        devices_of_this_vm = _vm_devices()
+        if devices_of_this_vm:
+            return devices_of_this_vm
     if not endpoint or not token:
         raise CudaError(CUresult.CUDA_ERROR_NO_DEVICE,
                         "no OrionX GPU server configured: run the program under "
@@ -103,11 +105,8 @@ def _discover_devices():
 def _vm_devices():
     """One device per vGPU of this VM, as its agent counts them; [] when
     this is not a VM with an OrionX link."""
-    from guest_runtime import vm_devices
-
-    endpoints = vm_devices.vm_endpoints()
     failures = []
-    for endpoint in endpoints:
+    for endpoint in endpoints.vm_endpoints():
         try:
             probe = vm_devices.connect_link(endpoint)
         except (OSError, ConnectionClosed) as exc:

@@ -1,5 +1,5 @@
-"""Inside a KVM guest: find the devices that reach the host's agent, with no
-configuration.
+"""Inside a KVM guest: the devices that reach the host's agent, found with no
+configuration (``guest_runtime.endpoints.vm_endpoints`` lists them):
 
 * virtio-vsock: ``/dev/vsock`` exists; the agent listens on the host (CID 2)
   at :data:`DEFAULT_VSOCK_PORT` (``ORIONX_VSOCK_PORT`` overrides it, to match
@@ -20,7 +20,6 @@ import secrets
 import socket
 
 from guest_runtime import vm_link
-from guest_runtime.transport import Endpoint
 
 HOST_CID = 2
 DEFAULT_VSOCK_PORT = 8702
@@ -28,17 +27,6 @@ VSOCK_DEVICE = "/dev/vsock"
 SERIAL_PORT_PATH = "/dev/virtio-ports/org.orionx.agent.0"
 SYSFS_PCI_DEVICES = "/sys/bus/pci/devices"
 IVSHMEM_VENDOR, IVSHMEM_DEVICE = 0x1AF4, 0x1110
-
-
-def vm_endpoints(vsock_device=VSOCK_DEVICE, serial_path=SERIAL_PORT_PATH):
-    """The link endpoints this VM has, vsock first; [] outside a VM."""
-    found = []
-    if os.path.exists(vsock_device) and hasattr(socket, "AF_VSOCK"):
-        port = int(os.environ.get("ORIONX_VSOCK_PORT", DEFAULT_VSOCK_PORT))
-        found.append(Endpoint("vsock", (HOST_CID, port)))
-    if os.path.exists(serial_path):
-        found.append(Endpoint("serial", serial_path))
-    return found
 
 
 def _read_hex(path):

@@ -22,14 +22,16 @@ holds, as u64 words, the nonce (word 0), bytes ever read from the
 guest-to-host ring (word 8, written by the host) and from the host-to-guest
 ring (word 16, written by the guest).
 
-The same :class:`VmLinkStream` serves both ends (``role`` guest or host).
+The same :class:`VmLinkStream` serves both ends (``role`` guest or host);
+the guest's half of the handshake is here, the agent's in
+``orionx_agent.agent.vm_link_host``.
 """
 
 import os
 import struct
 import time
 
-from guest_runtime.transport import ConnectionClosed
+from guest_runtime.streams import ConnectionClosed
 
 LINK_MAGIC = b"ORXV"
 LINK_VERSION = 1
@@ -154,6 +156,13 @@ class VmLinkStream:
                     chunk = view[offset:offset + RECORD_MAX_BYTES]
                     pending += [RECORD.pack(len(chunk)), chunk]
         self._write_all(pending)
+
+    def send_handshake(self, data):
+        """Bytes of the link handshake, which go before any record."""
+        self._write_all([data])
+
+    def recv_handshake(self, nbytes):
+        return self._read_inline(nbytes)
 
     def send_end(self):
         """Tell the peer this session is over (a serial port stays open)."""
@@ -303,35 +312,18 @@ class VmLinkStream:
 def guest_handshake(stream, region_nonce=None):
     """Guest side: announce the link; the VM's vGPU count, or LinkRefused."""
     flags = FLAG_REGION if region_nonce is not None else 0
-    stream._write_all([GUEST_HELLO.pack(LINK_MAGIC, LINK_VERSION, flags, 0, region_nonce or 0)])
+    stream.send_handshake(GUEST_HELLO.pack(LINK_MAGIC, LINK_VERSION, flags, 0,
+                                           region_nonce or 0))
     magic, version, flags, vgpu_count, message_bytes = AGENT_HELLO.unpack(
-        stream._read_inline(AGENT_HELLO.size))
+        stream.recv_handshake(AGENT_HELLO.size))
     if magic != LINK_MAGIC or version != LINK_VERSION:
         raise ConnectionClosed("the other end of the %s link is not an OrionX agent of link "
                                "version %d" % (stream.kind, LINK_VERSION))
-    message = stream._read_inline(min(message_bytes, MESSAGE_MAX_BYTES)).decode("utf-8",
-                                                                                "replace")
+    message = stream.recv_handshake(min(message_bytes, MESSAGE_MAX_BYTES)).decode(
+        "utf-8", "replace")
     if not vgpu_count:
         raise LinkRefused(message or "the agent has no vGPU for this VM")
     if not flags & FLAG_REGION and stream.region is not None:
         stream.region.close()  # the agent cannot map it: everything inline
         stream.region = None
     return vgpu_count
-
-
-def read_guest_hello(stream):
-    """Agent side: (wants_region, nonce) of the guest's handshake."""
-    magic, version, flags, _zero, nonce = GUEST_HELLO.unpack(stream._read_inline(
-        GUEST_HELLO.size))
-    if magic != LINK_MAGIC or version != LINK_VERSION:
-        raise ConnectionClosed("the guest did not start with an OrionX link handshake of "
-                               "version %d" % LINK_VERSION)
-    return bool(flags & FLAG_REGION), nonce
-
-
-def answer_guest(stream, vgpu_count, message="", region_accepted=False):
-    """Agent side: accept (``vgpu_count`` > 0) or refuse with ``message``."""
-    text = message.encode("utf-8")[:MESSAGE_MAX_BYTES]
-    flags = FLAG_REGION if region_accepted else 0
-    stream._write_all([AGENT_HELLO.pack(LINK_MAGIC, LINK_VERSION, flags, vgpu_count,
-                                        len(text)), text])

@@ -7,8 +7,13 @@
   controller, retrying while it is away;
 * :mod:`rpc_endpoint` -- the controller's casts (preempt, resize, set_gpu_mode);
 * :mod:`gateway` -- listeners for guests: authenticate, then route;
-* :mod:`hello` -- read a guest's first frame without consuming it;
 * :mod:`relay` -- copy bytes between a guest and a remote host's agent;
 * :mod:`locator` -- where a GPU lives: here, or which host's gateway;
+* :mod:`vm_channels` -- where KVM guests reach the agent (vsock, serial)
+  and :mod:`vm_link_host`, the agent's half of their link;
 * :mod:`service` -- starts and stops all of the above.
+
+HELLO, the first frame of every session, is read by ``orionx_agent.hello``
+(shared with the GPU server), and every listener's accept loop is
+``orionx_agent.listeners``.
 """

@@ -28,8 +28,8 @@ import threading
 from oslo_log import log as logging
 
 from guest_runtime.curesult import CUresult
+from orionx_agent import hello as hello_frames
 from orionx_agent import unix_listener
-from orionx_agent.agent import hello as hello_frames
 from orionx_agent.agent import locator as locator_mod
 from orionx_agent.agent.relay import Relay
 from orionx_agent.agent.tls_connection import TlsConnection

@@ -6,7 +6,7 @@ import time
 
 from oslo_log import log as logging
 
-from guest_runtime import transport
+from guest_runtime.endpoints import parse_endpoint
 
 LOG = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def tcp_gateway(endpoints):
     listener, or None."""
     for text in (endpoints or {}).get("gateway", ()):
         if text.startswith(("tcp:", "tls:")):
-            return transport.parse_endpoint(text)
+            return parse_endpoint(text)
     return None
 
 

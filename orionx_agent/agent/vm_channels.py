@@ -16,8 +16,6 @@ each other on it, each opened by the link handshake and closed by an END
 record.
 """
 
-import mmap
-import os
 import socket
 import threading
 
@@ -25,11 +23,13 @@ from oslo_log import log as logging
 
 from guest_runtime import protocol, vm_link
 from guest_runtime.curesult import CUresult
-from guest_runtime.transport import ConnectionClosed, connect_unix
+from guest_runtime.endpoints import connect_unix
+from guest_runtime.streams import ConnectionClosed
+from orionx_agent import hello as hello_frames
+from orionx_agent.agent import vm_link_host
 
 LOG = logging.getLogger(__name__)
 
-HELLO = protocol.OPS_BY_NAME["HELLO"]
 RELAY_CHUNK_BYTES = 256 << 10
 CONNECT_TIMEOUT_S = 10.0
 LISTEN_BACKLOG = 64
@@ -152,18 +152,18 @@ class VmChannels:
         Raises ConnectionClosed when the channel itself is gone."""
         kind = link.kind
         link.use_region(None)
-        wants_region, nonce = vm_link.read_guest_hello(link)
+        wants_region, nonce = vm_link_host.read_guest_hello(link)
         try:
             vm = find_vm()
             tokens = self.directory.tokens(vm)
         except UnknownVm as exc:
             LOG.warning("Refusing a %s link: %s", kind, exc)
-            vm_link.answer_guest(link, 0, str(exc))
+            vm_link_host.answer_guest(link, 0, str(exc))
             _await_end(link)
             return
-        link.use_region(_map_region(vm, nonce) if wants_region else None)
+        link.use_region(vm_link_host.map_region(vm, nonce) if wants_region else None)
         try:
-            vm_link.answer_guest(link, len(tokens), region_accepted=link.region is not None)
+            vm_link_host.answer_guest(link, len(tokens), region_accepted=link.region is not None)
             try:
                 upstream = self._open_upstream(link, tokens, vm)
             except vm_link.SessionEnded:
@@ -177,13 +177,8 @@ class VmChannels:
     def _open_upstream(self, link, tokens, vm):
         """The gateway connection that now carries the guest's session, its
         HELLO rewritten with the token; None if the guest ended first."""
-        header = link.recv_exact(protocol.HEADER_BYTES)
-        _flags, opcode, request_id, payload_bytes = protocol.parse_header(header)
-        body = link.recv_exact(payload_bytes)
-        if opcode != HELLO.opcode:
-            raise ConnectionClosed("domain %s sent opcode 0x%04x before HELLO" % (vm.name,
-                                                                                 opcode))
-        (vgpu_index,) = HELLO.request.unpack(body[:HELLO.request.size])
+        hello = hello_frames.receive_hello(link)
+        request_id, vgpu_index = hello.request_id, hello.vgpu_index
         if vgpu_index >= len(tokens):
             message = ("domain %s has %d vGPU(s); there is no vGPU %d: attach more with "
                        "orionx vgpu attach" % (vm.name, len(tokens), vgpu_index))
@@ -199,7 +194,8 @@ class VmChannels:
         upstream.settimeout(None)
         token = tokens[vgpu_index].encode("ascii")
         # The gateway sees vGPU 0 of a one-vGPU token, as a local guest's.
-        upstream.sendall(protocol.encode_request(HELLO, request_id, (0,), len(token)) + token)
+        upstream.sendall(protocol.encode_request(protocol.HELLO, request_id, (0,), len(token))
+                         + token)
         return upstream
 
     def stop(self):
@@ -219,33 +215,10 @@ def _shut(sock):
         pass
 
 
-def _map_region(vm, nonce):
-    """The host's mapping of the VM's ivshmem region, if the guest's nonce
-    is in it (proof that both ends see the same bytes); else None."""
-    if not vm.shmem_path:
-        return None
-    try:
-        fd = os.open(vm.shmem_path, os.O_RDWR | os.O_CLOEXEC)
-    except OSError as exc:
-        LOG.warning("Cannot open the shared region %s of domain %s (%s): its bulk data goes "
-                    "inline", vm.shmem_path, vm.name, exc)
-        return None
-    try:
-        region = vm_link.SharedRegion(mmap.mmap(fd, os.fstat(fd).st_size), "host")
-    finally:
-        os.close(fd)
-    if region.nonce != nonce:
-        LOG.warning("Domain %s's guest wrote a different nonce than %s holds: not the same "
-                    "region; its bulk data goes inline", vm.name, vm.shmem_path)
-        region.close()
-        return None
-    return region
-
-
 def _refuse_hello(link, request_id, code, message):
     """Answer the guest's HELLO with an error; the guest then ends the
     session, and its END is read here so the next session starts clean."""
-    link.send_parts([protocol.encode_error(HELLO.opcode, request_id, code, message)])
+    link.send_parts([protocol.encode_error(protocol.HELLO.opcode, request_id, code, message)])
     _await_end(link)
 
 

@@ -16,7 +16,7 @@ import json
 import socket
 import threading
 
-from guest_runtime.transport import connect_unix
+from guest_runtime.endpoints import connect_unix
 
 MAX_LINE_BYTES = 1 << 20
 HAND_OVER_KINDS = ("unix", "tcp")

@@ -15,7 +15,7 @@ import time
 from oslo_log import log as logging
 
 from guest_runtime import protocol
-from guest_runtime.transport import SocketStream
+from guest_runtime.streams import SocketStream
 from orionx_agent import unix_listener
 from orionx_agent.server.control import ControlError
 from orionx_agent.server.control_server import ControlListener

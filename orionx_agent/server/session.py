@@ -1,7 +1,7 @@
 """One client's session on a GPU server: frames in, device work, replies out.
 
-Dispatch is derived from ``guest_runtime.protocol.OPS``: op ``NAME`` runs
-method ``op_name`` with the request struct's fields (plus an
+Dispatch is derived from ``guest_runtime.protocol.OPS``: a call ``NAME``
+runs method ``op_name`` with the request struct's fields (plus an
 :class:`IncomingBuffer` for ops that carry one). Handlers return the reply
 struct's fields, and ``(fields, nbytes, views)`` for ops that answer with
 bytes, where ``views`` yields the ``nbytes`` in chunks.
@@ -23,18 +23,16 @@ from oslo_log import log as logging
 from guest_runtime import protocol
 from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.protocol import BUF_REPLY, BUF_REQUEST, ProtocolError
-from guest_runtime.transport import ConnectionClosed, ShmRingStream, create_shm_segment
+from guest_runtime.shm_ring import ShmRingStream
+from guest_runtime.streams import ConnectionClosed
+from orionx_agent import hello as hello_frames
+from orionx_agent.server import shm_segment
 from orionx_agent.server.memory_map import SessionMemoryMap
 from orionx_common.session_token import TokenError, verify_token
 
 LOG = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 10.0
-# Ops that read or write device memory: a session's buffers evicted to host
-# RAM come back before any of them runs.
-TOUCHES_DEVICE_MEMORY = frozenset((
-    "MEMCPY_HTOD", "MEMCPY_HTOD_ASYNC", "MEMCPY_DTOH", "MEMCPY_DTOD", "MEMCPY_DTOD_ASYNC",
-    "MEMSET_D8", "MEMSET_D8_ASYNC", "MEMSET_D32", "MEMSET_D32_ASYNC", "LAUNCH_KERNEL"))
 _DISCARD_CHUNK_BYTES = 1 << 20
 
 
@@ -162,8 +160,7 @@ class Session:
         self.modules = HandleTable("module")
         self.functions = HandleTable("function")
         self._handlers = {opcode: getattr(self, op.handler_name)
-                          for opcode, op in protocol.OPS.items()
-                          if op.name not in ("HELLO", "SHM_ATTACH", "SESSION_ENDED")}
+                          for opcode, op in protocol.OPS.items() if op.is_call}
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -273,27 +270,21 @@ class Session:
         sock = getattr(self.stream, "sock", None)
         if sock is not None:
             sock.settimeout(HELLO_TIMEOUT_S)
-        flags, opcode, request_id, payload_bytes = protocol.parse_header(
-            self.stream.recv_exact(protocol.HEADER_BYTES))
-        op = protocol.lookup(opcode)
-        if op.name != "HELLO":
-            raise ProtocolError("the first frame must be HELLO, got %s" % op.name)
-        buffer_bytes = protocol.check_request_length(op, payload_bytes)
-        (vgpu_index,) = op.request.unpack(self.stream.recv_exact(op.request.size))
-        token = self.stream.recv_exact(buffer_bytes)
+        hello = hello_frames.receive_hello(self.stream)
+        op = protocol.HELLO
         try:
-            claims = verify_token(self.server.session_secret, token)
-            vgpu = self._pick_vgpu(claims, vgpu_index)
+            claims = verify_token(self.server.session_secret, hello.token)
+            vgpu = self._pick_vgpu(claims, hello.vgpu_index)
         except TokenError as exc:
             LOG.warning("Refusing session from %s: %s", self.peer_label, exc)
-            self._send(protocol.encode_error(opcode, request_id,
+            self._send(protocol.encode_error(op.opcode, hello.request_id,
                                              CUresult.CUDA_ERROR_NOT_PERMITTED, str(exc)))
             raise SessionRefused(str(exc)) from None
         if sock is not None:
             sock.settimeout(None)
         with self.work_lock:  # registered from here on: control may reach it
             self._open(claims, vgpu)
-            self._send(protocol.encode_reply(op, request_id, (
+            self._send(protocol.encode_reply(op, hello.request_id, (
                 self.id, self.memory_map.quota_bytes, self.server.transports_for(self.stream))))
 
     def _pick_vgpu(self, claims, vgpu_index):
@@ -343,10 +334,8 @@ class Session:
         buffer_bytes = protocol.check_request_length(op, payload_bytes)
         args = op.request.unpack(self.stream.recv_exact(op.request.size)) if op.request.size \
             else ()
-        if op.name == "HELLO":
-            raise ProtocolError("HELLO sent twice")
-        if op.name == "SHM_ATTACH":
-            self._attach_shm(op, request_id, *args)
+        if not op.is_call:
+            self._session_control(op, request_id, args)
             return
         incoming = IncomingBuffer(self.stream, buffer_bytes)
         if self.deferred_error is not None:
@@ -356,7 +345,7 @@ class Session:
                 self._send_error(op, request_id, error)
             return
         try:
-            if op.name in TOUCHES_DEVICE_MEMORY:
+            if op.touches_device_memory:
                 self.server.memory.make_resident(self)
             if op.buffer == BUF_REQUEST:
                 result = self._handlers[opcode](*args, incoming)
@@ -417,6 +406,12 @@ class Session:
     def _send(self, frame):
         self.stream.send_parts([frame])
 
+    def _session_control(self, op, request_id, args):
+        if op.session_control == protocol.SESSION_SWITCH_TRANSPORT:
+            self._attach_shm(op, request_id, *args)
+        else:
+            raise ProtocolError("%s is valid only as the first frame of a session" % op.name)
+
     def _attach_shm(self, op, request_id, ring_bytes):
         if not self.server.shm_enabled or self.stream.kind != "unix":
             self._send_error(op, request_id, CudaError(
@@ -427,9 +422,9 @@ class Session:
         if self.stream.buffered_bytes:
             raise ProtocolError("frames were pipelined behind SHM_ATTACH")
         ring_bytes = self.server.shm_ring_size(ring_bytes)
-        memfd, eventfds = create_shm_segment(ring_bytes)
+        memfd, eventfds = shm_segment.create_segment(ring_bytes)
         sock = self.stream.sock
-        self.stream.send_with_fds(protocol.encode_reply(op, request_id, (ring_bytes,)),
+        shm_segment.send_with_fds(sock, protocol.encode_reply(op, request_id, (ring_bytes,)),
                                   [memfd] + eventfds)
         self.stream = ShmRingStream(memfd, eventfds, ring_bytes, sock, "server")
         LOG.debug("%s moved to shared memory, %d-byte rings", self.label, ring_bytes)

@@ -6,11 +6,11 @@ import pytest
 
 from guest_runtime import protocol
 from guest_runtime.curesult import CUresult
-from orionx_agent.agent import hello
+from orionx_agent import hello
 
 
 def _hello_frame(token, vgpu_index=0, request_id=7):
-    return protocol.encode_request(protocol.OPS_BY_NAME["HELLO"], request_id, (vgpu_index,),
+    return protocol.encode_request(protocol.HELLO, request_id, (vgpu_index,),
                                    len(token)) + token
 
 
@@ -46,7 +46,7 @@ def test_refusal_is_a_hello_error_reply():
     _flags, opcode, request_id, payload_bytes = protocol.parse_header(
         reply[:protocol.HEADER_BYTES])
     (status,) = protocol.STATUS.unpack_from(reply, protocol.HEADER_BYTES)
-    assert (opcode, request_id, status) == (protocol.OPS_BY_NAME["HELLO"].opcode, 7,
+    assert (opcode, request_id, status) == (protocol.HELLO.opcode, 7,
                                             CUresult.CUDA_ERROR_NOT_PERMITTED)
     assert reply.endswith(b"token expired")
     guest.close()

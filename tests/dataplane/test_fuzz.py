@@ -136,11 +136,11 @@ def test_garbage_before_hello_is_refused(server):
 def test_corrupted_shm_ring_ends_only_that_session(server, connect):
     import os
 
-    from guest_runtime import transport
+    from guest_runtime import shm_ring
     bystander = connect("shm")
     victim = connect("shm")
     ring = victim.stream._tx
-    ring.set_word(transport._HEAD, ring.word(transport._TAIL) + (1 << 40))  # beyond the ring
+    ring.set_word(shm_ring._HEAD, ring.word(shm_ring._TAIL) + (1 << 40))  # beyond the ring
     os.eventfd_write(ring.data_fd, 1)
     from tests.dataplane.test_isolation import wait_until
     assert wait_until(lambda: len(server.sessions()) == 1)

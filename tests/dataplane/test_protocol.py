@@ -6,6 +6,7 @@ import pytest
 
 from guest_runtime import protocol
 from guest_runtime.protocol import ProtocolError
+from tools import protocol_doc
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
@@ -26,25 +27,49 @@ def test_formats_are_little_endian_and_fields_are_named():
         assert len(op.reply_fields) == len(op.reply.format) - 1
 
 
-def test_every_op_is_documented():
+def test_the_op_table_in_the_docs_is_current():
     text = DOC.read_text()
-    for op in protocol.OPS.values():
-        assert "| 0x%04X | %s |" % (op.opcode, op.name) in text, op.name
+    assert protocol_doc.render(text) == text, (
+        "docs/protocol.md's op table is stale: regenerate it with python -m tools.protocol_doc")
 
 
-def test_every_op_has_a_server_handler():
+def test_the_doc_check_notices_a_new_row(monkeypatch, capsys):
+    """A row added to the table and not to the page makes the check fail."""
+    row = protocol._op(0x0070, "CTX_GET_FLAGS", "", "flags:I", cacheable=True)
+    monkeypatch.setitem(protocol.OPS, row.opcode, row)
+    assert "| 0x0070 | CTX_GET_FLAGS | — | flags I | — | sync | cached |" in \
+        protocol_doc.op_table()
+    assert protocol_doc.main(["--check"]) == 1
+    assert "stale" in capsys.readouterr().err
+
+
+def test_every_call_has_a_server_handler_and_only_calls_do():
     from orionx_agent.server.session import Session
-    special = {"HELLO", "SHM_ATTACH", "SESSION_ENDED"}
     missing = [op.name for op in protocol.OPS.values()
-               if op.name not in special and not hasattr(Session, op.handler_name)]
+               if op.is_call and not hasattr(Session, op.handler_name)]
     assert missing == []
+    assert [op.name for op in protocol.OPS.values() if not op.is_call] == [
+        "HELLO", "SHM_ATTACH", "SESSION_ENDED"]
 
 
-def test_every_op_has_a_client_stub():
+def test_every_op_a_client_sends_has_a_client_stub():
     from guest_runtime.client import Connection
     for op in protocol.OPS.values():
-        if op is not protocol.SESSION_ENDED:
-            assert callable(getattr(Connection, op.name.lower()))
+        assert hasattr(Connection, op.name.lower()) == (
+            op.sent_by == protocol.SENT_BY_CLIENT), op.name
+
+
+def test_an_op_only_the_server_sends_is_refused_from_a_client():
+    assert protocol.SESSION_ENDED.sent_by == protocol.SENT_BY_SERVER
+    with pytest.raises(ProtocolError, match="unknown opcode 0xffff"):
+        protocol.lookup(protocol.SESSION_ENDED.opcode)
+
+
+def test_ops_on_device_memory_are_the_copies_memsets_and_launches():
+    touching = {op.name for op in protocol.OPS.values() if op.touches_device_memory}
+    assert touching == {"MEMCPY_HTOD", "MEMCPY_HTOD_ASYNC", "MEMCPY_DTOH", "MEMCPY_DTOD",
+                        "MEMCPY_DTOD_ASYNC", "MEMSET_D8", "MEMSET_D8_ASYNC", "MEMSET_D32",
+                        "MEMSET_D32_ASYNC", "LAUNCH_KERNEL"}
 
 
 def test_request_round_trip():

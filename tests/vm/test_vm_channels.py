@@ -13,8 +13,8 @@ import threading
 import numpy as np
 import pytest
 
-from guest_runtime import runtime, vm_devices, vm_link
-from guest_runtime.transport import Endpoint
+from guest_runtime import endpoints, runtime, vm_devices, vm_link
+from guest_runtime.endpoints import Endpoint
 from orionx_agent.agent.vm_channels import UnknownVm, VmChannels
 from orionx_agent.server.server import GpuServer
 from orionx_agent.server.sim_backend import SimGpu
@@ -93,7 +93,7 @@ def _guest_region(path):
 def guest_runtime_on(monkeypatch):
     """guest_runtime in this process sees a VM with the given channel."""
     def configure(endpoint, open_channel, region_path=None):
-        monkeypatch.setattr(vm_devices, "vm_endpoints", lambda: [endpoint])
+        monkeypatch.setattr(endpoints, "vm_endpoints", lambda: [endpoint])
         monkeypatch.setattr(vm_devices, "open_channel", lambda e, t=10.0: open_channel())
         monkeypatch.setattr(vm_devices, "claim_region", lambda *a: (
             _guest_region(region_path) if region_path else (None, None)))

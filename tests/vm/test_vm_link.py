@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
-from guest_runtime import vm_devices, vm_link
-from guest_runtime.transport import ConnectionClosed
+from guest_runtime import endpoints, vm_devices, vm_link
+from guest_runtime.streams import ConnectionClosed
+from orionx_agent.agent import vm_link_host
 
 REGION_BYTES = 1 << 20
 
@@ -39,11 +40,11 @@ def _linked(region_path=None):
     host = vm_link.VmLinkStream(host_sock, "serial", "host")
 
     def agent():
-        wants_region, seen_nonce = vm_link.read_guest_hello(host)
+        wants_region, seen_nonce = vm_link_host.read_guest_hello(host)
         if wants_region:
             host.region = _map(region_path, "host")
             assert host.region.nonce == seen_nonce
-        vm_link.answer_guest(host, 2, region_accepted=wants_region)
+        vm_link_host.answer_guest(host, 2, region_accepted=wants_region)
 
     thread = threading.Thread(target=agent)
     thread.start()
@@ -82,8 +83,8 @@ def test_refusal_reaches_the_guest_with_its_reason():
     guest_sock, host_sock = socket.socketpair()
     guest = vm_link.VmLinkStream(guest_sock, "vsock", "guest")
     host = vm_link.VmLinkStream(host_sock, "vsock", "host")
-    thread = threading.Thread(target=lambda: (vm_link.read_guest_hello(host),
-                                              vm_link.answer_guest(host, 0, "no vGPU here")))
+    thread = threading.Thread(target=lambda: (vm_link_host.read_guest_hello(host),
+                                              vm_link_host.answer_guest(host, 0, "no vGPU here")))
     thread.start()
     with pytest.raises(vm_link.LinkRefused, match="no vGPU here"):
         vm_link.guest_handshake(guest)
@@ -128,15 +129,15 @@ def test_the_ivshmem_region_is_found_and_held_by_one_process_at_a_time(tmp_path)
 
 
 def test_vm_endpoints_outside_a_vm(tmp_path):
-    assert vm_devices.vm_endpoints(str(tmp_path / "vsock"), str(tmp_path / "port")) == []
+    assert endpoints.vm_endpoints(str(tmp_path / "vsock"), str(tmp_path / "port")) == []
     (tmp_path / "port").write_bytes(b"")
-    assert [str(e) for e in vm_devices.vm_endpoints(str(tmp_path / "vsock"),
+    assert [str(e) for e in endpoints.vm_endpoints(str(tmp_path / "vsock"),
                                                     str(tmp_path / "port"))] == [
         "serial:%s" % (tmp_path / "port")]
 
 
 def test_vm_endpoints_parse_and_print():
-    from guest_runtime.transport import parse_endpoint, parse_endpoints
+    from guest_runtime.endpoints import parse_endpoint, parse_endpoints
 
     assert parse_endpoint("vsock:2:8702").address == (2, 8702)
     assert str(parse_endpoint("serial:/dev/virtio-ports/org.orionx.agent.0")) == \
