@@ -19,9 +19,8 @@ from orionx_nova.alerts import checker
 from orionx_nova.conf import CONF
 from orionx_nova.controller import leadership, manager
 from orionx_nova.db import models
-from orionx_nova.objects import history, nodes
+from orionx_nova.objects import history, nodes, queue
 from orionx_nova.placement import loop as placement_loop
-from orionx_nova.scheduler import queue
 
 LOG = logging.getLogger(__name__)
 

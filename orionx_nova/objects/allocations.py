@@ -4,22 +4,20 @@
 ``acquire`` allocations are created unbound and hold capacity only between
 :func:`bind` and :func:`unbind` (while an application runs). What does not
 fit waits in the queue, or evicts lower-priority work when it may preempt.
-Every function that frees capacity serves the queue afterwards.
+Every change runs through :func:`.change.run`, which serves the queue
+when it freed capacity.
 """
 
 import uuid as uuidlib
 
 import sqlalchemy as sa
-from oslo_log import log as logging
 
 from orionx_nova import exception
 from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
-from orionx_nova.objects import allocation_body, allocation_views, events, gpus, notifier
-from orionx_nova.scheduler import candidates, claims, fit, placement, planner, preemption, queue
-
-LOG = logging.getLogger(__name__)
+from orionx_nova.objects import allocation_body, allocation_views, change, events, evictions
+from orionx_nova.scheduler import candidates, claims, fit, planner, queue, vgpu_binding
 
 ALLOCATIONS = models.Allocation.__table__
 VGPUS = models.VGpu.__table__
@@ -84,18 +82,17 @@ def check_can_ever_fit(session, request):
     )
 
 
-def _plan_or_preempt(session, request, can_preempt, casts, now):
-    """(chosen GPUs, whether work was evicted) for ``request``: free GPUs,
-    or GPUs freed by evicting lower-priority preemptible work; chosen is
-    None when neither works (or strict queueing makes it wait)."""
+def _plan_or_preempt(session, change_set, request, can_preempt, now):
+    """The GPUs for ``request``: free ones, or ones freed by evicting
+    lower-priority preemptible work; None when neither works (or strict
+    queueing makes it wait)."""
     if CONF.scheduler.strict_queue and queue.anyone_waiting_ahead(session, request.priority):
-        return None, False
-    chosen = placement.plan(session, request)
+        return None
+    chosen = vgpu_binding.plan(session, request)
     if chosen is not None or not can_preempt:
-        return chosen, False
+        return chosen
     reason = "preempted by allocation %s of priority %d" % (request.uuid, request.priority)
-    chosen = preemption.evict_and_plan(session, request, reason, casts, now)
-    return chosen, chosen is not None
+    return evictions.evict_and_plan(session, change_set, request, reason, now)
 
 
 def _pinned_gpus(session, request, gpu_uuids):
@@ -124,7 +121,7 @@ def _new_request(spec, now):
         fit.Demand(None, index, compute_pct, memory_mb, whole=spec["native"])
         for index, (compute_pct, memory_mb) in enumerate(spec["sizes"])
     ]
-    return placement.Request(
+    return vgpu_binding.Request(
         None,
         str(uuidlib.uuid4()),
         spec["priority"],
@@ -197,21 +194,20 @@ def _queue_or_refuse(session, request, queue_allowed, what):
         )
 
 
-def _create(session, spec, project_id, user_id, casts):
-    del casts[:]
+def _create(session, change_set, spec, project_id, user_id):
     now = models.utcnow()
     request = _new_request(spec, now)
     if spec["mode"] == "acquire":
         row, vgpus = _insert(session, spec, request, "active", None, project_id, user_id, now)
-        return allocation_views.allocation_dict(row, vgpus), False
+        return allocation_views.allocation_dict(row, vgpus)
     if spec["gpus"] is not None:
-        chosen, preempted = _pinned_gpus(session, request, spec["gpus"]), False
+        chosen = _pinned_gpus(session, request, spec["gpus"])
     else:
-        chosen, preempted = _plan_or_preempt(session, request, spec["can_preempt"], casts, now)
+        chosen = _plan_or_preempt(session, change_set, request, spec["can_preempt"], now)
     if chosen is not None:
-        placed = placement.claim(session, request, chosen)
+        placed = vgpu_binding.claim(session, request, chosen)
         row, vgpus = _insert(session, spec, request, "active", placed, project_id, user_id, now)
-        return allocation_views.allocation_dict(row, vgpus), preempted
+        return allocation_views.allocation_dict(row, vgpus)
     _queue_or_refuse(session, request, spec["queue"], "The request")
     row, vgpus = _insert(session, spec, request, "queued", None, project_id, user_id, now)
     events.record(
@@ -223,38 +219,16 @@ def _create(session, spec, project_id, user_id, casts):
         "Allocation %s waits in the queue for capacity." % request.uuid,
     )
     position = queue.position(session, row["id"])
-    return allocation_views.allocation_dict(row, vgpus, position), preempted
+    return allocation_views.allocation_dict(row, vgpus, position)
 
 
 def create(body, project_id=None, user_id=None):
     """Create an allocation from a request ``body`` (see allocation_body).
     reserve: placed now, queued, or NoCapacity; acquire: active, unbound."""
     spec = allocation_body.validate(body)
-    result, _preempted = _change(
-        lambda session, casts: _create(session, spec, project_id, user_id, casts),
-        "Allocation request", freed_capacity=lambda outcome: outcome[1])
-    return result
-
-
-def _change(work, what, freed_capacity=bool):
-    """Run ``work(session, casts)`` in one transaction, retried when a claim
-    lost a race; send the casts it collected once committed, and serve the
-    queue when it freed capacity (``freed_capacity`` of its result)."""
-    casts = []
-    result = claims.run_with_retries(lambda session: work(session, casts), what)
-    notifier.send(casts)
-    if freed_capacity(result):
-        _serve_queue()
-    return result
-
-
-def _serve_queue():
-    """Capacity freed: start what waits. A failure here must not fail the
-    call that freed the capacity; the next change serves the queue again."""
-    try:
-        queue.serve()
-    except Exception:
-        LOG.exception("Serving the queue failed; it will be served at the next change")
+    return change.run(
+        lambda session, change_set: _create(session, change_set, spec, project_id, user_id),
+        "Allocation request")
 
 
 def _lock(session, uuid, project_id):
@@ -268,15 +242,8 @@ def _vgpu_rows(session, allocation_id):
     return session.execute(_VGPU_ROWS, {"allocation_id": allocation_id}).all()
 
 
-def _release(session, vgpu_rows, casts):
-    """Release the bound ones of ``vgpu_rows``; True when capacity freed."""
-    bound = [v for v in vgpu_rows if v.physical_gpu_id is not None]
-    if not bound:
-        return False
-    freed = placement.release_vgpus(session, bound)
-    if any(v.draining for v in bound):
-        gpus.finish_drains(session, freed, casts)
-    return True
+def _bound(vgpu_rows):
+    return [v for v in vgpu_rows if v.physical_gpu_id is not None]
 
 
 def get(uuid, project_id=None):
@@ -304,8 +271,7 @@ def list(project_id=None, state=None, consumer=None):
         return allocation_views.load(session, *conditions)
 
 
-def _delete(session, uuid, project_id, casts):
-    del casts[:]
+def _delete(session, change_set, uuid, project_id):
     # The allocation is locked first and its vGPUs read in a statement of
     # their own. One joined locking read would not do: under READ COMMITTED
     # (PostgreSQL) a locking read that waited returns the newest version of
@@ -313,21 +279,18 @@ def _delete(session, uuid, project_id, casts):
     # could miss vGPUs that a queue server bound meanwhile, and deleting
     # them would leak their GPU's capacity.
     allocation = _lock(session, uuid, project_id)
-    bound = [row for row in _vgpu_rows(session, allocation["id"])
-             if row.physical_gpu_id is not None]
-    freed = placement.release_vgpus(session, bound, unbind=False)
+    bound = _bound(_vgpu_rows(session, allocation["id"]))
     # Deleting the allocation removes its vGPU rows (ON DELETE CASCADE), so
-    # they are released without being unbound first.
+    # they are released without being unbound, after the delete: a drain
+    # finishes only on a GPU that holds no vGPU row any more.
     session.execute(_DELETE_ALLOCATION, {"allocation_id": allocation["id"]})
-    if any(row.draining for row in bound):
-        gpus.finish_drains(session, freed, casts)
-    return bool(bound) and queue.anyone_waiting(session)
+    change_set.release(session, bound, unbind=False)
 
 
 def delete(uuid, project_id=None):
     """Delete an allocation, free its capacity and serve the queue."""
-    _change(lambda session, casts: _delete(session, uuid, project_id, casts),
-            "Deleting an allocation")
+    change.run(lambda session, change_set: _delete(session, change_set, uuid, project_id),
+               "Deleting an allocation")
 
 
 def _request_from(row, vgpu_rows):
@@ -335,7 +298,7 @@ def _request_from(row, vgpu_rows):
         fit.Demand(v.id, v.index, v.compute_pct, v.memory_mb, whole=bool(row["native"]))
         for v in vgpu_rows
     ]
-    return placement.Request(
+    return vgpu_binding.Request(
         row["id"],
         row["uuid"],
         row["priority"],
@@ -354,13 +317,12 @@ def _set_state(session, allocation_id, state, reason, now, placed_at=None):
     )
 
 
-def _bind(session, uuid, project_id, queue_allowed, casts):
-    del casts[:]
+def _bind(session, change_set, uuid, project_id, queue_allowed):
     row = _lock(session, uuid, project_id)
     vgpu_rows = _vgpu_rows(session, row["id"])
     all_bound = all(v.physical_gpu_id is not None for v in vgpu_rows)
     if row["state"] == "queued" or (row["state"] == "active" and all_bound):
-        return False  # already bound, or already waiting: binding is idempotent
+        return  # already bound, or already waiting: binding is idempotent
     if row["state"] == "degraded":
         raise exception.Conflict(
             "Allocation %s is degraded: the node holding its GPUs is down; wait for the "
@@ -368,12 +330,12 @@ def _bind(session, uuid, project_id, queue_allowed, casts):
         )
     now = models.utcnow()
     request = _request_from(row, vgpu_rows)
-    chosen, preempted = _plan_or_preempt(session, request, row["can_preempt"], casts, now)
+    chosen = _plan_or_preempt(session, change_set, request, row["can_preempt"], now)
     if chosen is not None:
-        placed = placement.claim(session, request, chosen)
-        placement.bind_vgpus(session, request, placed, now)
+        placed = vgpu_binding.claim(session, request, chosen)
+        vgpu_binding.bind_vgpus(session, request, placed, now)
         _set_state(session, row["id"], "active", None, now, placed_at=now)
-        return preempted
+        return
     _queue_or_refuse(session, request, queue_allowed, "Allocation %s" % uuid)
     _set_state(session, row["id"], "queued", "waiting for capacity to bind", now)
     events.record(
@@ -384,7 +346,6 @@ def _bind(session, uuid, project_id, queue_allowed, casts):
         "queued",
         "Allocation %s waits in the queue to bind." % uuid,
     )
-    return preempted
 
 
 def bind(uuid, project_id=None, queue=True):
@@ -394,13 +355,12 @@ def bind(uuid, project_id=None, queue=True):
     Binding a bound or queued allocation changes nothing."""
     if not isinstance(queue, bool):
         raise exception.InvalidRequest("queue must be true or false, not %r" % (queue,))
-    _change(lambda session, casts: _bind(session, uuid, project_id, queue, casts),
-            "Binding an allocation")
+    change.run(lambda session, change_set: _bind(session, change_set, uuid, project_id, queue),
+               "Binding an allocation")
     return get(uuid, project_id)
 
 
-def _unbind(session, uuid, project_id, casts, bound_before=None):
-    del casts[:]
+def _unbind(session, change_set, uuid, project_id, bound_before=None):
     row = _lock(session, uuid, project_id)
     if row["mode"] != "acquire":
         raise exception.InvalidRequest(
@@ -409,8 +369,8 @@ def _unbind(session, uuid, project_id, casts, bound_before=None):
         )
     if bound_before is not None and row["placed_at"] is not None and \
             row["placed_at"] > bound_before:
-        return None  # bound again since: the binding is a new application's
-    freed = _release(session, _vgpu_rows(session, row["id"]), casts)
+        return False  # bound again since: the binding is a new application's
+    freed = bool(change_set.release(session, _bound(_vgpu_rows(session, row["id"]))))
     if freed or row["state"] != "active":
         _set_state(session, row["id"], "active", None, models.utcnow())
     return freed
@@ -420,8 +380,8 @@ def unbind(uuid, project_id=None):
     """Release an acquire-mode allocation's capacity (its application ended)
     and keep the allocation, active and unbound; a queued one leaves the
     queue."""
-    _change(lambda session, casts: _unbind(session, uuid, project_id, casts),
-            "Unbinding an allocation")
+    change.run(lambda session, change_set: _unbind(session, change_set, uuid, project_id),
+               "Unbinding an allocation")
     return get(uuid, project_id)
 
 
@@ -430,16 +390,16 @@ def unbind_ended(uuid, last_seen_at):
     was bound again after the session was last seen alive (``last_seen_at``:
     naive UTC). Checked under the allocation's row lock, so a bind that
     races with the report is never undone. Returns True when it unbound."""
-    return bool(_change(
-        lambda session, casts: _unbind(session, uuid, None, casts, bound_before=last_seen_at),
-        "Unbinding an allocation whose session ended"))
+    return change.run(
+        lambda session, change_set: _unbind(session, change_set, uuid, None,
+                                            bound_before=last_seen_at),
+        "Unbinding an allocation whose session ended")
 
 
-def _preempt(session, uuid, casts, project_id):
-    del casts[:]
+def _preempt(session, change_set, uuid, project_id):
     row = _lock(session, uuid, project_id)
     if row["state"] == "preempted":
-        return False
+        return
     if row["state"] != "active":
         raise exception.Conflict(
             "Allocation %s is %s, not running; only running allocations can be "
@@ -448,9 +408,8 @@ def _preempt(session, uuid, casts, project_id):
     now = models.utcnow()
     reason = "preempted by an operator"
     if any(v.physical_gpu_id is not None for v in _vgpu_rows(session, row["id"])):
-        freed = preemption.evict(session, [row["id"]], reason, casts, now)
-        gpus.finish_drains(session, freed, casts)
-        return True
+        evictions.evict(session, change_set, [row["id"]], reason, now)
+        return
     _set_state(session, row["id"], "preempted", reason, now)
     events.record(
         session,
@@ -460,14 +419,13 @@ def _preempt(session, uuid, casts, project_id):
         "preempted",
         "Allocation %s was preempted by an operator." % uuid,
     )
-    return False
 
 
 def preempt(uuid, project_id=None):
     """Evict a running allocation (operator action): it becomes preempted,
     or queued again when it asked to requeue."""
-    _change(lambda session, casts: _preempt(session, uuid, casts, project_id),
-            "Preempting an allocation")
+    change.run(lambda session, change_set: _preempt(session, change_set, uuid, project_id),
+               "Preempting an allocation")
     return get(uuid, project_id=project_id)
 
 
@@ -541,14 +499,13 @@ def _grow_in_place(session, vgpu, compute_pct, memory_mb):
         ) from None
 
 
-def _resize(session, uuid, sizes, project_id, casts):
-    del casts[:]
+def _resize(session, change_set, uuid, sizes, project_id):
     row = _lock(session, uuid, project_id)
     vgpu_rows = _vgpu_rows(session, row["id"])
     targets = _resize_targets(row, vgpu_rows, *sizes)
     changed = [v for v in vgpu_rows if targets[v.index] != (v.compute_pct, v.memory_mb)]
     if not changed:
-        return False
+        return
     request = _request_from(row, vgpu_rows)
     for demand in request.demands:
         demand.compute_pct, demand.memory_mb = targets[demand.index]
@@ -557,13 +514,8 @@ def _resize(session, uuid, sizes, project_id, casts):
         new_c, new_m = targets[vgpu.index]
         if vgpu.physical_gpu_id is not None:
             _grow_in_place(session, vgpu, new_c, new_m)
-            casts.append(
-                (
-                    "resize_vgpu",
-                    vgpu.node,
-                    {"vgpu_uuid": vgpu.uuid, "compute_pct": new_c, "memory_mb": new_m},
-                )
-            )
+            change_set.cast("resize_vgpu", vgpu.node, vgpu_uuid=vgpu.uuid, compute_pct=new_c,
+                        memory_mb=new_m)
         session.execute(
             sa.update(VGPUS).where(VGPUS.c.id == vgpu.id).values(compute_pct=new_c, memory_mb=new_m)
         )
@@ -587,7 +539,9 @@ def _resize(session, uuid, sizes, project_id, casts):
         for v in changed
         if v.physical_gpu_id is not None
     )
-    return shrunk or row["state"] == "queued"
+    # A queued allocation that changed size may fit now.
+    if shrunk or row["state"] == "queued":
+        change_set.capacity_freed = True
 
 
 def resize(uuid, compute_pct=None, memory_mb=None, vgpus=None, project_id=None):
@@ -595,7 +549,7 @@ def resize(uuid, compute_pct=None, memory_mb=None, vgpus=None, project_id=None):
     every vGPU, ``vgpus`` ([{index, compute_pct?, memory_mb?}]) per vGPU.
     Bound vGPUs change in place when their GPU has room (else Conflict) and
     the agent is told the new limits; unbound ones just change."""
-    _change(lambda session, casts: _resize(session, uuid, (compute_pct, memory_mb, vgpus),
-                                           project_id, casts),
-            "Resizing an allocation")
+    change.run(lambda session, change_set: _resize(session, change_set, uuid,
+                                               (compute_pct, memory_mb, vgpus), project_id),
+               "Resizing an allocation")
     return get(uuid, project_id)

@@ -5,18 +5,13 @@ A GPU is in the ``orionx`` pool (sliced into vGPUs) or the ``native`` pool
 takes no new work meanwhile and switches when its last vGPU leaves.
 """
 
-import builtins
-
 import sqlalchemy as sa
-from oslo_log import log as logging
 
 from orionx_nova import exception
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
-from orionx_nova.objects import events, notifier
+from orionx_nova.objects import change, events, pool_switch
 from orionx_nova.scheduler import fit
-
-LOG = logging.getLogger(__name__)
 
 GPUS = models.PhysicalGpu.__table__
 NODES = models.Node.__table__
@@ -106,29 +101,6 @@ def get(uuid):
     return found[0]
 
 
-def _switch(session, gpu, mode, casts):
-    session.execute(
-        sa.update(GPUS)
-        .where(GPUS.c.id == gpu["id"])
-        .values(
-            pool=mode, draining=False, generation=GPUS.c.generation + 1, updated_at=models.utcnow()
-        )
-    )
-    events.record(
-        session,
-        "info",
-        "gpu",
-        gpu["uuid"],
-        "mode_changed",
-        "GPU %s moved from the %s pool to the %s pool." % (gpu["uuid"], gpu["pool"], mode),
-    )
-    casts.append(("set_gpu_mode", gpu["hostname"], {"gpu_uuid": gpu["uuid"], "mode": mode}))
-
-
-def _other_pool(pool):
-    return "native" if pool == "orionx" else "orionx"
-
-
 def _lock(session, uuid):
     gpu = (
         session.execute(
@@ -145,20 +117,7 @@ def _lock(session, uuid):
     return gpu
 
 
-def _bound_allocations(session, gpu_id):
-    return (
-        session.execute(
-            sa.select(ALLOCATIONS.c.uuid)
-            .distinct()
-            .select_from(VGPUS.join(ALLOCATIONS, ALLOCATIONS.c.id == VGPUS.c.allocation_id))
-            .where(VGPUS.c.physical_gpu_id == gpu_id)
-        )
-        .scalars()
-        .all()
-    )
-
-
-def _set_mode(session, uuid, mode, drain, casts):
+def _set_mode(session, change_set, uuid, mode, drain):
     gpu = _lock(session, uuid)
     if gpu["pool"] == mode:
         if gpu["draining"]:
@@ -175,13 +134,15 @@ def _set_mode(session, uuid, mode, drain, casts):
                 "drain_cancelled",
                 "GPU %s stays in the %s pool; its drain was cancelled." % (uuid, mode),
             )
-        return False
+        return
     if gpu["draining"]:
-        return False  # already on its way to ``mode``: asking again changes nothing
-    holders = _bound_allocations(session, gpu["id"])
+        return  # already on its way to ``mode``: asking again changes nothing
+    holders = pool_switch.bound_allocations(session, gpu["id"])
     if not holders:
-        _switch(session, gpu, mode, casts)
-        return True
+        pool_switch.switch(session, gpu, mode, change_set.casts)
+        # The GPU is capacity of its new pool now.
+        change_set.capacity_freed = True
+        return
     if not drain:
         raise exception.Conflict(
             "GPU %s still has vGPUs of %d allocation(s) (%s) bound; delete or unbind "
@@ -202,7 +163,6 @@ def _set_mode(session, uuid, mode, drain, casts):
         "GPU %s takes no new work and moves to the %s pool once its %d "
         "allocation(s) leave." % (uuid, mode, len(holders)),
     )
-    return False
 
 
 def set_mode(uuid, mode, drain=False):
@@ -214,35 +174,6 @@ def set_mode(uuid, mode, drain=False):
         )
     if not isinstance(drain, bool):
         raise exception.InvalidRequest("drain must be true or false, not %r" % (drain,))
-    casts = []
-    with db_api.transaction() as session:
-        switched = _set_mode(session, uuid, mode, drain, casts)
-    notifier.send(casts)
-    if switched:
-        from orionx_nova.scheduler import queue
-
-        queue.serve()
+    change.run(lambda session, change_set: _set_mode(session, change_set, uuid, mode, drain),
+               "Moving a GPU between pools")
     return get(uuid)
-
-
-def finish_drains(session, gpu_ids, casts):
-    """Switch every draining GPU among ``gpu_ids`` that has become empty.
-    Called in the transaction that released its last vGPUs."""
-    if not gpu_ids:
-        return []
-    draining = (
-        session.execute(
-            sa.select(GPUS, NODES.c.hostname)
-            .select_from(GPUS.join(NODES, NODES.c.id == GPUS.c.node_id))
-            .where(GPUS.c.id.in_(builtins.list(gpu_ids)), GPUS.c.draining == sa.true())
-            .with_for_update(of=GPUS)
-        )
-        .mappings()
-        .all()
-    )
-    switched = []
-    for gpu in draining:
-        if not _bound_allocations(session, gpu["id"]):
-            _switch(session, gpu, _other_pool(gpu["pool"]), casts)
-            switched.append(gpu["uuid"])
-    return switched

@@ -12,17 +12,13 @@ import json
 import uuid as uuidlib
 
 import sqlalchemy as sa
-from oslo_log import log as logging
 
 from orionx_nova import exception
 from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
-from orionx_nova.objects import events, gpus, notifier
+from orionx_nova.objects import change, events
 from orionx_nova.objects.formatting import iso8601, json_object
-from orionx_nova.scheduler import placement, queue
-
-LOG = logging.getLogger(__name__)
 
 NODES = models.Node.__table__
 GPUS = models.PhysicalGpu.__table__
@@ -109,7 +105,7 @@ def _upsert_node(session, hostname, endpoints, now):
         events.record(
             session, "info", "node", node_uuid, "registered", "Node %s registered." % hostname
         )
-        return node_id, False
+        return node_id
     session.execute(
         sa.update(NODES).where(NODES.c.id == node["id"]).values(updated_at=now, **values)
     )
@@ -123,7 +119,7 @@ def _upsert_node(session, hostname, endpoints, now):
             "Node %s is up again (it re-registered)." % hostname,
         )
         _restore_degraded(session, node["id"], now)
-    return node["id"], node["state"] == "down"
+    return node["id"]
 
 
 def _restore_degraded(session, node_id, now):
@@ -294,22 +290,15 @@ def register(hostname, gpus=(), endpoints=None):
     if endpoints is not None and not isinstance(endpoints, dict):
         raise exception.InvalidRequest("endpoints must be an object")
 
-    def work(session):
+    def work(session, change_set):
         now = models.utcnow()
-        node_id, _came_back = _upsert_node(session, hostname, endpoints, now)
+        node_id = _upsert_node(session, hostname, endpoints, now)
         _sync_gpus(session, node_id, hostname, reported, now)
+        # New, returning or healthy again GPUs may take what waits.
+        change_set.capacity_freed = True
 
-    with db_api.transaction() as session:
-        work(session)
-    _serve_queue()
+    change.run(work, "Registering a node")
     return get(hostname)
-
-
-def _serve_queue():
-    try:
-        queue.serve()
-    except Exception:
-        LOG.exception("Serving the queue failed; it will be served at the next change")
 
 
 def _apply_health(session, node_id, hostname, usage):
@@ -346,7 +335,7 @@ def heartbeat(hostname, usage=None):
     """An agent is alive. A node that was down comes back up (its degraded
     allocations run again). ``usage`` may carry {"gpus": [{uuid, health}]}."""
 
-    def work(session):
+    def work(session, change_set):
         now = models.utcnow()
         node = _lock_node(session, hostname)
         if node is None:
@@ -364,12 +353,10 @@ def heartbeat(hostname, usage=None):
                 session, "info", "node", node["uuid"], "up", "Node %s is up again." % hostname
             )
             _restore_degraded(session, node["id"], now)
-        return _apply_health(session, node["id"], hostname, usage) or came_back
+        if _apply_health(session, node["id"], hostname, usage) or came_back:
+            change_set.capacity_freed = True
 
-    with db_api.transaction() as session:
-        more_capacity = work(session)
-    if more_capacity:
-        _serve_queue()
+    change.run(work, "Heartbeat of a node")
     return get(hostname)
 
 
@@ -388,7 +375,7 @@ def _allocations_on_node(session, node_id):
     ).all()
 
 
-def _release_acquired(session, allocation, hostname, now, casts):
+def _release_acquired(session, change_set, allocation, hostname, now):
     """An application's GPU vanished with its node: release every binding of
     the allocation (it must bind again) and keep the allocation."""
     bound = session.execute(
@@ -402,9 +389,7 @@ def _release_acquired(session, allocation, hostname, now, casts):
         .select_from(VGPUS.join(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id))
         .where(VGPUS.c.allocation_id == allocation.id)
     ).all()
-    freed = placement.release_vgpus(session, bound)
-    if any(row.draining for row in bound):
-        gpus.finish_drains(session, freed, casts)
+    change_set.release(session, bound)
     reason = "node %s went down; bind again to run" % hostname
     session.execute(
         sa.update(ALLOCATIONS)
@@ -421,7 +406,7 @@ def _release_acquired(session, allocation, hostname, now, casts):
     )
 
 
-def _mark_down(session, node, now, casts):
+def _mark_down(session, change_set, node, now):
     session.execute(
         sa.update(NODES).where(NODES.c.id == node.id).values(state="down", updated_at=now)
     )
@@ -439,11 +424,9 @@ def _mark_down(session, node, now, casts):
             iso8601(node.last_heartbeat_at) or "never",
         ),
     )
-    released = False
     for allocation in _allocations_on_node(session, node.id):
         if allocation.mode == "acquire":
-            _release_acquired(session, allocation, node.hostname, now, casts)
-            released = True
+            _release_acquired(session, change_set, allocation, node.hostname, now)
         elif allocation.state == "active":
             reason = "node %s is down" % node.hostname
             session.execute(
@@ -459,7 +442,6 @@ def _mark_down(session, node, now, casts):
                 "degraded",
                 "Allocation %s is degraded: %s." % (allocation.uuid, reason),
             )
-    return released
 
 
 def reap_dead_nodes(now=None):
@@ -467,8 +449,8 @@ def reap_dead_nodes(now=None):
     ``[controller] heartbeat_timeout``; returns their hostnames."""
     now = now or models.utcnow()
     cutoff = now - datetime.timedelta(seconds=CONF.controller.heartbeat_timeout)
-    casts = []
-    with db_api.transaction() as session:
+
+    def work(session, change_set):
         dead = session.execute(
             sa.select(NODES.c.id, NODES.c.uuid, NODES.c.hostname, NODES.c.last_heartbeat_at)
             .where(
@@ -478,10 +460,8 @@ def reap_dead_nodes(now=None):
             .order_by(NODES.c.id)
             .with_for_update()
         ).all()
-        released = False
         for node in dead:
-            released = _mark_down(session, node, now, casts) or released
-    notifier.send(casts)
-    if released:
-        _serve_queue()
-    return [node.hostname for node in dead]
+            _mark_down(session, change_set, node, now)
+        return [node.hostname for node in dead]
+
+    return change.run(work, "Marking dead nodes down")

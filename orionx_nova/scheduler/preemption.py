@@ -3,7 +3,8 @@
 :func:`choose_victims` is pure: given the usable GPUs and the running
 allocations that may be evicted, it picks the smallest set that makes the
 request fit, preferring the lowest priority and then the youngest.
-:func:`preempt_for` runs it against the database and evicts the choice.
+:func:`find_victims` runs it against the database; evicting the choice
+(events, casts to the agents) is :mod:`orionx_nova.objects.evictions`.
 """
 
 import copy
@@ -12,10 +13,8 @@ import datetime
 
 import sqlalchemy as sa
 
-from orionx_nova.conf import CONF
 from orionx_nova.db import models
-from orionx_nova.objects import events, gpus
-from orionx_nova.scheduler import candidates, claims, fit, placement, planner
+from orionx_nova.scheduler import candidates, fit, planner
 
 ALLOCATIONS = models.Allocation.__table__
 VGPUS = models.VGpu.__table__
@@ -179,89 +178,3 @@ def find_victims(session, request, policy):
         return None
     gpus = candidates.load_usable(session, pool, with_room=False)
     return choose_victims(request, gpus, victims, policy)
-
-
-def evict(session, allocation_ids, reason, casts, now, by_allocation=None):
-    """Evict running allocations: release their vGPUs, mark them
-    ``preempted`` (or ``queued`` again when they asked to ``requeue``),
-    record an event each and queue a ``preempt_session`` cast per host,
-    naming ``by_allocation`` (the allocation that takes the capacity, None
-    for an operator's eviction) so the guest's error can say who.
-    Returns the ids of the GPUs that gained capacity.
-
-    The rows are locked first; one that stopped running meanwhile means the
-    plan was made on stale data, so the caller plans again."""
-    ids = sorted(allocation_ids)
-    locked = session.execute(
-        sa.select(ALLOCATIONS.c.id, ALLOCATIONS.c.uuid, ALLOCATIONS.c.requeue)
-        .where(ALLOCATIONS.c.id.in_(ids), ALLOCATIONS.c.state == "active")
-        .order_by(ALLOCATIONS.c.id)
-        .with_for_update()
-    ).all()
-    if len(locked) != len(ids):
-        raise claims.RaceLost("an allocation chosen for eviction changed state")
-    bound = session.execute(
-        sa.select(
-            VGPUS.c.id,
-            VGPUS.c.uuid,
-            VGPUS.c.allocation_id,
-            VGPUS.c.physical_gpu_id,
-            VGPUS.c.compute_pct,
-            VGPUS.c.memory_mb,
-            NODES.c.hostname,
-        )
-        .select_from(
-            VGPUS.join(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id).join(
-                NODES, NODES.c.id == GPUS.c.node_id
-            )
-        )
-        .where(VGPUS.c.allocation_id.in_(ids))
-    ).all()
-    freed_gpu_ids = placement.release_vgpus(session, bound)
-    for allocation_id, uuid, requeue in locked:
-        state = "queued" if requeue else "preempted"
-        session.execute(
-            sa.update(ALLOCATIONS)
-            .where(ALLOCATIONS.c.id == allocation_id)
-            .values(state=state, state_reason=reason, placed_at=None, updated_at=now)
-        )
-        events.record(
-            session,
-            "warning",
-            "allocation",
-            uuid,
-            "preempted",
-            "Allocation %s was evicted (%s) and is now %s." % (uuid, reason, state),
-        )
-        by_host = {}
-        for row in bound:
-            if row.allocation_id == allocation_id:
-                by_host.setdefault(row.hostname, []).append(row.uuid)
-        for host, vgpu_uuids in sorted(by_host.items()):
-            casts.append(
-                (
-                    "preempt_session",
-                    host,
-                    {"allocation_uuid": uuid, "vgpu_uuids": sorted(vgpu_uuids),
-                     "by_allocation": by_allocation},
-                )
-            )
-    return freed_gpu_ids
-
-
-def evict_and_plan(session, request, reason, casts, now):
-    """Evict the victims :func:`find_victims` picks for ``request`` and plan
-    it on the capacity they free: the chosen GPUs, or None when no set of
-    victims makes it fit. Raises ``RaceLost`` when the freed capacity was
-    taken meanwhile (the caller's transaction then retries)."""
-    victims = find_victims(session, request, CONF.scheduler.policy)
-    if not victims:
-        return None
-    freed = evict(session, [v.id for v in victims], reason, casts, now,
-                  by_allocation=request.uuid)
-    gpus.finish_drains(session, freed, casts)
-    chosen = placement.plan(session, request)
-    if chosen is None:
-        # The eviction was planned on rows others changed since.
-        raise claims.RaceLost("capacity freed by preemption was taken")
-    return chosen

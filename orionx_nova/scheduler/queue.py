@@ -1,23 +1,16 @@
-"""The queue: requests that did not fit wait here in state ``queued``.
+"""The queue's order: requests that did not fit wait here in state ``queued``.
 
-Served by priority (higher first), then age, whenever capacity frees. With
-backfill (the default) a request further back starts when it fits while
-those ahead still do not; ``[scheduler] strict_queue`` serves strictly in
-order. Serving plans against one snapshot of the GPUs with room and opens a
-short transaction per request it starts, so a long queue of requests that
-do not fit costs one read, not one query each.
+Served by priority (higher first), then age. This module reads the queue
+and starts one request on GPUs already chosen; serving it (which requests
+start, in which order, evicting what) is
+:func:`orionx_nova.objects.queue.serve`, which records the events and
+casts that go with it.
 """
 
 import sqlalchemy as sa
-from oslo_log import log as logging
 
-from orionx_nova.conf import CONF
-from orionx_nova.db import api as db_api
 from orionx_nova.db import models
-from orionx_nova.objects import events, notifier
-from orionx_nova.scheduler import candidates, claims, fit, placement, planner, preemption
-
-LOG = logging.getLogger(__name__)
+from orionx_nova.scheduler import fit, vgpu_binding
 
 ALLOCATIONS = models.Allocation.__table__
 VGPUS = models.VGpu.__table__
@@ -92,39 +85,35 @@ def load_queue(session):
     for row in session.execute(query):
         request = requests.get(row[0])
         if request is None:
-            request = requests[row[0]] = placement.Request(
+            request = requests[row[0]] = vgpu_binding.Request(
                 *row[:6], demands=[], can_preempt=bool(row[11])
             )
         request.demands.append(fit.Demand(row[7], row[8], row[9], row[10], whole=bool(row[6])))
     return list(requests.values())
 
 
-class _NoLongerQueued(Exception):
+class NoLongerQueued(Exception):
     """Another controller served or removed the request meanwhile."""
 
 
-def _start(session, request, chosen, now):
+def start(session, request, chosen, now):
+    """Make queued ``request`` active on the ``chosen`` GPUs ({vgpu index:
+    GpuView}): claim their capacity and bind its vGPUs. Returns {vgpu
+    index: Placed}; raises NoLongerQueued, or RaceLost when a chosen GPU
+    changed since it was read."""
     result = session.execute(
         sa.update(ALLOCATIONS)
         .where(ALLOCATIONS.c.id == request.id, ALLOCATIONS.c.state == "queued")
         .values(state="active", state_reason=None, placed_at=now, updated_at=now)
     )
     if result.rowcount != 1:
-        raise _NoLongerQueued()
-    placed = placement.claim(session, request, chosen)
-    placement.bind_vgpus(session, request, placed, now)
-    events.record(
-        session,
-        "info",
-        "allocation",
-        request.uuid,
-        "dequeued",
-        "Queued allocation %s was placed on GPU(s) %s."
-        % (request.uuid, ", ".join(sorted(p.gpu.uuid for p in placed.values()))),
-    )
+        raise NoLongerQueued()
+    placed = vgpu_binding.claim(session, request, chosen)
+    vgpu_binding.bind_vgpus(session, request, placed, now)
+    return placed
 
 
-class _Snapshot:
+class Snapshot:
     """The usable GPUs of one pool, read once per serving round, with the
     largest free capacity on any one GPU: a request bigger than that is
     skipped without planning, so a long queue of requests that do not fit
@@ -146,106 +135,3 @@ class _Snapshot:
             d.compute_pct <= self.max_free_compute_pct and d.memory_mb <= self.max_free_memory_mb
             for d in request.demands
         )
-
-
-def _try_start(request, snapshots):
-    """Place one queued request from the snapshot; True when it started."""
-    pool = "native" if request.native else "orionx"
-    for _attempt in range(CONF.scheduler.claim_retries):
-        if pool not in snapshots:
-            with db_api.transaction() as session:
-                snapshots[pool] = _Snapshot(candidates.load_usable(session, pool))
-        snapshot = snapshots[pool]
-        if not snapshot.might_fit(request):
-            return False
-        chosen = planner.plan(
-            request.demands,
-            snapshot.gpus,
-            request.host,
-            request.allow_remote,
-            CONF.scheduler.policy,
-        )
-        if chosen is None:
-            return False
-        try:
-            with db_api.transaction() as session:
-                _start(session, request, chosen, models.utcnow())
-        except _NoLongerQueued:
-            return False
-        except (claims.RaceLost, sa.exc.DBAPIError) as error:
-            if isinstance(error, sa.exc.DBAPIError) and not claims.is_transient(error):
-                raise
-            # The snapshot is stale (or was half-updated by the rolled-back
-            # claim): read it again.
-            snapshots.pop(pool, None)
-            continue
-        snapshot.update_limits()
-        return True
-    LOG.warning("Queued allocation %s lost every claim race; it stays queued", request.uuid)
-    return False
-
-
-def _try_preempting_start(request):
-    """Start a queued request that may preempt by evicting lower-priority
-    preemptible work, as a new request would; True when it started."""
-    casts = []
-
-    def work(session):
-        del casts[:]
-        now = models.utcnow()
-        reason = "preempted by queued allocation %s of priority %d" % (
-            request.uuid,
-            request.priority,
-        )
-        chosen = preemption.evict_and_plan(session, request, reason, casts, now)
-        if chosen is None:
-            return False
-        _start(session, request, chosen, now)
-        return True
-
-    try:
-        started = claims.run_with_retries(work, "Preempting for queued allocation")
-    except _NoLongerQueued:
-        return False
-    notifier.send(casts)
-    return started
-
-
-def _serve_once(queue):
-    """One pass over ``queue``; returns (started uuids, whether anything
-    was evicted)."""
-    started = []
-    evicted = False
-    snapshots = {}
-    for request in queue:
-        if _try_start(request, snapshots):
-            started.append(request.uuid)
-            continue
-        if request.can_preempt and _try_preempting_start(request):
-            started.append(request.uuid)
-            evicted = True
-            snapshots.clear()
-            continue
-        if CONF.scheduler.strict_queue:
-            break
-    return started, evicted
-
-
-# Evicted work that asked to requeue joins the queue and may start elsewhere
-# or evict lower priorities in turn; priorities strictly fall along such a
-# chain, so it ends, but a bound keeps one call short.
-MAX_SERVING_ROUNDS = 5
-
-
-def serve():
-    """Start every queued request that fits now (or can evict its way in),
-    in serving order. Returns the uuids of the allocations started."""
-    started = []
-    for _round in range(MAX_SERVING_ROUNDS):
-        with db_api.transaction() as session:
-            queue = load_queue(session)
-        started_now, evicted = _serve_once(queue)
-        started.extend(started_now)
-        if not evicted:
-            break
-    return started

@@ -5,7 +5,6 @@ import pytest
 from orionx_nova import exception
 from orionx_nova.conf import CONF
 from orionx_nova.objects import allocations, events, gpus, queue
-from orionx_nova.scheduler import queue as scheduler_queue
 from tests.unit.scheduler.conftest import add_node
 
 
@@ -262,4 +261,4 @@ def test_queued_preemptor_evicts_once_freed_capacity_makes_it_enough(pool_db):
     assert allocations.get(low["uuid"])["state"] == "preempted"
     assert pool_db.casts[0][:3] == ("preempt_session", "h1", low["uuid"])
     assert pool_db.casts[0][4] == urgent["uuid"]
-    assert scheduler_queue.serve() == []
+    assert queue.serve() == []

@@ -76,9 +76,9 @@ def _victim(id, priority, age_s, gpu_id, compute_pct, memory_mb=10):
 
 
 def _request(priority, *demands, host=None):
-    from orionx_nova.scheduler import placement
+    from orionx_nova.scheduler import vgpu_binding
 
-    return placement.Request(
+    return vgpu_binding.Request(
         None, "req", priority, datetime.datetime(2026, 1, 2), host, True, list(demands)
     )
 
