@@ -8,11 +8,10 @@ may change which domains hold vGPUs.
 """
 
 import json
-import threading
 
 from oslo_log import log as logging
 
-from orionx_agent import unix_listener
+from orionx_agent import listeners
 
 LOG = logging.getLogger(__name__)
 
@@ -32,21 +31,13 @@ class AdminSocket:
         self._listener = None
 
     def start(self):
-        self._listener = unix_listener.listen(self.path, mode=0o600, backlog=8)
-        threading.Thread(target=self._accept_loop, daemon=True, name="orionx-admin").start()
+        sock = listeners.listen_unix(self.path, mode=0o600, backlog=8)
+        self._listener = listeners.AcceptLoop(sock, self._serve, "orionx-admin",
+                                              path=self.path).start()
         LOG.info("Admin socket for orionx vgpu attach at %s", self.path)
         return self
 
-    def _accept_loop(self):
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return  # closed by stop()
-            threading.Thread(target=self._serve, args=(conn,), daemon=True,
-                             name="orionx-admin-request").start()
-
-    def _serve(self, conn):
+    def _serve(self, conn, _address):
         with conn:
             conn.settimeout(CLIENT_TIMEOUT_S)
             try:
@@ -76,5 +67,5 @@ class AdminSocket:
 
     def stop(self):
         if self._listener is not None:
-            unix_listener.close([self._listener], self.path)
+            self._listener.stop()
             self._listener = None

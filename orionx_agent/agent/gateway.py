@@ -29,7 +29,7 @@ from oslo_log import log as logging
 
 from guest_runtime.curesult import CUresult
 from orionx_agent import hello as hello_frames
-from orionx_agent import unix_listener
+from orionx_agent import listeners
 from orionx_agent.agent import locator as locator_mod
 from orionx_agent.agent.relay import Relay
 from orionx_agent.agent.tls_connection import TlsConnection
@@ -94,7 +94,6 @@ class Gateway:
         self._listeners = []
         self._relays = []
         self._lock = threading.Lock()
-        self._stopped = threading.Event()
         self.handed_over = 0
         self.relayed = 0
 
@@ -102,9 +101,13 @@ class Gateway:
 
     def start(self):
         if self.unix_socket_path:
-            self._listen(self._unix_listener(), "unix")
+            # Any local process may connect: guests prove who they are with a
+            # session token in HELLO, not with file permissions.
+            sock = listeners.listen_unix(self.unix_socket_path, mode=0o666,
+                                         backlog=LISTEN_BACKLOG)
+            self._listen(sock, "unix", self.unix_socket_path)
         if self.tcp_address:
-            sock = socket.create_server(self.tcp_address, backlog=LISTEN_BACKLOG)
+            sock = listeners.listen_tcp(self.tcp_address, backlog=LISTEN_BACKLOG)
             self.tcp_port = sock.getsockname()[1]
             self._listen(sock, self.tcp_kind)
         LOG.info("Gateway listening on %s", ", ".join(self.listen_endpoints()))
@@ -123,25 +126,11 @@ class Gateway:
                                        self.tcp_port))
         return found
 
-    def _unix_listener(self):
-        # Any local process may connect: guests prove who they are with a
-        # session token in HELLO, not with file permissions.
-        return unix_listener.listen(self.unix_socket_path, mode=0o666, backlog=LISTEN_BACKLOG)
-
-    def _listen(self, sock, kind):
-        self._listeners.append(sock)
-        threading.Thread(target=self._accept_loop, args=(sock, kind), daemon=True,
-                         name="orionx-gateway-%s" % kind).start()
-
-    def _accept_loop(self, listener, kind):
-        while not self._stopped.is_set():
-            try:
-                conn, address = listener.accept()
-            except OSError:
-                return  # closed by stop()
-            peer = "%s:%s" % (kind, address or "local")
-            threading.Thread(target=self._route, args=(conn, kind, peer), daemon=True,
-                             name="orionx-gateway-route").start()
+    def _listen(self, sock, kind, path=None):
+        def accepted(conn, address):
+            self._route(conn, kind, "%s:%s" % (kind, address or "local"))
+        self._listeners.append(listeners.AcceptLoop(sock, accepted, "orionx-gateway-%s" % kind,
+                                                    path=path).start())
 
     # -- routing ---------------------------------------------------------------
 
@@ -299,8 +288,8 @@ class Gateway:
         threading.Thread(target=relay.wait, daemon=True, name="orionx-relay-wait").start()
 
     def stop(self):
-        self._stopped.set()
-        unix_listener.close(self._listeners, self.unix_socket_path)
+        for listener in self._listeners:
+            listener.stop()
         with self._lock:
             relays, self._relays = self._relays, []
         for relay in relays:

@@ -26,6 +26,7 @@ from guest_runtime.curesult import CUresult
 from guest_runtime.endpoints import connect_unix
 from guest_runtime.streams import ConnectionClosed
 from orionx_agent import hello as hello_frames
+from orionx_agent import listeners
 from orionx_agent.agent import vm_link_host
 
 LOG = logging.getLogger(__name__)
@@ -67,29 +68,17 @@ class VmChannels:
             LOG.warning("[agent] vsock_port %d is set but this Python has no AF_VSOCK: VMs "
                         "reach the agent over their serial channel only", self.vsock_port)
             return
-        sock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
         try:
-            sock.bind((socket.VMADDR_CID_ANY, self.vsock_port))
-            sock.listen(LISTEN_BACKLOG)
+            sock = listeners.listen_vsock(self.vsock_port, backlog=LISTEN_BACKLOG)
         except OSError as exc:
-            sock.close()
             LOG.warning("Cannot listen on vsock port %d (%s): load vhost_vsock, or VMs reach "
                         "the agent over their serial channel only", self.vsock_port, exc)
             return
         self.vsock_port = sock.getsockname()[1]
-        self._vsock_listener = sock
-        threading.Thread(target=self._accept_vsock, daemon=True,
-                         name="orionx-vsock-accept").start()
+        self._vsock_listener = listeners.AcceptLoop(
+            sock, lambda conn, address: self._serve_vsock(conn, address[0]),
+            "orionx-vsock").start()
         LOG.info("Listening for VMs on vsock port %d", self.vsock_port)
-
-    def _accept_vsock(self):
-        while not self._stopped.is_set():
-            try:
-                conn, (cid, _port) = self._vsock_listener.accept()
-            except OSError:
-                return  # closed by stop()
-            threading.Thread(target=self._serve_vsock, args=(conn, cid), daemon=True,
-                             name="orionx-vsock-%d" % cid).start()
 
     def _serve_vsock(self, conn, cid):
         try:
@@ -201,7 +190,7 @@ class VmChannels:
     def stop(self):
         self._stopped.set()
         if self._vsock_listener is not None:
-            self._vsock_listener.close()
+            self._vsock_listener.stop()
         with self._lock:
             sockets, self._serial = list(self._serial.values()), {}
         for sock in sockets:

@@ -2,9 +2,11 @@
 
 Layout, one job per module:
 
-* ``server``: listeners (unix, TCP, TLS) and the session registry;
+* ``server``: its listeners (unix, TCP, TLS; accept loops from
+  ``orionx_agent.listeners``) and the session registry;
 * ``session``: one client's session: frame loop, dispatch derived from
   ``guest_runtime.protocol.OPS``, handle translation, sticky errors;
+* ``shm_segment``: the server's side of SHM_ATTACH (segment, doorbells);
 * ``memory_map``: a session's allocations and its quota, pointer checks;
 * ``scheduler``: compute shares: the gate every launch passes (sliding
   window, ``hard``/``elastic``);

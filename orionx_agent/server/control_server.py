@@ -10,11 +10,10 @@ import array
 import json
 import os
 import socket
-import threading
 
 from oslo_log import log as logging
 
-from orionx_agent import unix_listener
+from orionx_agent import listeners
 from orionx_agent.server.control import MAX_LINE_BYTES, ControlError, encode
 
 LOG = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ class ControlListener:
     def __init__(self, server, path):
         self.server = server
         self.path = path
-        self._sock = None
+        self._listener = None
         self._handlers = {
             "resize": server.resize_vgpu,
             "preempt": server.preempt_allocation,
@@ -38,24 +37,17 @@ class ControlListener:
 
     def start(self):
         # Only the agent (the same user) may steer the GPU server.
-        self._sock = unix_listener.listen(self.path, mode=0o600, backlog=16)
-        threading.Thread(target=self._accept_loop, name="orionx-control", daemon=True).start()
+        sock = listeners.listen_unix(self.path, mode=0o600, backlog=16)
+        self._listener = listeners.AcceptLoop(sock, self._serve, "orionx-control",
+                                              path=self.path).start()
         LOG.info("Control channel on %s", self.path)
 
     def stop(self):
-        if self._sock is not None:
-            unix_listener.close([self._sock], self.path)
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
 
-    def _accept_loop(self):
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return  # closed by stop()
-            threading.Thread(target=self._serve, args=(conn,), name="orionx-control-conn",
-                             daemon=True).start()
-
-    def _serve(self, conn):
+    def _serve(self, conn, _address):
         reader = _LineReader(conn)
         try:
             while True:

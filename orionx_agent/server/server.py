@@ -16,7 +16,7 @@ from oslo_log import log as logging
 
 from guest_runtime import protocol
 from guest_runtime.streams import SocketStream
-from orionx_agent import unix_listener
+from orionx_agent import listeners
 from orionx_agent.server.control import ControlError
 from orionx_agent.server.control_server import ControlListener
 from orionx_agent.server.device_memory import DeviceMemory
@@ -52,8 +52,7 @@ class GpuServer:
         self._vgpu_limits = {}        # vGPU id -> (compute_pct, memory_mb) after a resize
         self._priorities = {}         # allocation id -> eviction priority
         self._listeners = []
-        self._threads = []
-        self._session_threads = []
+        self._session_threads = listeners.ConnectionThreads()
         self._sessions = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -89,9 +88,11 @@ class GpuServer:
 
     def start(self):
         if self.unix_socket_path:
-            self._listen(self._unix_listener(), "unix")
+            sock = listeners.listen_unix(self.unix_socket_path, mode=0o660,
+                                         backlog=LISTEN_BACKLOG)
+            self._listen(sock, "unix", self.unix_socket_path)
         if self.tcp_address:
-            sock = socket.create_server(self.tcp_address, backlog=LISTEN_BACKLOG)
+            sock = listeners.listen_tcp(self.tcp_address, backlog=LISTEN_BACKLOG)
             self.tcp_port = sock.getsockname()[1]
             self._listen(sock, "tls" if self.tls_context else "tcp")
         if self.control is not None:
@@ -101,31 +102,12 @@ class GpuServer:
                  self.backend.total_memory_bytes >> 20, ", ".join(self.endpoints))
         return self
 
-    def _unix_listener(self):
-        return unix_listener.listen(self.unix_socket_path, mode=0o660, backlog=LISTEN_BACKLOG)
-
-    def _listen(self, sock, kind):
-        self._listeners.append(sock)
-        thread = threading.Thread(target=self._accept_loop, args=(sock, kind),
-                                  name="orionx-accept-%s" % kind, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def _accept_loop(self, listener, kind):
-        while not self._stopped.is_set():
-            try:
-                conn, address = listener.accept()
-            except OSError:
-                return  # the listener was closed by stop()
-            self._start_session(conn, kind, "%s:%s" % (kind, address or "local"))
-
-    def _start_session(self, conn, kind, peer):
-        thread = threading.Thread(target=self._serve, args=(conn, kind, peer),
-                                  name="orionx-session", daemon=True)
-        with self._lock:
-            self._session_threads = [t for t in self._session_threads if t.is_alive()]
-            self._session_threads.append(thread)
-        thread.start()
+    def _listen(self, sock, kind, path=None):
+        def accepted(conn, address):
+            self._serve(conn, kind, "%s:%s" % (kind, address or "local"))
+        self._listeners.append(listeners.AcceptLoop(
+            sock, accepted, "orionx-session-%s" % kind, path=path,
+            threads=self._session_threads).start())
 
     def hand_over(self, fd, kind, peer):
         """Serve a connection accepted elsewhere (the agent's gateway), whose
@@ -142,7 +124,8 @@ class GpuServer:
         if self._stopped.is_set():
             conn.close()
             raise ControlError("this GPU server is stopping: connect to its successor")
-        self._start_session(conn, kind, "%s (handed over, %s)" % (peer, kind))
+        self._session_threads.start(self._serve, (conn, kind, "%s (handed over, %s)"
+                                                  % (peer, kind)), "orionx-session")
         return {"handed_over": True, "kind": kind, "peer": peer}
 
     def _serve(self, conn, kind, peer):
@@ -164,14 +147,11 @@ class GpuServer:
         self._stopped.set()
         if self.control is not None:
             self.control.stop()
-        unix_listener.close(self._listeners, self.unix_socket_path)
+        for listener in self._listeners:
+            listener.stop()
         for session in self.sessions():
             session.wake()
-        deadline = time.monotonic() + timeout_s
-        with self._lock:
-            threads = list(self._session_threads)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self._session_threads.join(time.monotonic() + timeout_s)
 
     def wait(self):
         self._stopped.wait()
