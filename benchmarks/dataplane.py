@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 from guest_runtime import cuda as driver  # noqa: E402
 from guest_runtime import kernels, runtime  # noqa: E402
 from guest_runtime.client import Connection  # noqa: E402
-from orionx_common.session_token import mint_token  # noqa: E402
+from orionx_agent.dev_tokens import development_token  # noqa: E402
 
 SECRET = "benchmark-secret"
 MB = 1 << 20
@@ -385,8 +385,7 @@ def main(argv=None):
     try:
         baseline, echo_socks = measure_baseline(echo_path, echo_port, args.iterations)
         baseline.update(gemm_n=args.gemm_n, gemm_repeats=args.gemm_repeats)
-        token = mint_token(SECRET, "bench", [{"id": "bench", "compute_pct": 100,
-                                              "memory_mb": 512}])
+        token = development_token(SECRET, 100, 512)
         results = {name: measure_transport(name, *endpoints[name], token,
                                            echo_socks["tcp" if name == "tcp" else "unix"],
                                            args)
@@ -407,8 +406,7 @@ def measure_routes(state_dir, children, echo_socks, args):
         return {}
     gateways, endpoints, gpu_uuid = start_gateways(state_dir)
     children.extend(gateways)
-    token = mint_token(SECRET, "bench", [{"id": "bench", "compute_pct": 100,
-                                          "memory_mb": 512, "gpu": gpu_uuid}])
+    token = development_token(SECRET, 100, 512, gpu_uuid=gpu_uuid)
     results = {}
     for name in routes:
         endpoint, transport, kind = endpoints[name]

@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from guest_runtime.client import Connection  # noqa: E402
+from orionx_agent.dev_tokens import development_token  # noqa: E402
 from orionx_agent.server.control import ControlClient  # noqa: E402
-from orionx_common.session_token import mint_token  # noqa: E402
 from tests.qos.conftest import SECRET  # noqa: E402
 from tests.qos.workload import ServerProcess, run_mix  # noqa: E402
 
@@ -51,8 +51,8 @@ MIXES = (
 
 
 def token(index, compute_pct, memory_mb=64):
-    vgpu = {"id": "vgpu-%d" % index, "compute_pct": compute_pct, "memory_mb": memory_mb}
-    return mint_token(SECRET, "alloc-%d" % index, [vgpu], ttl_s=3600)
+    return development_token(SECRET, compute_pct, memory_mb, vgpu_id="vgpu-%d" % index,
+                             allocation_id="alloc-%d" % index, ttl_s=3600)
 
 
 class GpuProcess:

@@ -7,9 +7,10 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from orionx_agent.conf import CONF
+from orionx_agent.dev_tokens import development_token
 from orionx_agent.server import factory
 from orionx_common import config
-from orionx_common.session_token import TokenError, VGpuClaim, mint_token
+from orionx_common.session_token import TokenError
 
 LOG = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def main(argv=None):
     config.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         if CONF.print_token:
-            print(_development_token())
+            print(development_token(CONF.session_secret, CONF.token_compute_pct,
+                                    CONF.token_memory_mb, ttl_s=CONF.token_ttl_s))
             return 0
         server = factory.build_server(CONF)
     except (TokenError, RuntimeError, ValueError) as exc:
@@ -38,11 +40,6 @@ def main(argv=None):
     # Logged outside the except block: the message says it all, no traceback.
     LOG.error("%s", problem)
     return 2
-
-
-def _development_token():
-    vgpu = VGpuClaim("dev-vgpu", CONF.token_compute_pct, CONF.token_memory_mb)
-    return mint_token(CONF.session_secret, "dev", [vgpu], CONF.token_ttl_s)
 
 
 def _serve(server):

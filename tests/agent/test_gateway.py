@@ -10,7 +10,8 @@ from guest_runtime.client import Connection
 from guest_runtime.curesult import CudaError, CUresult
 from orionx_agent.agent.gateway import Gateway
 from orionx_agent.agent.locator import GpuNotFound
-from orionx_common.session_token import mint_token
+from orionx_agent.dev_tokens import development_token
+from orionx_common.session_token import VGpuClaim
 
 SECRET = "gateway-test-secret"
 
@@ -44,9 +45,8 @@ def gateway():
 
 
 def _token(*gpus, secret=SECRET):
-    return mint_token(secret, "alloc-1", [{"id": "v%d" % i, "compute_pct": 10,
-                                           "memory_mb": 64, "gpu": gpu}
-                                          for i, gpu in enumerate(gpus)])
+    return development_token(secret, allocation_id="alloc-1", vgpus=[
+        VGpuClaim("v%d" % i, 10, 64, gpu) for i, gpu in enumerate(gpus)])
 
 
 @pytest.mark.parametrize("token,code,words", [

@@ -13,9 +13,9 @@ import pytest
 
 from guest_runtime import runtime
 from guest_runtime.client import Connection
+from orionx_agent.dev_tokens import development_token
 from orionx_agent.server.server import GpuServer
 from orionx_agent.server.sim_backend import SimGpu
-from orionx_common.session_token import mint_token
 
 SECRET = "dataplane-test-secret"
 SIM_MEMORY_MB = 256
@@ -24,8 +24,8 @@ TRANSPORTS = ("shm", "unix", "tcp", "tls")
 
 def make_token(memory_mb=64, ttl_s=600, secret=SECRET, allocation_id="alloc-1",
                vgpu_id="vgpu-1", now=None):
-    vgpu = {"id": vgpu_id, "compute_pct": 50, "memory_mb": memory_mb}
-    return mint_token(secret, allocation_id, [vgpu], ttl_s=ttl_s, now=now)
+    return development_token(secret, 50, memory_mb, vgpu_id=vgpu_id,
+                             allocation_id=allocation_id, ttl_s=ttl_s, now=now)
 
 
 @pytest.fixture

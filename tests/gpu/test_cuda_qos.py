@@ -15,11 +15,11 @@ import pytest
 
 from guest_runtime import protocol
 from guest_runtime.client import Connection
+from orionx_agent.dev_tokens import development_token
 from orionx_agent.server import cuda_backend
 from orionx_agent.server.control import ControlClient
 from orionx_agent.server.scheduler import ComputeScheduler
 from orionx_agent.server.server import GpuServer
-from orionx_common.session_token import mint_token
 from tests.dataplane.conftest import SECRET
 
 REASON = cuda_backend.unavailable_reason()
@@ -50,8 +50,8 @@ def gpu_server():
 
 
 def _token(index, compute_pct, memory_mb=256):
-    vgpu = {"id": "v%d" % index, "compute_pct": compute_pct, "memory_mb": memory_mb}
-    return mint_token(SECRET, "a%d" % index, [vgpu], ttl_s=600)
+    return development_token(SECRET, compute_pct, memory_mb, vgpu_id="v%d" % index,
+                             allocation_id="a%d" % index, ttl_s=600)
 
 
 def _gemm_loop(server, token, stop, n=GEMM_N):

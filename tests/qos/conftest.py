@@ -12,19 +12,19 @@ import tempfile
 import pytest
 
 from guest_runtime.client import Connection
+from orionx_agent.dev_tokens import development_token
 from orionx_agent.server.control import ControlClient
 from orionx_agent.server.scheduler import ComputeScheduler
 from orionx_agent.server.server import GpuServer
 from orionx_agent.server.sim_backend import SimGpu
-from orionx_common.session_token import mint_token
 
 SECRET = "qos-test-secret"
 MB = 1 << 20
 
 
 def make_token(allocation_id="alloc-1", vgpu_id="vgpu-1", compute_pct=50, memory_mb=64):
-    vgpu = {"id": vgpu_id, "compute_pct": compute_pct, "memory_mb": memory_mb}
-    return mint_token(SECRET, allocation_id, [vgpu], ttl_s=600)
+    return development_token(SECRET, compute_pct, memory_mb, vgpu_id=vgpu_id,
+                             allocation_id=allocation_id, ttl_s=600)
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 from guest_runtime import endpoints, runtime, vm_devices, vm_link
 from guest_runtime.endpoints import Endpoint
 from orionx_agent.agent.vm_channels import UnknownVm, VmChannels
+from orionx_agent.dev_tokens import development_token
 from orionx_agent.server.server import GpuServer
 from orionx_agent.server.sim_backend import SimGpu
-from orionx_common.session_token import mint_token
 from tests.vm_e2e.e2e_guest import scale_round_trip
 
 SECRET = "vm-test-secret"
@@ -48,8 +48,7 @@ class Directory:
         return self.vm
 
     def tokens(self, vm):
-        return [mint_token(SECRET, "alloc-vm", [{"id": "vgpu-%d" % i, "compute_pct": 50,
-                                                 "memory_mb": 64}])
+        return [development_token(SECRET, 50, 64, vgpu_id="vgpu-%d" % i, allocation_id="alloc-vm")
                 for i in range(vm.vgpu_count)]
 
 
