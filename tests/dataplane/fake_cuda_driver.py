@@ -12,6 +12,7 @@ import ctypes
 import enum
 import struct
 import sys
+import time
 import types
 
 import numpy as np
@@ -243,3 +244,133 @@ def make_modules(calls):
     nvrtc.nvrtcGetPTX = lambda prog, buf: (OK,)
     nvrtc.nvrtcDestroyProgram = lambda prog: (OK,)
     return driver, nvrtc, state
+
+
+def install_with_events_and_vmm(monkeypatch, calls):
+    """The fake driver with CUDA events (kernel timing) and virtual memory
+    management (eviction): "device memory" is host memory at real
+    addresses; a reserved range keeps its address while unmapped, and
+    unmapping scribbles over it, so a buffer that was not really copied out
+    and back fails its checksum. Physical memory is a budget of
+    VMM_PHYSICAL_BYTES that cuMemCreate draws from. Returns the VMM state."""
+    driver, nvrtc, state = make_modules(calls)
+    vmm = _add_events_and_vmm(driver, state, calls)
+    # The GPU says it supports virtual memory management (attribute 102).
+    attributes = {**ATTRIBUTES, 102: 1}
+    monkeypatch.setitem(globals(), "ATTRIBUTES", attributes)
+
+    def known_attribute(value):
+        if int(value) not in attributes:
+            raise ValueError(value)
+        return int(value)
+    monkeypatch.setattr(driver, "CUdevice_attribute", known_attribute)
+    install(monkeypatch, driver, nvrtc)
+    return vmm
+
+
+# The virtual memory management of install_with_events_and_vmm: pages of
+# GRANULARITY bytes, VMM_PHYSICAL_BYTES of physical memory in all.
+GRANULARITY = 2 << 20
+VMM_PHYSICAL_BYTES = 16 << 20
+
+
+def _add_events_and_vmm(driver, state, calls):
+    """Give the fake driver CUDA events and the virtual memory calls."""
+    vmm = {"reserved": {}, "physical_used": 0, "handles": {}}
+    record = recorder(driver, calls)
+
+    @record
+    def cuEventCreate(flags):
+        return OK, types.SimpleNamespace(at=None)
+
+    @record
+    def cuEventRecord(event, stream):
+        event.at = time.perf_counter()  # the fake runs kernels inside the launch call
+        return (OK,)
+
+    @record
+    def cuEventSynchronize(event):
+        return (OK,)
+
+    @record
+    def cuEventElapsedTime(start, end):
+        return OK, (end.at - start.at) * 1000.0
+
+    @record
+    def cuEventDestroy(event):
+        return (OK,)
+
+    _add_vmm(driver, record, vmm, state)
+    return vmm
+
+
+def _add_vmm(driver, record, vmm, state):
+    ok = OK
+    driver.CUmemAllocationProp = lambda: types.SimpleNamespace(
+        location=types.SimpleNamespace())
+    driver.CUmemAccessDesc = lambda: types.SimpleNamespace(location=types.SimpleNamespace())
+    driver.CUmemAllocationType = types.SimpleNamespace(CU_MEM_ALLOCATION_TYPE_PINNED=1)
+    driver.CUmemLocationType = types.SimpleNamespace(CU_MEM_LOCATION_TYPE_DEVICE=1)
+    driver.CUmemAccess_flags = types.SimpleNamespace(CU_MEM_ACCESS_FLAGS_PROT_READWRITE=3)
+    driver.CUmemAllocationGranularity_flags = types.SimpleNamespace(
+        CU_MEM_ALLOC_GRANULARITY_MINIMUM=0)
+
+    @record
+    def cuMemGetAllocationGranularity(prop, flags):
+        return ok, GRANULARITY
+
+    @record
+    def cuMemAddressReserve(size, alignment, addr, flags):
+        raw = ctypes.create_string_buffer(size)
+        vmm["reserved"][ctypes.addressof(raw)] = raw
+        return ok, CUdeviceptr(ctypes.addressof(raw))
+
+    @record
+    def cuMemAddressFree(ptr, size):
+        vmm["reserved"].pop(int(ptr))
+        return (ok,)
+
+    @record
+    def cuMemCreate(size, prop, flags):
+        if vmm["physical_used"] + size > VMM_PHYSICAL_BYTES:
+            return CUresult.CUDA_ERROR_OUT_OF_MEMORY, None
+        vmm["physical_used"] += size
+        handle = object()
+        vmm["handles"][handle] = size
+        return ok, handle
+
+    @record
+    def cuMemRelease(handle):
+        vmm["physical_used"] -= vmm["handles"].pop(handle)
+        return (ok,)
+
+    @record
+    def cuMemMap(ptr, size, offset, handle, flags):
+        return (ok,)
+
+    @record
+    def cuMemSetAccess(ptr, size, descs, count):
+        return (ok,)
+
+    @record
+    def cuMemUnmap(ptr, size):
+        ctypes.memset(int(ptr), 0xEE, size)  # the physical pages are gone
+        return (ok,)
+
+    @record
+    def cuMemAllocHost(nbytes):
+        # Kept where the base fake's cuMemFreeHost looks for it.
+        raw = ctypes.create_string_buffer(nbytes)
+        state["buffers"][ctypes.addressof(raw)] = raw
+        state["used"] += nbytes
+        return ok, ctypes.addressof(raw)
+
+    @record
+    def cuMemcpyDtoH(dst, src, nbytes):
+        ctypes.memmove(int(dst), int(src), nbytes)
+        return (ok,)
+
+    @record
+    def cuMemcpyHtoD(dst, src, nbytes):
+        ctypes.memmove(int(dst), int(src), nbytes)
+        return (ok,)
