@@ -69,16 +69,17 @@ class UsageMeter:
             gpu = {"uuid": server.gpu["uuid"], "server_restarts": server.restarts,
                    "health": "healthy" if server.running else "unhealthy"}
             if answer is not None:
-                gpu["used_compute_pct"] = gpu["used_memory_mb"] = 0
+                gpu["measured_compute_pct"] = gpu["measured_memory_mb"] = 0
             for session in (answer or {}).get("sessions", ()):
                 key = (server.gpu["uuid"], session.get("session_id"))
                 device_time_s[key] = float(session.get("device_time_s") or 0.0)
                 vgpu = {"uuid": session.get("vgpu_id"),
-                        "used_compute_pct": self._share(key, device_time_s[key], elapsed_s),
-                        "used_memory_mb": session.get("memory_used_mb") or 0}
-                gpu["used_compute_pct"] = min(100.0, gpu["used_compute_pct"]
-                                              + vgpu["used_compute_pct"])
-                gpu["used_memory_mb"] += vgpu["used_memory_mb"]
+                        "measured_compute_pct": self._share(key, device_time_s[key],
+                                                            elapsed_s),
+                        "measured_memory_mb": session.get("memory_used_mb") or 0}
+                gpu["measured_compute_pct"] = min(100.0, gpu["measured_compute_pct"]
+                                                  + vgpu["measured_compute_pct"])
+                gpu["measured_memory_mb"] += vgpu["measured_memory_mb"]
                 vgpus.append(vgpu)
                 sessions.append(dict(session, gpu_uuid=server.gpu["uuid"]))
             gpus.append(gpu)

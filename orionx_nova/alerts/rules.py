@@ -30,10 +30,10 @@ def _memory_in_use(gpu, measured):
     against the physical memory when the agent reports it, else allocated
     against the capacity the scheduler hands out (oversubscription included)."""
     figures = measured.get(gpu.uuid, {})
-    if "used_memory_mb" in figures:
-        return figures["used_memory_mb"], gpu.memory_mb, "measured"
-    capacity_mb = int(gpu.memory_mb * gpu.memory_oversub_ratio)
-    return gpu.used_memory_mb, capacity_mb, "allocated"
+    if "measured_memory_mb" in figures:
+        return figures["measured_memory_mb"], gpu.memory_mb, "measured"
+    capacity_memory_mb = int(gpu.memory_mb * gpu.memory_oversub_ratio)
+    return gpu.allocated_memory_mb, capacity_memory_mb, "allocated"
 
 
 def gpu_memory_used(session, now):
@@ -43,14 +43,14 @@ def gpu_memory_used(session, now):
     measured = measured_usage.gpus(now)
     alerts = []
     for gpu in session.execute(sa.select(GPUS)):
-        used_mb, capacity_mb, source = _memory_in_use(gpu, measured)
-        if capacity_mb <= 0 or used_mb * 100.0 / capacity_mb <= limit_pct:
+        in_use_mb, capacity_mb, source = _memory_in_use(gpu, measured)
+        if capacity_mb <= 0 or in_use_mb * 100.0 / capacity_mb <= limit_pct:
             continue
         alerts.append(_alert(
             "gpu_memory_used_pct", "warning", "gpu", gpu.uuid,
             "GPU %s has %d of %d MB memory %s (%.0f %%), above the alert limit of "
             "%d %% ([alerts] gpu_memory_used_pct); move or shrink allocations."
-            % (gpu.uuid, used_mb, capacity_mb, source, used_mb * 100.0 / capacity_mb,
+            % (gpu.uuid, in_use_mb, capacity_mb, source, in_use_mb * 100.0 / capacity_mb,
                limit_pct)))
     return alerts
 

@@ -12,8 +12,9 @@ NODE_COLUMNS = [("UUID", "uuid"), ("HOSTNAME", "hostname"), ("STATE", "state"),
                 ("LAST HEARTBEAT", "last_heartbeat_at")]
 GPU_COLUMNS = [("UUID", "uuid"), ("NODE", "node"), ("INDEX", "index"), ("MODEL", "model"),
                ("POOL", "pool"), ("DRAINING", "draining"), ("HEALTH", "health"),
-               ("COMPUTE %", "used_compute_pct"), ("MEMORY MB", "used_memory_mb"),
-               ("CAPACITY MB", "memory_mb")]
+               ("ALLOCATED COMPUTE %", "allocated_compute_pct"),
+               ("ALLOCATED MEMORY MB", "allocated_memory_mb"),
+               ("CAPACITY MEMORY MB", "capacity_memory_mb")]
 ALLOCATION_COLUMNS = [("UUID", "uuid"), ("STATE", "state"), ("MODE", "mode"),
                       ("PRIORITY", "priority"), ("VGPUS", lambda a: _vgpus_cell(a)),
                       ("QUEUE POS", "queue_position"), ("CONSUMER", "consumer"),
@@ -108,21 +109,24 @@ def allocation_body(args):
 
 
 def _requested_vgpus(args):
-    """--vgpu PCT:MB (repeatable, sizes may differ) or --compute PCT --memory MB
-    [--count N] for N identical vGPUs, the form orionx-run also takes."""
-    identical = args.compute is not None or args.memory is not None
+    """--vgpu PCT:MB (repeatable, sizes may differ) or --compute-pct PCT
+    --memory-mb MB [--count N] for N identical vGPUs, the form orionx-run
+    also takes."""
+    identical = args.compute_pct is not None or args.memory_mb is not None
     if identical and args.vgpu:
-        raise UsageError("give either --vgpu COMPUTE_PCT:MEMORY_MB or --compute and --memory")
+        raise UsageError(
+            "give either --vgpu COMPUTE_PCT:MEMORY_MB or --compute-pct and --memory-mb")
     if identical:
-        if args.compute is None or args.memory is None:
-            raise UsageError("--compute and --memory go together")
-        return [{"compute_pct": args.compute, "memory_mb": args.memory}] * (args.count or 1)
+        if args.compute_pct is None or args.memory_mb is None:
+            raise UsageError("--compute-pct and --memory-mb go together")
+        return [{"compute_pct": args.compute_pct, "memory_mb": args.memory_mb}] * (
+            args.count or 1)
     if not args.vgpu:
-        raise UsageError("give --compute PCT --memory MB [--count N], one or more --vgpu "
-                         "COMPUTE_PCT:MEMORY_MB, or --native")
+        raise UsageError("give --compute-pct PCT --memory-mb MB [--count N], one or more "
+                         "--vgpu COMPUTE_PCT:MEMORY_MB, or --native")
     if args.count:
-        raise UsageError("--count goes with --compute/--memory or --native; repeat --vgpu "
-                         "for vGPUs of different sizes")
+        raise UsageError("--count goes with --compute-pct/--memory-mb or --native; repeat "
+                         "--vgpu for vGPUs of different sizes")
     return [parse_vgpu(v) for v in args.vgpu]
 
 

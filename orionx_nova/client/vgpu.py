@@ -5,7 +5,7 @@ and the VMs' channels) through its admin socket, not the REST API."""
 import json
 
 from guest_runtime.transport import connect_unix
-from orionx_nova.client import formatting
+from orionx_nova.client import commands, formatting
 
 DEFAULT_AGENT_SOCKET = "/var/lib/orionx/agent-admin.sock"
 AGENT_TIMEOUT_S = 120
@@ -40,9 +40,12 @@ def call_agent(socket_path, request, timeout_s=AGENT_TIMEOUT_S):
 
 
 def vgpu_attach(_api, args):
+    if args.compute_pct is None or args.memory_mb is None:
+        raise commands.UsageError("give --compute-pct PCT and --memory-mb MB: the size of "
+                                  "each of the domain's vGPUs")
     result = call_agent(args.agent_socket, {
-        "op": "attach", "domain": args.domain, "compute_pct": args.compute,
-        "memory_mb": args.memory, "count": args.count, "mode": args.mode})
+        "op": "attach", "domain": args.domain, "compute_pct": args.compute_pct,
+        "memory_mb": args.memory_mb, "count": args.count, "mode": args.mode})
     return result, formatting.fields
 
 

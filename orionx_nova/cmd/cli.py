@@ -3,7 +3,7 @@
     orionx gpu list
     orionx alloc create --vgpu 25:4096 --vgpu 25:4096 --wait
     orionx --format json alloc list --state queued
-    orionx vgpu attach DOMAIN --compute 25 --memory 4096   (on the domain's host)
+    orionx vgpu attach DOMAIN --compute-pct 25 --memory-mb 4096   (on the domain's host)
 """
 
 import argparse
@@ -15,6 +15,16 @@ from orionx_nova.client import commands, formatting, vgpu
 from orionx_nova.client import http as api_http
 
 
+def _add_size_options(parser, compute_help, memory_help):
+    """``--compute-pct PCT`` and ``--memory-mb MB``, the names the REST API
+    and orionx-run use. ``--compute``/``--memory``, their spelling before
+    this release, stay as hidden aliases for one release."""
+    parser.add_argument("--compute-pct", type=int, metavar="PCT", help=compute_help)
+    parser.add_argument("--memory-mb", type=int, metavar="MB", help=memory_help)
+    parser.add_argument("--compute", dest="compute_pct", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--memory", dest="memory_mb", type=int, help=argparse.SUPPRESS)
+
+
 def _add_alloc_parsers(sub):
     alloc = sub.add_parser("alloc", help="Allocations of vGPUs or whole native GPUs.")
     actions = alloc.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -22,13 +32,12 @@ def _add_alloc_parsers(sub):
     create = actions.add_parser("create", help="Request vGPUs (or whole native GPUs).")
     create.add_argument("--vgpu", action="append", metavar="COMPUTE_PCT:MEMORY_MB",
                         help="One vGPU, e.g. 25:4096; repeat for several.")
-    create.add_argument("--compute", type=int, metavar="PCT",
-                        help="compute_pct of each of --count identical vGPUs (with --memory).")
-    create.add_argument("--memory", type=int, metavar="MB",
-                        help="memory_mb of each of --count identical vGPUs (with --compute).")
+    _add_size_options(
+        create, "compute_pct of each of --count identical vGPUs (with --memory-mb).",
+        "memory_mb of each of --count identical vGPUs (with --compute-pct).")
     create.add_argument("--native", action="store_true", help="Whole GPUs (native pool).")
     create.add_argument("--count", type=int,
-                        help="Number of identical vGPUs (--compute/--memory) or of whole "
+                        help="Number of identical vGPUs (--compute-pct/--memory-mb) or of whole "
                         "GPUs (--native); default 1.")
     create.add_argument("--mode", choices=["reserve", "acquire"], default="reserve")
     create.add_argument("--priority", type=int, default=50, help="0..100, higher first.")
@@ -58,8 +67,8 @@ def _add_alloc_parsers(sub):
 
     resize = actions.add_parser("resize", help="Change vGPU sizes in place.")
     resize.add_argument("uuid")
-    resize.add_argument("--compute-pct", type=int, help="New compute share of every vGPU.")
-    resize.add_argument("--memory-mb", type=int, help="New memory quota of every vGPU.")
+    _add_size_options(resize, "New compute share of every vGPU.",
+                      "New memory quota of every vGPU.")
     resize.add_argument("--vgpu", action="append", metavar="INDEX=COMPUTE_PCT:MEMORY_MB",
                         help="New size of one vGPU, e.g. 0=50:8192.")
     resize.set_defaults(func=commands.alloc_resize)
@@ -163,10 +172,8 @@ def _add_vgpu_parsers(sub):
     attach = actions.add_parser("attach", help="Give a domain vGPUs (devices and metadata "
                                 "in its definition; live where the hypervisor allows).")
     attach.add_argument("domain", help="Domain name or UUID.")
-    attach.add_argument("--compute", type=int, required=True, metavar="PCT",
-                        help="compute_pct of each vGPU, 1-100.")
-    attach.add_argument("--memory", type=int, required=True, metavar="MB",
-                        help="memory_mb of each vGPU.")
+    _add_size_options(attach, "compute_pct of each vGPU, 1-100 (required).",
+                      "memory_mb of each vGPU (required).")
     attach.add_argument("--count", type=int, default=1, help="Number of vGPUs (default 1).")
     attach.add_argument("--mode", choices=["reserve", "acquire"], default="reserve",
                         help="reserve: bound while the domain runs; acquire: while a "

@@ -95,16 +95,20 @@ class Node(TimestampMixin, Base):
 
 
 class PhysicalGpu(TimestampMixin, Base):
-    """One physical GPU. ``used_*`` are the sums over its bound vGPUs, kept on
-    the row so a claim reads and updates one row, guarded by ``generation``
-    (optimistic concurrency, as Placement does for resource providers)."""
+    """One physical GPU. ``allocated_*`` are the sums over its bound vGPUs,
+    kept on the row so a claim reads and updates one row, guarded by
+    ``generation`` (optimistic concurrency, as Placement does for resource
+    providers); ``measured_*`` are what its agent last observed."""
 
     __tablename__ = "physical_gpus"
     __table_args__ = (
         UniqueConstraint("node_id", "index"),
         # The scheduler's candidate query filters on pool and free compute
         # and reads GPUs in usage order, which this index gives presorted.
-        Index(None, "pool", "used_compute_pct", "used_memory_mb", "id"),
+        # Named here: the generated name would pass the 63/64 characters
+        # PostgreSQL and MySQL allow.
+        Index("ix_physical_gpus_pool_allocated", "pool", "allocated_compute_pct",
+              "allocated_memory_mb", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -119,8 +123,8 @@ class PhysicalGpu(TimestampMixin, Base):
     draining: Mapped[bool] = mapped_column(Boolean, default=False)
     memory_oversub_ratio: Mapped[float] = mapped_column(Float, default=1.0)
     health: Mapped[str] = mapped_column(_enum(GPU_HEALTH, "gpu_health"), default="healthy")
-    used_compute_pct: Mapped[int] = mapped_column(Integer, default=0)
-    used_memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    allocated_compute_pct: Mapped[int] = mapped_column(Integer, default=0)
+    allocated_memory_mb: Mapped[int] = mapped_column(Integer, default=0)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     # What the agent last measured (heartbeats), kept in the database so that
     # every controller and API process sees the same figures. NULL: not

@@ -48,11 +48,11 @@ def slices(vgpus, total, width, amount_key):
     return segments
 
 
-def fraction_width(used, total, width):
-    """Width of the ``used`` part of a bar holding ``total``."""
+def fraction_width(part, total, width):
+    """Width of ``part`` in a bar of ``width`` holding ``total``."""
     if total <= 0:
         return 0.0
-    return round(width * min(max(used, 0), total) / total, 2)
+    return round(width * min(max(part, 0), total) / total, 2)
 
 
 @dataclasses.dataclass

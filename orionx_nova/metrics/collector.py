@@ -2,8 +2,11 @@
 
 Every figure comes from the database, not from counters in this process, so
 every orionx-api process behind one address answers the same numbers.
-Measured use (``*_used``) is exported only for GPUs whose agent reported it
-in the last two sample intervals; allocated figures are always there.
+Each metric is the REST field of the same name (``GET /v1/summary`` for
+``orionx_pool_*``, ``GET /v1/gpus`` for ``orionx_gpu_*``; see the glossary
+in docs/architecture.md). Measured figures (``*_measured_*``) are exported
+only for GPUs whose agent reported them in the last two sample intervals;
+allocated and capacity figures are always there.
 """
 
 import sqlalchemy as sa
@@ -23,19 +26,18 @@ LATENCY_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 4 * 360
 _GPU_LABELS = ("gpu", "node", "pool")
 
 
+_POOL_FIELDS = (
+    ("gpus", "Physical GPUs in the pool."),
+    ("capacity_compute_pct", "Compute of the pool in percent of one GPU (100 per GPU)."),
+    ("allocated_compute_pct", "Compute allocated to vGPUs, in percent of one GPU."),
+    ("capacity_memory_mb", "Memory the scheduler hands out (oversubscription included), MB."),
+    ("allocated_memory_mb", "Memory allocated to vGPUs, MB."),
+)
+
+
 def _pool_metrics(totals):
-    families = {
-        "gpus": ("orionx_pool_gpus", "Physical GPUs in the pool."),
-        "compute_pct_total": ("orionx_pool_compute_pct_total",
-                              "Compute of the pool in percent of one GPU (100 per GPU)."),
-        "compute_pct_used": ("orionx_pool_compute_pct_allocated",
-                             "Compute allocated to vGPUs, in percent of one GPU."),
-        "memory_mb_capacity": ("orionx_pool_memory_mb_capacity",
-                               "Memory the scheduler hands out (oversubscription included), MB."),
-        "memory_mb_used": ("orionx_pool_memory_mb_allocated", "Memory allocated to vGPUs, MB."),
-    }
-    for key, (name, documentation) in families.items():
-        family = GaugeMetricFamily(name, documentation, labels=["pool"])
+    for key, documentation in _POOL_FIELDS:
+        family = GaugeMetricFamily("orionx_pool_" + key, documentation, labels=["pool"])
         for pool, figures in sorted(totals["pools"].items()):
             family.add_metric([pool], figures[key])
         yield family
@@ -54,31 +56,32 @@ def _count_metrics(totals):
         yield family
 
 
-def _gpu_families():
-    specs = (
-        ("orionx_gpu_compute_pct_allocated", "Compute allocated on the GPU, percent."),
-        ("orionx_gpu_memory_mb_allocated", "Memory allocated on the GPU, MB."),
-        ("orionx_gpu_memory_mb_capacity", "Memory the GPU can hand out, MB."),
-        ("orionx_gpu_compute_pct_used", "Measured compute use of the GPU, percent (agents)."),
-        ("orionx_gpu_memory_mb_used", "Measured memory use of the GPU, MB (agents)."),
-    )
-    return [GaugeMetricFamily(name, doc, labels=list(_GPU_LABELS)) for name, doc in specs]
+# Per GPU: the figures of GET /v1/gpus, then the measured ones of the newest
+# usage sample.
+_GPU_FIELDS = (
+    ("allocated_compute_pct", "Compute allocated on the GPU, percent."),
+    ("allocated_memory_mb", "Memory allocated on the GPU, MB."),
+    ("capacity_memory_mb", "Memory the GPU can hand out (oversubscription included), MB."),
+)
+_GPU_MEASURED_FIELDS = (
+    ("measured_compute_pct", "Measured compute use of the GPU, percent (agents)."),
+    ("measured_memory_mb", "Measured memory use of the GPU, MB (agents)."),
+)
 
 
 def _gpu_metrics():
-    allocated_pct, allocated_mb, capacity_mb, used_pct, used_mb = _gpu_families()
+    families = {key: GaugeMetricFamily("orionx_gpu_" + key, doc, labels=list(_GPU_LABELS))
+                for key, doc in _GPU_FIELDS + _GPU_MEASURED_FIELDS}
     measured = history.latest_gpu_points(2 * CONF.history.sample_interval_s)
     for gpu in gpus.list():
         labels = [gpu["uuid"], gpu["node"], gpu["pool"]]
-        allocated_pct.add_metric(labels, gpu["used_compute_pct"])
-        allocated_mb.add_metric(labels, gpu["used_memory_mb"])
-        capacity_mb.add_metric(labels, gpu["memory_capacity_mb"])
+        for key, _doc in _GPU_FIELDS:
+            families[key].add_metric(labels, gpu[key])
         point = measured.get(gpu["uuid"], {})
-        if point.get("measured_compute_pct") is not None:
-            used_pct.add_metric(labels, point["measured_compute_pct"])
-        if point.get("measured_memory_mb") is not None:
-            used_mb.add_metric(labels, point["measured_memory_mb"])
-    return [allocated_pct, allocated_mb, capacity_mb, used_pct, used_mb]
+        for key, _doc in _GPU_MEASURED_FIELDS:
+            if point.get(key) is not None:
+                families[key].add_metric(labels, point[key])
+    return list(families.values())
 
 
 def placement_latencies_s():

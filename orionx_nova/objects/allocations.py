@@ -67,13 +67,13 @@ def check_can_ever_fit(session, request):
             "native count %d asks for more whole GPUs than the %d in the native "
             "pool; ask for fewer or move GPUs into it" % (len(request.demands), len(shape))
         )
-    largest = max(shape, key=lambda g: (g.memory_capacity_mb, g.id))
+    largest = max(shape, key=lambda g: (g.capacity_memory_mb, g.id))
     for demand in request.demands:
         if not any(fit.fits(demand, gpu) for gpu in shape):
             raise exception.NeverFits(
                 "vGPU %d asks for %d memory_mb; the largest GPU in the orionx pool "
                 "holds %d MB (memory_mb x memory_oversub_ratio); ask for less"
-                % (demand.index, demand.memory_mb, largest.memory_capacity_mb)
+                % (demand.index, demand.memory_mb, largest.capacity_memory_mb)
             )
     raise exception.NeverFits(
         "the request needs %d distinct GPUs of its sizes but the orionx pool has only "

@@ -26,15 +26,13 @@ VGPU_SAMPLES = models.VGpuUsageSample.__table__
 
 
 def _measured(figures):
-    return {
-        "measured_compute_pct": figures.get("used_compute_pct"),
-        "measured_memory_mb": figures.get("used_memory_mb"),
-    }
+    """Both measured figures, None where the agent reported none."""
+    return {name: figures.get(name) for name in ("measured_compute_pct", "measured_memory_mb")}
 
 
 def _gpu_rows(session, now, measured):
     rows = session.execute(
-        sa.select(GPUS.c.uuid, GPUS.c.used_compute_pct, GPUS.c.used_memory_mb)
+        sa.select(GPUS.c.uuid, GPUS.c.allocated_compute_pct, GPUS.c.allocated_memory_mb)
     ).all()
     return [
         dict(gpu_uuid=uuid, sampled_at=now, allocated_compute_pct=compute_pct,

@@ -2,12 +2,14 @@
 
 The heartbeat's ``usage`` argument (see docs/console.md) is::
 
-    {"gpus":  [{"uuid", "health", "used_compute_pct", "used_memory_mb"}],
-     "vgpus": [{"uuid", "used_compute_pct", "used_memory_mb"}]}
+    {"gpus":  [{"uuid", "health", "measured_compute_pct", "measured_memory_mb"}],
+     "vgpus": [{"uuid", "measured_compute_pct", "measured_memory_mb"}]}
 
-``used_compute_pct`` is the measured share of the GPU's time (0-100) over
-the agent's metering window and ``used_memory_mb`` the device memory in use.
-Every figure is optional: what an agent does not report stays absent.
+``measured_compute_pct`` is the measured share of the GPU's time (0-100)
+over the agent's metering window and ``measured_memory_mb`` the device
+memory in use. Every figure is optional: what an agent does not report
+stays absent. Agents of the previous release call them ``used_*``; those
+names are still read, until the next release.
 
 The figures are kept on the GPU and vGPU rows (``measured_*`` columns), so
 every controller, the API's ``/metrics`` and the console read the same
@@ -27,11 +29,18 @@ GPUS = models.PhysicalGpu.__table__
 VGPUS = models.VGpu.__table__
 NODES = models.Node.__table__
 
-_FIELDS = ("used_compute_pct", "used_memory_mb")
+# The previous release's name of each figure in a heartbeat. Remove with
+# the release after this one, when no agent sends them any more.
+_PREVIOUS_NAMES = {"measured_compute_pct": "used_compute_pct",
+                   "measured_memory_mb": "used_memory_mb"}
 
 
-def _number(value):
-    # bool is an int in Python, but never a measurement.
+def _figure(item, name):
+    """The figure ``name`` of a reported GPU or vGPU, or None. bool is an
+    int in Python, but never a measurement."""
+    value = item.get(name)
+    if value is None:
+        value = item.get(_PREVIOUS_NAMES[name])
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return value
     return None
@@ -43,10 +52,10 @@ def _rows(items, now):
     for item in items or ():
         if not isinstance(item, dict) or not isinstance(item.get("uuid"), str):
             continue
-        memory_mb = _number(item.get("used_memory_mb"))
+        memory_mb = _figure(item, "measured_memory_mb")
         rows.append({
             "b_uuid": item["uuid"],
-            "b_compute_pct": _number(item.get("used_compute_pct")),
+            "b_compute_pct": _figure(item, "measured_compute_pct"),
             "b_memory_mb": int(memory_mb) if memory_mb is not None else None,
             "b_at": now,
         })
@@ -92,7 +101,7 @@ def _current(table, now):
     figures = {}
     with db_api.transaction() as session:
         for uuid, compute_pct, memory_mb in session.execute(query):
-            measured = {"used_compute_pct": compute_pct, "used_memory_mb": memory_mb}
+            measured = {"measured_compute_pct": compute_pct, "measured_memory_mb": memory_mb}
             figures[uuid] = {f: v for f, v in measured.items() if v is not None}
     return figures
 

@@ -248,8 +248,8 @@ def _sync_gpus(session, node_id, hostname, reported, now):
                     pool="orionx",
                     draining=False,
                     memory_oversub_ratio=values.pop("memory_oversub_ratio", 1.0),
-                    used_compute_pct=0,
-                    used_memory_mb=0,
+                    allocated_compute_pct=0,
+                    allocated_memory_mb=0,
                     generation=0,
                     **values,
                 )

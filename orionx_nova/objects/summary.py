@@ -12,14 +12,15 @@ ALLOCATIONS = models.Allocation.__table__
 
 
 def _pools(session):
-    capacity_mb = sa.func.sum(sa.cast(GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio, sa.Integer))
+    capacity_memory_mb = sa.func.sum(
+        sa.cast(GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio, sa.Integer))
     rows = session.execute(
         sa.select(
             GPUS.c.pool,
             sa.func.count(),
-            sa.func.sum(GPUS.c.used_compute_pct),
-            capacity_mb,
-            sa.func.sum(GPUS.c.used_memory_mb),
+            sa.func.sum(GPUS.c.allocated_compute_pct),
+            capacity_memory_mb,
+            sa.func.sum(GPUS.c.allocated_memory_mb),
             sa.func.sum(sa.case((GPUS.c.draining == sa.true(), 1), else_=0)),
         ).group_by(GPUS.c.pool)
     ).all()
@@ -27,21 +28,21 @@ def _pools(session):
         pool: {
             "gpus": 0,
             "gpus_draining": 0,
-            "compute_pct_total": 0,
-            "compute_pct_used": 0,
-            "memory_mb_capacity": 0,
-            "memory_mb_used": 0,
+            "capacity_compute_pct": 0,
+            "allocated_compute_pct": 0,
+            "capacity_memory_mb": 0,
+            "allocated_memory_mb": 0,
         }
         for pool in models.GPU_POOLS
     }
-    for pool, count, used_pct, cap_mb, used_mb, draining in rows:
+    for pool, count, allocated_pct, capacity_mb, allocated_mb, draining in rows:
         pools[pool].update(
             gpus=count,
             gpus_draining=int(draining or 0),
-            compute_pct_total=count * fit.COMPUTE_PCT_PER_GPU,
-            compute_pct_used=int(used_pct or 0),
-            memory_mb_capacity=int(cap_mb or 0),
-            memory_mb_used=int(used_mb or 0),
+            capacity_compute_pct=count * fit.COMPUTE_PCT_PER_GPU,
+            allocated_compute_pct=int(allocated_pct or 0),
+            capacity_memory_mb=int(capacity_mb or 0),
+            allocated_memory_mb=int(allocated_mb or 0),
         )
     return pools
 
@@ -54,7 +55,7 @@ def _count_by(session, column, values):
 
 
 def get():
-    """{"pools": {pool: totals and use}, "allocations": {state: count},
+    """{"pools": {pool: capacity and allocated}, "allocations": {state: count},
     "queue_length": n, "nodes": {state: count}}."""
     with db_api.transaction() as session:
         allocations = _count_by(session, ALLOCATIONS.c.state, models.ALLOCATION_STATES)

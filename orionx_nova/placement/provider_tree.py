@@ -77,7 +77,7 @@ def sharing_provider(pool, gpus):
     if pool == "native":
         inventories = {names.REMOTE_NATIVE_GPU: _record(len(members), 1)}
     else:
-        capacities = [g["memory_capacity_mb"] for g in members]
+        capacities = [g["capacity_memory_mb"] for g in members]
         inventories = {
             names.REMOTE_VGPU_COMPUTE: _record(
                 COMPUTE_PCT_PER_GPU * len(members), COMPUTE_PCT_PER_GPU
@@ -96,21 +96,21 @@ def sharing_provider(pool, gpus):
     )
 
 
-def pool_used(gpu, resource_class):
+def pool_allocated(gpu, resource_class):
     """What the pool has handed out of ``gpu`` in ``resource_class`` units
     (local or remote class alike)."""
     local = names.LOCAL_OF_REMOTE.get(resource_class, resource_class)
     if local == names.VGPU_COMPUTE:
-        return gpu["used_compute_pct"]
+        return gpu["allocated_compute_pct"]
     if local == names.VGPU_MEMORY_MB:
-        return gpu["used_memory_mb"]
-    return 1 if gpu["used_compute_pct"] else 0
+        return gpu["allocated_memory_mb"]
+    return 1 if gpu["allocated_compute_pct"] else 0
 
 
 def _capacity(gpu, resource_class):
     local = names.LOCAL_OF_REMOTE.get(resource_class, resource_class)
     if local == names.VGPU_MEMORY_MB:
-        return gpu["memory_capacity_mb"]
+        return gpu["capacity_memory_mb"]
     if local == names.NATIVE_GPU:
         return 1
     return COMPUTE_PCT_PER_GPU
@@ -118,15 +118,15 @@ def _capacity(gpu, resource_class):
 
 def reserved_units(provider, resource_class, seen_by_placement, node_states):
     """``reserved`` that makes Placement's free capacity equal the pool's:
-    what the pool uses on the provider's GPUs that Placement does not count
+    what the pool has allocated on the provider's GPUs that Placement does not count
     against this provider (``seen_by_placement``), plus the whole capacity
     of GPUs that take no new work. In inventory units, so memory that is
-    oversubscribed by a ratio reserves used/ratio."""
+    oversubscribed by a ratio reserves allocated/ratio."""
     record = provider.inventories[resource_class]
     unseen = -seen_by_placement
     for gpu in provider.gpus:
         usable = is_usable(gpu, node_states.get(gpu["node"], "down"))
-        unseen += pool_used(gpu, resource_class) if usable else _capacity(gpu, resource_class)
+        unseen += pool_allocated(gpu, resource_class) if usable else _capacity(gpu, resource_class)
     ratio = record["allocation_ratio"] if len(provider.gpus) == 1 else 1.0
     reserved = math.ceil(max(unseen, 0) / ratio)
     return min(reserved, record["total"])

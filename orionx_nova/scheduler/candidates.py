@@ -22,8 +22,8 @@ _COLUMNS = (
     GPUS.c.pool,
     GPUS.c.memory_mb,
     GPUS.c.memory_oversub_ratio,
-    GPUS.c.used_compute_pct,
-    GPUS.c.used_memory_mb,
+    GPUS.c.allocated_compute_pct,
+    GPUS.c.allocated_memory_mb,
     GPUS.c.generation,
 )
 
@@ -52,23 +52,24 @@ def _views(rows):
 
 
 def _order_by(policy, gpus=GPUS):
-    # Exactly the order of the (pool, used_compute_pct, used_memory_mb, id)
+    # Exactly the order of the (pool, allocated_compute_pct, allocated_memory_mb, id)
     # index (walked backwards for binpack), so the database reads GPUs in
     # order and stops at the LIMIT instead of sorting the pool. The
     # planner's preference_key is the same order.
+    compute, memory = gpus.c.allocated_compute_pct, gpus.c.allocated_memory_mb
     if policy == "spread":
-        return (gpus.c.used_compute_pct.asc(), gpus.c.used_memory_mb.asc(), gpus.c.id.asc())
-    return (gpus.c.used_compute_pct.desc(), gpus.c.used_memory_mb.desc(), gpus.c.id.desc())
+        return (compute.asc(), memory.asc(), gpus.c.id.asc())
+    return (compute.desc(), memory.desc(), gpus.c.id.desc())
 
 
 def _with_room_for(query, whole):
     """Only GPUs with room for the request's smallest vGPU (parameters
     from :func:`_room_params`), or empty ones for whole GPUs."""
     if whole:
-        return query.where(GPUS.c.used_compute_pct == 0, GPUS.c.used_memory_mb == 0)
+        return query.where(GPUS.c.allocated_compute_pct == 0, GPUS.c.allocated_memory_mb == 0)
     return query.where(
-        GPUS.c.used_compute_pct <= sa.bindparam("max_used_compute_pct"),
-        GPUS.c.used_memory_mb + sa.bindparam("min_memory_mb")
+        GPUS.c.allocated_compute_pct <= sa.bindparam("max_allocated_compute_pct"),
+        GPUS.c.allocated_memory_mb + sa.bindparam("min_memory_mb")
         <= GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio,
     )
 
@@ -77,7 +78,7 @@ def _room_params(demands):
     if any(d.whole for d in demands):
         return {}
     return {
-        "max_used_compute_pct": fit.COMPUTE_PCT_PER_GPU - min(d.compute_pct for d in demands),
+        "max_allocated_compute_pct": fit.COMPUTE_PCT_PER_GPU - min(d.compute_pct for d in demands),
         "min_memory_mb": min(d.memory_mb for d in demands),
     }
 
@@ -161,7 +162,7 @@ def load_usable(session, pool, with_room=True):
     snapshot the queue is served from."""
     query = _select_usable(pool)
     if with_room:
-        query = query.where(GPUS.c.used_compute_pct < fit.COMPUTE_PCT_PER_GPU)
+        query = query.where(GPUS.c.allocated_compute_pct < fit.COMPUTE_PCT_PER_GPU)
     return _views(session.execute(query.order_by(GPUS.c.id)))
 
 
@@ -197,6 +198,6 @@ def load_pool_shape(session, pool):
     views = _views(session.execute(query))
     for view in views:
         view.pool = pool
-        view.used_compute_pct = 0
-        view.used_memory_mb = 0
+        view.allocated_compute_pct = 0
+        view.allocated_memory_mb = 0
     return views

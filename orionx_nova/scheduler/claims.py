@@ -1,7 +1,7 @@
 """Optimistic-concurrency updates of GPU usage, and the retry loop around
 a transaction that claims.
 
-Every change to a GPU's ``used_*`` counters bumps its ``generation``. A claim
+Every change to a GPU's ``allocated_*`` counters bumps its ``generation``. A claim
 names the generation it planned against; when another controller changed
 the GPU in between, the UPDATE matches no row, the whole transaction rolls
 back and the request is planned again from fresh rows. The UPDATE also
@@ -43,8 +43,8 @@ def _usage_update(check_generation, check_compute, check_memory):
         sa.update(GPUS)
         .where(GPUS.c.id == sa.bindparam("gpu_id"))
         .values(
-            used_compute_pct=GPUS.c.used_compute_pct + sa.bindparam("delta_compute_pct"),
-            used_memory_mb=GPUS.c.used_memory_mb + sa.bindparam("delta_memory_mb"),
+            allocated_compute_pct=GPUS.c.allocated_compute_pct + sa.bindparam("delta_compute_pct"),
+            allocated_memory_mb=GPUS.c.allocated_memory_mb + sa.bindparam("delta_memory_mb"),
             generation=GPUS.c.generation + 1,
         )
     )
@@ -52,11 +52,12 @@ def _usage_update(check_generation, check_compute, check_memory):
         query = query.where(GPUS.c.generation == sa.bindparam("planned_generation"))
     if check_compute:
         query = query.where(
-            GPUS.c.used_compute_pct + sa.bindparam("delta_compute_pct") <= fit.COMPUTE_PCT_PER_GPU
+            GPUS.c.allocated_compute_pct + sa.bindparam("delta_compute_pct")
+            <= fit.COMPUTE_PCT_PER_GPU
         )
     if check_memory:
         query = query.where(
-            GPUS.c.used_memory_mb + sa.bindparam("delta_memory_mb")
+            GPUS.c.allocated_memory_mb + sa.bindparam("delta_memory_mb")
             <= GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio
         )
     return query

@@ -19,26 +19,26 @@ class GpuView:
     pool: str
     memory_mb: int
     memory_oversub_ratio: float
-    used_compute_pct: int
-    used_memory_mb: int
+    allocated_compute_pct: int
+    allocated_memory_mb: int
     generation: int
 
     @property
-    def memory_capacity_mb(self):
+    def capacity_memory_mb(self):
         # Oversubscribed memory is backed by host RAM on the GPU server.
         return int(self.memory_mb * self.memory_oversub_ratio)
 
     @property
     def free_compute_pct(self):
-        return COMPUTE_PCT_PER_GPU - self.used_compute_pct
+        return COMPUTE_PCT_PER_GPU - self.allocated_compute_pct
 
     @property
     def free_memory_mb(self):
-        return self.memory_capacity_mb - self.used_memory_mb
+        return self.capacity_memory_mb - self.allocated_memory_mb
 
     @property
     def is_empty(self):
-        return self.used_compute_pct == 0 and self.used_memory_mb == 0
+        return self.allocated_compute_pct == 0 and self.allocated_memory_mb == 0
 
 
 @dataclasses.dataclass
@@ -79,5 +79,5 @@ def preference_key(gpu, host, policy):
     walks (see candidates._order_by)."""
     remote = 0 if host and gpu.hostname == host else 1
     if policy == "spread":
-        return (remote, gpu.used_compute_pct, gpu.used_memory_mb, gpu.id)
-    return (remote, -gpu.used_compute_pct, -gpu.used_memory_mb, -gpu.id)
+        return (remote, gpu.allocated_compute_pct, gpu.allocated_memory_mb, gpu.id)
+    return (remote, -gpu.allocated_compute_pct, -gpu.allocated_memory_mb, -gpu.id)

@@ -56,8 +56,8 @@ def _without(gpus, evicted):
         for vgpu in victim.vgpus:
             gpu = simulated.get(vgpu.gpu_id)
             if gpu is not None:
-                gpu.used_compute_pct -= vgpu.compute_pct
-                gpu.used_memory_mb -= vgpu.memory_mb
+                gpu.allocated_compute_pct -= vgpu.compute_pct
+                gpu.allocated_memory_mb -= vgpu.memory_mb
     return list(simulated.values())
 
 

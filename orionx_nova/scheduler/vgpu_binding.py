@@ -93,8 +93,8 @@ def claim(session, request, chosen):
         generations[gpu.id] = gpu.generation
     claims.adjust_usage(session, deltas, generations)
     for item in placed.values():
-        item.gpu.used_compute_pct += item.compute_pct
-        item.gpu.used_memory_mb += item.memory_mb
+        item.gpu.allocated_compute_pct += item.compute_pct
+        item.gpu.allocated_memory_mb += item.memory_mb
         item.gpu.generation += 1
     return placed
 

@@ -13,7 +13,7 @@ from tests.agent.conftest import node_state, orionx_run, wait_for
 
 def _used(gpu_uuid):
     gpu = gpus.get(gpu_uuid)
-    return gpu["used_compute_pct"], gpu["used_memory_mb"]
+    return gpu["allocated_compute_pct"], gpu["allocated_memory_mb"]
 
 
 def _no_capacity_held():

@@ -29,15 +29,15 @@ def test_ended_sessions_and_shares(monkeypatch):
     server = FakeServer("gpu-0", [_session("a", 1.0), _session("b", 0.0, 2)])
     first = meter.measure([server])
     assert first.ended_allocations == []
-    assert first.usage["gpus"][0]["used_memory_mb"] == 200.0
+    assert first.usage["gpus"][0]["measured_memory_mb"] == 200.0
 
     clock[0] += 2.0
     server.sessions = [_session("a", 2.0)]  # "a" used 1 s of the 2: 50 %
     second = meter.measure([server])
     assert [e["uuid"] for e in second.ended_allocations] == ["b"]
-    assert second.usage["vgpus"] == [{"uuid": "v-a", "used_compute_pct": 50.0,
-                                      "used_memory_mb": 100.0}]
-    assert second.usage["gpus"][0]["used_compute_pct"] == 50.0
+    assert second.usage["vgpus"] == [{"uuid": "v-a", "measured_compute_pct": 50.0,
+                                      "measured_memory_mb": 100.0}]
+    assert second.usage["gpus"][0]["measured_compute_pct"] == 50.0
 
 
 def test_handed_over_session_shorter_than_a_heartbeat_still_ends():

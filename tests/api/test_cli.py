@@ -106,18 +106,38 @@ def test_acquire_bind_unbind(orionx):
     assert orionx("operator", "alloc", "delete", uuid)[0] == 0
 
 
-def test_identical_vgpus_with_compute_memory_count(orionx):
-    created = _json(orionx, "operator", "alloc", "create", "--compute", "15",
-                    "--memory", "512", "--count", "2")
+def test_identical_vgpus_with_compute_pct_memory_mb_count(orionx):
+    created = _json(orionx, "operator", "alloc", "create", "--compute-pct", "15",
+                    "--memory-mb", "512", "--count", "2")
     assert [(v["compute_pct"], v["memory_mb"]) for v in created["vgpus"]] == [
         (15, 512), (15, 512)]
     assert orionx("operator", "alloc", "delete", created["uuid"])[0] == 0
 
-    code, _out, err = orionx("operator", "alloc", "create", "--compute", "15")
-    assert code == 2 and "--compute and --memory go together" in err
-    code, _out, err = orionx("operator", "alloc", "create", "--compute", "15",
-                             "--memory", "512", "--vgpu", "10:10")
+    code, _out, err = orionx("operator", "alloc", "create", "--compute-pct", "15")
+    assert code == 2 and "--compute-pct and --memory-mb go together" in err
+    code, _out, err = orionx("operator", "alloc", "create", "--compute-pct", "15",
+                             "--memory-mb", "512", "--vgpu", "10:10")
     assert code == 2 and "either --vgpu" in err
+
+
+@pytest.mark.parametrize("command", [["alloc", "create"], ["alloc", "resize", "u"],
+                                     ["vgpu", "attach", "dom"]])
+def test_size_flags_are_spelt_once_with_the_old_ones_hidden(command, capsys):
+    parser = cli.build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(command + ["--help"])
+    usage = capsys.readouterr().out
+    assert "--compute-pct" in usage and "--memory-mb" in usage
+    assert "--compute " not in usage and "--memory " not in usage
+    # The spelling of the previous release still works, for one release.
+    args = parser.parse_args(command + ["--compute", "20", "--memory", "256"])
+    assert (args.compute_pct, args.memory_mb) == (20, 256)
+
+
+def test_vgpu_attach_needs_both_sizes(orionx):
+    code, _out, err = orionx(None, "vgpu", "--agent-socket", "/nonexistent", "attach", "dom",
+                             "--compute-pct", "20")
+    assert code == 2 and "--compute-pct PCT and --memory-mb MB" in err
 
 
 def test_api_errors_are_printed_with_their_message(orionx):

@@ -8,6 +8,7 @@ import yaml
 
 from orionx_nova.api import app as api_app
 from orionx_nova.api.schemas import allocations, auth_tokens, gpus, sessions, users
+from tests.api import pool as test_pool
 
 SPEC_PATH = pathlib.Path(__file__).parents[2] / "docs" / "api" / "openapi.yaml"
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -58,3 +59,16 @@ def test_request_bodies_match_the_json_schemas(spec, component, schema):
     documented = spec["components"]["schemas"][component]
     assert set(documented["properties"]) == set(schema["properties"])
     assert set(documented.get("required", [])) == set(schema.get("required", []))
+
+
+def test_gpu_and_summary_fields_are_documented_by_their_names(spec, tmp_path):
+    """The response fields of GET /v1/gpus and GET /v1/summary are exactly
+    the documented ones, so a rename cannot leave the spec behind."""
+    components = spec["components"]["schemas"]
+    with test_pool.make_pool(tmp_path) as pool:
+        headers = pool.headers("viewer")
+        gpu = pool.client.get("/v1/gpus", headers=headers).json["gpus"][0]
+        summary = pool.client.get("/v1/summary", headers=headers).json
+    assert set(gpu) == set(components["Gpu"]["properties"])
+    assert set(summary) == set(components["Summary"]["properties"])
+    assert set(summary["pools"]["orionx"]) == set(components["PoolSummary"]["properties"])

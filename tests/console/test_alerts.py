@@ -56,10 +56,10 @@ def test_gpu_memory_rule_prefers_measured_memory(pool):
                                 project_id="alpha")
     vgpu = placed["vgpus"][0]
     measured_usage.remember(vgpu["node"], {"gpus": [{"uuid": vgpu["gpu_uuid"],
-                                                     "used_memory_mb": 1000}]})
+                                                     "measured_memory_mb": 1000}]})
     assert _evaluate(rules.gpu_memory_used) == []
     measured_usage.remember(vgpu["node"], {"gpus": [{"uuid": vgpu["gpu_uuid"],
-                                                     "used_memory_mb": 15000}]})
+                                                     "measured_memory_mb": 15000}]})
     assert "measured" in _evaluate(rules.gpu_memory_used)[0]["message"]
 
 

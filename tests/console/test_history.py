@@ -56,9 +56,9 @@ def test_sample_takes_measured_figures_from_heartbeats(pool):
     vgpu = placed["vgpus"][0]
     measured_usage.remember(vgpu["node"], {
         "gpus": [{"uuid": vgpu["gpu_uuid"], "health": "healthy",
-                  "used_compute_pct": 42.5, "used_memory_mb": 3000}],
-        "vgpus": [{"uuid": vgpu["uuid"], "used_compute_pct": 41.0,
-                   "used_memory_mb": 2900}]})
+                  "measured_compute_pct": 42.5, "measured_memory_mb": 3000}],
+        "vgpus": [{"uuid": vgpu["uuid"], "measured_compute_pct": 41.0,
+                   "measured_memory_mb": 2900}]})
     history.take_sample()
     gpu_point = history.gpu_series(vgpu["gpu_uuid"])[0]
     assert gpu_point["measured_compute_pct"] == 42.5
@@ -72,14 +72,14 @@ def test_stale_heartbeat_figures_are_not_current(pool):
     long_ago = models.utcnow() - datetime.timedelta(
         seconds=CONF.controller.heartbeat_timeout + 1)
     measured_usage.remember("host-a", {"gpus": [{"uuid": pool.ids["gpu_a0"],
-                                                 "used_memory_mb": 10}]}, now=long_ago)
+                                                 "measured_memory_mb": 10}]}, now=long_ago)
     assert measured_usage.gpus() == {}
     assert not _has_measurements()
 
 
 def test_malformed_figures_are_dropped(pool):
     measured_usage.remember("host-a", {"gpus": [
-        {"uuid": pool.ids["gpu_a0"], "used_memory_mb": True, "used_compute_pct": -3},
+        {"uuid": pool.ids["gpu_a0"], "measured_memory_mb": True, "measured_compute_pct": -3},
         {"no_uuid": 1}, "garbage"]})
     assert measured_usage.gpus() == {pool.ids["gpu_a0"]: {}}
 
@@ -136,8 +136,8 @@ def test_heartbeats_feed_the_controllers_sampler(pool):
 
     gpu = pool.ids["gpu_b0"]
     manager.ControllerManager().heartbeat({}, "host-b", usage={
-        "gpus": [{"uuid": gpu, "health": "healthy", "used_compute_pct": 12.5,
-                  "used_memory_mb": 700}]})
+        "gpus": [{"uuid": gpu, "health": "healthy", "measured_compute_pct": 12.5,
+                  "measured_memory_mb": 700}]})
     service.ControllerService._sample_and_alert()
     point = history.gpu_series(gpu)[-1]
     assert (point["measured_compute_pct"], point["measured_memory_mb"]) == (12.5, 700)

@@ -29,9 +29,9 @@ def test_metrics_need_no_credentials_and_show_pool_totals(pool):
     allocations.create({"vgpus": [{"compute_pct": 25, "memory_mb": 4096}]}, project_id="alpha")
     samples = _scrape(pool)
     assert samples[("orionx_pool_gpus", (("pool", "orionx"),))] == 4
-    assert samples[("orionx_pool_compute_pct_total", (("pool", "orionx"),))] == 400
-    assert samples[("orionx_pool_compute_pct_allocated", (("pool", "orionx"),))] == 25
-    assert samples[("orionx_pool_memory_mb_allocated", (("pool", "orionx"),))] == 4096
+    assert samples[("orionx_pool_capacity_compute_pct", (("pool", "orionx"),))] == 400
+    assert samples[("orionx_pool_allocated_compute_pct", (("pool", "orionx"),))] == 25
+    assert samples[("orionx_pool_allocated_memory_mb", (("pool", "orionx"),))] == 4096
     assert samples[("orionx_queue_length", ())] == 0
     assert samples[("orionx_allocations", (("state", "active"),))] == 1
 
@@ -42,15 +42,15 @@ def test_per_gpu_allocated_always_measured_only_when_reported(pool):
     vgpu = placed["vgpus"][0]
     labels = (("gpu", vgpu["gpu_uuid"]), ("node", vgpu["node"]), ("pool", "orionx"))
     samples = _scrape(pool)
-    assert samples[("orionx_gpu_compute_pct_allocated", labels)] == 40
-    assert samples[("orionx_gpu_memory_mb_allocated", labels)] == 1000
-    assert not [key for key in samples if key[0] == "orionx_gpu_memory_mb_used"]
+    assert samples[("orionx_gpu_allocated_compute_pct", labels)] == 40
+    assert samples[("orionx_gpu_allocated_memory_mb", labels)] == 1000
+    assert not [key for key in samples if key[0] == "orionx_gpu_measured_memory_mb"]
     measured_usage.remember(vgpu["node"], {"gpus": [
-        {"uuid": vgpu["gpu_uuid"], "used_compute_pct": 37.5, "used_memory_mb": 800}]})
+        {"uuid": vgpu["gpu_uuid"], "measured_compute_pct": 37.5, "measured_memory_mb": 800}]})
     history.take_sample()
     samples = _scrape(pool)
-    assert samples[("orionx_gpu_compute_pct_used", labels)] == 37.5
-    assert samples[("orionx_gpu_memory_mb_used", labels)] == 800
+    assert samples[("orionx_gpu_measured_compute_pct", labels)] == 37.5
+    assert samples[("orionx_gpu_measured_memory_mb", labels)] == 800
 
 
 def test_placement_latency_histogram(pool):

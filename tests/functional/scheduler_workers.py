@@ -72,8 +72,8 @@ def _overcommitted_gpus():
         return session.execute(
             sa.select(sa.func.count()).where(
                 sa.or_(
-                    GPUS.c.used_compute_pct > 100,
-                    GPUS.c.used_memory_mb > GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio,
+                    GPUS.c.allocated_compute_pct > 100,
+                    GPUS.c.allocated_memory_mb > GPUS.c.memory_mb * GPUS.c.memory_oversub_ratio,
                 )
             )
         ).scalar_one()

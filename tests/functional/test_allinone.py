@@ -105,7 +105,7 @@ def test_examples_queue_and_clean_stop(pool):
 
     # orionx-run deleted its allocations: nothing is held any more.
     with urllib.request.urlopen(pool.url + "/v1/gpus", timeout=5) as response:
-        assert [g["used_compute_pct"] for g in json.load(response)["gpus"]] == [0]
+        assert [g["allocated_compute_pct"] for g in json.load(response)["gpus"]] == [0]
 
     assert pool.stop() == 0
     output = pool.process.stdout.read()

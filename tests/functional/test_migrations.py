@@ -116,3 +116,37 @@ def test_existing_allocation_events_take_their_allocations_project(database_url)
         migration.downgrade("base", engine=engine)
     finally:
         engine.dispose()
+
+
+def test_gpu_usage_counters_keep_their_values_as_allocated(database_url):
+    """0009 renames physical_gpus.used_* to allocated_* (and the
+    scheduler's index over them); the values stay, both ways."""
+    engine = db_api.create_engine(database_url)
+    try:
+        migration.upgrade("0008", engine=engine)
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO nodes (uuid, hostname, state, created_at) "
+                "VALUES ('n', 'h', 'up', CURRENT_TIMESTAMP)"))
+            connection.execute(sa.text(
+                "INSERT INTO physical_gpus (uuid, node_id, %s, model, memory_mb, pool, "
+                "draining, memory_oversub_ratio, health, used_compute_pct, used_memory_mb, "
+                "generation, created_at) SELECT 'g', id, 0, 'SIM', 16384, 'orionx', :no, 1.0, "
+                "'healthy', 30, 4096, 7, CURRENT_TIMESTAMP FROM nodes"
+                % engine.dialect.identifier_preparer.quote("index")), {"no": False})
+        migration.upgrade(engine=engine)
+        with engine.connect() as connection:
+            row = connection.execute(sa.text(
+                "SELECT allocated_compute_pct, allocated_memory_mb, generation "
+                "FROM physical_gpus")).one()
+        assert tuple(row) == (30, 4096, 7)
+        indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("physical_gpus")}
+        assert "ix_physical_gpus_pool_allocated" in indexes
+        migration.downgrade("0008", engine=engine)
+        with engine.connect() as connection:
+            row = connection.execute(sa.text(
+                "SELECT used_compute_pct, used_memory_mb FROM physical_gpus")).one()
+        assert tuple(row) == (30, 4096)
+        migration.downgrade("base", engine=engine)
+    finally:
+        engine.dispose()

@@ -73,4 +73,4 @@ def test_scenario(pool_url):
     assert totals["pools"]["native"]["gpus"] == 1
     for allocation in allocations.list():
         allocations.delete(allocation["uuid"])
-    assert all(g["used_compute_pct"] == 0 for g in gpus.list())
+    assert all(g["allocated_compute_pct"] == 0 for g in gpus.list())

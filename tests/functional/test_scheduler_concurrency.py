@@ -50,9 +50,10 @@ def _check_no_overcommit():
                 used[0] += vgpu["compute_pct"]
                 used[1] += vgpu["memory_mb"]
     for gpu in gpus.list():
-        assert [gpu["used_compute_pct"], gpu["used_memory_mb"]] == bound.get(gpu["uuid"], [0, 0])
-        assert gpu["used_compute_pct"] <= 100
-        assert gpu["used_memory_mb"] <= gpu["memory_capacity_mb"]
+        allocated = [gpu["allocated_compute_pct"], gpu["allocated_memory_mb"]]
+        assert allocated == bound.get(gpu["uuid"], [0, 0])
+        assert gpu["allocated_compute_pct"] <= 100
+        assert gpu["allocated_memory_mb"] <= gpu["capacity_memory_mb"]
 
 
 def test_processes_never_overcommit(shared_pool):

@@ -7,8 +7,8 @@ from orionx_nova.placement import names, provider_tree
 def _gpu(uuid, used_compute=0, used_memory=0, ratio=1.0, **state):
     gpu = {"uuid": uuid, "node": "compute-1", "model": "Sim", "pool": "orionx",
            "memory_mb": 16000, "memory_oversub_ratio": ratio,
-           "memory_capacity_mb": int(16000 * ratio), "health": "healthy", "draining": False,
-           "used_compute_pct": used_compute, "used_memory_mb": used_memory}
+           "capacity_memory_mb": int(16000 * ratio), "health": "healthy", "draining": False,
+           "allocated_compute_pct": used_compute, "allocated_memory_mb": used_memory}
     gpu.update(state)
     return gpu
 

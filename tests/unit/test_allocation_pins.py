@@ -29,7 +29,7 @@ def test_pinned_vgpus_land_on_their_gpus(pool):
     made = allocations.create({"vgpus": [{"compute_pct": 10, "memory_mb": 100}] * 2,
                                "gpus": ["GPU-pin-1", "GPU-pin-0"]})
     assert [v["gpu_uuid"] for v in made["vgpus"]] == ["GPU-pin-1", "GPU-pin-0"]
-    assert gpus.get("GPU-pin-1")["used_compute_pct"] == 10
+    assert gpus.get("GPU-pin-1")["allocated_compute_pct"] == 10
 
 
 def test_a_pin_that_does_not_fit_names_the_gpu(pool):

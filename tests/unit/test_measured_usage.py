@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from orionx_nova.controller import manager
 from orionx_nova.db import api as db_api
 from orionx_nova.db import migration, models
 from orionx_nova.objects import allocations, measured_usage, nodes
@@ -36,26 +37,42 @@ def test_figures_persist_and_only_the_owning_node_sets_them(pool):
     vgpu_uuid = allocation["vgpus"][0]["uuid"]
 
     measured_usage.remember("host-a", {
-        "gpus": [{"uuid": "gpu-host-a", "used_compute_pct": 27.5, "used_memory_mb": 900}],
-        "vgpus": [{"uuid": vgpu_uuid, "used_compute_pct": 27.5}],
+        "gpus": [{"uuid": "gpu-host-a", "measured_compute_pct": 27.5,
+                  "measured_memory_mb": 900}],
+        "vgpus": [{"uuid": vgpu_uuid, "measured_compute_pct": 27.5}],
     })
     # host-b cannot speak for host-a's GPU or vGPU.
     measured_usage.remember("host-b", {
-        "gpus": [{"uuid": "gpu-host-a", "used_compute_pct": 99}],
-        "vgpus": [{"uuid": vgpu_uuid, "used_memory_mb": 1}],
+        "gpus": [{"uuid": "gpu-host-a", "measured_compute_pct": 99}],
+        "vgpus": [{"uuid": vgpu_uuid, "measured_memory_mb": 1}],
     })
 
     assert _fresh_process_view(pool, "gpus") == {
-        "gpu-host-a": {"used_compute_pct": 27.5, "used_memory_mb": 900}}
-    assert _fresh_process_view(pool, "vgpus") == {vgpu_uuid: {"used_compute_pct": 27.5}}
+        "gpu-host-a": {"measured_compute_pct": 27.5, "measured_memory_mb": 900}}
+    assert _fresh_process_view(pool, "vgpus") == {vgpu_uuid: {"measured_compute_pct": 27.5}}
 
 
 def test_stale_figures_are_not_current(pool, conf):
-    measured_usage.remember("host-b", {"gpus": [{"uuid": "gpu-host-b", "used_memory_mb": 5,
-                                                 "used_compute_pct": True}]})
+    measured_usage.remember("host-b", {"gpus": [{"uuid": "gpu-host-b",
+                                                 "measured_memory_mb": 5,
+                                                 "measured_compute_pct": True}]})
     # A boolean is never a measurement.
-    assert measured_usage.gpus() == {"gpu-host-b": {"used_memory_mb": 5}}
+    assert measured_usage.gpus() == {"gpu-host-b": {"measured_memory_mb": 5}}
 
     later = models.utcnow() + datetime.timedelta(
         seconds=conf.controller.heartbeat_timeout + 1)
     assert measured_usage.gpus(now=later) == {}
+
+
+def test_a_heartbeat_of_the_previous_release_is_read_under_its_old_names(pool):
+    """Agents of the release before this one say used_* for what they
+    measured; the controller reads those names too, for one release, and
+    the new name wins where an agent sends both."""
+    manager.ControllerManager().heartbeat({}, "host-a", usage={
+        "gpus": [{"uuid": "gpu-host-a", "health": "healthy", "used_compute_pct": 12.5,
+                  "used_memory_mb": 300}]})
+    assert measured_usage.gpus() == {
+        "gpu-host-a": {"measured_compute_pct": 12.5, "measured_memory_mb": 300}}
+    measured_usage.remember("host-a", {"gpus": [{"uuid": "gpu-host-a", "used_memory_mb": 1,
+                                                 "measured_memory_mb": 400}]})
+    assert measured_usage.gpus()["gpu-host-a"] == {"measured_memory_mb": 400}

@@ -21,7 +21,7 @@ def _charts(gpu, points, now):
     memory = charts.line_chart(
         points, [("allocated_memory_mb", "allocated", "allocated"),
                  ("measured_memory_mb", "measured", "measured")],
-        y_max=gpu["memory_capacity_mb"], now=now, span_s=HOUR_S, y_unit=" MB")
+        y_max=gpu["capacity_memory_mb"], now=now, span_s=HOUR_S, y_unit=" MB")
     return compute, memory
 
 

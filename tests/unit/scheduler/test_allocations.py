@@ -29,7 +29,8 @@ def test_reserve_places_and_returns_the_contract(pool_db):
     assert a["vgpus"][0]["gpu_uuid"] == "h1-gpu0" and a["vgpus"][0]["node"] == "h1"
     assert allocations.get(a["uuid"]) == a
     g = gpus.get("h1-gpu0")
-    assert (g["used_compute_pct"], g["used_memory_mb"], g["free_compute_pct"]) == (30, 2048, 70)
+    assert (g["allocated_compute_pct"], g["allocated_memory_mb"], g["free_compute_pct"]) == (
+        30, 2048, 70)
     assert g["vgpus"][0]["allocation_uuid"] == a["uuid"]
 
 
@@ -95,7 +96,7 @@ def test_all_or_nothing(pool_db):
     a = create((50, 10), (50, 10))
     assert a["state"] == "queued"
     assert all(v["gpu_uuid"] is None for v in a["vgpus"])
-    assert sum(g["used_compute_pct"] for g in gpus.list()) == 80
+    assert sum(g["allocated_compute_pct"] for g in gpus.list()) == 80
 
 
 def test_queue_order_priority_then_age_and_backfill(pool_db):
@@ -163,7 +164,7 @@ def test_operator_preempt(pool_db):
     add_node("h1", [16384])
     a = create((100, 10))
     assert allocations.preempt(a["uuid"])["state"] == "preempted"
-    assert gpus.get("h1-gpu0")["used_compute_pct"] == 0
+    assert gpus.get("h1-gpu0")["allocated_compute_pct"] == 0
     assert allocations.preempt(a["uuid"])["state"] == "preempted"
 
 
@@ -171,7 +172,7 @@ def test_acquire_bind_unbind(pool_db):
     add_node("h1", [16384])
     a = allocations.create({"vgpus": [vgpu(70, 10)], "mode": "acquire"})
     assert a["state"] == "active" and a["vgpus"][0]["gpu_uuid"] is None
-    assert gpus.get("h1-gpu0")["used_compute_pct"] == 0
+    assert gpus.get("h1-gpu0")["allocated_compute_pct"] == 0
     bound = allocations.bind(a["uuid"])
     assert bound["vgpus"][0]["gpu_uuid"] == "h1-gpu0"
     assert allocations.bind(a["uuid"]) == bound  # idempotent
@@ -198,14 +199,14 @@ def test_resize_in_place_or_conflict(pool_db):
     other = create((50, 1000))
     resized = allocations.resize(a["uuid"], compute_pct=50, memory_mb=4000)
     assert resized["vgpus"][0]["compute_pct"] == 50
-    assert gpus.get("h1-gpu0")["used_compute_pct"] == 100
+    assert gpus.get("h1-gpu0")["allocated_compute_pct"] == 100
     assert pool_db.casts == [("resize_vgpu", "h1", a["vgpus"][0]["uuid"], 50, 4000)]
     with pytest.raises(exception.Conflict) as error:
         allocations.resize(a["uuid"], vgpus=[{"index": 0, "compute_pct": 51}])
     assert "0 compute_pct" in str(error.value)
-    assert gpus.get("h1-gpu0")["used_compute_pct"] == 100
+    assert gpus.get("h1-gpu0")["allocated_compute_pct"] == 100
     allocations.resize(other["uuid"], compute_pct=10)
-    assert gpus.get("h1-gpu0")["used_compute_pct"] == 60
+    assert gpus.get("h1-gpu0")["allocated_compute_pct"] == 60
 
 
 def test_resize_down_serves_the_queue(pool_db):

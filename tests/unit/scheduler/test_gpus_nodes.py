@@ -73,7 +73,7 @@ def test_register_is_an_upsert_agent_wins_for_hardware(pool_db):
     with pytest.raises(exception.NotFound):
         gpus.get(spare)
     kept = gpus.get(held)
-    assert kept["health"] == "unhealthy" and kept["used_compute_pct"] == 30
+    assert kept["health"] == "unhealthy" and kept["allocated_compute_pct"] == 30
     assert allocations.get(a["uuid"])["vgpus"][0]["gpu_uuid"] == held  # DB wins
     assert gpu_of_new(create(30)) == "new"  # the unhealthy GPU takes no new work
 
@@ -115,7 +115,7 @@ def test_dead_node_goes_down_and_comes_back(pool_db):
     assert r["state"] == "degraded" and "h1" in r["state_reason"]
     q = allocations.get(acquire["uuid"])
     assert q["state"] == "active" and q["vgpus"][0]["gpu_uuid"] is None
-    assert gpus.get("h1-gpu0")["used_compute_pct"] == 50
+    assert gpus.get("h1-gpu0")["allocated_compute_pct"] == 50
     # The down node's GPUs take no new work.
     assert gpu_of_new(create(10)) == "h2-gpu0"
     kinds = {e["kind"] for e in events.list()}
@@ -132,7 +132,7 @@ def test_heartbeat_health_report(pool_db):
     nodes.heartbeat("h1", {"gpus": [{"uuid": "h1-gpu0", "health": "unhealthy"}]})
     assert create(10)["state"] == "queued"
     nodes.heartbeat("h1", {"gpus": [{"uuid": "h1-gpu0", "health": "healthy"}]})
-    assert gpus.get("h1-gpu0")["used_compute_pct"] == 10
+    assert gpus.get("h1-gpu0")["allocated_compute_pct"] == 10
 
 
 def test_summary_and_events(pool_db):
@@ -142,9 +142,9 @@ def test_summary_and_events(pool_db):
     create(100)
     s = summary.get()
     assert s["pools"]["orionx"]["gpus"] == 2
-    assert s["pools"]["orionx"]["compute_pct_total"] == 200
-    assert s["pools"]["orionx"]["compute_pct_used"] == 130
-    assert s["pools"]["orionx"]["memory_mb_capacity"] == 16384 + 8192
+    assert s["pools"]["orionx"]["capacity_compute_pct"] == 200
+    assert s["pools"]["orionx"]["allocated_compute_pct"] == 130
+    assert s["pools"]["orionx"]["capacity_memory_mb"] == 16384 + 8192
     assert s["allocations"]["active"] == 2 and s["queue_length"] == 1
     assert s["nodes"] == {"up": 1, "down": 0}
     assert len(events.list(limit=2)) == 2

@@ -114,10 +114,10 @@ def _check_gpus():
                 vgpus.setdefault(v["gpu_uuid"], []).append((allocation, v))
     for g in gpus.list():
         held = vgpus.get(g["uuid"], [])
-        assert g["used_compute_pct"] == sum(v["compute_pct"] for _a, v in held)
-        assert g["used_memory_mb"] == sum(v["memory_mb"] for _a, v in held)
-        assert 0 <= g["used_compute_pct"] <= 100
-        assert 0 <= g["used_memory_mb"] <= g["memory_capacity_mb"]
+        assert g["allocated_compute_pct"] == sum(v["compute_pct"] for _a, v in held)
+        assert g["allocated_memory_mb"] == sum(v["memory_mb"] for _a, v in held)
+        assert 0 <= g["allocated_compute_pct"] <= 100
+        assert 0 <= g["allocated_memory_mb"] <= g["capacity_memory_mb"]
         for allocation, _v in held:
             assert (g["pool"] == "native") == allocation["native"]
 
