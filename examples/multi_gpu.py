@@ -4,7 +4,7 @@ first with peer copies, with cuda-python's driver API.
 The vGPUs of one allocation sit on distinct GPUs, possibly on different
 hosts; the program sees them as devices 0..N-1 either way:
 
-    orionx-run --compute 25 --memory 512 --count 2 -- python examples/multi_gpu.py
+    orionx-run --compute-pct 25 --memory-mb 512 --count 2 -- python examples/multi_gpu.py
 """
 
 import ctypes

@@ -2,7 +2,7 @@
 given time, reporting its throughput. The all-in-one demo runs several at
 once on slices of one GPU to show that compute shares hold.
 
-    orionx-run --compute 30 --memory 512 -- python examples/throughput.py --seconds 8
+    orionx-run --compute-pct 30 --memory-mb 512 -- python examples/throughput.py --seconds 8
 
 It prints ``throughput: N GFLOP/s`` about every second and, at the end, one
 line ``RESULT {...}`` with the totals as JSON. A session the pool preempts

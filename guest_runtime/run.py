@@ -1,16 +1,17 @@
 """orionx-run: run a program with its CUDA calls served by OrionX.
 
-    orionx-run --compute 25 --memory 4096 [--count N] [--priority P]
+    orionx-run --compute-pct 25 --memory-mb 4096 [--count N] [--priority P]
                [--controller URL] [--host H] -- CMD ...
     orionx-run --allocation UUID [--controller URL] -- CMD ...
     orionx-run [--endpoint E] [--token T] [--transport X] -- CMD ...
 
-With ``--compute``/``--memory`` an acquire-mode allocation of ``--count``
+With ``--compute-pct``/``--memory-mb`` an acquire-mode allocation of ``--count``
 vGPUs is created, CMD runs on it (binding when it creates its first
 context, queueing while the pool is full) and the allocation is deleted
 when CMD ends, however it ends. With ``--allocation`` an existing one is
 used and unbound afterwards. With an endpoint and token CMD is exec'd
-straight onto that GPU server.
+straight onto that GPU server. ``--compute``/``--memory``, the flags'
+spelling before the names settled, still work for one release (hidden).
 
 CMD runs with the runtime's settings in its environment and with the shim
 directory first on PYTHONPATH, so that ``from cuda.bindings import driver``
@@ -49,11 +50,15 @@ def build_environment(base, endpoint=None, token=None, transport=None, tls_ca_fi
 def _parser():
     parser = argparse.ArgumentParser(
         prog="orionx-run", description="Run CMD on OrionX vGPUs.",
-        usage="orionx-run [--compute PCT --memory MB [--count N] [--priority P] | "
+        usage="orionx-run [--compute-pct PCT --memory-mb MB [--count N] [--priority P] | "
               "--allocation UUID | --endpoint E --token T] [--controller URL] -- CMD [ARG...]")
-    parser.add_argument("--compute", type=int, metavar="PCT",
+    parser.add_argument("--compute-pct", type=int, metavar="PCT",
                         help="compute share of each vGPU, 1-100 %%")
-    parser.add_argument("--memory", type=int, metavar="MB", help="memory of each vGPU in MB")
+    parser.add_argument("--memory-mb", type=int, metavar="MB",
+                        help="memory of each vGPU in MB")
+    # The spelling before one name per quantity; hidden, kept for one release.
+    parser.add_argument("--compute", dest="compute_pct", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--memory", dest="memory_mb", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=1, help="number of vGPUs (default 1)")
     parser.add_argument("--priority", type=int, help="queue and preemption priority, 0-100")
     parser.add_argument("--preemptible", action="store_true",
@@ -77,7 +82,8 @@ def _parser():
 
 def _allocation_body(args, host):
     body = {"mode": "acquire", "allow_remote": True,
-            "vgpus": [{"compute_pct": args.compute, "memory_mb": args.memory}] * args.count,
+            "vgpus": [{"compute_pct": args.compute_pct, "memory_mb": args.memory_mb}]
+            * args.count,
             "host": host, "consumer": "orionx-run:%s:%d" % (host, os.getpid())}
     for name, value in (("priority", args.priority), ("preemptible", args.preemptible),
                         ("can_preempt", args.can_preempt)):
@@ -92,14 +98,14 @@ def main(argv=None):
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given: orionx-run [options] -- CMD [ARG...]")
-    if (args.compute is None) != (args.memory is None):
-        parser.error("--compute and --memory go together: each vGPU needs both")
-    if args.compute is not None or args.allocation:
+    if (args.compute_pct is None) != (args.memory_mb is None):
+        parser.error("--compute-pct and --memory-mb go together: each vGPU needs both")
+    if args.compute_pct is not None or args.allocation:
         return _run_on_allocation(parser, args, command)
     env = build_environment(os.environ, args.endpoint, args.token, args.transport,
                             args.tls_ca_file)
     if not env.get("ORIONX_ENDPOINT") or not env.get("ORIONX_TOKEN"):
-        parser.error("say what to run on: --compute and --memory (with --controller), "
+        parser.error("say what to run on: --compute-pct and --memory-mb (with --controller), "
                      "--allocation, or --endpoint and --token (or ORIONX_ENDPOINT and "
                      "ORIONX_TOKEN)")
     try:

@@ -107,7 +107,7 @@ class DomainDirectory:
         guest = self._describe(domain)
         if guest is None:
             raise UnknownVm("domain %s has no OrionX vGPU: attach one on its host with "
-                            "orionx vgpu attach %s --compute PCT --memory MB"
+                            "orionx vgpu attach %s --compute-pct PCT --memory-mb MB"
                             % (domain.name(), domain.name()))
         return guest
 

@@ -208,7 +208,7 @@ def orionx_run(pool, host, *workload_args, compute=50, memory=128, extra=(), wai
     """Run workload.py under orionx-run on ``host``; the finished process
     (stdout, stderr as text) or, with wait=False, the running one."""
     argv = [sys.executable, "-m", "guest_runtime.run", "--controller", pool.api_url,
-            "--host", host, "--compute", str(compute), "--memory", str(memory), *extra,
+            "--host", host, "--compute-pct", str(compute), "--memory-mb", str(memory), *extra,
             "--", sys.executable, WORKLOAD, *workload_args]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)

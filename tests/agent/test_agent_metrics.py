@@ -26,8 +26,8 @@ def test_agent_metrics_show_a_live_session(tmp_path):
     pool = AllInOne(tmp_path / "state")
     metrics_url = "http://127.0.0.1:%d/metrics" % (pool.port + 2)
     job = subprocess.Popen(
-        [str(BIN / "orionx-run"), "--controller", pool.url, "--compute", "40",
-         "--memory", "256", "--", sys.executable, "examples/throughput.py", "--seconds", "5"],
+        [str(BIN / "orionx-run"), "--controller", pool.url, "--compute-pct", "40",
+         "--memory-mb", "256", "--", sys.executable, "examples/throughput.py", "--seconds", "5"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30

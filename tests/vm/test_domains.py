@@ -184,11 +184,11 @@ def agent_admin(connection):
 def test_cli_attach_and_detach_through_the_agent(agent_admin, domain, capsys):
     assert os.stat(agent_admin.path).st_mode & 0o777 == 0o600
     base = ["--format", "json", "vgpu", "--agent-socket", agent_admin.path]
-    assert cli.main(base + ["attach", domain.name(), "--compute", "25", "--memory", "4096",
+    assert cli.main(base + ["attach", domain.name(), "--compute-pct", "25", "--memory-mb", "4096",
                             "--count", "2", "--mode", "acquire"]) == 0
     assert '"mode": "acquire"' in capsys.readouterr().out
     assert guest_xml.parse_metadata(_persistent(domain))["mode"] == "acquire"
-    assert cli.main(base + ["attach", domain.name(), "--compute", "25", "--memory",
+    assert cli.main(base + ["attach", domain.name(), "--compute-pct", "25", "--memory-mb",
                             "4096"]) == 1
     assert "already has allocation" in capsys.readouterr().err
     assert cli.main(base + ["detach", domain.name()]) == 0
