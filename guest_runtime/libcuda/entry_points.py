@@ -1,0 +1,185 @@
+"""Every CUDA driver entry point the OrionX libcuda.so.1 knows, in one table.
+
+``tools/gen_libcuda.py`` reads :data:`ENTRY_POINTS` and emits from it both
+the lookup table of ``cuGetProcAddress{,_v2}`` and the linker's list of
+exported symbols, so the two cannot disagree.
+
+An :class:`EntryPoint` has the *base name* that ``cuGetProcAddress`` is
+asked for (``"cuMemAlloc"``) and one :class:`Version` per ABI version of it:
+the CUDA version number that introduced it (``3020`` for 3.2), the versioned
+symbol a program links or ``dlsym``s (``"cuMemAlloc_v2"``, the real name, as
+CuPy looks names up directly) and the C function that implements it. A
+version whose symbol differs from its implementation is exported as an alias
+of it (``cuDevicePrimaryCtxRelease`` of ``cuDevicePrimaryCtxRelease_v2``).
+
+``ptds`` is the per-thread-default-stream variant (``_ptds`` for copies and
+memsets, ``_ptsz`` for calls that take a stream), what ``cuGetProcAddress``
+returns when asked with ``CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM``
+at ABI 7000 or later. A GPU server session has one default stream, so each
+variant is an alias of the legacy implementation (docs/libcuda.md).
+
+``served=False`` marks a name the library exports so that programs which
+resolve it up front still load, but does not serve yet: its generated stub
+answers ``CUDA_ERROR_NOT_SUPPORTED`` with one line on stderr. Names in no
+entry are unknown: ``cuGetProcAddress`` answers ``CUDA_ERROR_NOT_FOUND``.
+"""
+
+import dataclasses
+
+PTDS_ABI_VERSION = 7000  # the first CUDA with per-thread default streams
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    abi_version: int
+    symbol: str
+    implementation: str
+
+
+@dataclasses.dataclass(frozen=True)
+class EntryPoint:
+    base_name: str
+    versions: tuple
+    ptds: Version | None = None
+    served: bool = True
+
+
+def _entry(base_name, *versions, ptds=None, served=True):
+    """``versions``: (abi, symbol) or (abi, symbol, implementation) tuples;
+    ``ptds``: the variant's symbol, implemented by the newest version."""
+    parsed = tuple(Version(v[0], v[1], v[2] if len(v) > 2 else v[1]) for v in versions)
+    variant = (Version(PTDS_ABI_VERSION, ptds, parsed[-1].implementation)
+               if ptds else None)
+    return EntryPoint(base_name, parsed, variant, served)
+
+
+ENTRY_POINTS = (
+    # initialisation, version, errors, the resolver itself
+    _entry("cuInit", (2000, "cuInit")),
+    _entry("cuDriverGetVersion", (2020, "cuDriverGetVersion")),
+    _entry("cuGetErrorName", (6000, "cuGetErrorName")),
+    _entry("cuGetErrorString", (6000, "cuGetErrorString")),
+    _entry("cuGetProcAddress", (11030, "cuGetProcAddress"), (12000, "cuGetProcAddress_v2")),
+    _entry("cuGetExportTable", (3000, "cuGetExportTable")),
+    # devices
+    _entry("cuDeviceGet", (2000, "cuDeviceGet")),
+    _entry("cuDeviceGetCount", (2000, "cuDeviceGetCount")),
+    _entry("cuDeviceGetName", (2000, "cuDeviceGetName")),
+    _entry("cuDeviceGetUuid", (9020, "cuDeviceGetUuid"), (11040, "cuDeviceGetUuid_v2")),
+    _entry("cuDeviceTotalMem", (3020, "cuDeviceTotalMem_v2")),
+    _entry("cuDeviceGetAttribute", (2000, "cuDeviceGetAttribute")),
+    _entry("cuDeviceCanAccessPeer", (4000, "cuDeviceCanAccessPeer")),
+    _entry("cuDeviceComputeCapability", (2000, "cuDeviceComputeCapability")),
+    # primary contexts
+    _entry("cuDevicePrimaryCtxRetain", (7000, "cuDevicePrimaryCtxRetain")),
+    _entry("cuDevicePrimaryCtxRelease",
+           (7000, "cuDevicePrimaryCtxRelease", "cuDevicePrimaryCtxRelease_v2"),
+           (11000, "cuDevicePrimaryCtxRelease_v2")),
+    _entry("cuDevicePrimaryCtxSetFlags",
+           (7000, "cuDevicePrimaryCtxSetFlags", "cuDevicePrimaryCtxSetFlags_v2"),
+           (11000, "cuDevicePrimaryCtxSetFlags_v2")),
+    _entry("cuDevicePrimaryCtxGetState", (7000, "cuDevicePrimaryCtxGetState")),
+    _entry("cuDevicePrimaryCtxReset",
+           (7000, "cuDevicePrimaryCtxReset", "cuDevicePrimaryCtxReset_v2"),
+           (11000, "cuDevicePrimaryCtxReset_v2")),
+    # contexts
+    _entry("cuCtxCreate", (3020, "cuCtxCreate_v2"), (11040, "cuCtxCreate_v3"),
+           (12050, "cuCtxCreate_v4")),
+    _entry("cuCtxDestroy", (4000, "cuCtxDestroy_v2")),
+    _entry("cuCtxPushCurrent", (4000, "cuCtxPushCurrent_v2")),
+    _entry("cuCtxPopCurrent", (4000, "cuCtxPopCurrent_v2")),
+    _entry("cuCtxSetCurrent", (4000, "cuCtxSetCurrent")),
+    _entry("cuCtxGetCurrent", (4000, "cuCtxGetCurrent")),
+    _entry("cuCtxGetDevice", (2000, "cuCtxGetDevice")),
+    _entry("cuCtxGetFlags", (7000, "cuCtxGetFlags")),
+    _entry("cuCtxGetApiVersion", (3020, "cuCtxGetApiVersion")),
+    _entry("cuCtxSynchronize", (2000, "cuCtxSynchronize")),
+    _entry("cuCtxGetStreamPriorityRange", (5050, "cuCtxGetStreamPriorityRange")),
+    # memory
+    _entry("cuMemGetInfo", (3020, "cuMemGetInfo_v2")),
+    _entry("cuMemAlloc", (3020, "cuMemAlloc_v2")),
+    _entry("cuMemFree", (3020, "cuMemFree_v2")),
+    _entry("cuMemGetAddressRange", (3020, "cuMemGetAddressRange_v2")),
+    _entry("cuMemAllocHost", (3020, "cuMemAllocHost_v2")),
+    _entry("cuMemFreeHost", (2000, "cuMemFreeHost")),
+    _entry("cuMemHostAlloc", (2020, "cuMemHostAlloc")),
+    _entry("cuMemHostRegister", (6050, "cuMemHostRegister_v2")),
+    _entry("cuMemHostUnregister", (4000, "cuMemHostUnregister")),
+    _entry("cuMemHostGetDevicePointer", (3020, "cuMemHostGetDevicePointer_v2")),
+    _entry("cuMemcpy", (4000, "cuMemcpy"), ptds="cuMemcpy_ptds"),
+    _entry("cuMemcpyAsync", (4000, "cuMemcpyAsync"), ptds="cuMemcpyAsync_ptsz"),
+    _entry("cuMemcpyHtoD", (3020, "cuMemcpyHtoD_v2"), ptds="cuMemcpyHtoD_v2_ptds"),
+    _entry("cuMemcpyDtoH", (3020, "cuMemcpyDtoH_v2"), ptds="cuMemcpyDtoH_v2_ptds"),
+    _entry("cuMemcpyDtoD", (3020, "cuMemcpyDtoD_v2"), ptds="cuMemcpyDtoD_v2_ptds"),
+    _entry("cuMemcpyHtoDAsync", (3020, "cuMemcpyHtoDAsync_v2"),
+           ptds="cuMemcpyHtoDAsync_v2_ptsz"),
+    _entry("cuMemcpyDtoHAsync", (3020, "cuMemcpyDtoHAsync_v2"),
+           ptds="cuMemcpyDtoHAsync_v2_ptsz"),
+    _entry("cuMemcpyDtoDAsync", (3020, "cuMemcpyDtoDAsync_v2"),
+           ptds="cuMemcpyDtoDAsync_v2_ptsz"),
+    _entry("cuMemsetD8", (3020, "cuMemsetD8_v2"), ptds="cuMemsetD8_v2_ptds"),
+    _entry("cuMemsetD16", (3020, "cuMemsetD16_v2"), ptds="cuMemsetD16_v2_ptds"),
+    _entry("cuMemsetD32", (3020, "cuMemsetD32_v2"), ptds="cuMemsetD32_v2_ptds"),
+    _entry("cuMemsetD8Async", (3020, "cuMemsetD8Async"), ptds="cuMemsetD8Async_ptsz"),
+    _entry("cuMemsetD16Async", (3020, "cuMemsetD16Async"), ptds="cuMemsetD16Async_ptsz"),
+    _entry("cuMemsetD32Async", (3020, "cuMemsetD32Async"), ptds="cuMemsetD32Async_ptsz"),
+    _entry("cuPointerGetAttribute", (4000, "cuPointerGetAttribute")),
+    _entry("cuPointerGetAttributes", (7000, "cuPointerGetAttributes")),
+    # streams
+    _entry("cuStreamCreate", (2000, "cuStreamCreate")),
+    _entry("cuStreamCreateWithPriority", (5050, "cuStreamCreateWithPriority")),
+    _entry("cuStreamDestroy", (4000, "cuStreamDestroy_v2")),
+    _entry("cuStreamSynchronize", (2000, "cuStreamSynchronize"),
+           ptds="cuStreamSynchronize_ptsz"),
+    _entry("cuStreamQuery", (2000, "cuStreamQuery"), ptds="cuStreamQuery_ptsz"),
+    _entry("cuStreamWaitEvent", (3020, "cuStreamWaitEvent"), ptds="cuStreamWaitEvent_ptsz"),
+    _entry("cuStreamGetPriority", (5050, "cuStreamGetPriority"),
+           ptds="cuStreamGetPriority_ptsz"),
+    _entry("cuStreamGetFlags", (5050, "cuStreamGetFlags"), ptds="cuStreamGetFlags_ptsz"),
+    # events
+    _entry("cuEventCreate", (2000, "cuEventCreate")),
+    _entry("cuEventDestroy", (4000, "cuEventDestroy_v2")),
+    _entry("cuEventRecord", (2000, "cuEventRecord"), ptds="cuEventRecord_ptsz"),
+    _entry("cuEventSynchronize", (2000, "cuEventSynchronize")),
+    _entry("cuEventQuery", (2000, "cuEventQuery")),
+    _entry("cuEventElapsedTime", (2000, "cuEventElapsedTime"),
+           (12080, "cuEventElapsedTime_v2", "cuEventElapsedTime")),
+    # modules and launches
+    _entry("cuModuleLoad", (2000, "cuModuleLoad")),
+    _entry("cuModuleLoadData", (2000, "cuModuleLoadData")),
+    _entry("cuModuleLoadDataEx", (2010, "cuModuleLoadDataEx")),
+    _entry("cuModuleGetFunction", (2000, "cuModuleGetFunction")),
+    _entry("cuModuleUnload", (2000, "cuModuleUnload")),
+    _entry("cuLaunchKernel", (4000, "cuLaunchKernel"), ptds="cuLaunchKernel_ptsz"),
+    # Exported for programs that resolve them up front (CuPy dlsyms these);
+    # later phases of the C library serve them.
+    _entry("cuModuleGetGlobal", (3020, "cuModuleGetGlobal_v2"), served=False),
+    _entry("cuLinkCreate", (6050, "cuLinkCreate_v2"), served=False),
+    _entry("cuLinkAddData", (6050, "cuLinkAddData_v2"), served=False),
+    _entry("cuLinkAddFile", (6050, "cuLinkAddFile_v2"), served=False),
+    _entry("cuLinkComplete", (5050, "cuLinkComplete"), served=False),
+    _entry("cuLinkDestroy", (5050, "cuLinkDestroy"), served=False),
+    _entry("cuFuncGetAttribute", (2020, "cuFuncGetAttribute"), served=False),
+    _entry("cuFuncSetAttribute", (9000, "cuFuncSetAttribute"), served=False),
+    _entry("cuFuncGetParamInfo", (12040, "cuFuncGetParamInfo"), served=False),
+    _entry("cuOccupancyMaxActiveBlocksPerMultiprocessor",
+           (6050, "cuOccupancyMaxActiveBlocksPerMultiprocessor"), served=False),
+    _entry("cuOccupancyMaxPotentialBlockSize", (6050, "cuOccupancyMaxPotentialBlockSize"),
+           served=False),
+    _entry("cuLaunchKernelEx", (11060, "cuLaunchKernelEx"), ptds="cuLaunchKernelEx_ptsz",
+           served=False),
+    _entry("cuLibraryLoadData", (12000, "cuLibraryLoadData"), served=False),
+    _entry("cuLibraryUnload", (12000, "cuLibraryUnload"), served=False),
+    _entry("cuLibraryGetKernel", (12000, "cuLibraryGetKernel"), served=False),
+    _entry("cuLibraryGetGlobal", (12000, "cuLibraryGetGlobal"), served=False),
+    _entry("cuKernelGetFunction", (12000, "cuKernelGetFunction"), served=False),
+    _entry("cuKernelGetParamInfo", (12040, "cuKernelGetParamInfo"), served=False),
+    _entry("cuMemcpyPeer", (4000, "cuMemcpyPeer"), ptds="cuMemcpyPeer_ptds", served=False),
+    _entry("cuMemcpyPeerAsync", (4000, "cuMemcpyPeerAsync"), ptds="cuMemcpyPeerAsync_ptsz",
+           served=False),
+    _entry("cuMemAllocManaged", (6000, "cuMemAllocManaged"), served=False),
+    _entry("cuIpcGetMemHandle", (4010, "cuIpcGetMemHandle"), served=False),
+    _entry("cuIpcOpenMemHandle", (11000, "cuIpcOpenMemHandle_v2"), served=False),
+    _entry("cuIpcCloseMemHandle", (4010, "cuIpcCloseMemHandle"), served=False),
+    _entry("cuDeviceGetPCIBusId", (4010, "cuDeviceGetPCIBusId"), served=False),
+)

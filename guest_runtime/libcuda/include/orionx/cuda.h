@@ -1,0 +1,402 @@
+/*
+ * orionx/cuda.h - the CUDA driver API as the OrionX libcuda.so.1 serves it.
+ *
+ * Programs include this header (or NVIDIA's cuda.h: the types, values and
+ * exported symbols are the same) and link -lcuda against the OrionX library;
+ * every call goes to a pooled vGPU on a GPU server over the OrionX data
+ * plane (docs/protocol.md). What each call does differently from a local GPU
+ * is said at the call; docs/libcuda.md has the design.
+ *
+ * Errors: every call returns a CUresult with CUDA's own value. A failure
+ * also leaves one line on stderr the first time it happens for its cause,
+ * naming the call, the reason and what to do.
+ *
+ * Threads: every call may be made from any thread. Each thread has its own
+ * stack of current contexts; the process's state sits behind one lock that
+ * is never held while waiting for the GPU server.
+ *
+ * Streams and the default stream: a GPU server session has one default
+ * stream, so the legacy and the per-thread default stream (CU_STREAM_LEGACY,
+ * CU_STREAM_PER_THREAD, the _ptds/_ptsz variants) are the same stream.
+ *
+ * Names: the declarations below use the exported, versioned symbols
+ * (cuMemAlloc_v2); orionx/cuda_names.h, included at the end, maps the plain
+ * names a program writes onto them as NVIDIA's header does.
+ */
+#ifndef ORIONX_CUDA_H
+#define ORIONX_CUDA_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The CUDA version this header describes (CUDA_VERSION of cuda.h). */
+#define CUDA_VERSION 12080
+
+typedef unsigned long long CUdeviceptr;
+typedef int CUdevice;
+typedef unsigned int cuuint32_t;
+typedef unsigned long long cuuint64_t;
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+typedef struct CUevent_st *CUevent;
+typedef struct CUuuid_st {
+    char bytes[16];
+} CUuuid;
+
+/* CUresult: CUDA's values (those this library returns, and common ones). */
+typedef enum cudaError_enum {
+    CUDA_SUCCESS = 0,
+    CUDA_ERROR_INVALID_VALUE = 1,
+    CUDA_ERROR_OUT_OF_MEMORY = 2,
+    CUDA_ERROR_NOT_INITIALIZED = 3,
+    CUDA_ERROR_DEINITIALIZED = 4,
+    CUDA_ERROR_STUB_LIBRARY = 34,
+    CUDA_ERROR_DEVICE_UNAVAILABLE = 46,
+    CUDA_ERROR_NO_DEVICE = 100,
+    CUDA_ERROR_INVALID_DEVICE = 101,
+    CUDA_ERROR_INVALID_IMAGE = 200,
+    CUDA_ERROR_INVALID_CONTEXT = 201,
+    CUDA_ERROR_CONTEXT_ALREADY_CURRENT = 202,
+    CUDA_ERROR_INVALID_PTX = 218,
+    CUDA_ERROR_INVALID_SOURCE = 300,
+    CUDA_ERROR_FILE_NOT_FOUND = 301,
+    CUDA_ERROR_OPERATING_SYSTEM = 304,
+    CUDA_ERROR_INVALID_HANDLE = 400,
+    CUDA_ERROR_ILLEGAL_STATE = 401,
+    CUDA_ERROR_NOT_FOUND = 500,
+    CUDA_ERROR_NOT_READY = 600,
+    CUDA_ERROR_ILLEGAL_ADDRESS = 700,
+    CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
+    CUDA_ERROR_PEER_ACCESS_UNSUPPORTED = 217,
+    CUDA_ERROR_PRIMARY_CONTEXT_ACTIVE = 708,
+    CUDA_ERROR_CONTEXT_IS_DESTROYED = 709,
+    CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED = 712,
+    CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED = 713,
+    CUDA_ERROR_LAUNCH_FAILED = 719,
+    CUDA_ERROR_NOT_PERMITTED = 800,
+    CUDA_ERROR_NOT_SUPPORTED = 801,
+    CUDA_ERROR_UNKNOWN = 999,
+    /* OrionX's own, above CUDA's range: the GPU server ended the session
+     * because the pool gave its vGPU to another allocation. */
+    CUDA_ERROR_SESSION_PREEMPTED = 10001
+} CUresult;
+
+/* Device attributes the GPU servers report (others: CUDA_ERROR_INVALID_VALUE
+ * unless the server's GPU knows them). The values are CUDA's. */
+typedef enum CUdevice_attribute_enum {
+    CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1,
+    CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X = 2,
+    CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y = 3,
+    CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z = 4,
+    CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X = 5,
+    CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y = 6,
+    CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z = 7,
+    CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK = 8,
+    CU_DEVICE_ATTRIBUTE_WARP_SIZE = 10,
+    CU_DEVICE_ATTRIBUTE_CLOCK_RATE = 13,
+    CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
+    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
+} CUdevice_attribute;
+
+typedef enum CUpointer_attribute_enum {
+    CU_POINTER_ATTRIBUTE_CONTEXT = 1,
+    CU_POINTER_ATTRIBUTE_MEMORY_TYPE = 2,
+    CU_POINTER_ATTRIBUTE_DEVICE_POINTER = 3,
+    CU_POINTER_ATTRIBUTE_HOST_POINTER = 4,
+    CU_POINTER_ATTRIBUTE_SYNC_MEMOPS = 6,
+    CU_POINTER_ATTRIBUTE_BUFFER_ID = 7,
+    CU_POINTER_ATTRIBUTE_IS_MANAGED = 8,
+    CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL = 9,
+    CU_POINTER_ATTRIBUTE_RANGE_START_ADDR = 11,
+    CU_POINTER_ATTRIBUTE_RANGE_SIZE = 12,
+    CU_POINTER_ATTRIBUTE_MAPPED = 13
+} CUpointer_attribute;
+
+typedef enum CUmemorytype_enum {
+    CU_MEMORYTYPE_HOST = 1,
+    CU_MEMORYTYPE_DEVICE = 2,
+    CU_MEMORYTYPE_ARRAY = 3,
+    CU_MEMORYTYPE_UNIFIED = 4
+} CUmemorytype;
+
+typedef enum CUdriverProcAddressQueryResult_enum {
+    CU_GET_PROC_ADDRESS_SUCCESS = 0,
+    CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND = 1,
+    CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT = 2
+} CUdriverProcAddressQueryResult;
+
+/* cuGetProcAddress flags */
+#define CU_GET_PROC_ADDRESS_DEFAULT 0
+#define CU_GET_PROC_ADDRESS_LEGACY_STREAM 1
+#define CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM 2
+
+/* The two named default streams (both the session's one default stream). */
+#define CU_STREAM_LEGACY ((CUstream)0x1)
+#define CU_STREAM_PER_THREAD ((CUstream)0x2)
+#define CU_STREAM_DEFAULT 0x0
+#define CU_STREAM_NON_BLOCKING 0x1
+
+#define CU_EVENT_DEFAULT 0x0
+#define CU_EVENT_BLOCKING_SYNC 0x1
+#define CU_EVENT_DISABLE_TIMING 0x2
+
+#define CU_CTX_SCHED_AUTO 0x00
+#define CU_CTX_SCHED_MASK 0x07
+#define CU_CTX_MAP_HOST 0x08
+#define CU_CTX_FLAGS_MASK 0xFF
+
+#define CU_MEMHOSTALLOC_PORTABLE 0x01
+#define CU_MEMHOSTALLOC_DEVICEMAP 0x02
+#define CU_MEMHOSTALLOC_WRITECOMBINED 0x04
+#define CU_MEMHOSTREGISTER_PORTABLE 0x01
+#define CU_MEMHOSTREGISTER_DEVICEMAP 0x02
+#define CU_MEMHOSTREGISTER_IOMEMORY 0x04
+#define CU_MEMHOSTREGISTER_READ_ONLY 0x08
+
+/* cuLaunchKernel's extra: a packed parameter buffer and its size. */
+#define CU_LAUNCH_PARAM_END ((void *)0x00)
+#define CU_LAUNCH_PARAM_BUFFER_POINTER ((void *)0x01)
+#define CU_LAUNCH_PARAM_BUFFER_SIZE ((void *)0x02)
+
+typedef int CUjit_option;
+/* cuCtxCreate_v3/_v4 parameters; this library accepts none of them set. */
+typedef struct CUexecAffinityParam_st CUexecAffinityParam;
+typedef struct CUctxCigParam_st CUctxCigParam;
+typedef struct CUctxCreateParams_st {
+    CUexecAffinityParam *execAffinityParams;
+    int numExecAffinityParams;
+    CUctxCigParam *cigParams;
+} CUctxCreateParams;
+
+#if defined(ORIONX_LIBCUDA_BUILD) && defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+/* -- initialisation, versions, errors ----------------------------------- */
+
+/* Find the devices (ORIONX_ENDPOINT and ORIONX_TOKEN, see docs/libcuda.md)
+ * and connect device 0's session. FLAGS must be 0. Fails with
+ * CUDA_ERROR_NO_DEVICE when nothing is configured or reachable; a later
+ * call tries again. */
+CUresult cuInit(unsigned int Flags);
+/* The driver version of device 0's GPU server (its real driver on the cuda
+ * backend). Works before cuInit; when no server is reachable it reports the
+ * version this library implements (CUDA_VERSION). */
+CUresult cuDriverGetVersion(int *driverVersion);
+/* CUDA's name of ERROR ("CUDA_ERROR_INVALID_VALUE"); CUDA_ERROR_INVALID_VALUE
+ * and *pStr NULL for a value that is not a CUresult. */
+CUresult cuGetErrorName(CUresult error, const char **pStr);
+/* A sentence describing ERROR; as cuGetErrorName for unknown values. */
+CUresult cuGetErrorString(CUresult error, const char **pStr);
+/* The implementation of SYMBOL (a base name, "cuMemAlloc") at ABI version
+ * CUDAVERSION (the newest of its versions not above it), the per-thread
+ * default stream variant when FLAGS has
+ * CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM. Unknown names:
+ * CUDA_ERROR_NOT_FOUND and *SYMBOLSTATUS CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+ * only versions newer than CUDAVERSION: CUDA_ERROR_NOT_FOUND and
+ * CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT. Silent (it is a query). */
+CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
+                             cuuint64_t flags, CUdriverProcAddressQueryResult *symbolStatus);
+/* cuGetProcAddress_v2 without the status (CUDA 11.3 to 11.8). */
+CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
+/* Private tables of NVIDIA's runtime: none yet, CUDA_ERROR_NOT_FOUND. */
+CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId);
+
+/* -- devices: one per vGPU of the session token ------------------------- */
+
+/* How many devices: the vGPUs of ORIONX_TOKEN from ORIONX_VGPU_INDEX on. */
+CUresult cuDeviceGetCount(int *count);
+/* Device ORDINAL (CUDA_ERROR_INVALID_DEVICE past the count). */
+CUresult cuDeviceGet(CUdevice *device, int ordinal);
+/* The GPU server's name of the vGPU, cut to LEN - 1 bytes and terminated. */
+CUresult cuDeviceGetName(char *name, int len, CUdevice dev);
+/* A UUID stable for the vGPU: derived from its id in the session token. */
+CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev);
+/* As cuDeviceGetUuid (there is no MIG distinction on a vGPU). */
+CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev);
+/* The vGPU's memory quota in bytes, not the physical GPU's memory. */
+CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev);
+/* An attribute of the server's GPU; cached, as it never changes. */
+CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev);
+/* Compute capability from the two attributes (deprecated in CUDA). */
+CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev);
+/* 0: vGPUs are separate sessions, no peer access; CUDA_ERROR_INVALID_DEVICE
+ * when both are the same device, as CUDA answers. */
+CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDev);
+
+/* -- primary contexts ----------------------------------------------------- */
+
+/* The device's primary context, its reference count raised. */
+CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev);
+/* Lower the primary context's count; CUDA_ERROR_INVALID_CONTEXT at 0. */
+CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev);
+/* Flags the primary context reports (scheduling flags have no effect). */
+CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags);
+/* Its flags, and whether it is active (retained at least once). */
+CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active);
+/* Synchronize the device and make the primary context inactive. Memory
+ * stays allocated (the session is shared by the device's contexts). */
+CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev);
+
+/* -- contexts: client-side, all of a device's contexts share its session -- */
+
+/* A new context on DEV, made current (pushed) on the calling thread. */
+CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
+/* As cuCtxCreate_v2; execution affinity (NUMPARAMS > 0) is not supported. */
+CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams,
+                        unsigned int flags, CUdevice dev);
+/* As cuCtxCreate_v2; affinity or CIG parameters are not supported. */
+CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreateParams,
+                        unsigned int flags, CUdevice dev);
+/* Destroy a created context (synchronizing its device first) and pop it
+ * from the calling thread if current. Primary contexts: CUDA_ERROR_INVALID_CONTEXT. */
+CUresult cuCtxDestroy_v2(CUcontext ctx);
+/* Push CTX on the calling thread's stack of current contexts. */
+CUresult cuCtxPushCurrent_v2(CUcontext ctx);
+/* Pop the calling thread's current context into *PCTX (may be NULL). */
+CUresult cuCtxPopCurrent_v2(CUcontext *pctx);
+/* Replace the top of the calling thread's stack (NULL pops it). */
+CUresult cuCtxSetCurrent(CUcontext ctx);
+/* The calling thread's current context, NULL when none. */
+CUresult cuCtxGetCurrent(CUcontext *pctx);
+/* The device of the current context. */
+CUresult cuCtxGetDevice(CUdevice *device);
+/* The current context's flags. */
+CUresult cuCtxGetFlags(unsigned int *flags);
+/* The API version of CTX (CUDA_VERSION of this library). */
+CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version);
+/* Wait for all work of the current context's device; returns a pending
+ * asynchronous error (sticky errors, docs/protocol.md). */
+CUresult cuCtxSynchronize(void);
+/* Stream priorities: 0 (least) to 0 (greatest); priorities are recorded,
+ * GPU servers schedule by vGPU, not by stream. */
+CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority);
+
+/* -- memory ---------------------------------------------------------------- */
+
+/* Free and total bytes of the vGPU's memory quota. */
+CUresult cuMemGetInfo_v2(size_t *free, size_t *total);
+/* BYTESIZE bytes of device memory in the current context's session. */
+CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize);
+/* Free an allocation (pipelined; unknown pointers: CUDA_ERROR_INVALID_VALUE). */
+CUresult cuMemFree_v2(CUdeviceptr dptr);
+/* The allocation containing DPTR: its base and size (either may be NULL). */
+CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr);
+/* Host memory, allocated here in the client: copies from and to it are as
+ * fast as from any host memory (there is no pinning across the network). */
+CUresult cuMemAllocHost_v2(void **pp, size_t bytesize);
+/* Free memory of cuMemAllocHost or cuMemHostAlloc. */
+CUresult cuMemFreeHost(void *p);
+/* As cuMemAllocHost; CU_MEMHOSTALLOC_DEVICEMAP (mapped host memory) cannot
+ * reach a remote GPU: CUDA_ERROR_NOT_SUPPORTED. */
+CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags);
+/* Record P as registered host memory (for cuPointerGetAttribute); the
+ * DEVICEMAP and IOMEMORY flags: CUDA_ERROR_NOT_SUPPORTED. */
+CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags);
+/* Forget a registration of cuMemHostRegister. */
+CUresult cuMemHostUnregister(void *p);
+/* Mapped host memory cannot be remoted: CUDA_ERROR_NOT_SUPPORTED. */
+CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags);
+/* Copies. Host to device sends the bytes before returning (the async form
+ * too), device to host waits for them (the async form too: its ordering is
+ * kept and the data is there when it returns). */
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount);
+CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount);
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount);
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
+                              CUstream hStream);
+CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
+                              CUstream hStream);
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount,
+                              CUstream hStream);
+/* Unified copies: the direction comes from which addresses are this
+ * process's device allocations (anything else is host memory). */
+CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
+CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream);
+/* Memsets of N elements. The server has 8- and 32-bit memsets; 16-bit
+ * ones are sent as a pattern copy. */
+CUresult cuMemsetD8_v2(CUdeviceptr dstDevice, unsigned char uc, size_t N);
+CUresult cuMemsetD16_v2(CUdeviceptr dstDevice, unsigned short us, size_t N);
+CUresult cuMemsetD32_v2(CUdeviceptr dstDevice, unsigned int ui, size_t N);
+CUresult cuMemsetD8Async(CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream);
+CUresult cuMemsetD16Async(CUdeviceptr dstDevice, unsigned short us, size_t N,
+                          CUstream hStream);
+CUresult cuMemsetD32Async(CUdeviceptr dstDevice, unsigned int ui, size_t N, CUstream hStream);
+/* Attributes of a device allocation or client host memory: CONTEXT,
+ * MEMORY_TYPE, DEVICE_POINTER, HOST_POINTER, SYNC_MEMOPS, BUFFER_ID,
+ * IS_MANAGED (0), DEVICE_ORDINAL, RANGE_START_ADDR, RANGE_SIZE, MAPPED.
+ * Unknown pointers: CUDA_ERROR_INVALID_VALUE. */
+CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr);
+/* cuPointerGetAttribute for NUMATTRIBUTES attributes at once; an unknown
+ * pointer gives zeros (CUDA's rule for this call). */
+CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes,
+                                void **data, CUdeviceptr ptr);
+
+/* -- streams and events ---------------------------------------------------- */
+
+/* A stream of the current context's session. */
+CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags);
+/* As cuStreamCreate; PRIORITY is recorded (cuStreamGetPriority) and clamped
+ * to the range cuCtxGetStreamPriorityRange reports. */
+CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority);
+CUresult cuStreamDestroy_v2(CUstream hStream);
+/* Wait for the stream's work; returns a pending asynchronous error. */
+CUresult cuStreamSynchronize(CUstream hStream);
+/* CUDA_SUCCESS once the stream's work is done. The protocol has no
+ * non-blocking query yet, so this waits for it (never CUDA_ERROR_NOT_READY). */
+CUresult cuStreamQuery(CUstream hStream);
+/* Order the stream's later work after HEVENT: waits in the client for the
+ * event (a correct, stronger ordering until the protocol has a wait op). */
+CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags);
+CUresult cuStreamGetPriority(CUstream hStream, int *priority);
+CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags);
+CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags);
+CUresult cuEventDestroy_v2(CUevent hEvent);
+/* Record HEVENT on HSTREAM (pipelined). */
+CUresult cuEventRecord(CUevent hEvent, CUstream hStream);
+CUresult cuEventSynchronize(CUevent hEvent);
+/* As cuStreamQuery: waits for the event, then CUDA_SUCCESS. */
+CUresult cuEventQuery(CUevent hEvent);
+/* Milliseconds between two recorded events, measured on the server. */
+CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
+
+/* -- modules and launches -------------------------------------------------- */
+
+/* Load the module image in file FNAME (read here, sent to the server). */
+CUresult cuModuleLoad(CUmodule *module, const char *fname);
+/* Load IMAGE: PTX text (NUL-terminated), an ELF cubin, a fatbin, or the
+ * built-in kernels' image "orionx:builtin-kernels". Other bytes:
+ * CUDA_ERROR_INVALID_IMAGE. The sim backend serves only the built-in image. */
+CUresult cuModuleLoadData(CUmodule *module, const void *image);
+/* As cuModuleLoadData; the JIT options are not sent (the server's own apply). */
+CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
+                            CUjit_option *options, void **optionValues);
+CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name);
+CUresult cuModuleUnload(CUmodule hmod);
+/* Launch F (pipelined: errors of the kernel come back from the next
+ * synchronizing call). Parameters: EXTRA with CU_LAUNCH_PARAM_BUFFER_POINTER
+ * and CU_LAUNCH_PARAM_BUFFER_SIZE (the packed bytes, sent as they are).
+ * KERNELPARAMS needs each function's parameter layout from the server,
+ * which the protocol has not got yet: CUDA_ERROR_NOT_SUPPORTED for now. */
+CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                        unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+                        unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
+                        void **kernelParams, void **extra);
+
+#if defined(ORIONX_LIBCUDA_BUILD) && defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "orionx/cuda_names.h"
+
+#endif

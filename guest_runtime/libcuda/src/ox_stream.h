@@ -1,0 +1,47 @@
+/* Byte streams that carry protocol frames: a connected socket (unix or TCP)
+ * or, after SHM_ATTACH, the shared-memory rings of docs/protocol.md.
+ *
+ * A stream is used by one thread at a time (its session's I/O lock). Every
+ * call returns 0, or -1 with the reason in ox_stream_error(); after -1 the
+ * stream is dead and only ox_stream_close() is left to call.
+ */
+#ifndef OX_STREAM_H
+#define OX_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct ox_stream;
+
+/* Descriptors SHM_ATTACH's reply carries: the memfd, then the eventfds
+ * client->server data, client->server space, server->client data,
+ * server->client space. */
+#define OX_SHM_FDS 5
+
+/* A stream on the unix socket PATH, or NULL with the reason in WHY. */
+struct ox_stream *ox_stream_connect_unix(const char *path, char *why, size_t why_bytes);
+/* A stream on TCP HOST:PORT (TCP_NODELAY), giving up after TIMEOUT_MS. */
+struct ox_stream *ox_stream_connect_tcp(const char *host, const char *port, int timeout_ms,
+                                        char *why, size_t why_bytes);
+/* "unix", "tcp" or "shm". */
+const char *ox_stream_kind(const struct ox_stream *stream);
+/* Why the last call failed. */
+const char *ox_stream_error(const struct ox_stream *stream);
+/* Write COUNT buffers, in order, completely. */
+int ox_stream_send(struct ox_stream *stream, const struct iovec *parts, int count);
+/* Read exactly NBYTES into DST. */
+int ox_stream_recv(struct ox_stream *stream, void *dst, size_t nbytes);
+/* While ON, reads of a unix stream also collect SCM_RIGHTS descriptors. */
+void ox_stream_expect_fds(struct ox_stream *stream, int on);
+/* Move up to MAX collected descriptors into FDS; returns how many. */
+int ox_stream_take_fds(struct ox_stream *stream, int *fds, int max);
+/* From now on, carry frames through the rings of the memfd FDS[0] (whose
+ * size is 4096 + 2 * RING_BYTES); the socket stays open to notice when the
+ * server goes. Takes the descriptors (closes them on failure too). */
+int ox_stream_upgrade_shm(struct ox_stream *stream, const int fds[OX_SHM_FDS],
+                          uint64_t ring_bytes);
+/* Close everything the stream holds and free it. */
+void ox_stream_close(struct ox_stream *stream);
+
+#endif
