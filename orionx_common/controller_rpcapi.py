@@ -7,6 +7,11 @@ server, so that an agent imports nothing of the controller. API versions:
 
 * 1.0 -- register, heartbeat
 * 1.1 -- report_sessions, locate_gpu, gpu_server_exited
+
+The figures in heartbeat's ``usage`` are ``measured_compute_pct`` and
+``measured_memory_mb`` (docs/console.md). Agents of the previous release
+send them as ``used_compute_pct``/``used_memory_mb``; the controller reads
+those too, until the next release, so the version stays 1.1.
 """
 
 import oslo_messaging as messaging
