@@ -1,0 +1,210 @@
+/* A plain C program using the driver API through the OrionX library's own
+ * header: the test compiles it with cc, runs it against a sim GPU server and
+ * reads its "ok" lines. Any unexpected result prints "FAIL" and exits 1. */
+#include <orionx/cuda.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N 1024
+
+static int failures;
+
+static void expect(CUresult got, CUresult wanted, const char *what)
+{
+    if (got == wanted) {
+        printf("ok %s\n", what);
+        return;
+    }
+    const char *name = NULL;
+    cuGetErrorName(got, &name);
+    printf("FAIL %s: got %d (%s), wanted %d\n", what, (int)got, name ? name : "?", (int)wanted);
+    failures++;
+}
+
+static void check(int condition, const char *what)
+{
+    printf("%s %s\n", condition ? "ok" : "FAIL", what);
+    failures += !condition;
+}
+
+/* The parameters of the built-in fill_f32(out, n, value), packed without
+ * padding: 20 bytes. */
+static void pack_fill(unsigned char *buffer, CUdeviceptr out, unsigned long long n, float value)
+{
+    memcpy(buffer, &out, 8);
+    memcpy(buffer + 8, &n, 8);
+    memcpy(buffer + 16, &value, 4);
+}
+
+int main(void)
+{
+    CUdevice device;
+    CUcontext context, current;
+    expect(cuMemAlloc(NULL, 4), CUDA_ERROR_NOT_INITIALIZED, "calls before cuInit");
+    expect(cuInit(0), CUDA_SUCCESS, "cuInit");
+    int count = 0, version = 0;
+    expect(cuDeviceGetCount(&count), CUDA_SUCCESS, "cuDeviceGetCount");
+    check(count == 1, "one device");
+    expect(cuDriverGetVersion(&version), CUDA_SUCCESS, "cuDriverGetVersion");
+    check(version >= 12000, "a CUDA 12 or later driver version");
+    expect(cuDeviceGet(&device, 0), CUDA_SUCCESS, "cuDeviceGet");
+    expect(cuDeviceGet(&device, 5), CUDA_ERROR_INVALID_DEVICE, "cuDeviceGet past the count");
+    device = 0;
+    char name[128];
+    expect(cuDeviceGetName(name, sizeof name, device), CUDA_SUCCESS, "cuDeviceGetName");
+    check(strstr(name, "vGPU") != NULL, "the name names the vGPU");
+    size_t total = 0;
+    expect(cuDeviceTotalMem(&total, device), CUDA_SUCCESS, "cuDeviceTotalMem");
+    check(total == 64u << 20, "total memory is the vGPU's 64 MB quota");
+    int warp = 0;
+    expect(cuDeviceGetAttribute(&warp, CU_DEVICE_ATTRIBUTE_WARP_SIZE, device), CUDA_SUCCESS,
+           "cuDeviceGetAttribute");
+    check(warp == 32, "warp size 32");
+
+    expect(cuMemAlloc(NULL, 4), CUDA_ERROR_INVALID_CONTEXT, "cuMemAlloc without a context");
+    expect(cuCtxCreate(&context, 0, device), CUDA_SUCCESS, "cuCtxCreate");
+    expect(cuCtxGetCurrent(&current), CUDA_SUCCESS, "cuCtxGetCurrent");
+    check(current == context, "the new context is current");
+
+    CUdeviceptr a, b;
+    size_t bytes = N * sizeof(float);
+    expect(cuMemAlloc(&a, bytes), CUDA_SUCCESS, "cuMemAlloc a");
+    expect(cuMemAlloc(&b, bytes), CUDA_SUCCESS, "cuMemAlloc b");
+    CUdeviceptr huge;
+    expect(cuMemAlloc(&huge, 1ull << 30), CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc past the quota");
+    size_t free_bytes = 0;
+    expect(cuMemGetInfo(&free_bytes, &total), CUDA_SUCCESS, "cuMemGetInfo");
+    check(free_bytes <= total - 2 * bytes, "free memory counts the allocations");
+
+    float host[N], back[N];
+    for (int i = 0; i < N; i++)
+        host[i] = (float)i;
+    expect(cuMemcpyHtoD(a, host, bytes), CUDA_SUCCESS, "cuMemcpyHtoD");
+    expect(cuMemcpyDtoD(b, a, bytes), CUDA_SUCCESS, "cuMemcpyDtoD");
+    memset(back, 0, sizeof back);
+    expect(cuMemcpyDtoH(back, b, bytes), CUDA_SUCCESS, "cuMemcpyDtoH");
+    check(memcmp(host, back, bytes) == 0, "the bytes came back");
+
+    expect(cuMemsetD32(a, 0x3F800000u, N), CUDA_SUCCESS, "cuMemsetD32 (1.0f)");
+    expect(cuMemcpyDtoH(back, a, bytes), CUDA_SUCCESS, "read the memset");
+    check(back[0] == 1.0f && back[N - 1] == 1.0f, "memset D32 wrote 1.0");
+    unsigned short halves[8];
+    expect(cuMemsetD16(b, 0x1234, 8), CUDA_SUCCESS, "cuMemsetD16");
+    expect(cuMemcpyDtoH(halves, b, sizeof halves), CUDA_SUCCESS, "read the D16 memset");
+    check(halves[0] == 0x1234 && halves[7] == 0x1234, "memset D16 wrote its pattern");
+    unsigned char octets[4];
+    expect(cuMemsetD8(b, 0xAB, 4), CUDA_SUCCESS, "cuMemsetD8");
+    expect(cuMemcpyDtoH(octets, b, 4), CUDA_SUCCESS, "read the D8 memset");
+    check(octets[0] == 0xAB && octets[3] == 0xAB, "memset D8 wrote 0xAB");
+
+    CUdeviceptr base;
+    size_t size;
+    expect(cuMemGetAddressRange(&base, &size, a + 100), CUDA_SUCCESS, "cuMemGetAddressRange");
+    check(base == a && size == bytes, "the range of an inner pointer");
+    unsigned int memory_type = 0;
+    expect(cuPointerGetAttribute(&memory_type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, a),
+           CUDA_SUCCESS, "cuPointerGetAttribute");
+    check(memory_type == CU_MEMORYTYPE_DEVICE, "device memory is of type DEVICE");
+    void *pinned;
+    expect(cuMemAllocHost(&pinned, 4096), CUDA_SUCCESS, "cuMemAllocHost");
+    expect(cuPointerGetAttribute(&memory_type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                 (CUdeviceptr)(uintptr_t)pinned),
+           CUDA_SUCCESS, "cuPointerGetAttribute of host memory");
+    check(memory_type == CU_MEMORYTYPE_HOST, "host memory is of type HOST");
+    expect(cuMemFreeHost(pinned), CUDA_SUCCESS, "cuMemFreeHost");
+    expect(cuMemHostAlloc(&pinned, 64, CU_MEMHOSTALLOC_DEVICEMAP), CUDA_ERROR_NOT_SUPPORTED,
+           "mapped host memory is refused");
+
+    CUmodule module;
+    CUfunction fill;
+    expect(cuModuleLoadData(&module, "orionx:builtin-kernels"), CUDA_SUCCESS,
+           "cuModuleLoadData of the built-in image");
+    expect(cuModuleGetFunction(&fill, module, "fill_f32"), CUDA_SUCCESS, "cuModuleGetFunction");
+    expect(cuModuleGetFunction(&fill, module, "no_such_kernel"), CUDA_ERROR_NOT_FOUND,
+           "cuModuleGetFunction of an unknown name");
+    expect(cuModuleGetFunction(&fill, module, "fill_f32"), CUDA_SUCCESS, "get fill_f32 again");
+    expect(cuModuleLoadData(&module, "\x01\x02\x03"), CUDA_ERROR_INVALID_IMAGE,
+           "an image of unknown format");
+
+    CUstream stream;
+    CUevent start, end;
+    expect(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS, "cuStreamCreate");
+    unsigned int stream_flags = 0;
+    expect(cuStreamGetFlags(stream, &stream_flags), CUDA_SUCCESS, "cuStreamGetFlags");
+    check(stream_flags == CU_STREAM_NON_BLOCKING, "the stream keeps its flags");
+    expect(cuEventCreate(&start, 0), CUDA_SUCCESS, "cuEventCreate start");
+    expect(cuEventCreate(&end, 0), CUDA_SUCCESS, "cuEventCreate end");
+    expect(cuEventRecord(start, stream), CUDA_SUCCESS, "cuEventRecord start");
+    unsigned char params[20];
+    size_t params_bytes = sizeof params;
+    pack_fill(params, a, N, 2.5f);
+    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE,
+                     &params_bytes, CU_LAUNCH_PARAM_END};
+    for (int i = 0; i < 100; i++)
+        expect(cuLaunchKernel(fill, 4, 1, 1, 256, 1, 1, 0, stream, NULL, extra), CUDA_SUCCESS,
+               i ? "cuLaunchKernel again" : "cuLaunchKernel with extra");
+    expect(cuEventRecord(end, stream), CUDA_SUCCESS, "cuEventRecord end");
+    expect(cuStreamSynchronize(stream), CUDA_SUCCESS, "cuStreamSynchronize");
+    expect(cuEventSynchronize(end), CUDA_SUCCESS, "cuEventSynchronize");
+    float elapsed_ms = -1;
+    expect(cuEventElapsedTime(&elapsed_ms, start, end), CUDA_SUCCESS, "cuEventElapsedTime");
+    check(elapsed_ms >= 0, "elapsed time is not negative");
+    expect(cuMemcpyDtoHAsync(back, a, bytes, stream), CUDA_SUCCESS, "cuMemcpyDtoHAsync");
+    check(back[0] == 2.5f && back[N - 1] == 2.5f, "the kernel filled the buffer");
+    void *kernel_params[] = {&a};
+    expect(cuLaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, stream, kernel_params, NULL),
+           CUDA_ERROR_NOT_SUPPORTED, "kernelParams launches are refused for now");
+
+    /* An asynchronous error comes back from the next synchronizing call. */
+    pack_fill(params, a, 1u << 30, 1.0f);
+    expect(cuLaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, stream, NULL, extra), CUDA_SUCCESS,
+           "a launch past the buffer is only queued");
+    expect(cuCtxSynchronize(), CUDA_ERROR_ILLEGAL_ADDRESS, "its error is sticky until synced");
+    expect(cuCtxSynchronize(), CUDA_SUCCESS, "and the session goes on");
+
+    expect(cuStreamDestroy((CUstream)(uintptr_t)0x1234), CUDA_ERROR_INVALID_HANDLE,
+           "a foreign stream handle is refused");
+    expect(cuMemFree(a + 4), CUDA_ERROR_INVALID_VALUE, "freeing an inner pointer is refused");
+    expect(cuEventDestroy(start), CUDA_SUCCESS, "cuEventDestroy");
+    expect(cuEventDestroy(end), CUDA_SUCCESS, "cuEventDestroy end");
+    expect(cuStreamDestroy(stream), CUDA_SUCCESS, "cuStreamDestroy");
+    expect(cuModuleUnload(module), CUDA_SUCCESS, "cuModuleUnload");
+    expect(cuMemFree(a), CUDA_SUCCESS, "cuMemFree a");
+    expect(cuMemFree(b), CUDA_SUCCESS, "cuMemFree b");
+    expect(cuMemFree(b), CUDA_ERROR_INVALID_VALUE, "a double free is refused");
+
+    CUcontext primary, popped;
+    expect(cuDevicePrimaryCtxRetain(&primary, device), CUDA_SUCCESS, "cuDevicePrimaryCtxRetain");
+    expect(cuCtxPushCurrent(primary), CUDA_SUCCESS, "cuCtxPushCurrent");
+    expect(cuCtxPopCurrent(&popped), CUDA_SUCCESS, "cuCtxPopCurrent");
+    check(popped == primary, "pop returns what was pushed");
+    unsigned int flags;
+    int active;
+    expect(cuDevicePrimaryCtxGetState(device, &flags, &active), CUDA_SUCCESS,
+           "cuDevicePrimaryCtxGetState");
+    check(active == 1, "the retained primary context is active");
+    expect(cuDevicePrimaryCtxRelease(device), CUDA_SUCCESS, "cuDevicePrimaryCtxRelease");
+    expect(cuCtxDestroy(context), CUDA_SUCCESS, "cuCtxDestroy");
+    expect(cuCtxDestroy(context), CUDA_ERROR_INVALID_CONTEXT, "a destroyed context is refused");
+
+    void *pfn = NULL;
+    CUdriverProcAddressQueryResult found;
+    expect(cuGetProcAddress_v2("cuMemAlloc", &pfn, 12000, 0, &found), CUDA_SUCCESS,
+           "cuGetProcAddress_v2 cuMemAlloc");
+    check(pfn == (void *)cuMemAlloc_v2 && found == CU_GET_PROC_ADDRESS_SUCCESS,
+          "it resolves to cuMemAlloc_v2");
+    expect(cuGetProcAddress_v2("cuNoSuchCall", &pfn, 12000, 0, &found), CUDA_ERROR_NOT_FOUND,
+           "an unknown name");
+    check(found == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND, "reported as not found");
+    expect(cuGetProcAddress_v2("cuLaunchKernel", &pfn, 3000, 0, &found), CUDA_ERROR_NOT_FOUND,
+           "a version older than the call");
+    check(found == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT, "reported as version too old");
+    const void *table = (const void *)1;
+    CUuuid id = {{0}};
+    expect(cuGetExportTable(&table, &id), CUDA_ERROR_NOT_FOUND, "cuGetExportTable");
+
+    printf("%s\n", failures ? "FAILED" : "PASSED");
+    return failures ? 1 : 0;
+}
