@@ -56,8 +56,9 @@ class ProtocolError(Exception):
     """A frame that breaks this protocol; the receiving end drops the session."""
 
 
-# Who sends an op's requests. Frames from a guest may pass through its host
-# agent (gateway, VM link) unchanged; the agent sends none of its own.
+# Who sends an op's frames. A guest's frames may pass through its host's
+# agent (gateway, VM link), which relays them and on a VM's link puts the
+# VM's token into its HELLO, but sends no op of its own.
 SENT_BY_CLIENT = "client"
 SENT_BY_SERVER = "server"
 
@@ -84,7 +85,7 @@ class Op:
     buffer_holds: str = ""          # what the trailing buffer is, for readers
     cacheable: bool = False         # read-only; never changes within a session
     touches_device_memory: bool = False  # evicted buffers come back before it runs
-    session_control: str = None     # SESSION_*; None for a call
+    session_control: str | None = None  # SESSION_*; None for a call
     sent_by: str = SENT_BY_CLIENT
     reply_fds: int = 0              # descriptors the reply carries (SCM_RIGHTS)
 

@@ -125,7 +125,10 @@ class VmChannels:
                 self.serve_session(link, lambda: self.directory.by_uuid(domain_uuid))
         except (ConnectionClosed, OSError):
             pass  # the domain stopped
-        except Exception:  # a guest breaking the protocol: its port is given up
+        except protocol.ProtocolError as exc:  # the port's stream is out of step for good
+            LOG.warning("Domain %s broke the protocol on its serial channel (%s); it is "
+                        "closed until the domain restarts", domain_uuid, exc)
+        except Exception:
             LOG.exception("Serving the serial channel of domain %s failed; it is closed "
                           "until the domain restarts", domain_uuid)
         finally:

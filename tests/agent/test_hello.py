@@ -1,4 +1,5 @@
-"""The gateway reads HELLO without consuming it, and refuses like a server."""
+"""The one HELLO reader: the gateway peeks without consuming, TLS and the
+GPU server's sessions read it, and refusals look like a server's."""
 
 import socket
 
@@ -6,6 +7,7 @@ import pytest
 
 from guest_runtime import protocol
 from guest_runtime.curesult import CUresult
+from guest_runtime.streams import SocketStream
 from orionx_agent import hello
 
 
@@ -50,3 +52,32 @@ def test_refusal_is_a_hello_error_reply():
                                             CUresult.CUDA_ERROR_NOT_PERMITTED)
     assert reply.endswith(b"token expired")
     guest.close()
+
+
+def test_read_and_receive_take_the_frame_and_give_the_same_hello():
+    frame = _hello_frame(b"v1.t.s", vgpu_index=1, request_id=9)
+    guest, server = socket.socketpair()
+    guest.sendall(frame + b"next frame")
+    seen, taken = hello.read_hello(server, timeout_s=2)
+    assert taken == frame and (seen.request_id, seen.vgpu_index, seen.token) == (9, 1, b"v1.t.s")
+    guest.sendall(frame)
+    stream = SocketStream(server)
+    assert stream.recv_exact(len(b"next frame")) == b"next frame"
+    assert hello.receive_hello(stream) == seen
+    guest.close()
+    server.close()
+
+
+@pytest.mark.parametrize("frame, words", [
+    (protocol.encode_request(protocol.OPS_BY_NAME["PING"], 1, (), 0), "must be HELLO, got PING"),
+    (protocol.pack_header(protocol.HELLO.opcode, 0, 1, 4 + 9000), "at most 8192 bytes"),
+    (b"GET / HTTP/1.1\r\n\r\n", "magic"),
+])
+def test_every_reader_refuses_what_is_not_hello(frame, words):
+    guest, server = socket.socketpair()
+    guest.sendall(frame)
+    with pytest.raises(hello.HelloError, match=words):
+        hello.receive_hello(SocketStream(server))
+    assert issubclass(hello.HelloError, protocol.ProtocolError)  # a session ends on it
+    guest.close()
+    server.close()
