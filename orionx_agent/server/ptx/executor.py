@@ -1,0 +1,405 @@
+"""Running a PTX kernel's grid: blocks in batches, each batch vectorised with numpy.
+
+Every thread of a batch is one lane of the numpy arrays that hold the
+registers; a batch is a run of whole blocks (each block keeps its own
+shared memory), so one numpy operation executes an instruction for
+thousands of threads. Threads that diverge are grouped by program counter
+and the group with the lowest counter runs first, until its counter
+reaches the next group's, where the two merge: branches reconverge at the
+first instruction both paths reach, and a barrier is reached by every
+thread that will reach it before any goes past it. Calls to device
+functions run the callee for the calling lanes in a frame of its own.
+
+The executor counts the thread-instructions it runs against the launch's
+budget and stops a kernel that passes it (CUDA_ERROR_LAUNCH_TIMEOUT).
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+
+from orionx_agent.server.ptx import faults, memory_ops
+from orionx_agent.server.ptx.op import BRANCH, CALL, EXIT, PLAIN, RET
+from orionx_agent.server.ptx.parser import PtxError, Reg, Symbol, parse_module
+from orionx_agent.server.ptx.semantics import compile_instruction
+
+WARP_SIZE = 32
+# Lanes per batch: enough threads that numpy's per-call overhead is spread
+# thin, few enough that a batch's registers stay in cache.
+BATCH_LANES = 8192
+MAX_THREADS_PER_BLOCK = 1024
+MAX_SHARED_BYTES_PER_BLOCK = 48 * 1024
+CLOCK_KHZ = 1_500_000
+
+
+def _align(value, alignment):
+    return (value + alignment - 1) // alignment * alignment
+
+
+@dataclasses.dataclass
+class CompiledFunction:
+    name: str
+    function: object          # parser.Function
+    code: list                # semantics Op per instruction
+    frame_param_bytes: int    # a device function's per-thread parameter block
+    stack_local_bytes: int    # its local memory plus its deepest callee's
+
+
+class Program:
+    """A loaded PTX module: every function compiled, ready to launch."""
+
+    def __init__(self, text):
+        self.module = parse_module(text)
+        self.functions = {}
+        for name, function in self.module.functions.items():
+            if function.instructions or function.is_entry:
+                self.functions[name] = self._compile(function)
+        self._check_calls()
+        static = self.module.shared_bytes
+        self.shared_offsets = {n: v.offset for n, v in self.module.shared.items()}
+        self.dynamic_shared_offset = _align(static, max(16, self.module.shared_align))
+        for name in self.module.dynamic_shared:
+            self.shared_offsets[name] = self.dynamic_shared_offset
+        self.const = np.frombuffer(bytes(self.module.const_image).ljust(
+            _align(len(self.module.const_image), 16) or 16, b"\0"), dtype=np.uint8)
+        if not self.kernels:
+            raise PtxError("the PTX module has no .entry kernel")
+
+    @property
+    def kernels(self):
+        return {n: f for n, f in self.functions.items() if f.function.is_entry}
+
+    @staticmethod
+    def _compile(function):
+        code = [compile_instruction(ins) for ins in function.instructions]
+        if not code or code[-1].kind not in (RET, EXIT, BRANCH):
+            from orionx_agent.server.ptx.op import Op
+            code.append(Op(RET, instruction=function.instructions[-1] if
+                           function.instructions else None))
+        returns = max((r.offset + r.nbytes for r in function.returns), default=0)
+        params = _align(returns, 8) + function.param_bytes
+        return CompiledFunction(function.name, function, code, _align(max(params, 8), 16),
+                                function.local_bytes)
+
+    def _check_calls(self):
+        """Every call names a defined function and none recurses; sizes each
+        function's local stack (its own depot plus its deepest callee's)."""
+        done = {}
+
+        def depth(name, path):
+            if name in path:
+                raise PtxError("function %s calls itself (through %s): recursion is not "
+                               "supported by the simulated GPU" % (name, " -> ".join(path)))
+            if name in done:
+                return done[name]
+            compiled = self.functions.get(name)
+            if compiled is None:
+                raise PtxError("call to %s, which this module declares but does not "
+                               "define: link the PTX that defines it" % name)
+            deepest = 0
+            for op in compiled.code:
+                if op.kind == CALL:
+                    deepest = max(deepest, depth(op.instruction.operands[0].function,
+                                                 path + [name]))
+            done[name] = compiled.function.local_bytes + deepest
+            compiled.stack_local_bytes = done[name]
+            return done[name]
+        for name in self.functions:
+            depth(name, [])
+
+    def param_layout(self, kernel):
+        """[(name, PTX type name, offset, bytes)] of a kernel's parameters."""
+        return [(p.name, p.type.name, p.offset, p.nbytes)
+                for p in self.functions[kernel].function.params]
+
+
+class Batch:
+    """Threads of consecutive blocks run together, and their memories."""
+
+    def __init__(self, launch, first_block, block_count):
+        threads = launch.threads_per_block
+        self.lanes = lanes = threads * block_count
+        self.launch = launch
+        self.lane_index = np.arange(lanes, dtype=np.int64)
+        thread = self.lane_index % threads
+        self.block_of_lane = self.lane_index // threads
+        bx, by, _ = launch.block_dim
+        gx, gy, _ = launch.grid_dim
+        block_id = first_block + self.block_of_lane
+        u32 = np.uint32
+        self._specials = {
+            "tid.x": (thread % bx).astype(u32), "tid.y": (thread // bx % by).astype(u32),
+            "tid.z": (thread // (bx * by)).astype(u32),
+            "ctaid.x": (block_id % gx).astype(u32), "ctaid.y": (block_id // gx % gy).astype(u32),
+            "ctaid.z": (block_id // (gx * gy)).astype(u32),
+            "ntid.x": u32(bx), "ntid.y": u32(launch.block_dim[1]),
+            "ntid.z": u32(launch.block_dim[2]),
+            "nctaid.x": u32(gx), "nctaid.y": u32(gy), "nctaid.z": u32(launch.grid_dim[2]),
+            "laneid": (thread % WARP_SIZE).astype(u32),
+            "warpid": (thread // WARP_SIZE).astype(u32),
+            "nwarpid": u32(_align(threads, WARP_SIZE) // WARP_SIZE),
+            "smid": (block_id % launch.sm_count).astype(u32), "nsmid": u32(launch.sm_count),
+            "gridid": np.uint64(0),
+            "dynamic_smem_size": u32(launch.dynamic_shared_bytes),
+            "total_smem_size": u32(launch.shared_bytes),
+        }
+        self.laneid = self._specials["laneid"]
+        warps_per_block = _align(threads, WARP_SIZE) // WARP_SIZE
+        warp_in_block = thread // WARP_SIZE
+        self.warp_id = self.block_of_lane * warps_per_block + warp_in_block
+        self.warp_start = self.lane_index - thread % WARP_SIZE
+        self.warp_lanes = np.minimum(WARP_SIZE, threads - warp_in_block * WARP_SIZE)
+        self.warp_starts = np.unique(self.warp_start)
+        lane_mask = np.uint64(1) << self.laneid.astype(np.uint64)
+        self._specials.update({
+            "lanemask_eq": lane_mask.astype(u32),
+            "lanemask_lt": (lane_mask - np.uint64(1)).astype(u32),
+            "lanemask_le": ((lane_mask << np.uint64(1)) - np.uint64(1)).astype(u32),
+        })
+        self._specials["lanemask_gt"] = ~self._specials["lanemask_le"]
+        self._specials["lanemask_ge"] = ~self._specials["lanemask_lt"]
+        self.shared_bytes = launch.shared_bytes
+        self.shared = np.zeros(max(16, self.shared_bytes * block_count), dtype=np.uint8)
+        self.local_stride = launch.local_stride
+        self.local = np.zeros(max(16, self.local_stride * lanes), dtype=np.uint8)
+        self.const = launch.program.const
+        self.const_bytes = len(launch.program.module.const_image)
+        self.kernel_params = launch.kernel_params
+        self.kernel_param_bytes = launch.kernel_param_bytes
+        self.global_memory = launch.global_memory
+        self.live = np.ones(lanes, dtype=bool)
+        self.zeros = {}
+
+    def special(self, name):
+        value = self._specials.get(name)
+        if value is not None:
+            return value
+        if name in ("clock", "clock64"):
+            cycles = time.perf_counter_ns() * CLOCK_KHZ // 1_000_000
+            return np.uint32(cycles & 0xFFFFFFFF) if name == "clock" else np.uint64(cycles)
+        now = time.time_ns()
+        if name == "globaltimer_lo":
+            return np.uint32(now & 0xFFFFFFFF)
+        if name == "globaltimer_hi":
+            return np.uint32(now >> 32)
+        return np.uint64(now)
+
+    def zero(self, dtype):
+        """A shared all-zero register array (registers are never written in place)."""
+        array = self.zeros.get(dtype)
+        if array is None:
+            array = self.zeros[dtype] = np.zeros(self.lanes, dtype=dtype)
+        return array
+
+
+class Frame:
+    """One activation of a function for a batch: its registers and parameters."""
+
+    def __init__(self, batch, compiled, local_base, params=None):
+        self.block = batch
+        self.lanes = batch.lanes
+        self.compiled = compiled
+        function = compiled.function
+        self.regs = [batch.zero(r.type.raw_dtype) for r in function.registers]
+        self.local_base = local_base
+        self.params = params
+        self.param_stride = compiled.frame_param_bytes
+        self.callparam_stride = _align(max(getattr(function, "call_param_bytes", 0), 8), 16)
+        self.callparams = None
+        if getattr(function, "call_param_bytes", 0):
+            self.callparams = np.zeros(self.callparam_stride * batch.lanes, dtype=np.uint8)
+
+    def symbol_address(self, symbol):
+        space = symbol.space
+        if space == "shared":
+            return self.block.launch.program.shared_offsets[symbol.name] + symbol.offset
+        if space == "const":
+            module = self.block.launch.program.module
+            return module.const[symbol.name].offset + symbol.offset
+        if space == "local":
+            return self.local_base + symbol.offset
+        if space in ("kparam", "param", "callparam"):
+            return symbol.offset
+        raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,
+                                 "the address of function %s was taken: indirect calls are "
+                                 "not supported" % symbol.name)
+
+    def resolve(self, space, addresses, nbytes, mask, ins):
+        return memory_ops.resolve(self, space, addresses, nbytes, mask, ins)
+
+    def where(self, ins):
+        return "kernel %s, function %s, line %d (%s)" % (
+            self.block.launch.kernel, self.compiled.name, ins.line, ins.text)
+
+
+@dataclasses.dataclass
+class Launch:
+    program: Program
+    kernel: str
+    grid_dim: tuple
+    block_dim: tuple
+    dynamic_shared_bytes: int
+    kernel_params: np.ndarray
+    kernel_param_bytes: int
+    global_memory: object
+    instruction_budget: int
+    sm_count: int = 16
+    executed: int = 0
+
+    @property
+    def threads_per_block(self):
+        x, y, z = self.block_dim
+        return x * y * z
+
+    @property
+    def shared_bytes(self):
+        program = self.program
+        if not program.module.dynamic_shared and not self.dynamic_shared_bytes:
+            return _align(program.module.shared_bytes, 16)
+        return _align(program.dynamic_shared_offset + self.dynamic_shared_bytes, 16)
+
+    @property
+    def local_stride(self):
+        return _align(self.program.functions[self.kernel].stack_local_bytes, 16)
+
+    def count(self, thread_instructions):
+        self.executed += thread_instructions
+        if self.executed > self.instruction_budget:
+            raise faults.KernelFault(
+                faults.LAUNCH_TIMEOUT,
+                "kernel %s ran past the simulated GPU's instruction budget of %d "
+                "thread-instructions per launch and was stopped: look for a loop that never "
+                "ends, or raise [gpu_server] sim_ptx_instruction_budget"
+                % (self.kernel, self.instruction_budget))
+
+
+def run(launch):
+    """Execute every block of ``launch``; KernelFault if the kernel faults."""
+    threads = launch.threads_per_block
+    blocks = launch.grid_dim[0] * launch.grid_dim[1] * launch.grid_dim[2]
+    per_batch = max(1, min(blocks, BATCH_LANES // max(threads, 1)))
+    entry = launch.program.functions[launch.kernel]
+    with np.errstate(all="ignore"):
+        for first in range(0, blocks, per_batch):
+            batch = Batch(launch, first, min(per_batch, blocks - first))
+            run_frame(Frame(batch, entry, 0), batch.live.copy())
+
+
+def _add_group(groups, pc, mask):
+    existing = groups.get(pc)
+    groups[pc] = mask if existing is None else existing | mask
+
+
+def run_frame(frame, entry_mask):
+    """Run ``frame``'s function for the lanes of ``entry_mask`` until each
+    has returned or exited."""
+    code = frame.compiled.code
+    batch = frame.block
+    launch = batch.launch
+    end = len(code)
+    groups = {0: entry_mask}
+    while groups:
+        pc = min(groups)
+        mask = groups.pop(pc) & batch.live
+        active = int(np.count_nonzero(mask))
+        if not active:
+            continue
+        full = active == frame.lanes
+        boundary = min(groups) if groups else end + 1
+        while True:
+            if pc >= end:
+                break  # fell off the end: returns
+            op = code[pc]
+            launch.count(active)
+            kind = op.kind
+            if kind is PLAIN:
+                op.run(frame, mask, full)
+                pc += 1
+            elif kind is BRANCH:
+                guard = op.instruction.guard
+                if guard is None:
+                    pc = op.target
+                else:
+                    predicate = frame.regs[guard.index]
+                    taken = mask & (~predicate if op.instruction.guard_negated else predicate)
+                    taken_count = int(np.count_nonzero(taken))
+                    if taken_count == 0:
+                        pc += 1
+                    elif taken_count == active:
+                        pc = op.target
+                    else:
+                        _add_group(groups, op.target, taken)
+                        _add_group(groups, pc + 1, mask & ~taken)
+                        break
+            else:
+                leaving = _guarded_lanes(frame, op, mask)
+                if kind is CALL:
+                    _call(frame, op, leaving)
+                    mask = mask & batch.live
+                elif kind is EXIT or (kind is RET and frame.params is None):
+                    batch.live &= ~leaving
+                    mask = mask & ~leaving
+                else:  # RET from a device function
+                    mask = mask & ~leaving
+                active = int(np.count_nonzero(mask))
+                if not active:
+                    break
+                full = active == frame.lanes
+                pc += 1
+            if pc >= boundary:
+                _add_group(groups, pc, mask)
+                break
+
+
+def _guarded_lanes(frame, op, mask):
+    guard = op.instruction.guard if op.instruction is not None else None
+    if guard is None:
+        return mask
+    predicate = frame.regs[guard.index]
+    return mask & (~predicate if op.instruction.guard_negated else predicate)
+
+
+def _call(frame, op, lanes):
+    if not lanes.any():
+        return
+    target = op.instruction.operands[0]
+    program = frame.block.launch.program
+    callee = program.functions[target.function]
+    function = callee.function
+    lanes_count = frame.lanes
+    params = np.zeros(callee.frame_param_bytes * lanes_count, dtype=np.uint8)
+    param_rows = params.reshape(lanes_count, callee.frame_param_bytes)
+    base = _align(max((r.offset + r.nbytes for r in function.returns), default=0), 8)
+    if len(target.args) != len(function.params):
+        raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,
+                                 "%s: %d arguments for %s, which takes %d"
+                                 % (frame.where(op.instruction), len(target.args),
+                                    function.name, len(function.params)))
+    for arg, param in zip(target.args, function.params, strict=True):
+        param_rows[:, base + param.offset:base + param.offset + param.nbytes] = \
+            _argument_bytes(frame, arg, param.nbytes)
+    callee_frame = Frame(frame.block, callee,
+                         frame.local_base + frame.compiled.function.local_bytes, params)
+    run_frame(callee_frame, lanes)
+    caller_rows = frame.callparams.reshape(lanes_count, frame.callparam_stride) \
+        if frame.callparams is not None else None
+    for slot, ret in zip(target.returns, function.returns, strict=False):
+        if not isinstance(slot, Symbol) or caller_rows is None:
+            raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,
+                                     "%s: return value must go to a .param"
+                                     % frame.where(op.instruction))
+        window = caller_rows[:, slot.offset:slot.offset + ret.nbytes]
+        window[lanes] = param_rows[lanes, ret.offset:ret.offset + ret.nbytes]
+
+
+def _argument_bytes(frame, arg, nbytes):
+    """(lanes, nbytes) uint8 of one call argument."""
+    if isinstance(arg, Symbol) and arg.space == "callparam":
+        rows = frame.callparams.reshape(frame.lanes, frame.callparam_stride)
+        return rows[:, arg.offset:arg.offset + nbytes]
+    if isinstance(arg, Reg):
+        bits = frame.regs[arg.index]
+        return np.ascontiguousarray(bits).view(np.uint8).reshape(frame.lanes, -1)[:, :nbytes]
+    raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,
+                             "call argument %r is not supported" % (arg,))

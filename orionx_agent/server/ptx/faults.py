@@ -1,0 +1,29 @@
+"""Why a PTX kernel stopped, as the CUDA error a real GPU would report.
+
+A :class:`KernelFault` ends the launch and becomes the session's sticky
+error. Codes CUDA has and ``guest_runtime.curesult`` does not list yet are
+named here by their CUDA values.
+"""
+
+from guest_runtime.curesult import CUresult
+
+NO_BINARY_FOR_GPU = 209
+LAUNCH_TIMEOUT = 702
+ILLEGAL_INSTRUCTION = 715
+MISALIGNED_ADDRESS = 716
+ILLEGAL_ADDRESS = int(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS)
+LAUNCH_FAILED = int(CUresult.CUDA_ERROR_LAUNCH_FAILED)
+
+
+class KernelFault(Exception):
+    """A kernel stopped with CUDA error ``code``; ``message`` says where."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def where(instruction, function_name):
+    """'kernel K, line L (text)' for a message."""
+    return "%s, line %d (%s)" % (function_name, instruction.line, instruction.text)
