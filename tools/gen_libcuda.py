@@ -132,11 +132,13 @@ def protocol_header():
             out.append("void ox_decode_%s_%s(const uint8_t *in, struct ox_%s_%s *value);"
                        % (_lower(op), kind, _lower(op), kind))
         out.append("")
-    out += ["/* Field-by-field codecs of every op as arrays of numbers (floats as",
-            " * values), for the test that compares them with the Python end. Both",
-            " * return -1 for an opcode not in the table. */",
-            "int ox_golden_encode_request(uint16_t opcode, const double *values, uint8_t *out);",
-            "int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, double *values);",
+    out += ["/* Field-by-field codecs of every op as arrays of 64-bit numbers (signed",
+            " * fields as two's complement, floats as their IEEE bits), for the test",
+            " * that compares them with the Python end. Both return -1 for an opcode",
+            " * not in the table. */",
+            "int ox_golden_encode_request(uint16_t opcode, const uint64_t *values,",
+            "                             uint8_t *out);",
+            "int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, uint64_t *values);",
             "", "#endif", ""]
     return "\n".join(out)
 
@@ -195,9 +197,23 @@ def protocol_source():
                 out.append("    value->%s = %s(in + %d);" % (field, FIELD_TYPES[code][3], offset))
                 offset += FIELD_TYPES[code][1]
             out += ["}", ""]
-    out += _golden("request", "encode", "const double *values, uint8_t *out")
-    out += _golden("reply", "decode", "const uint8_t *in, double *values")
+    out += _golden("request", "encode", "const uint64_t *values, uint8_t *out")
+    out += _golden("reply", "decode", "const uint8_t *in, uint64_t *values")
     return "\n".join(out)
+
+
+def _from_u64(code, expression):
+    if code == "f":
+        return "ox_f32_from_bits((uint32_t)%s)" % expression
+    return "(%s)%s" % (FIELD_TYPES[code][0], expression)
+
+
+def _to_u64(code, expression):
+    if code == "f":
+        return "ox_f32_bits(%s)" % expression
+    if code == "i":
+        return "(uint64_t)(int64_t)%s" % expression
+    return "(uint64_t)%s" % expression
 
 
 def _golden(kind, verb, params):
@@ -210,13 +226,13 @@ def _golden(kind, verb, params):
             name = "%s_%s" % (_lower(op), kind)
             out.append("        struct ox_%s value;" % name)
             if verb == "encode":
-                out += ["        value.%s = (%s)values[%d];" % (field, FIELD_TYPES[code][0], i)
+                out += ["        value.%s = %s;" % (field, _from_u64(code, "values[%d]" % i))
                         for i, (field, code) in enumerate(fields)]
                 out.append("        ox_encode_%s(out, &value);" % name)
             else:
                 out.append("        ox_decode_%s(in, &value);" % name)
-                out += ["        values[%d] = (double)value.%s;" % (i, field)
-                        for i, (field, _code) in enumerate(fields)]
+                out += ["        values[%d] = %s;" % (i, _to_u64(code, "value." + field))
+                        for i, (field, code) in enumerate(fields)]
         else:
             out.append("        (void)%s;" % ("values" if verb == "encode" else "in"))
             out.append("        (void)%s;" % ("out" if verb == "encode" else "values"))

@@ -541,7 +541,7 @@ void ox_decode_launch_kernel_request(const uint8_t *in, struct ox_launch_kernel_
     value->stream = ox_get_u64(in + 36);
 }
 
-int ox_golden_encode_request(uint16_t opcode, const double *values, uint8_t *out)
+int ox_golden_encode_request(uint16_t opcode, const uint64_t *values, uint8_t *out)
 {
     switch (opcode) {
     case OX_OP_HELLO: {
@@ -778,21 +778,21 @@ int ox_golden_encode_request(uint16_t opcode, const double *values, uint8_t *out
     }
 }
 
-int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, double *values)
+int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, uint64_t *values)
 {
     switch (opcode) {
     case OX_OP_HELLO: {
         struct ox_hello_reply value;
         ox_decode_hello_reply(in, &value);
-        values[0] = (double)value.session_id;
-        values[1] = (double)value.memory_total_bytes;
-        values[2] = (double)value.transports;
+        values[0] = (uint64_t)value.session_id;
+        values[1] = (uint64_t)value.memory_total_bytes;
+        values[2] = (uint64_t)value.transports;
         return 0;
     }
     case OX_OP_SHM_ATTACH: {
         struct ox_shm_attach_reply value;
         ox_decode_shm_attach_reply(in, &value);
-        values[0] = (double)value.ring_bytes;
+        values[0] = (uint64_t)value.ring_bytes;
         return 0;
     }
     case OX_OP_PING: {
@@ -803,7 +803,7 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, double *values)
     case OX_OP_DEVICE_GET_COUNT: {
         struct ox_device_get_count_reply value;
         ox_decode_device_get_count_reply(in, &value);
-        values[0] = (double)value.count;
+        values[0] = (uint64_t)(int64_t)value.count;
         return 0;
     }
     case OX_OP_DEVICE_GET_NAME: {
@@ -814,32 +814,32 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, double *values)
     case OX_OP_DEVICE_TOTAL_MEM: {
         struct ox_device_total_mem_reply value;
         ox_decode_device_total_mem_reply(in, &value);
-        values[0] = (double)value.total_bytes;
+        values[0] = (uint64_t)value.total_bytes;
         return 0;
     }
     case OX_OP_DEVICE_GET_ATTRIBUTE: {
         struct ox_device_get_attribute_reply value;
         ox_decode_device_get_attribute_reply(in, &value);
-        values[0] = (double)value.value;
+        values[0] = (uint64_t)(int64_t)value.value;
         return 0;
     }
     case OX_OP_DRIVER_GET_VERSION: {
         struct ox_driver_get_version_reply value;
         ox_decode_driver_get_version_reply(in, &value);
-        values[0] = (double)value.version;
+        values[0] = (uint64_t)(int64_t)value.version;
         return 0;
     }
     case OX_OP_MEM_GET_INFO: {
         struct ox_mem_get_info_reply value;
         ox_decode_mem_get_info_reply(in, &value);
-        values[0] = (double)value.free_bytes;
-        values[1] = (double)value.total_bytes;
+        values[0] = (uint64_t)value.free_bytes;
+        values[1] = (uint64_t)value.total_bytes;
         return 0;
     }
     case OX_OP_MEM_ALLOC: {
         struct ox_mem_alloc_reply value;
         ox_decode_mem_alloc_reply(in, &value);
-        values[0] = (double)value.dptr;
+        values[0] = (uint64_t)value.dptr;
         return 0;
     }
     case OX_OP_MEM_FREE: {
@@ -895,7 +895,7 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, double *values)
     case OX_OP_STREAM_CREATE: {
         struct ox_stream_create_reply value;
         ox_decode_stream_create_reply(in, &value);
-        values[0] = (double)value.stream;
+        values[0] = (uint64_t)value.stream;
         return 0;
     }
     case OX_OP_STREAM_DESTROY: {
@@ -911,7 +911,7 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, double *values)
     case OX_OP_EVENT_CREATE: {
         struct ox_event_create_reply value;
         ox_decode_event_create_reply(in, &value);
-        values[0] = (double)value.event;
+        values[0] = (uint64_t)value.event;
         return 0;
     }
     case OX_OP_EVENT_DESTROY: {
@@ -932,13 +932,13 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, double *values)
     case OX_OP_EVENT_ELAPSED_TIME: {
         struct ox_event_elapsed_time_reply value;
         ox_decode_event_elapsed_time_reply(in, &value);
-        values[0] = (double)value.elapsed_ms;
+        values[0] = ox_f32_bits(value.elapsed_ms);
         return 0;
     }
     case OX_OP_MODULE_LOAD_DATA: {
         struct ox_module_load_data_reply value;
         ox_decode_module_load_data_reply(in, &value);
-        values[0] = (double)value.module;
+        values[0] = (uint64_t)value.module;
         return 0;
     }
     case OX_OP_MODULE_UNLOAD: {
@@ -949,7 +949,7 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, double *values)
     case OX_OP_MODULE_GET_FUNCTION: {
         struct ox_module_get_function_reply value;
         ox_decode_module_get_function_reply(in, &value);
-        values[0] = (double)value.function;
+        values[0] = (uint64_t)value.function;
         return 0;
     }
     case OX_OP_LAUNCH_KERNEL: {

@@ -420,10 +420,12 @@ void ox_decode_launch_kernel_request(const uint8_t *in, struct ox_launch_kernel_
 #define OX_SESSION_ENDED_REQUEST_BYTES 0
 #define OX_SESSION_ENDED_REPLY_BYTES 0
 
-/* Field-by-field codecs of every op as arrays of numbers (floats as
- * values), for the test that compares them with the Python end. Both
- * return -1 for an opcode not in the table. */
-int ox_golden_encode_request(uint16_t opcode, const double *values, uint8_t *out);
-int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, double *values);
+/* Field-by-field codecs of every op as arrays of 64-bit numbers (signed
+ * fields as two's complement, floats as their IEEE bits), for the test
+ * that compares them with the Python end. Both return -1 for an opcode
+ * not in the table. */
+int ox_golden_encode_request(uint16_t opcode, const uint64_t *values,
+                             uint8_t *out);
+int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, uint64_t *values);
 
 #endif

@@ -23,12 +23,19 @@ static inline void ox_put_u64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 static inline void ox_put_i32(uint8_t *p, int32_t v) { ox_put_u32(p, (uint32_t)v); }
-static inline void ox_put_f32(uint8_t *p, float v)
+static inline uint32_t ox_f32_bits(float v)
 {
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);
-    ox_put_u32(p, bits);
+    return bits;
 }
+static inline float ox_f32_from_bits(uint32_t bits)
+{
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+static inline void ox_put_f32(uint8_t *p, float v) { ox_put_u32(p, ox_f32_bits(v)); }
 
 static inline uint8_t ox_get_u8(const uint8_t *p) { return p[0]; }
 static inline uint16_t ox_get_u16(const uint8_t *p)
@@ -50,12 +57,6 @@ static inline uint64_t ox_get_u64(const uint8_t *p)
     return v;
 }
 static inline int32_t ox_get_i32(const uint8_t *p) { return (int32_t)ox_get_u32(p); }
-static inline float ox_get_f32(const uint8_t *p)
-{
-    uint32_t bits = ox_get_u32(p);
-    float v;
-    memcpy(&v, &bits, sizeof v);
-    return v;
-}
+static inline float ox_get_f32(const uint8_t *p) { return ox_f32_from_bits(ox_get_u32(p)); }
 
 #endif
