@@ -15,7 +15,7 @@ LIBVIRT_INSTALLED := $(VENV)/.installed-libvirt
 STATE_DIR ?= $(CURDIR)/state
 PYTEST_ARGS ?=
 
-.PHONY: run test test-openstack test-vm lint sample venv clean
+.PHONY: run test test-openstack test-vm lint sample venv clean libcuda
 
 $(INSTALLED): setup.cfg setup.py constraints.txt
 	sh tools/install-debian-packages.sh base
@@ -25,6 +25,17 @@ $(INSTALLED): setup.cfg setup.py constraints.txt
 	touch $@
 
 venv: $(INSTALLED)
+
+# The C client library (libcuda.so.1, docs/libcuda.md). The install builds
+# it too; this rebuilds it when its sources changed since.
+LIBCUDA := guest_runtime/lib/libcuda.so.1
+LIBCUDA_SOURCES := $(wildcard guest_runtime/libcuda/src/*.[ch] guest_runtime/libcuda/generated/* \
+	guest_runtime/libcuda/include/orionx/*.h) guest_runtime/libcuda/build.py
+
+$(LIBCUDA): $(INSTALLED) $(LIBCUDA_SOURCES)
+	$(BIN)/python guest_runtime/libcuda/build.py
+
+libcuda: $(LIBCUDA)
 
 # Placement and Nova (with its functional test framework) for the OpenStack
 # tests; kept out of the base install that `make run` needs.
@@ -58,7 +69,7 @@ $(STATE_DIR)/secret.conf:
 	umask 077; printf '[DEFAULT]\nsession_secret = %s\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > $@
 
-test: $(INSTALLED) $(OPENSTACK_INSTALLED) $(LIBVIRT_INSTALLED)
+test: $(INSTALLED) $(OPENSTACK_INSTALLED) $(LIBVIRT_INSTALLED) $(LIBCUDA)
 	sh tools/install-debian-packages.sh test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
