@@ -47,12 +47,12 @@ def libcuda_asan_dir(tmp_path_factory):
     return out
 
 
-def compile_program(source, out_dir, library_dir, sanitize=False):
+def compile_program(source, out_dir, library_dir, sanitize=False, libraries=()):
     """Compile the C program SOURCE against the library's header; its path."""
     binary = pathlib.Path(out_dir) / pathlib.Path(source).stem
     command = [os.environ.get("CC", "cc"), "-std=c11", "-Wall", "-Wextra", "-Werror", "-g",
                "-I", str(INCLUDE), "-o", str(binary), str(source),
-               "-L", str(library_dir), "-lcuda"]
+               "-L", str(library_dir), "-lcuda", *libraries]
     if sanitize:
         command[1:1] = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
     subprocess.run(command, check=True)

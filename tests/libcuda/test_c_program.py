@@ -48,3 +48,9 @@ def test_no_server_configured(libcuda_dir, tmp_path):
     result = subprocess.run([str(binary)], env=env, capture_output=True, text=True, timeout=30)
     assert result.stdout.strip() == "100"  # CUDA_ERROR_NO_DEVICE
     assert "set ORIONX_ENDPOINT and ORIONX_TOKEN" in result.stderr
+
+
+def test_threads_share_a_device(server, libcuda_asan_dir, tmp_path):
+    binary = compile_program(PROGRAM.with_name("threads.c"), tmp_path, libcuda_asan_dir,
+                             sanitize=True, libraries=["-lpthread"])
+    _run(binary, client_environment(server, libcuda_asan_dir, "shm"))
