@@ -37,6 +37,15 @@ gpu_server_opts = [
         help="Device memory of the simulated GPU, in MB: the size of its host-memory "
         "arena. Pages are only committed as sessions write them.",
     ),
+    cfg.IntOpt(
+        "sim_ptx_instruction_budget",
+        default=10_000_000_000,
+        min=1000,
+        help="Thread-instructions one PTX kernel launch may execute on the simulated "
+        "GPU (threads times the instructions each runs) before it is stopped with "
+        "CUDA_ERROR_LAUNCH_TIMEOUT, so that a kernel that never ends cannot hold the "
+        "GPU. The default is minutes of simulated-GPU time.",
+    ),
     cfg.StrOpt(
         "tls_cert_file",
         help="PEM certificate (chain) presented on tcp_listen. With tls_key_file set, "

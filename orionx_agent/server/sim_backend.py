@@ -1,8 +1,11 @@
-"""The simulated GPU: a real host-memory arena and numpy kernels.
+"""The simulated GPU: a real host-memory arena, numpy kernels and PTX.
 
 Device memory is one numpy byte array of the configured size (its pages are
 only committed when written), copies are real copies, and kernels run on one
 engine thread per simulated GPU, so device time is real and measurable.
+Besides the built-in kernels, modules of PTX (as NVRTC and NVVM emit it)
+run on the PTX executor (``orionx_agent.server.ptx``), every global access
+checked against the launching session's allocations.
 """
 
 import bisect
@@ -20,6 +23,9 @@ from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.protocol import BUILTIN_MODULE_IMAGE
 from orionx_agent.server import sim_kernels
 from orionx_agent.server.backend import BackendContext, GpuBackend
+from orionx_agent.server.ptx import executor, faults, images
+from orionx_agent.server.ptx.memory import GlobalMemory
+from orionx_agent.server.ptx.parser import PtxError
 
 LOG = logging.getLogger(__name__)
 
@@ -30,17 +36,34 @@ LOG = logging.getLogger(__name__)
 SIM_BASE_DPTR = 0x7_0000_0000
 ALIGNMENT_BYTES = 256
 
-# CUdevice_attribute values of a plausible mid-range GPU.
+# CUdevice_attribute values of a plausible mid-range GPU, and the limits
+# the PTX executor holds launches to: compilers asking for them choose
+# compute_80 PTX, 32-thread warps and 48 KB of shared memory per block.
+SIM_SM_COUNT = 16
 SIM_ATTRIBUTES = {
-    1: 1024,    # MAX_THREADS_PER_BLOCK
+    1: executor.MAX_THREADS_PER_BLOCK,   # MAX_THREADS_PER_BLOCK
     2: 1024, 3: 1024, 4: 64,             # MAX_BLOCK_DIM_X/Y/Z
     5: 2147483647, 6: 65535, 7: 65535,   # MAX_GRID_DIM_X/Y/Z
-    8: 49152,   # MAX_SHARED_MEMORY_PER_BLOCK
-    10: 32,     # WARP_SIZE
-    13: 1500000,  # CLOCK_RATE (kHz)
-    16: 16,     # MULTIPROCESSOR_COUNT
+    8: executor.MAX_SHARED_BYTES_PER_BLOCK,  # MAX_SHARED_MEMORY_PER_BLOCK
+    9: 65536,   # TOTAL_CONSTANT_MEMORY
+    10: executor.WARP_SIZE,  # WARP_SIZE
+    12: 65536,  # MAX_REGISTERS_PER_BLOCK
+    13: executor.CLOCK_KHZ,  # CLOCK_RATE (kHz)
+    16: SIM_SM_COUNT,  # MULTIPROCESSOR_COUNT
+    17: 0,      # KERNEL_EXEC_TIMEOUT
+    39: 2048,   # MAX_THREADS_PER_MULTIPROCESSOR
+    41: 1,      # UNIFIED_ADDRESSING
     75: 8, 76: 0,  # COMPUTE_CAPABILITY_MAJOR/MINOR
+    81: 65536,  # MAX_SHARED_MEMORY_PER_MULTIPROCESSOR
+    82: 65536,  # MAX_REGISTERS_PER_MULTIPROCESSOR
+    97: executor.MAX_SHARED_BYTES_PER_BLOCK,  # MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
+    106: 16,    # MAX_BLOCKS_PER_MULTIPROCESSOR
 }
+MAX_BLOCK_DIMS = (SIM_ATTRIBUTES[2], SIM_ATTRIBUTES[3], SIM_ATTRIBUTES[4])
+MAX_GRID_DIMS = (SIM_ATTRIBUTES[5], SIM_ATTRIBUTES[6], SIM_ATTRIBUTES[7])
+# Thread-instructions one PTX launch may run before it is stopped with
+# CUDA_ERROR_LAUNCH_TIMEOUT ([gpu_server] sim_ptx_instruction_budget).
+DEFAULT_PTX_INSTRUCTION_BUDGET = 10_000_000_000
 
 
 class ArenaAllocator:
@@ -149,8 +172,10 @@ class Engine:
 class SimGpu(GpuBackend):
     name = "sim"
 
-    def __init__(self, memory_bytes, index=0):
+    def __init__(self, memory_bytes, index=0,
+                 ptx_instruction_budget=DEFAULT_PTX_INSTRUCTION_BUDGET):
         self.index = index
+        self.ptx_instruction_budget = ptx_instruction_budget
         self.device_name = "OrionX simulated GPU %d" % index
         self.gpu_uuid = "GPU-sim-%08d" % index
         self.total_memory_bytes = memory_bytes
@@ -213,6 +238,27 @@ class _SimEvent:
     recorded_at = None
 
 
+class PtxModule:
+    """A loaded PTX module: its program, compiled once at load."""
+
+    def __init__(self, program):
+        self.program = program
+
+
+class PtxFunction:
+    """A kernel of a PTX module and its parameter layout (from .entry)."""
+
+    def __init__(self, module, name):
+        self.module = module
+        self.name = name
+        self.param_layout = module.program.param_layout(name)
+        self.param_bytes = module.program.functions[name].function.param_bytes
+
+    def describe_params(self):
+        return ", ".join("%s .%s at %d" % (name, type_name, offset)
+                         for name, type_name, offset, _ in self.param_layout) or "none"
+
+
 class _SimBlock:
     """Where a buffer's bytes are: an arena offset, or a host copy when evicted."""
 
@@ -235,24 +281,37 @@ class SimContext(BackendContext):
         self._queued = 0       # kernels handed to the engine, not yet done
         self._idle = threading.Condition()
         self._kernel_error = None
+        # A PTX kernel's fault (illegal address, timeout, trap) leaves the
+        # context unusable, as on a real GPU: every later synchronising
+        # call reports it.
+        self._sticky_error = None
 
     def _kernel_done(self, charge, device_s, error):
         if charge is not None:
             charge(device_s)
         with self._idle:
             self._queued -= 1
-            if error is not None and self._kernel_error is None:
+            if isinstance(error, faults.KernelFault):
+                if self._sticky_error is None:
+                    self._sticky_error = CudaError(error.code, error.message)
+            elif error is not None and self._kernel_error is None:
                 self._kernel_error = error
             if not self._queued:
                 self._idle.notify_all()
 
-    def _drain(self):
-        """Wait for this session's queued kernels: the next operation reads
-        or writes what they wrote. Their failure surfaces here."""
+    def _wait_idle(self):
         with self._idle:
             while self._queued:
                 self._idle.wait()
+
+    def _drain(self):
+        """Wait for this session's queued kernels: the next operation reads
+        or writes what they wrote. Their failure surfaces here."""
+        self._wait_idle()
+        with self._idle:
             error, self._kernel_error = self._kernel_error, None
+        if self._sticky_error is not None:
+            raise self._sticky_error
         if error is not None:
             raise CudaError(CUresult.CUDA_ERROR_LAUNCH_FAILED,
                             "a kernel failed on the simulated GPU: %s" % error)
@@ -293,7 +352,9 @@ class SimContext(BackendContext):
     def free(self, allocation):
         block = allocation.backend_handle
         if block.offset is not None:
-            self._drain()
+            # Wait for kernels that may still use it; their errors stay for
+            # the session's next synchronising call (a free cannot fail).
+            self._wait_idle()
             self._release_block(block)
         block.host_copy = None
         self.gpu.displace(allocation.dptr, allocation.nbytes, False)
@@ -302,8 +363,10 @@ class SimContext(BackendContext):
         return True
 
     def evict(self, allocation):
-        """Move a buffer to host RAM; its pointer stays valid for the session."""
-        self._drain()
+        """Move a buffer to host RAM; its pointer stays valid for the session.
+        Runs on the thread of the session that needs the room: this
+        session's kernel errors stay for this session."""
+        self._wait_idle()
         block = allocation.backend_handle
         block.host_copy = self.gpu.arena[block.offset:block.offset + block.nbytes].copy()
         self.gpu.displace(allocation.dptr, allocation.nbytes, True)
@@ -365,18 +428,29 @@ class SimContext(BackendContext):
         return (end.recorded_at - start.recorded_at) * 1000.0
 
     def load_module(self, image):
-        if bytes(image) != BUILTIN_MODULE_IMAGE:
-            raise CudaError(
-                CUresult.CUDA_ERROR_NOT_SUPPORTED,
-                "cuModuleLoadData: PTX and cubin images need the cuda backend; this GPU "
-                "server runs the sim backend, which serves only the built-in kernels (%s) "
-                "through the built-in module image" % ", ".join(sorted(KERNELS)))
-        return "builtin"
+        image = bytes(image)
+        if image == BUILTIN_MODULE_IMAGE:
+            return "builtin"
+        try:
+            return PtxModule(executor.Program(images.ptx_text(image)))
+        except images.ImageRefused as exc:
+            raise CudaError(exc.code, exc.message) from None
+        except PtxError as exc:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_PTX,
+                            "cuModuleLoadData: the simulated GPU cannot run this PTX: %s"
+                            % exc) from None
 
     def unload_module(self, module):
         pass
 
     def get_function(self, module, name):
+        if isinstance(module, PtxModule):
+            if name not in module.program.kernels:
+                raise CudaError(CUresult.CUDA_ERROR_NOT_FOUND,
+                                "cuModuleGetFunction: no kernel %r in the PTX module; its "
+                                ".entry kernels are %s"
+                                % (name, ", ".join(sorted(module.program.kernels))))
+            return PtxFunction(module, name)
         kernel = KERNELS.get(name)
         if kernel is None:
             raise CudaError(CUresult.CUDA_ERROR_NOT_FOUND,
@@ -386,6 +460,10 @@ class SimContext(BackendContext):
 
     def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map,
                charge=None):
+        if isinstance(function, PtxFunction):
+            self._launch_ptx(function, grid, block, shared_mem_bytes, params, memory_map,
+                             charge)
+            return
         if len(params) != function.params.size:
             raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
                             "%s takes %d bytes of parameters (%s), got %d"
@@ -411,11 +489,65 @@ class SimContext(BackendContext):
         self.gpu.engine.submit(lambda: sim_kernels.run(function.name, values, f32_at),
                                functools.partial(self._kernel_done, charge))
 
+    def _launch_ptx(self, function, grid, block, shared_mem_bytes, params, memory_map,
+                    charge):
+        """Check the launch as the driver would, then queue it on the engine
+        with a snapshot of the session's allocations to check accesses."""
+        if self._sticky_error is not None:
+            raise self._sticky_error
+        _check_launch_shape(function, grid, block, shared_mem_bytes)
+        expected = function.param_bytes
+        if not expected <= len(params) <= executor.align_up(expected, 8):
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                            "kernel %s takes %d bytes of parameters (%s), got %d: pass one "
+                            "value per .param, in order" % (function.name, expected,
+                                                             function.describe_params(),
+                                                             len(params)))
+        # Buffers cannot move before the kernel ran: eviction waits for the
+        # session's queued kernels first, and free waits for them too.
+        allocations = [(a.dptr, a.nbytes, a.backend_handle.offset)
+                       for a in memory_map.allocations() if a.backend_handle.offset is not None]
+        padded = bytes(params).ljust(executor.align_up(max(len(params), 1), 16), b"\0")
+        launch = executor.Launch(
+            function.module.program, function.name, tuple(grid), tuple(block),
+            shared_mem_bytes, np.frombuffer(padded, dtype=np.uint8), len(params),
+            GlobalMemory(self.gpu.arena, allocations, self.label),
+            self.gpu.ptx_instruction_budget, sm_count=SIM_SM_COUNT)
+        with self._idle:
+            self._queued += 1
+        self.gpu.engine.submit(lambda: executor.run(launch),
+                               functools.partial(self._kernel_done, charge))
+
     def synchronize(self):
         self._drain()
 
     def close(self):
-        try:
-            self._drain()
-        except CudaError:
-            pass  # the session is ending; nobody is left to tell
+        self._wait_idle()  # the session is ending; nobody is left to tell of errors
+
+
+def _check_launch_shape(function, grid, block, shared_mem_bytes):
+    """CUDA_ERROR_INVALID_VALUE for a launch a real GPU of this shape refuses."""
+    threads = block[0] * block[1] * block[2]
+    if min(block) < 1 or min(grid) < 1:
+        raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                        "kernel %s launched with grid %s and block %s: every dimension must "
+                        "be at least 1" % (function.name, tuple(grid), tuple(block)))
+    if threads > executor.MAX_THREADS_PER_BLOCK or any(
+            b > m for b, m in zip(block, MAX_BLOCK_DIMS, strict=True)):
+        raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                        "kernel %s launched with block %s (%d threads): the simulated GPU "
+                        "allows at most %d threads per block and %s per dimension"
+                        % (function.name, tuple(block), threads,
+                           executor.MAX_THREADS_PER_BLOCK, MAX_BLOCK_DIMS))
+    if any(g > m for g, m in zip(grid, MAX_GRID_DIMS, strict=True)):
+        raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                        "kernel %s launched with grid %s: at most %s" % (
+                            function.name, tuple(grid), MAX_GRID_DIMS))
+    program = function.module.program
+    shared = executor.align_up(program.dynamic_shared_offset, 16) + shared_mem_bytes
+    if shared > executor.MAX_SHARED_BYTES_PER_BLOCK:
+        raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                        "kernel %s needs %d bytes of shared memory per block (%d static + "
+                        "%d dynamic): the simulated GPU has %d"
+                        % (function.name, shared, program.module.shared_bytes,
+                           shared_mem_bytes, executor.MAX_SHARED_BYTES_PER_BLOCK))

@@ -33,7 +33,7 @@ MAX_SHARED_BYTES_PER_BLOCK = 48 * 1024
 CLOCK_KHZ = 1_500_000
 
 
-def _align(value, alignment):
+def align_up(value, alignment):
     return (value + alignment - 1) // alignment * alignment
 
 
@@ -58,11 +58,11 @@ class Program:
         self._check_calls()
         static = self.module.shared_bytes
         self.shared_offsets = {n: v.offset for n, v in self.module.shared.items()}
-        self.dynamic_shared_offset = _align(static, max(16, self.module.shared_align))
+        self.dynamic_shared_offset = align_up(static, max(16, self.module.shared_align))
         for name in self.module.dynamic_shared:
             self.shared_offsets[name] = self.dynamic_shared_offset
         self.const = np.frombuffer(bytes(self.module.const_image).ljust(
-            _align(len(self.module.const_image), 16) or 16, b"\0"), dtype=np.uint8)
+            align_up(len(self.module.const_image), 16) or 16, b"\0"), dtype=np.uint8)
         if not self.kernels:
             raise PtxError("the PTX module has no .entry kernel")
 
@@ -78,8 +78,8 @@ class Program:
             code.append(Op(RET, instruction=function.instructions[-1] if
                            function.instructions else None))
         returns = max((r.offset + r.nbytes for r in function.returns), default=0)
-        params = _align(returns, 8) + function.param_bytes
-        return CompiledFunction(function.name, function, code, _align(max(params, 8), 16),
+        params = align_up(returns, 8) + function.param_bytes
+        return CompiledFunction(function.name, function, code, align_up(max(params, 8), 16),
                                 function.local_bytes)
 
     def _check_calls(self):
@@ -138,14 +138,14 @@ class Batch:
             "nctaid.x": u32(gx), "nctaid.y": u32(gy), "nctaid.z": u32(launch.grid_dim[2]),
             "laneid": (thread % WARP_SIZE).astype(u32),
             "warpid": (thread // WARP_SIZE).astype(u32),
-            "nwarpid": u32(_align(threads, WARP_SIZE) // WARP_SIZE),
+            "nwarpid": u32(align_up(threads, WARP_SIZE) // WARP_SIZE),
             "smid": (block_id % launch.sm_count).astype(u32), "nsmid": u32(launch.sm_count),
             "gridid": np.uint64(0),
             "dynamic_smem_size": u32(launch.dynamic_shared_bytes),
             "total_smem_size": u32(launch.shared_bytes),
         }
         self.laneid = self._specials["laneid"]
-        warps_per_block = _align(threads, WARP_SIZE) // WARP_SIZE
+        warps_per_block = align_up(threads, WARP_SIZE) // WARP_SIZE
         warp_in_block = thread // WARP_SIZE
         self.warp_id = self.block_of_lane * warps_per_block + warp_in_block
         self.warp_start = self.lane_index - thread % WARP_SIZE
@@ -205,7 +205,7 @@ class Frame:
         self.local_base = local_base
         self.params = params
         self.param_stride = compiled.frame_param_bytes
-        self.callparam_stride = _align(max(getattr(function, "call_param_bytes", 0), 8), 16)
+        self.callparam_stride = align_up(max(getattr(function, "call_param_bytes", 0), 8), 16)
         self.callparams = None
         if getattr(function, "call_param_bytes", 0):
             self.callparams = np.zeros(self.callparam_stride * batch.lanes, dtype=np.uint8)
@@ -256,12 +256,12 @@ class Launch:
     def shared_bytes(self):
         program = self.program
         if not program.module.dynamic_shared and not self.dynamic_shared_bytes:
-            return _align(program.module.shared_bytes, 16)
-        return _align(program.dynamic_shared_offset + self.dynamic_shared_bytes, 16)
+            return align_up(program.module.shared_bytes, 16)
+        return align_up(program.dynamic_shared_offset + self.dynamic_shared_bytes, 16)
 
     @property
     def local_stride(self):
-        return _align(self.program.functions[self.kernel].stack_local_bytes, 16)
+        return align_up(self.program.functions[self.kernel].stack_local_bytes, 16)
 
     def count(self, thread_instructions):
         self.executed += thread_instructions
@@ -370,7 +370,7 @@ def _call(frame, op, lanes):
     lanes_count = frame.lanes
     params = np.zeros(callee.frame_param_bytes * lanes_count, dtype=np.uint8)
     param_rows = params.reshape(lanes_count, callee.frame_param_bytes)
-    base = _align(max((r.offset + r.nbytes for r in function.returns), default=0), 8)
+    base = align_up(max((r.offset + r.nbytes for r in function.returns), default=0), 8)
     if len(target.args) != len(function.params):
         raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,
                                  "%s: %d arguments for %s, which takes %d"

@@ -156,6 +156,7 @@ class Module:
     dynamic_shared: set = dataclasses.field(default_factory=set)
     const: dict = dataclasses.field(default_factory=dict)
     const_image: bytearray = dataclasses.field(default_factory=bytearray)
+    global_variables: set = dataclasses.field(default_factory=set)
 
     @property
     def entries(self):
@@ -449,10 +450,9 @@ class _Parser:
             elem_bytes = ptype.bytes * vector
             align_ = align or elem_bytes
             if space == "global":
-                raise PtxError(
-                    "line %d: module variable %s in .global: device-side global variables "
-                    "are not supported by the simulated GPU; pass a buffer from cuMemAlloc "
-                    "as a kernel parameter instead" % (line, name))
+                # Declared only: an instruction that uses one is refused.
+                self.module.global_variables.add(name)
+                continue
             if space == "shared":
                 if count is None:
                     self.module.dynamic_shared.add(name)
@@ -525,8 +525,8 @@ class _BodyReader:
                              8)
             for p in function.params:
                 self.param_space[p.name] = Symbol(p.name, "param", base + p.offset)
-        self.call_params = {}  # call-site .param declarations -> Symbol
         self.call_param_bytes = 0
+        self.line = function.line
 
     def read(self):
         scope_id = 0
@@ -539,8 +539,10 @@ class _BodyReader:
             elif kind == "label":
                 self.labels[text] = len(self.function.instructions)
             elif text.startswith("."):
+                self.line = line
                 self._declaration(text, line, scope_id)
             else:
+                self.line = line
                 self.function.instructions.append(self._instruction(text, line))
         for instruction, index, name in self.pending:
             if name not in self.labels:
@@ -615,6 +617,11 @@ class _BodyReader:
             return Symbol(name, "const", 0)
         if name in module.functions:
             return Symbol(name, "func", 0)
+        if name in module.global_variables:
+            raise PtxError(
+                "line %d: %s is a device-side .global variable, which the simulated GPU "
+                "does not support: pass a buffer from cuMemAlloc as a kernel parameter "
+                "instead" % (self.line, name))
         return None
 
     # instructions

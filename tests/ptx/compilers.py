@@ -1,0 +1,82 @@
+"""The compilers the PTX tests use, run at test time with no GPU.
+
+NVRTC is called through ctypes in the ``nvidia-cuda-nvrtc`` wheel's
+library (no CUDA bindings needed); ``cuda_fp16.h`` comes from the headers
+numba-cuda ships. Numba kernels compile with ``numba.cuda.compile_ptx``
+(NVVM from the ``nvidia-nvvm`` wheel).
+"""
+
+import ctypes
+import functools
+import glob
+import os
+import struct
+
+import pytest
+
+
+@functools.cache
+def _nvrtc():
+    try:
+        import nvidia
+    except ImportError:
+        pytest.skip("the nvidia-cuda-nvrtc wheel is not installed (pip install -e '.[test]')")
+    for base in nvidia.__path__:
+        found = sorted(glob.glob(os.path.join(base, "cu*", "lib", "libnvrtc.so.*")))
+        if found:
+            return ctypes.CDLL(found[-1])
+    pytest.skip("no libnvrtc in the nvidia wheels")
+
+
+@functools.cache
+def _fp16_include_dir():
+    import numba.cuda
+    base = os.path.join(os.path.dirname(numba.cuda.__file__), "include")
+    found = sorted(glob.glob(os.path.join(base, "*", "cuda_fp16.h")))
+    return os.path.dirname(found[-1])
+
+
+def _check(lib, result, program, what):
+    if result:
+        size = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetProgramLog(program, log)
+        raise RuntimeError("NVRTC %s failed (%d): %s" % (what, result,
+                                                         log.value.decode(errors="replace")))
+
+
+def nvrtc(source, arch="compute_80", cubin=False, options=()):
+    """PTX text (or cubin bytes with ``cubin`` and an sm_XX ``arch``) of ``source``."""
+    lib = _nvrtc()
+    program = ctypes.c_void_p()
+    _check(lib, lib.nvrtcCreateProgram(ctypes.byref(program), source.encode(), b"kernel.cu",
+                                       0, None, None), program, "create")
+    try:
+        opts = ["--gpu-architecture=%s" % arch, "-I%s" % _fp16_include_dir(), *options]
+        array = (ctypes.c_char_p * len(opts))(*[o.encode() for o in opts])
+        _check(lib, lib.nvrtcCompileProgram(program, len(opts), array), program, "compile")
+        size = ctypes.c_size_t()
+        getter_size, getter = ((lib.nvrtcGetCUBINSize, lib.nvrtcGetCUBIN) if cubin else
+                               (lib.nvrtcGetPTXSize, lib.nvrtcGetPTX))
+        _check(lib, getter_size(program, ctypes.byref(size)), program, "size")
+        out = ctypes.create_string_buffer(size.value)
+        _check(lib, getter(program, out), program, "output")
+        return out.raw if cubin else out.value.decode()
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(program))
+
+
+def numba_ptx(function, signature):
+    """(PTX text, mangled kernel name) of a Numba CUDA kernel."""
+    from numba import cuda
+    ptx, _ = cuda.compile_ptx(function, signature, cc=(8, 0))
+    name = next(line.split()[2].rstrip("(") for line in ptx.splitlines()
+                if line.startswith(".visible .entry"))
+    return ptx, name
+
+
+def numba_array(dptr, count, itemsize):
+    """The parameters of a 1-D Numba array argument: meminfo, parent,
+    nitems, itemsize, data, shape, stride."""
+    return struct.pack("<QQqqQqq", 0, 0, count, itemsize, dptr, count, itemsize)

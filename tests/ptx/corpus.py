@@ -1,0 +1,159 @@
+"""CUDA C kernels the tests compile with NVRTC and run on the simulated GPU."""
+
+CORPUS_SOURCE = r"""
+#include <cuda_fp16.h>
+
+extern "C" __global__ void vector_add(const float *a, const float *b, float *c, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        c[i] = a[i] + b[i];
+}
+
+/* 64-bit sizes and a grid-stride loop: any grid covers any n. */
+extern "C" __global__ void saxpy64(float *y, const float *x, float a, unsigned long long n)
+{
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
+         i < n; i += (unsigned long long)gridDim.x * blockDim.x)
+        y[i] = a * x[i] + y[i];
+}
+
+/* One partial sum per block: a tree in dynamic shared memory. */
+extern "C" __global__ void block_sum(const float *x, float *partial, int n)
+{
+    extern __shared__ float scratch[];
+    unsigned int t = threadIdx.x;
+    float acc = 0.0f;
+    for (int i = blockIdx.x * blockDim.x + t; i < n; i += blockDim.x * gridDim.x)
+        acc += x[i];
+    scratch[t] = acc;
+    __syncthreads();
+    for (unsigned int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+        if (t < stride)
+            scratch[t] += scratch[t + stride];
+        __syncthreads();
+    }
+    if (t == 0)
+        partial[blockIdx.x] = scratch[0];
+}
+
+/* Warp sums with shuffles, one atomic per warp. */
+extern "C" __global__ void warp_sum(const int *x, int *total, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int v = i < n ? x[i] : 0;
+    for (int offset = 16; offset > 0; offset >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, offset);
+    if ((threadIdx.x & 31) == 0)
+        atomicAdd(total, v);
+}
+
+/* A histogram in shared memory, merged into global bins with atomics. */
+extern "C" __global__ void histogram(const unsigned char *data, unsigned int *bins, int n)
+{
+    __shared__ unsigned int local[64];
+    for (int b = threadIdx.x; b < 64; b += blockDim.x)
+        local[b] = 0;
+    __syncthreads();
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+        atomicAdd(&local[data[i] & 63], 1u);
+    __syncthreads();
+    for (int b = threadIdx.x; b < 64; b += blockDim.x)
+        atomicAdd(&bins[b], local[b]);
+}
+
+#define TILE 16
+/* C[m, n] = A[m, k] @ B[k, n], row-major, in 16x16 shared tiles. */
+extern "C" __global__ void tiled_matmul(const float *a, const float *b, float *c,
+                                        int m, int n, int k)
+{
+    __shared__ float as[TILE][TILE];
+    __shared__ float bs[TILE][TILE];
+    int row = blockIdx.y * TILE + threadIdx.y, col = blockIdx.x * TILE + threadIdx.x;
+    float acc = 0.0f;
+    for (int t = 0; t < k; t += TILE) {
+        as[threadIdx.y][threadIdx.x] = (row < m && t + threadIdx.x < k) ?
+            a[row * k + t + threadIdx.x] : 0.0f;
+        bs[threadIdx.y][threadIdx.x] = (t + threadIdx.y < k && col < n) ?
+            b[(t + threadIdx.y) * n + col] : 0.0f;
+        __syncthreads();
+        for (int i = 0; i < TILE; ++i)
+            acc += as[threadIdx.y][i] * bs[i][threadIdx.x];
+        __syncthreads();
+    }
+    if (row < m && col < n)
+        c[row * n + col] = acc;
+}
+
+/* Each thread loops a data-dependent number of times (Collatz steps),
+   with a break and a continue: divergent loops that must reconverge. */
+extern "C" __global__ void collatz_steps(const unsigned int *start, int *steps, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    unsigned long long v = start[i];
+    int count = 0;
+    while (v != 1) {
+        if (count > 1000)
+            break;
+        ++count;
+        if (v & 1) {
+            v = 3 * v + 1;
+            continue;
+        }
+        v >>= 1;
+    }
+    steps[i] = (i % 3 == 0) ? -count : count;
+}
+
+/* clock() and clock64() move forward within a thread. */
+extern "C" __global__ void clock_ticks(long long *elapsed, float *sink)
+{
+    long long t0 = clock64();
+    unsigned int c0 = clock();
+    float acc = 0.0f;
+    for (int i = 0; i < 100; ++i)
+        acc = acc * 0.5f + i;
+    sink[threadIdx.x] = acc;
+    unsigned int c1 = clock();
+    elapsed[2 * threadIdx.x] = clock64() - t0;
+    elapsed[2 * threadIdx.x + 1] = (long long)(c1 - c0);
+}
+
+__device__ __noinline__ float poly(float x, float a, float b)
+{
+    return a * x * x + b * x + 1.0f;
+}
+
+__device__ __noinline__ int clamp_index(int i, int n)
+{
+    if (i < 0)
+        return 0;
+    return i < n ? i : n - 1;
+}
+
+/* Calls to device functions, one of them from divergent code. */
+extern "C" __global__ void device_calls(const float *x, float *y, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    float v = x[clamp_index(i - 1, n)];
+    y[i] = (i & 1) ? poly(v, 2.0f, -1.0f) : v;
+}
+
+/* __half arithmetic and conversions, and bf16 round trips. */
+#include <cuda_bf16.h>
+extern "C" __global__ void half_math(const __half *a, const __half *b, __half *out,
+                                     float *as_float, __nv_bfloat16 *as_bf16, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    __half r = __hfma(a[i], b[i], __float2half(0.25f));
+    out[i] = __hadd(r, __hneg(b[i]));
+    as_float[i] = __half2float(a[i]) * 2.0f;
+    as_bf16[i] = __float2bfloat16(__half2float(a[i]) / 3.0f);
+}
+"""
