@@ -1,5 +1,6 @@
-"""A client killed with -9 in the middle of its work leaves nothing held on
-the GPU server: its session, memory, streams and modules all go."""
+"""Sessions that end abruptly: a client killed with -9 in the middle of its
+work leaves nothing held on the GPU server, and a preempted client gets
+CUDA_ERROR_SESSION_PREEMPTED from its next call and every later one."""
 
 import signal
 import subprocess
@@ -24,8 +25,13 @@ int main(void)
         return 1;
     printf("holding\n");
     fflush(stdout);
-    for (;;)
-        pause();
+    char line[16];
+    if (fgets(line, sizeof line, stdin) == NULL)  /* killed here, or told to go on */
+        for (;;)
+            pause();
+    CUdeviceptr more;
+    printf("%d %d\n", (int)cuCtxSynchronize(), (int)cuMemAlloc(&more, 4096));
+    return 0;
 }
 """
 
@@ -44,7 +50,7 @@ def test_killed_client_leaves_nothing(server, libcuda_dir, tmp_path):
     source.write_text(HOLDER)
     binary = compile_program(source, tmp_path, libcuda_dir)
     child = subprocess.Popen([str(binary)], env=client_environment(server, libcuda_dir, "shm"),
-                             stdout=subprocess.PIPE, text=True)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "holding"
         assert _wait_for(lambda: server.memory.resident_bytes >= 8 << 20)
@@ -56,3 +62,23 @@ def test_killed_client_leaves_nothing(server, libcuda_dir, tmp_path):
             child.kill()
     assert _wait_for(lambda: not server.sessions() and server.memory.resident_bytes == 0), (
         server.usage())
+
+
+def test_preempted_client_is_told(server, libcuda_dir, tmp_path):
+    source = tmp_path / "holder.c"
+    source.write_text(HOLDER)
+    binary = compile_program(source, tmp_path, libcuda_dir)
+    child = subprocess.Popen([str(binary)], env=client_environment(server, libcuda_dir, "shm"),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding"
+        server.preempt_allocation("alloc-1", by_allocation="alloc-2")
+        out, err = child.communicate("go\n", timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert out.split() == ["10001", "10001"]  # CUDA_ERROR_SESSION_PREEMPTED, sticky
+    assert "preempted by allocation alloc-2" in err
+    assert err.count("preempted by") == 2  # once per call that met it
+    assert server.memory.resident_bytes == 0
