@@ -1,0 +1,78 @@
+"""What cuModuleLoadData accepts on the sim: PTX text and fatbinaries carrying
+PTX; what it refuses, and that refusals happen at load and name the line."""
+
+import pytest
+
+from guest_runtime.curesult import CudaError, CUresult
+from orionx_agent.server.ptx import faults, images
+from tests.ptx import compilers
+
+SOURCE = r"""
+extern "C" __global__ void twice(float *x, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        x[i] *= 2.0f;
+}
+"""
+
+
+def _kernels(connection, image):
+    (module,) = connection.module_load_data(buffer=image)
+    (function,) = connection.module_get_function(module, buffer=b"twice")
+    return module, function
+
+
+def test_ptx_text_loads_and_names_its_kernels(session):
+    connection = session()
+    (module,) = connection.module_load_data(buffer=compilers.nvrtc(SOURCE).encode())
+    connection.module_get_function(module, buffer=b"twice")
+    with pytest.raises(CudaError) as caught:
+        connection.module_get_function(module, buffer=b"thrice")
+    assert caught.value.code == CUresult.CUDA_ERROR_NOT_FOUND
+    assert "twice" in caught.value.message
+
+
+def test_fatbinary_carrying_ptx_loads_its_ptx(session):
+    cubin = compilers.nvrtc(SOURCE, arch="sm_80", cubin=True)
+    fatbin = images.fatbinary([(images.ENTRY_ELF, cubin),
+                               (images.ENTRY_PTX, compilers.nvrtc(SOURCE).encode())])
+    _kernels(session(), fatbin)
+
+
+def test_machine_code_only_is_refused_as_another_architecture(session):
+    connection = session()
+    cubin = compilers.nvrtc(SOURCE, arch="sm_80", cubin=True)
+    for image in (cubin, images.fatbinary([(images.ENTRY_ELF, cubin)])):
+        with pytest.raises(CudaError) as caught:
+            connection.module_load_data(buffer=image)
+        assert caught.value.code == faults.NO_BINARY_FOR_GPU
+        assert "runs PTX" in caught.value.message
+        assert "--gpu-architecture=compute_" in caught.value.message
+
+
+def test_unsupported_instruction_is_refused_at_load_naming_its_line(session):
+    ptx = compilers.nvrtc(SOURCE)
+    lines = ptx.splitlines()
+    at = next(i for i, line in enumerate(lines) if "ld.global.f32" in line)
+    lines.insert(at, "\tdp4a.u32.u32 %r1, %r1, %r1, %r1;")
+    with pytest.raises(CudaError) as caught:
+        session().module_load_data(buffer="\n".join(lines).encode())
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_PTX
+    assert "line %d" % (at + 1) in caught.value.message
+    assert "dp4a" in caught.value.message
+
+
+def test_carry_arithmetic_is_refused_with_its_reason(session):
+    ptx = compilers.nvrtc(SOURCE).replace(
+        "ld.global.f32", "add.cc.u32 %r1, %r1, %r1;\n\tld.global.f32", 1)
+    with pytest.raises(CudaError) as caught:
+        session().module_load_data(buffer=ptx.encode())
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_PTX
+    assert "carry arithmetic" in caught.value.message
+
+
+def test_text_that_is_not_ptx_is_invalid_ptx(session):
+    with pytest.raises(CudaError) as caught:
+        session().module_load_data(buffer=b"this is not a kernel")
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_PTX
