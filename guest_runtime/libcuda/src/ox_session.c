@@ -413,7 +413,7 @@ void ox_session_close(struct ox_session *s)
 {
     if (s == NULL)
         return;
-    ox_session_flush(s, "cuda library unload");
+    ox_session_flush(s, "session close");
     ox_stream_close(s->stream);
     pthread_mutex_destroy(&s->io_lock);
     pthread_mutex_destroy(&s->cache_lock);
