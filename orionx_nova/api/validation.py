@@ -1,75 +1,36 @@
 """Checking request bodies and query strings, with errors that name the field.
 
 A refused request gets one message of the form ``vgpus[0].compute_pct: 120
-is greater than the maximum of 100`` so the caller knows which value to fix.
+is greater than the maximum of 100; ...what to do`` so the caller knows
+which value to fix. Bodies are checked by
+:mod:`orionx_nova.objects.request_schema`, the same check the objects layer
+runs on the allocation bodies it validates itself.
 """
 
 import json
 
 import flask
-import jsonschema
 
 from orionx_nova import exception
-
-# Values of these fields never appear in an error message or a log line.
-_SECRET_FIELDS = ("password",)
+from orionx_nova.objects import request_schema
 
 
-def field_path(path):
-    """``['vgpus', 0, 'compute_pct']`` -> ``vgpus[0].compute_pct``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += "[%d]" % part
-        else:
-            text += ("." if text else "") + str(part)
-    return text or "body"
-
-
-def _message(error):
-    path = field_path(error.absolute_path)
-    if any(secret in path for secret in _SECRET_FIELDS):
-        # The value stays out of the message; its limits need not.
-        if error.validator == "minLength":
-            return "%s: fewer than the minimum of %d characters" % (path, error.validator_value)
-        if error.validator == "maxLength":
-            return "%s: more than the maximum of %d characters" % (path, error.validator_value)
-        return "%s: does not match the schema (%s)" % (path, error.validator)
-    if error.validator == "maxLength":
-        return "%s: %d characters is more than the maximum of %d" % (
-            path, len(error.instance), error.validator_value)
-    if error.validator == "minLength":
-        return "%s: %d characters is fewer than the minimum of %d" % (
-            path, len(error.instance), error.validator_value)
-    if error.validator == "additionalProperties":
-        allowed = ", ".join(sorted(error.schema.get("properties", {})))
-        return "%s: %s; allowed fields: %s" % (path, error.message, allowed)
-    if error.validator == "enum":
-        return "%s: %r is not one of %s" % (
-            path, error.instance, ", ".join(map(str, error.validator_value)))
-    return "%s: %s" % (path, error.message)
-
-
-def validate(schema, body):
-    """Raise :class:`InvalidRequest` naming the first wrong field of ``body``."""
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
-    if error is not None:
-        raise exception.InvalidRequest(_message(error))
-    return body
-
-
-def json_body(schema):
-    """The request's JSON body, checked against ``schema``."""
+def request_json():
+    """The request's JSON body, parsed but not checked: for routes whose
+    objects layer checks the body itself (allocations)."""
     raw = flask.request.get_data(cache=True)
     if not raw:
         raise exception.InvalidRequest(
             "Request body is empty; send a JSON object (Content-Type: application/json)")
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise exception.InvalidRequest("Request body is not valid JSON: %s" % exc) from exc
-    return validate(schema, body)
+
+
+def json_body(schema):
+    """The request's JSON body, checked against ``schema``."""
+    return request_schema.check(schema, request_json())
 
 
 def query_enum(name, choices):

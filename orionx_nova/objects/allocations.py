@@ -429,48 +429,28 @@ def preempt(uuid, project_id=None):
     return get(uuid, project_id=project_id)
 
 
-def _resize_targets(row, vgpu_rows, compute_pct, memory_mb, vgpus):
-    """{index: (compute_pct, memory_mb)} after the resize."""
+def _resize_targets(row, vgpu_rows, body):
+    """{index: (compute_pct, memory_mb)} after the resize ``body`` (already
+    checked against allocation_body.RESIZE)."""
     if row["native"]:
         raise exception.InvalidRequest(
             "Allocation %s takes whole native GPUs; they cannot be resized" % row["uuid"]
         )
-    if compute_pct is None and memory_mb is None and not vgpus:
-        raise exception.InvalidRequest("give compute_pct, memory_mb or vgpus to resize")
-    targets = {v.index: (v.compute_pct, v.memory_mb) for v in vgpu_rows}
-    for index in targets:
-        label = "vGPU %d" % index
-        new_c = (
-            targets[index][0]
-            if compute_pct is None
-            else allocation_body.compute_pct(compute_pct, label)
-        )
-        new_m = (
-            targets[index][1] if memory_mb is None else allocation_body.memory_mb(memory_mb, label)
-        )
-        targets[index] = (new_c, new_m)
-    for entry in vgpus or ():
-        if (
-            not isinstance(entry, dict)
-            or "index" not in entry
-            or set(entry) - {"index", "compute_pct", "memory_mb"}
-        ):
-            raise exception.InvalidRequest(
-                "each entry of vgpus needs index and may have compute_pct and memory_mb"
-            )
+    every = {"compute_pct": body.get("compute_pct"), "memory_mb": body.get("memory_mb")}
+    targets = {}
+    for v in vgpu_rows:
+        targets[v.index] = (every["compute_pct"] or v.compute_pct,
+                            every["memory_mb"] or v.memory_mb)
+    for entry in body.get("vgpus", ()):
         index = entry["index"]
-        if index not in targets or isinstance(index, bool):
+        if index not in targets:
             raise exception.InvalidRequest(
-                "vgpus names index %r; allocation %s has vGPUs %s"
-                % (index, row["uuid"], ", ".join(str(i) for i in sorted(targets)))
+                "vgpus[].index: allocation %s has no vGPU %d; it has vGPUs %s"
+                % (row["uuid"], index, ", ".join(str(i) for i in sorted(targets)))
             )
-        label = "vGPU %d" % index
-        new_c, new_m = targets[index]
-        if "compute_pct" in entry:
-            new_c = allocation_body.compute_pct(entry["compute_pct"], label)
-        if "memory_mb" in entry:
-            new_m = allocation_body.memory_mb(entry["memory_mb"], label)
-        targets[index] = (new_c, new_m)
+        compute_pct, memory_mb = targets[index]
+        targets[index] = (entry.get("compute_pct", compute_pct),
+                          entry.get("memory_mb", memory_mb))
     return targets
 
 
@@ -499,10 +479,10 @@ def _grow_in_place(session, vgpu, compute_pct, memory_mb):
         ) from None
 
 
-def _resize(session, change_set, uuid, sizes, project_id):
+def _resize(session, change_set, uuid, body, project_id):
     row = _lock(session, uuid, project_id)
     vgpu_rows = _vgpu_rows(session, row["id"])
-    targets = _resize_targets(row, vgpu_rows, *sizes)
+    targets = _resize_targets(row, vgpu_rows, body)
     changed = [v for v in vgpu_rows if targets[v.index] != (v.compute_pct, v.memory_mb)]
     if not changed:
         return
@@ -544,12 +524,14 @@ def _resize(session, change_set, uuid, sizes, project_id):
         change_set.capacity_freed = True
 
 
-def resize(uuid, compute_pct=None, memory_mb=None, vgpus=None, project_id=None):
-    """Change vGPU sizes without a restart: ``compute_pct``/``memory_mb`` for
-    every vGPU, ``vgpus`` ([{index, compute_pct?, memory_mb?}]) per vGPU.
+def resize(uuid, body=None, project_id=None, **sizes):
+    """Change vGPU sizes without a restart. ``body`` is the REST API's
+    {compute_pct?, memory_mb?, vgpus?}; Python callers may give the same
+    fields as keywords instead: ``compute_pct``/``memory_mb`` for every
+    vGPU, ``vgpus`` ([{index, compute_pct?, memory_mb?}]) per vGPU.
     Bound vGPUs change in place when their GPU has room (else Conflict) and
     the agent is told the new limits; unbound ones just change."""
-    change.run(lambda session, change_set: _resize(session, change_set, uuid,
-                                               (compute_pct, memory_mb, vgpus), project_id),
+    body = allocation_body.validate_resize(sizes if body is None else body)
+    change.run(lambda session, change_set: _resize(session, change_set, uuid, body, project_id),
                "Resizing an allocation")
     return get(uuid, project_id)

@@ -9,7 +9,6 @@ import flask
 
 from orionx_nova import exception
 from orionx_nova.api import auth, policy, validation
-from orionx_nova.api.schemas import allocations as schemas
 from orionx_nova.db import models
 from orionx_nova.objects import allocations
 from orionx_nova.policies import allocations as rules
@@ -30,9 +29,8 @@ def _location(uuid):
 @blueprint.post("")
 def create_allocation():
     context, _scope = _authorized_scope(rules.CREATE)
-    body = validation.json_body(schemas.CREATE)
-    schemas.check_create_shape(body)
-    allocation = allocations.create(body, project_id=context.project_id,
+    # The objects layer checks the body (allocation_body.CREATE) for every caller.
+    allocation = allocations.create(validation.request_json(), project_id=context.project_id,
                                     user_id=context.user_id)
     # 202: accepted into the queue, not placed yet; the body says where.
     status = 202 if allocation["state"] == "queued" else 201
@@ -74,13 +72,8 @@ def show_allocation(uuid):
 @blueprint.patch("/<uuid>")
 def resize_allocation(uuid):
     _context, scope = _authorized_scope(rules.RESIZE)
-    body = validation.json_body(schemas.RESIZE)
-    if not body:
-        raise exception.InvalidRequest(
-            "body: give compute_pct, memory_mb or vgpus to resize; nothing to change")
-    return allocations.resize(uuid, compute_pct=body.get("compute_pct"),
-                              memory_mb=body.get("memory_mb"),
-                              vgpus=body.get("vgpus"), project_id=scope)
+    # The objects layer checks the body (allocation_body.RESIZE).
+    return allocations.resize(uuid, validation.request_json(), project_id=scope)
 
 
 @blueprint.delete("/<uuid>")

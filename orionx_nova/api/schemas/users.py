@@ -27,8 +27,10 @@ UPDATE = {
     "properties": {
         "role": ROLE,
         # Only false: an admin ends a lockout; wrong passwords start one.
-        "locked": {"const": False},
+        "locked": {"const": False, "x-hint": (
+            "an admin can only end a lockout; wrong passwords start one")},
     },
     "minProperties": 1,
+    "x-hint": "give role, or locked: false to end a lockout",
     "additionalProperties": False,
 }

@@ -77,12 +77,10 @@ def resize_allocation(uuid):
     scope = _scoped(rules.RESIZE)
 
     def work():
-        compute_pct, memory_mb = _optional_int("compute_pct"), _optional_int("memory_mb")
-        if compute_pct is None and memory_mb is None:
-            raise exception.InvalidRequest(
-                "Give compute_pct, memory_mb or both to resize allocation %s" % uuid)
-        allocations.resize(uuid, compute_pct=compute_pct, memory_mb=memory_mb,
-                           project_id=scope)
+        # Empty fields keep their size; the objects layer says when none is given.
+        sizes = {name: _optional_int(name) for name in ("compute_pct", "memory_mb")}
+        allocations.resize(uuid, {name: value for name, value in sizes.items()
+                                  if value is not None}, project_id=scope)
 
     act(work, "Allocation %s resized." % uuid)
     return back("ui.allocations_page")

@@ -35,24 +35,57 @@ def test_reserve_places_and_returns_the_contract(pool_db):
 
 
 @pytest.mark.parametrize(
-    "body, field",
+    "body, message",
     [
-        ({"vgpus": [vgpu(120, 1)]}, "120 compute_pct; the limit is 100"),
-        ({"vgpus": [vgpu(0, 1)]}, "compute_pct is 0"),
-        ({"vgpus": [vgpu(10, 0)]}, "memory_mb is 0"),
-        ({"vgpus": []}, "vgpus"),
-        ({"vgpus": [vgpu()], "priority": 101}, "priority is 101"),
-        ({"vgpus": [vgpu()], "mode": "lease"}, "mode"),
-        ({"vgpus": [vgpu()], "colour": "red"}, "colour"),
-        ({"native": True}, "count"),
-        ({"vgpus": [vgpu(True, 1)]}, "compute_pct must be an integer"),
+        ({"vgpus": [vgpu(120, 1)]}, "vgpus[0].compute_pct: 120 is greater than the maximum "
+         "of 100; a vGPU has 1 to 100 percent of one GPU's compute; ask for less, or use "
+         "several vGPUs"),
+        ({"vgpus": [vgpu(0, 1)]}, "vgpus[0].compute_pct: 0 is less than the minimum of 1"),
+        ({"vgpus": [vgpu(10, 0)]}, "vgpus[0].memory_mb: 0 is less than the minimum of 1"),
+        ({"vgpus": []}, "vgpus: 0 items is fewer than the minimum of 1"),
+        ({"vgpus": [vgpu()] * 65}, "vgpus: 65 items is more than the maximum of 64; split "
+         "the request"),
+        ({"vgpus": [vgpu()], "priority": 101}, "priority: 101 is greater than the maximum "
+         "of 100"),
+        ({"vgpus": [vgpu()], "mode": "lease"}, "mode: 'lease' is not one of reserve, acquire"),
+        ({"vgpus": [vgpu()], "colour": "red"},
+         "colour: unknown field; the allowed fields are allow_remote"),
+        ({"native": True}, "count: required; native: true asks for whole GPUs"),
+        ({"vgpus": [vgpu()], "count": 2}, "count: not allowed; count is for native: true "
+         "only"),
+        ({"vgpus": [vgpu(True, 1)]}, "vgpus[0].compute_pct: True is not of type 'integer'"),
+        ({"vgpus": [vgpu()], "mode": "acquire", "gpus": ["h1-gpu0"]},
+         "gpus: not allowed; gpus pins a reserve-mode allocation"),
+        ({"vgpus": [vgpu(), vgpu()], "gpus": ["h1-gpu0", "h1-gpu0"]},
+         "gpus: lists the same value twice; the vGPUs of one request land on distinct GPUs"),
+        ({"vgpus": [vgpu(), vgpu()], "gpus": ["h1-gpu0"]},
+         "gpus: 1 GPU uuids for 2 vGPUs; list one GPU uuid per vGPU"),
+        ([vgpu()], "body: [{'compute_pct': 50, 'memory_mb': 1024}] is not of type 'object'"),
     ],
 )
-def test_invalid_requests_name_the_field(pool_db, body, field):
+def test_invalid_requests_name_the_field_the_limit_and_what_to_do(pool_db, body, message):
     add_node("h1")
     with pytest.raises(exception.InvalidRequest) as error:
         allocations.create(body)
-    assert field in str(error.value) and error.value.code == 400
+    assert str(error.value).startswith(message) and error.value.code == 400
+
+
+@pytest.mark.parametrize(
+    "sizes, message",
+    [
+        ({}, "body: gives no field; give compute_pct, memory_mb or vgpus to resize"),
+        ({"compute_pct": 101}, "compute_pct: 101 is greater than the maximum of 100"),
+        ({"vgpus": [{"index": 3, "memory_mb": 10}]},
+         "vgpus[].index: allocation %s has no vGPU 3; it has vGPUs 0"),
+        ({"vgpus": [{"compute_pct": 10}]}, "vgpus[0].index: required; each entry is"),
+    ],
+)
+def test_invalid_resizes_name_the_field(pool_db, sizes, message):
+    add_node("h1")
+    a = create((10, 10))
+    with pytest.raises(exception.InvalidRequest) as error:
+        allocations.resize(a["uuid"], **sizes)
+    assert str(error.value).startswith(message.replace("%s", a["uuid"]))
 
 
 def test_larger_than_every_gpu_is_refused_never_queued(pool_db):
