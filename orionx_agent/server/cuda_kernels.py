@@ -2,7 +2,11 @@
 
 Signatures match ``guest_runtime.builtin_kernels`` exactly (same parameter
 order and types), so one guest program runs on the sim and cuda backends.
-1-D kernels use grid-stride loops: any grid covers any n.
+1-D kernels use grid-stride loops: any grid covers any n. axpy multiplies
+and adds with ``__fmul_rn``/``__fadd_rn``, which the compiler may not fuse
+into one fma: its results are then bit for bit those of the sim's numpy
+path (tests/ptx/test_builtin_kernels.py runs this source on the sim's PTX
+executor beside the numpy kernels).
 """
 
 BUILTIN_KERNELS_SOURCE = r"""
@@ -17,7 +21,7 @@ extern "C" __global__ void axpy_f32(float *y, const float *x, unsigned long long
 {
     for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
          i < n; i += (unsigned long long)gridDim.x * blockDim.x)
-        y[i] = a * x[i] + y[i];
+        y[i] = __fadd_rn(__fmul_rn(a, x[i]), y[i]);
 }
 
 extern "C" __global__ void scale_f32(float *x, unsigned long long n, float a)
