@@ -264,11 +264,12 @@ def _trunc_div(x, y, ptype):
     if not ptype.is_signed:
         safe = np.where(y == 0, 1, y).astype(x.dtype)
         return np.where(y == 0, x.dtype.type(-1 & ((1 << ptype.bits) - 1)), x // safe)
-    wide_x, wide_y = x.astype(np.int64), y.astype(np.int64)
-    safe = np.where(wide_y == 0, 1, wide_y)
-    q = np.abs(wide_x) // np.abs(safe)
-    q = np.where((wide_x < 0) != (safe < 0), -q, q)
-    return np.where(wide_y == 0, -1, q).astype(ptype.value_dtype)
+    safe = np.where(y == 0, 1, y).astype(x.dtype)
+    floor = x // safe
+    # Floor division rounds down; C and PTX round toward zero.
+    inexact = (x - floor * safe != 0) & ((x < 0) != (safe < 0))
+    q = np.where(inexact, floor + x.dtype.type(1), floor)
+    return np.where(y == 0, x.dtype.type(-1), q).astype(ptype.value_dtype)
 
 
 def compile_div(ins):
