@@ -88,6 +88,8 @@ def protocol_header():
            "#define OX_KERNEL_PARAMS_MAX_BYTES %d" % protocol.KERNEL_PARAMS_MAX_BYTES,
            "#define OX_NAME_MAX_BYTES %d" % protocol.NAME_MAX_BYTES,
            "#define OX_MODULE_IMAGE_MAX_BYTES %d" % protocol.MODULE_IMAGE_MAX_BYTES,
+           "/* The largest fixed request struct of any op. */",
+           "#define OX_REQUEST_BYTES_MAX %d" % max(op.request.size for op in _ops()),
            "/* The image cuModuleLoadData takes for the built-in kernels. */",
            "#define OX_BUILTIN_MODULE_IMAGE %s" % _c_string(protocol.BUILTIN_MODULE_IMAGE),
            "#define OX_BUILTIN_MODULE_IMAGE_BYTES %d" % len(protocol.BUILTIN_MODULE_IMAGE),

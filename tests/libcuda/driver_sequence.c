@@ -107,6 +107,17 @@ int main(void)
     expect(cuPointerGetAttribute(&memory_type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, a),
            CUDA_SUCCESS, "cuPointerGetAttribute");
     check(memory_type == CU_MEMORYTYPE_DEVICE, "device memory is of type DEVICE");
+    CUpointer_attribute asked[2] = {CU_POINTER_ATTRIBUTE_RANGE_START_ADDR,
+                                    CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL};
+    CUdeviceptr start_address = 1;
+    int ordinal = -1;
+    void *answers[2] = {&start_address, &ordinal};
+    expect(cuPointerGetAttributes(2, asked, answers, a + 8), CUDA_SUCCESS,
+           "cuPointerGetAttributes");
+    check(start_address == a && ordinal == 0, "the range start and device of a pointer");
+    expect(cuPointerGetAttributes(2, asked, answers, 0x10), CUDA_SUCCESS,
+           "cuPointerGetAttributes of an unknown pointer");
+    check(start_address == 0 && ordinal == 0, "an unknown pointer reads as zeros");
     void *pinned;
     expect(cuMemAllocHost(&pinned, 4096), CUDA_SUCCESS, "cuMemAllocHost");
     expect(cuPointerGetAttribute(&memory_type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,

@@ -16,6 +16,8 @@
 #define OX_KERNEL_PARAMS_MAX_BYTES 4096
 #define OX_NAME_MAX_BYTES 256
 #define OX_MODULE_IMAGE_MAX_BYTES 67108864
+/* The largest fixed request struct of any op. */
+#define OX_REQUEST_BYTES_MAX 44
 /* The image cuModuleLoadData takes for the built-in kernels. */
 #define OX_BUILTIN_MODULE_IMAGE "orionx:builtin-kernels"
 #define OX_BUILTIN_MODULE_IMAGE_BYTES 23

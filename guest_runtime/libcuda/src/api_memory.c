@@ -496,6 +496,22 @@ CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdevi
     return pointer_attribute(data, attribute, ptr, &facts, call);
 }
 
+/* Bytes pointer_attribute writes for ATTRIBUTE. */
+static size_t attribute_bytes(CUpointer_attribute attribute)
+{
+    switch (attribute) {
+    case CU_POINTER_ATTRIBUTE_CONTEXT:
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+        return 8;
+    default:
+        return sizeof(int);
+    }
+}
+
 CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes,
                                 void **data, CUdeviceptr ptr)
 {
@@ -512,8 +528,7 @@ CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute 
             continue;
         if (!known) {
             /* CUDA's rule for this call: an unknown pointer reads as zeros. */
-            memset(data[i], 0, attributes[i] == CU_POINTER_ATTRIBUTE_CONTEXT ? sizeof(CUcontext)
-                                                                              : sizeof(int));
+            memset(data[i], 0, attribute_bytes(attributes[i]));
             continue;
         }
         status = pointer_attribute(data[i], attributes[i], ptr, &facts, call);

@@ -212,7 +212,7 @@ static CUresult exchange_locked(struct ox_session *s, const char *call,
     if ((uint64_t)op->request_bytes + send_bytes > UINT32_MAX)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "a frame of more than 4 GiB");
     uint32_t request_id = s->next_request_id++;
-    uint8_t frame[OX_HEADER_BYTES + 64];
+    uint8_t frame[OX_HEADER_BYTES + OX_REQUEST_BYTES_MAX];
     ox_encode_header(frame, op->opcode, 0, request_id, op->request_bytes + (uint32_t)send_bytes);
     memcpy(frame + OX_HEADER_BYTES, request, op->request_bytes);
     size_t frame_bytes = OX_HEADER_BYTES + op->request_bytes;
