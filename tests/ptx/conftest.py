@@ -18,6 +18,14 @@ TEST_INSTRUCTION_BUDGET = 50_000_000
 
 
 @pytest.fixture
+def socket_dir():
+    # Unix socket paths are limited to 108 bytes; pytest's tmp_path can be longer.
+    path = tempfile.mkdtemp(prefix="oxptx-", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def ptx_server():
     path = tempfile.mkdtemp(prefix="oxptx-", dir="/tmp")
     server = GpuServer(SimGpu(256 << 20, ptx_instruction_budget=TEST_INSTRUCTION_BUDGET),
