@@ -82,3 +82,61 @@ def test_preempted_client_is_told(server, libcuda_dir, tmp_path):
     assert "preempted by allocation alloc-2" in err
     assert err.count("preempted by") == 2  # once per call that met it
     assert server.memory.resident_bytes == 0
+
+
+SLEEPER = r"""
+#include <orionx/cuda.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(void)
+{
+    CUcontext context;
+    CUmodule module;
+    CUfunction gemm;
+    CUdeviceptr m[3];
+    unsigned int side = 1024;
+    if (cuInit(0) || cuCtxCreate(&context, 0, 0)
+        || cuModuleLoadData(&module, "orionx:builtin-kernels")
+        || cuModuleGetFunction(&gemm, module, "gemm_f32"))
+        return 1;
+    for (int i = 0; i < 3; i++)
+        if (cuMemAlloc(&m[i], (size_t)side * side * 4) || cuMemsetD32(m[i], 0, side * side))
+            return 1;
+    unsigned char params[36];
+    memcpy(params, m, sizeof m);
+    for (int i = 0; i < 3; i++)
+        memcpy(params + 24 + 4 * i, &side, 4);
+    size_t size = sizeof params;
+    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
+                     CU_LAUNCH_PARAM_END};
+    for (int i = 0; i < 50; i++)
+        if (cuLaunchKernel(gemm, 64, 64, 1, 16, 16, 1, 0, NULL, NULL, extra))
+            return 1;
+    printf("waiting\n");
+    fflush(stdout);
+    printf("%d\n", (int)cuCtxSynchronize());  /* the server goes away meanwhile */
+    return 0;
+}
+"""
+
+
+def test_server_gone_while_client_waits(server, libcuda_dir, tmp_path):
+    source = tmp_path / "sleeper.c"
+    source.write_text(SLEEPER)
+    binary = compile_program(source, tmp_path, libcuda_dir)
+    child = subprocess.Popen([str(binary)], env=client_environment(server, libcuda_dir, "shm"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "waiting"
+        time.sleep(0.3)
+        started = time.monotonic()
+        for session in server.sessions():
+            session.wake()  # what stopping the server does to each session
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert out.strip() == "46", err  # CUDA_ERROR_DEVICE_UNAVAILABLE, not a hang
+    assert "connection to the GPU server lost" in err
+    assert time.monotonic() - started < 10

@@ -32,8 +32,7 @@ struct ox_session {
     size_t pending_bytes, pending_capacity;
     CUresult ended;  /* CUDA_SUCCESS while the session lives */
     char ended_message[1024];
-    uint64_t session_id, memory_total_bytes;
-    uint32_t transports;
+    uint32_t transports;  /* what HELLO offered */
     pthread_mutex_t cache_lock;
     struct cache_entry cache[CACHE_ENTRIES];
     int cache_count;
@@ -357,8 +356,6 @@ static CUresult start(struct ox_session *s, const struct ox_config *config, uint
     CUresult status = ox_rpc_hello(s, call, &hello, config->token, strlen(config->token), &reply);
     if (status != CUDA_SUCCESS)
         return status;
-    s->session_id = reply.session_id;
-    s->memory_total_bytes = reply.memory_total_bytes;
     s->transports = reply.transports;
     int on_unix = strcmp(ox_stream_kind(s->stream), "unix") == 0;
     if (on_unix && (config->transport == OX_CHOOSE_AUTO || config->transport == OX_CHOOSE_SHM)
@@ -397,16 +394,6 @@ CUresult ox_session_open(const struct ox_config *config, uint32_t vgpu_index, co
     }
     *out = s;
     return CUDA_SUCCESS;
-}
-
-uint64_t ox_session_memory_total_bytes(const struct ox_session *s)
-{
-    return s->memory_total_bytes;
-}
-
-const char *ox_session_transport(const struct ox_session *s)
-{
-    return ox_stream_kind(s->stream);
 }
 
 void ox_session_close(struct ox_session *s)

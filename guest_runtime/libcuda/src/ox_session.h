@@ -39,10 +39,6 @@ CUresult ox_session_exchange(struct ox_session *session, const char *call,
                              void *recv_buffer, size_t recv_capacity, size_t *recv_bytes);
 /* Send the asynchronous ops still gathered. */
 CUresult ox_session_flush(struct ox_session *session, const char *call);
-/* The vGPU's memory quota in bytes, as HELLO said. */
-uint64_t ox_session_memory_total_bytes(const struct ox_session *session);
-/* "shm", "unix" or "tcp". */
-const char *ox_session_transport(const struct ox_session *session);
 /* Send what is gathered and close (the program's last launches still run). */
 void ox_session_close(struct ox_session *session);
 
