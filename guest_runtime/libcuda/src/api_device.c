@@ -71,7 +71,7 @@ CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cu
 {
     CUdriverProcAddressQueryResult result = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
     if (symbol == NULL || pfn == NULL)
-        return CUDA_ERROR_INVALID_VALUE;
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, "cuGetProcAddress", "symbol or pfn is NULL");
     *pfn = NULL;
     const struct ox_proc_entry *entry = find_entry(symbol);
     if (entry != NULL) {
@@ -102,7 +102,9 @@ CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTable
     (void)pExportTableId;
     if (ppExportTable != NULL)
         *ppExportTable = NULL;
-    return CUDA_ERROR_NOT_FOUND;
+    return ox_fail(CUDA_ERROR_NOT_FOUND, "cuGetExportTable",
+                   "the CUDA runtime's private driver tables are not served yet (a later "
+                   "phase): use the driver API, as cuda-python's cuda.bindings.driver does");
 }
 
 /* -- devices ---------------------------------------------------------------------- */

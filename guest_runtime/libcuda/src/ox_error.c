@@ -131,10 +131,12 @@ const char *ox_error_name(CUresult code)
     return NULL;
 }
 
+/* cuGetErrorName and cuGetErrorString are queries: an unknown value is
+ * answered without a message, a NULL result pointer is a mistake. */
 CUresult cuGetErrorName(CUresult error, const char **pStr)
 {
     if (pStr == NULL)
-        return CUDA_ERROR_INVALID_VALUE;
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, "cuGetErrorName", "pStr is NULL");
     *pStr = ox_error_name(error);
     return *pStr ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
@@ -142,7 +144,7 @@ CUresult cuGetErrorName(CUresult error, const char **pStr)
 CUresult cuGetErrorString(CUresult error, const char **pStr)
 {
     if (pStr == NULL)
-        return CUDA_ERROR_INVALID_VALUE;
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, "cuGetErrorString", "pStr is NULL");
     *pStr = NULL;
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         if (codes[i].code == error)

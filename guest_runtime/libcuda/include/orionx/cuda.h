@@ -205,7 +205,8 @@ CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
                              cuuint64_t flags, CUdriverProcAddressQueryResult *symbolStatus);
 /* cuGetProcAddress_v2 without the status (CUDA 11.3 to 11.8). */
 CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
-/* Private tables of NVIDIA's runtime: none yet, CUDA_ERROR_NOT_FOUND. */
+/* Private tables of NVIDIA's runtime: none yet, CUDA_ERROR_NOT_FOUND (with
+ * one line on stderr). */
 CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId);
 
 /* -- devices: one per vGPU of the session token ------------------------- */
