@@ -306,10 +306,16 @@ CUresult cuMemHostUnregister(void *p);
 CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags);
 /* Copies. Host to device sends the bytes before returning (the async form
  * too), device to host waits for them (the async form too: its ordering is
- * kept and the data is there when it returns). */
+ * kept and the data is there when it returns). Ranges outside this
+ * session's allocations: CUDA_ERROR_INVALID_VALUE from the server. */
+/* BYTECOUNT bytes from host memory SRCHOST to device memory. */
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount);
+/* BYTECOUNT bytes from device memory to host memory DSTHOST. */
 CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount);
+/* BYTECOUNT bytes between two device allocations, on the server. */
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount);
+/* The same three on HSTREAM (0, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD:
+ * the default stream). */
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
                               CUstream hStream);
 CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
@@ -320,8 +326,9 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size
  * process's device allocations (anything else is host memory). */
 CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
 CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream);
-/* Memsets of N elements. The server has 8- and 32-bit memsets; 16-bit
- * ones are sent as a pattern copy. */
+/* Set N elements of 8, 16 or 32 bits at DSTDEVICE to a value (the async
+ * forms on HSTREAM, pipelined). The server has 8- and 32-bit memsets;
+ * 16-bit ones with two different bytes are sent as pattern copies. */
 CUresult cuMemsetD8_v2(CUdeviceptr dstDevice, unsigned char uc, size_t N);
 CUresult cuMemsetD16_v2(CUdeviceptr dstDevice, unsigned short us, size_t N);
 CUresult cuMemsetD32_v2(CUdeviceptr dstDevice, unsigned int ui, size_t N);
@@ -346,6 +353,7 @@ CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags);
 /* As cuStreamCreate; PRIORITY is recorded (cuStreamGetPriority) and clamped
  * to the range cuCtxGetStreamPriorityRange reports. */
 CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority);
+/* Destroy a stream (its queued work still runs). */
 CUresult cuStreamDestroy_v2(CUstream hStream);
 /* Wait for the stream's work; returns a pending asynchronous error. */
 CUresult cuStreamSynchronize(CUstream hStream);
@@ -355,12 +363,17 @@ CUresult cuStreamQuery(CUstream hStream);
 /* Order the stream's later work after HEVENT: waits in the client for the
  * event (a correct, stronger ordering until the protocol has a wait op). */
 CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags);
+/* The stream's priority: always 0 (see cuCtxGetStreamPriorityRange). */
 CUresult cuStreamGetPriority(CUstream hStream, int *priority);
+/* The flags the stream was created with (0 for the default stream). */
 CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags);
+/* An event of the current context's session; FLAGS are passed to the server. */
 CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags);
+/* Destroy an event. */
 CUresult cuEventDestroy_v2(CUevent hEvent);
 /* Record HEVENT on HSTREAM (pipelined). */
 CUresult cuEventRecord(CUevent hEvent, CUstream hStream);
+/* Wait until the work before the event's record is done. */
 CUresult cuEventSynchronize(CUevent hEvent);
 /* As cuStreamQuery: waits for the event, then CUDA_SUCCESS. */
 CUresult cuEventQuery(CUevent hEvent);
@@ -378,7 +391,9 @@ CUresult cuModuleLoadData(CUmodule *module, const void *image);
 /* As cuModuleLoadData; the JIT options are not sent (the server's own apply). */
 CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
                             CUjit_option *options, void **optionValues);
+/* The kernel NAME of module HMOD (CUDA_ERROR_NOT_FOUND when it has none). */
 CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name);
+/* Unload a module; its functions' handles become invalid. */
 CUresult cuModuleUnload(CUmodule hmod);
 /* Launch F (pipelined: errors of the kernel come back from the next
  * synchronizing call). Parameters: EXTRA with CU_LAUNCH_PARAM_BUFFER_POINTER
