@@ -62,6 +62,10 @@ int main(void)
     expect(cuDeviceGetAttribute(&warp, CU_DEVICE_ATTRIBUTE_WARP_SIZE, device), CUDA_SUCCESS,
            "cuDeviceGetAttribute");
     check(warp == 32, "warp size 32");
+    int pools = 1;
+    expect(cuDeviceGetAttribute(&pools, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, device),
+           CUDA_SUCCESS, "cuDeviceGetAttribute of a feature not remoted");
+    check(pools == 0, "memory pools are not offered");
 
     expect(cuMemAlloc(NULL, 4), CUDA_ERROR_INVALID_CONTEXT, "cuMemAlloc without a context");
     expect(cuCtxCreate(&context, 0, device), CUDA_SUCCESS, "cuCtxCreate");

@@ -83,3 +83,22 @@ def test_library_is_found_by_the_system_loader(libcuda_dir):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=30)
     assert result.stdout.strip() == "found", result.stderr
+
+
+try:
+    try:
+        import cuda.core  # noqa: F401 - only whether it imports
+    except ImportError:
+        import cuda.core.experimental  # noqa: F401
+    HAVE_CORE = HAVE_BINDINGS
+except ImportError:
+    HAVE_CORE = False
+
+
+@pytest.mark.skipif(not HAVE_CORE, reason="cuda-core is not installed (pip install cuda-core)")
+def test_cuda_core_drives_the_pool(server, libcuda_dir):
+    env = client_environment(server, libcuda_dir)
+    result = subprocess.run([sys.executable, str(CLIENT.with_name("core_client.py"))], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip().endswith("PASSED"), (
+        result.stdout + result.stderr)

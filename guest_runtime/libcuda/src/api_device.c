@@ -195,6 +195,26 @@ CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
     return status;
 }
 
+/* Features this library cannot give a process, whatever the server's GPU
+ * has: they need the GPU and this process to share memory or handles. */
+static const CUdevice_attribute not_remoted[] = {
+    CU_DEVICE_ATTRIBUTE_INTEGRATED,
+    CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY,
+    CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY,
+    CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED,
+    CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS,
+    CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
+    CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM,
+    CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES,
+    CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST,
+    CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
+    CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
+    CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED,
+    CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED,
+    CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED,
+    CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED,
+};
+
 CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
 {
     static const char call[] = "cuDeviceGetAttribute";
@@ -204,6 +224,12 @@ CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
         return status;
     if (pi == NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "pi is NULL");
+    for (size_t i = 0; i < sizeof not_remoted / sizeof not_remoted[0]; i++) {
+        if (attrib == not_remoted[i]) {
+            *pi = 0;
+            return CUDA_SUCCESS;
+        }
+    }
     struct ox_device_get_attribute_request request = {(int32_t)attrib, 0};
     struct ox_device_get_attribute_reply reply;
     status = ox_rpc_device_get_attribute(session, call, &request, &reply);
