@@ -102,3 +102,19 @@ def test_cuda_core_drives_the_pool(server, libcuda_dir):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip().endswith("PASSED"), (
         result.stdout + result.stderr)
+
+
+try:
+    import numba.cuda  # noqa: F401 - only whether it imports
+    HAVE_NUMBA = HAVE_BINDINGS
+except ImportError:
+    HAVE_NUMBA = False
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba-cuda is not installed (pip install numba-cuda)")
+def test_numba_sees_the_vgpu(server, libcuda_dir):
+    env = client_environment(server, libcuda_dir)
+    result = subprocess.run([sys.executable, str(CLIENT.with_name("numba_client.py"))], env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0 and result.stdout.strip().endswith("PASSED"), (
+        result.stdout + result.stderr)
