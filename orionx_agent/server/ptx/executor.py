@@ -114,37 +114,19 @@ class Program:
                 for p in self.functions[kernel].function.params]
 
 
-class Batch:
-    """Threads of consecutive blocks run together, and their memories."""
+class LaneLayout:
+    """Where each lane of a batch of ``block_count`` blocks sits: its thread
+    and warp. The same for every batch of a launch, so computed once."""
 
-    def __init__(self, launch, first_block, block_count):
+    def __init__(self, launch, block_count):
         threads = launch.threads_per_block
-        self.lanes = lanes = threads * block_count
-        self.launch = launch
-        self.lane_index = np.arange(lanes, dtype=np.int64)
+        self.lanes = threads * block_count
+        self.lane_index = np.arange(self.lanes, dtype=np.int64)
         thread = self.lane_index % threads
         self.block_of_lane = self.lane_index // threads
-        bx, by, _ = launch.block_dim
-        gx, gy, _ = launch.grid_dim
-        block_id = first_block + self.block_of_lane
+        bx, by, bz = launch.block_dim
         u32 = np.uint32
-        self._specials = {
-            "tid.x": (thread % bx).astype(u32), "tid.y": (thread // bx % by).astype(u32),
-            "tid.z": (thread // (bx * by)).astype(u32),
-            "ctaid.x": (block_id % gx).astype(u32), "ctaid.y": (block_id // gx % gy).astype(u32),
-            "ctaid.z": (block_id // (gx * gy)).astype(u32),
-            "ntid.x": u32(bx), "ntid.y": u32(launch.block_dim[1]),
-            "ntid.z": u32(launch.block_dim[2]),
-            "nctaid.x": u32(gx), "nctaid.y": u32(gy), "nctaid.z": u32(launch.grid_dim[2]),
-            "laneid": (thread % WARP_SIZE).astype(u32),
-            "warpid": (thread // WARP_SIZE).astype(u32),
-            "nwarpid": u32(align_up(threads, WARP_SIZE) // WARP_SIZE),
-            "smid": (block_id % launch.sm_count).astype(u32), "nsmid": u32(launch.sm_count),
-            "gridid": np.uint64(0),
-            "dynamic_smem_size": u32(launch.dynamic_shared_bytes),
-            "total_smem_size": u32(launch.shared_bytes),
-        }
-        self.laneid = self._specials["laneid"]
+        self.laneid = (thread % WARP_SIZE).astype(u32)
         warps_per_block = align_up(threads, WARP_SIZE) // WARP_SIZE
         warp_in_block = thread // WARP_SIZE
         self.warp_id = self.block_of_lane * warps_per_block + warp_in_block
@@ -152,23 +134,54 @@ class Batch:
         self.warp_lanes = np.minimum(WARP_SIZE, threads - warp_in_block * WARP_SIZE)
         self.warp_starts = np.unique(self.warp_start)
         lane_mask = np.uint64(1) << self.laneid.astype(np.uint64)
+        less = (lane_mask - np.uint64(1)).astype(u32)
+        less_equal = ((lane_mask << np.uint64(1)) - np.uint64(1)).astype(u32)
+        gx, gy, gz = launch.grid_dim
+        self.specials = {
+            "tid.x": (thread % bx).astype(u32), "tid.y": (thread // bx % by).astype(u32),
+            "tid.z": (thread // (bx * by)).astype(u32),
+            "ntid.x": u32(bx), "ntid.y": u32(by), "ntid.z": u32(bz),
+            "nctaid.x": u32(gx), "nctaid.y": u32(gy), "nctaid.z": u32(gz),
+            "laneid": self.laneid, "warpid": warp_in_block.astype(u32),
+            "nwarpid": u32(warps_per_block), "nsmid": u32(launch.sm_count),
+            "gridid": np.uint64(0),
+            "dynamic_smem_size": u32(launch.dynamic_shared_bytes),
+            "total_smem_size": u32(launch.shared_bytes),
+            "lanemask_eq": lane_mask.astype(u32), "lanemask_lt": less,
+            "lanemask_le": less_equal, "lanemask_gt": ~less_equal, "lanemask_ge": ~less,
+        }
+
+
+class Batch:
+    """Threads of consecutive blocks run together, and their memories."""
+
+    def __init__(self, launch, first_block, layout, block_count):
+        self.lanes = layout.lanes
+        self.launch = launch
+        self.lane_index = layout.lane_index
+        self.block_of_lane = layout.block_of_lane
+        self.laneid = layout.laneid
+        self.warp_id, self.warp_start = layout.warp_id, layout.warp_start
+        self.warp_lanes, self.warp_starts = layout.warp_lanes, layout.warp_starts
+        gx, gy, _ = launch.grid_dim
+        block_id = first_block + layout.block_of_lane
+        u32 = np.uint32
+        self._specials = dict(layout.specials)
         self._specials.update({
-            "lanemask_eq": lane_mask.astype(u32),
-            "lanemask_lt": (lane_mask - np.uint64(1)).astype(u32),
-            "lanemask_le": ((lane_mask << np.uint64(1)) - np.uint64(1)).astype(u32),
+            "ctaid.x": (block_id % gx).astype(u32), "ctaid.y": (block_id // gx % gy).astype(u32),
+            "ctaid.z": (block_id // (gx * gy)).astype(u32),
+            "smid": (block_id % launch.sm_count).astype(u32),
         })
-        self._specials["lanemask_gt"] = ~self._specials["lanemask_le"]
-        self._specials["lanemask_ge"] = ~self._specials["lanemask_lt"]
         self.shared_bytes = launch.shared_bytes
         self.shared = np.zeros(max(16, self.shared_bytes * block_count), dtype=np.uint8)
         self.local_stride = launch.local_stride
-        self.local = np.zeros(max(16, self.local_stride * lanes), dtype=np.uint8)
+        self.local = np.zeros(max(16, self.local_stride * self.lanes), dtype=np.uint8)
         self.const = launch.program.const
         self.const_bytes = len(launch.program.module.const_image)
         self.kernel_params = launch.kernel_params
         self.kernel_param_bytes = launch.kernel_param_bytes
         self.global_memory = launch.global_memory
-        self.live = np.ones(lanes, dtype=bool)
+        self.live = np.ones(self.lanes, dtype=bool)
         self.zeros = {}
 
     def special(self, name):
@@ -280,9 +293,13 @@ def run(launch):
     blocks = launch.grid_dim[0] * launch.grid_dim[1] * launch.grid_dim[2]
     per_batch = max(1, min(blocks, BATCH_LANES // max(threads, 1)))
     entry = launch.program.functions[launch.kernel]
+    layouts = {}
     with np.errstate(all="ignore"):
         for first in range(0, blocks, per_batch):
-            batch = Batch(launch, first, min(per_batch, blocks - first))
+            count = min(per_batch, blocks - first)
+            if count not in layouts:
+                layouts[count] = LaneLayout(launch, count)
+            batch = Batch(launch, first, layouts[count], count)
             run_frame(Frame(batch, entry, 0), batch.live.copy())
 
 
