@@ -12,16 +12,16 @@ RECENT_ALERTS = 10
 
 
 def _measured_totals():
-    """{"compute_pct", "memory_mb"} summed over the GPUs whose agents
-    report measurements, or None when none does."""
+    """{"gpus", "measured_compute_pct", "measured_memory_mb"} summed over
+    the GPUs whose agents report measurements, or None when none does."""
     points = history.latest_gpu_points(2 * CONF.history.sample_interval_s)
     measured = [p for p in points.values() if p["measured_memory_mb"] is not None]
     if not measured:
         return None
     return {
         "gpus": len(measured),
-        "compute_pct": sum(p["measured_compute_pct"] or 0 for p in measured),
-        "memory_mb": sum(p["measured_memory_mb"] for p in measured),
+        "measured_compute_pct": sum(p["measured_compute_pct"] or 0 for p in measured),
+        "measured_memory_mb": sum(p["measured_memory_mb"] for p in measured),
     }
 
 
