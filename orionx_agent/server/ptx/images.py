@@ -84,8 +84,8 @@ def _fatbin_ptx(image):
         raise ImageRefused(
             faults.NO_BINARY_FOR_GPU,
             "cuModuleLoadData: the fatbinary's PTX is compressed, which the simulated GPU "
-            "cannot read: build it uncompressed (nvcc -Xfatbin=-compress-all=false) or load "
-            "the PTX itself")
+            "cannot read: store its PTX uncompressed, or load the PTX itself (nvcc --ptx, "
+            "or NVRTC with --gpu-architecture=compute_80)")
     raise ImageRefused(
         faults.NO_BINARY_FOR_GPU,
         "cuModuleLoadData: the fatbinary holds no PTX (it holds %s); %s"
