@@ -10,6 +10,7 @@ from orionx_nova.db import api as db_api
 from orionx_nova.db import models
 from orionx_nova.objects import allocations, history, measured_usage
 from tests.api import pool as api_pool
+from tests.console import console_client
 
 
 @pytest.fixture
@@ -142,3 +143,6 @@ def test_heartbeats_feed_the_controllers_sampler(pool):
     point = history.gpu_series(gpu)[-1]
     assert (point["measured_compute_pct"], point["measured_memory_mb"]) == (12.5, 700)
     assert _has_measurements()
+    overview = console_client.logged_in(pool, "viewer").get("/ui/").get_data(as_text=True)
+    assert "Measured on 1 GPU(s) reporting: 12.5 % compute" in overview
+    assert "700 MB memory" in overview
