@@ -124,6 +124,9 @@ def protocol_header():
             upper = "OX_%s_%s_BYTES" % (op.name, kind.upper())
             size = op.request.size if kind == "request" else op.reply.size
             out.append("#define %s %d" % (upper, size))
+            if kind == "reply" and op.reply_fds:
+                out.append("/* Descriptors the reply carries (SCM_RIGHTS). */")
+                out.append("#define OX_%s_REPLY_FDS %d" % (op.name, op.reply_fds))
             if not fields:
                 continue
             out.append("struct ox_%s_%s {" % (_lower(op), kind))
@@ -259,7 +262,8 @@ def _rpc_signature(op):
 
 
 def _rpc_ops():
-    return [op for op in _ops() if op is not protocol.SESSION_ENDED]
+    """The ops a client sends (the server's own, SESSION_ENDED, get no stub)."""
+    return [op for op in _ops() if op.sent_by == protocol.SENT_BY_CLIENT]
 
 
 def rpc_header():

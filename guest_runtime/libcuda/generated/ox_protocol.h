@@ -107,6 +107,8 @@ struct ox_shm_attach_request {
 void ox_encode_shm_attach_request(uint8_t *out, const struct ox_shm_attach_request *value);
 void ox_decode_shm_attach_request(const uint8_t *in, struct ox_shm_attach_request *value);
 #define OX_SHM_ATTACH_REPLY_BYTES 8
+/* Descriptors the reply carries (SCM_RIGHTS). */
+#define OX_SHM_ATTACH_REPLY_FDS 5
 struct ox_shm_attach_reply {
     uint64_t ring_bytes;
 };

@@ -325,6 +325,9 @@ static struct ox_stream *connect_any(const struct ox_config *config, char *failu
     return NULL;
 }
 
+_Static_assert(OX_SHM_ATTACH_REPLY_FDS == OX_SHM_FDS,
+               "SHM_ATTACH's reply carries the descriptors the shared-memory stream takes");
+
 static CUresult attach_shm(struct ox_session *s, const struct ox_config *config,
                            const char *call)
 {
