@@ -118,3 +118,21 @@ def test_numba_sees_the_vgpu(server, libcuda_dir):
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0 and result.stdout.strip().endswith("PASSED"), (
         result.stdout + result.stderr)
+
+
+try:
+    from cuda.bindings import nvrtc
+
+    HAVE_NVRTC = HAVE_BINDINGS and nvrtc.nvrtcVersion()[0] == 0
+except (ImportError, RuntimeError):
+    HAVE_NVRTC = False
+
+
+@pytest.mark.skipif(not HAVE_NVRTC, reason="NVRTC is not installed (pip install "
+                                           "nvidia-cuda-nvrtc)")
+def test_nvrtc_kernel_runs_through_the_library(server, libcuda_dir):
+    env = client_environment(server, libcuda_dir)
+    result = subprocess.run([sys.executable, str(CLIENT.with_name("nvrtc_client.py"))], env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0 and result.stdout.strip().endswith("PASSED"), (
+        result.stdout + result.stderr)

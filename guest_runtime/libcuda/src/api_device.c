@@ -103,8 +103,9 @@ CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTable
     if (ppExportTable != NULL)
         *ppExportTable = NULL;
     return ox_fail(CUDA_ERROR_NOT_FOUND, "cuGetExportTable",
-                   "the CUDA runtime's private driver tables are not served yet (a later "
-                   "phase): use the driver API, as cuda-python's cuda.bindings.driver does");
+                   "NVIDIA's private driver tables (of the CUDA runtime and some NVIDIA "
+                   "libraries) are not served yet, a later phase; the public driver API "
+                   "is not affected");
 }
 
 /* -- devices ---------------------------------------------------------------------- */
