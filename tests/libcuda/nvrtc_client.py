@@ -51,8 +51,7 @@ def main():
     data = ctypes.create_string_buffer(params, len(params))
     size = ctypes.c_size_t(len(params))
     extra = (ctypes.c_void_p * 5)(1, ctypes.addressof(data), 2, ctypes.addressof(size), 0)
-    ok(driver.cuLaunchKernel(saxpy, 4, 1, 1, 256, 1, 1, 0, 0, 0, ctypes.addressof(extra))
-      )
+    ok(driver.cuLaunchKernel(saxpy, 4, 1, 1, 256, 1, 1, 0, 0, 0, ctypes.addressof(extra)))
     ok(driver.cuCtxSynchronize())
     ok(driver.cuMemcpyDtoH(y.ctypes.data, dy, y.nbytes))
     assert (y == 2 * x + 1).all(), y[:4]
