@@ -1,19 +1,15 @@
 /* Primary and created contexts, and the calling thread's context stack.
  * Contexts live in this client only: all contexts of a device share its one
- * session with the GPU server (its memory, streams and modules). */
+ * session with the GPU server (its memory, streams and modules). Context
+ * slot DEV is device DEV's primary context. */
 #include <string.h>
 
 #include "ox_state.h"
 
-static CUresult primary_slot(CUdevice dev, const char *call)
-{
-    return ox_check_device(dev, call);  /* slot dev is its primary context */
-}
-
 CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 {
     static const char call[] = "cuDevicePrimaryCtxRetain";
-    CUresult status = primary_slot(dev, call);
+    CUresult status = ox_check_device(dev, call);
     if (status != CUDA_SUCCESS)
         return status;
     if (pctx == NULL)
@@ -28,7 +24,7 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
 {
     static const char call[] = "cuDevicePrimaryCtxRelease";
-    CUresult status = primary_slot(dev, call);
+    CUresult status = ox_check_device(dev, call);
     if (status != CUDA_SUCCESS)
         return status;
     pthread_mutex_lock(&ox_state.lock);
@@ -45,7 +41,7 @@ CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
 CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags)
 {
     static const char call[] = "cuDevicePrimaryCtxSetFlags";
-    CUresult status = primary_slot(dev, call);
+    CUresult status = ox_check_device(dev, call);
     if (status != CUDA_SUCCESS)
         return status;
     if (flags & ~(unsigned)CU_CTX_FLAGS_MASK)
@@ -60,7 +56,7 @@ CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags)
 CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
 {
     static const char call[] = "cuDevicePrimaryCtxGetState";
-    CUresult status = primary_slot(dev, call);
+    CUresult status = ox_check_device(dev, call);
     if (status != CUDA_SUCCESS)
         return status;
     if (flags == NULL || active == NULL)
@@ -75,7 +71,7 @@ CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *acti
 CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
 {
     static const char call[] = "cuDevicePrimaryCtxReset";
-    CUresult status = primary_slot(dev, call);
+    CUresult status = ox_check_device(dev, call);
     if (status != CUDA_SUCCESS)
         return status;
     struct ox_session *session;
