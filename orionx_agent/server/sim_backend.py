@@ -182,6 +182,14 @@ class SimGpu(GpuBackend):
         # Private anonymous memory: pages are committed when first written,
         # and handed back (reading as zeros again) when a buffer is freed.
         self._map = mmap.mmap(-1, memory_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        # Huge pages where the kernel gives them on request (THP "madvise"),
+        # as numpy asks for them for its own large arrays: streaming through
+        # 4 KB pages made memory-bound kernels 10-25 % slower than the same
+        # numpy expression in the guest's process (TLB misses).
+        try:
+            self._map.madvise(mmap.MADV_HUGEPAGE)
+        except (AttributeError, OSError):
+            pass  # no THP on this system: 4 KB pages, correct but slower
         self.arena = np.frombuffer(self._map, dtype=np.uint8)
         self.allocator = ArenaAllocator(memory_bytes)
         self.engine = Engine("orionx-sim-engine-%d" % index)
