@@ -43,7 +43,7 @@ class ChangeSet:
             return []
         freed = vgpu_binding.release_vgpus(session, bound, unbind=unbind)
         if any(row.draining for row in bound):
-            pool_switch.finish_drains(session, freed, self.casts)
+            pool_switch.finish_drains(session, self, freed)
         self.capacity_freed = True
         return freed
 

@@ -139,7 +139,7 @@ def _set_mode(session, change_set, uuid, mode, drain):
         return  # already on its way to ``mode``: asking again changes nothing
     holders = pool_switch.bound_allocations(session, gpu["id"])
     if not holders:
-        pool_switch.switch(session, gpu, mode, change_set.casts)
+        pool_switch.switch(session, change_set, gpu, mode)
         # The GPU is capacity of its new pool now.
         change_set.capacity_freed = True
         return

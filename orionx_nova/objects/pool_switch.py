@@ -37,9 +37,10 @@ def bound_allocations(session, gpu_id):
     )
 
 
-def switch(session, gpu, mode, casts):
+def switch(session, change_set, gpu, mode):
     """Move ``gpu`` (a locked row with id, uuid, pool and its node's
-    hostname) to pool ``mode`` and end any drain."""
+    hostname) to pool ``mode`` and end any drain; the agent is told through
+    ``change_set`` once the change commits."""
     session.execute(
         sa.update(GPUS)
         .where(GPUS.c.id == gpu["id"])
@@ -55,10 +56,10 @@ def switch(session, gpu, mode, casts):
         "mode_changed",
         "GPU %s moved from the %s pool to the %s pool." % (gpu["uuid"], gpu["pool"], mode),
     )
-    casts.append(("set_gpu_mode", gpu["hostname"], {"gpu_uuid": gpu["uuid"], "mode": mode}))
+    change_set.cast("set_gpu_mode", gpu["hostname"], gpu_uuid=gpu["uuid"], mode=mode)
 
 
-def finish_drains(session, gpu_ids, casts):
+def finish_drains(session, change_set, gpu_ids):
     """Switch every draining GPU among ``gpu_ids`` that has become empty.
     Called in the transaction that released its last vGPUs (through
     :meth:`orionx_nova.objects.change_set.ChangeSet.release`)."""
@@ -76,4 +77,4 @@ def finish_drains(session, gpu_ids, casts):
     )
     for gpu in draining:
         if not bound_allocations(session, gpu["id"]):
-            switch(session, gpu, other_pool(gpu["pool"]), casts)
+            switch(session, change_set, gpu, other_pool(gpu["pool"]))
