@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, and only those missing.
-#   tools/install-debian-packages.sh base   # python3 with venv support
+#   tools/install-debian-packages.sh base   # python3 with venv support, a C compiler
 #   tools/install-debian-packages.sh test   # + PostgreSQL, MariaDB, RabbitMQ, chromium, shellcheck,
 #                                           #   libvirt and QEMU (KVM guest tests)
 # Runs apt-get (as root, or through sudo) only when something is missing.
@@ -41,6 +41,9 @@ have_chromium() {
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 have_venv || need="$need python3-venv python3-dev"
 command -v make >/dev/null 2>&1 || need="$need make"
+# The C client library (guest_runtime/libcuda, libcuda.so.1) is compiled by
+# the package's install with the system C compiler.
+command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
 
 if [ "${1:-base}" = "test" ]; then
     have_postgresql || need="$need postgresql"
