@@ -112,8 +112,8 @@ def test_guest_program_runs_on_an_attached_vgpu(vm_agent, libvirtd, guest_files,
                                                 "initramfs": initramfs, "console": console})
     try:
         base = ["--format", "json", "vgpu", "--agent-socket", vm_agent.admin_socket]
-        assert cli.main(base + ["attach", name, "--compute-pct", "25", "--memory-mb", "512"]) == 0, \
-            capsys.readouterr().err + vm_agent.log()[-3000:]
+        attach = ["attach", name, "--compute-pct", "25", "--memory-mb", "512"]
+        assert cli.main(base + attach) == 0, capsys.readouterr().err + vm_agent.log()[-3000:]
         attached = capsys.readouterr().out
         assert '"allocation_uuid"' in attached
         assert "org.orionx.agent.0" in domain.XMLDesc(0)
