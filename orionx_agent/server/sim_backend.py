@@ -439,14 +439,14 @@ class SimContext(BackendContext):
         image = bytes(image)
         if image == BUILTIN_MODULE_IMAGE:
             return "builtin"
-        try:
-            return PtxModule(executor.Program(images.ptx_text(image)))
-        except images.ImageRefused as exc:
-            raise CudaError(exc.code, exc.message) from None
-        except PtxError as exc:
-            raise CudaError(CUresult.CUDA_ERROR_INVALID_PTX,
-                            "cuModuleLoadData: the simulated GPU cannot run this PTX: %s"
-                            % exc) from None
+        return _ptx_module("cuModuleLoadData", lambda: executor.Program(images.ptx_text(image)))
+
+    def link_modules(self, module_images):
+        """One module of several PTX images (or fatbinaries carrying PTX),
+        their .extern functions resolved across them: the cuLink* verb, for
+        when the protocol carries it."""
+        return _ptx_module("cuLinkComplete", lambda: executor.Program.link(
+            [images.ptx_text(bytes(image)) for image in module_images]))
 
     def unload_module(self, module):
         pass
@@ -531,6 +531,17 @@ class SimContext(BackendContext):
 
     def close(self):
         self._wait_idle()  # the session is ending; nobody is left to tell of errors
+
+
+def _ptx_module(call, make_program):
+    """A PtxModule of ``make_program()``, its refusals as the CUDA errors of ``call``."""
+    try:
+        return PtxModule(make_program())
+    except images.ImageRefused as exc:
+        raise CudaError(exc.code, exc.message) from None
+    except PtxError as exc:
+        raise CudaError(CUresult.CUDA_ERROR_INVALID_PTX,
+                        "%s: the simulated GPU cannot run this PTX: %s" % (call, exc)) from None
 
 
 def _check_launch_shape(function, grid, block, shared_mem_bytes):

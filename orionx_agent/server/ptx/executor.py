@@ -14,7 +14,9 @@ The executor counts the thread-instructions it runs against the launch's
 budget and stops a kernel that passes it (CUDA_ERROR_LAUNCH_TIMEOUT).
 """
 
+import bisect
 import dataclasses
+import re
 import time
 
 import numpy as np
@@ -66,6 +68,20 @@ class Program:
         if not self.kernels:
             raise PtxError("the PTX module has no .entry kernel")
 
+    @classmethod
+    def link(cls, texts):
+        """One program of several PTX inputs: a function declared ``.extern``
+        in one is the definition in another (what cuLink* does for PTX)."""
+        first_lines, line = [], 1
+        for text in texts:
+            first_lines.append(line)
+            line += text.count("\n") + 1
+        try:
+            return cls("\n".join(texts))
+        except PtxError as exc:
+            raise PtxError(_LINE.sub(lambda m: _input_line(first_lines, int(m.group(1))),
+                                     str(exc))) from None
+
     @property
     def kernels(self):
         return {n: f for n, f in self.functions.items() if f.function.is_entry}
@@ -112,6 +128,15 @@ class Program:
         """[(name, PTX type name, offset, bytes)] of a kernel's parameters."""
         return [(p.name, p.type.name, p.offset, p.nbytes)
                 for p in self.functions[kernel].function.params]
+
+
+_LINE = re.compile(r"\bline (\d+)")
+
+
+def _input_line(first_lines, line):
+    """'input K line L' of a line of the joined inputs of Program.link."""
+    index = bisect.bisect_right(first_lines, line) - 1
+    return "input %d line %d" % (index + 1, line - first_lines[index] + 1)
 
 
 class LaneLayout:

@@ -110,14 +110,15 @@ def compile_st(ins):
     get_address, space = address_getter(ins, ins.operands[0], space)
     source = ins.operands[1]
     sources = list(source.elements) if isinstance(source, Vector) else [source]
-    raw_type = TYPES["b%d" % ptype.bits]
-    reads = [reader(s, raw_type, ins.line) for s in sources]
-    dtype = raw_type.value_dtype
+    # Read as the store's type (a float immediate is a float), stored as bits.
+    reads = [reader(s, ptype, ins.line) for s in sources]
+    value_dtype, dtype = ptype.value_dtype, TYPES["b%d" % ptype.bits].value_dtype
 
     def st(f, mask, full):
         segments = f.resolve(space, get_address(f), width * count, mask, ins)
         for k, read in enumerate(reads):
-            value = np.broadcast_to(np.asarray(read(f), dtype=dtype), (f.lanes,))
+            bits = np.asarray(read(f), dtype=value_dtype).view(dtype)
+            value = np.broadcast_to(bits, (f.lanes,))
             for buffer, lanes, offsets in segments:
                 buffer.view(dtype)[(offsets + k * width) // width] = value[lanes]
     return _op(st)

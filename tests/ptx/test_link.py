@@ -1,0 +1,70 @@
+"""Linking several PTX inputs into one module (the backend verb cuLink* will
+use once the protocol carries it): .extern device functions resolve across
+inputs, and what stays unresolved is refused at link time."""
+
+import numpy as np
+import pytest
+
+from guest_runtime.curesult import CudaError, CUresult
+from orionx_agent.server.memory_map import Allocation, SessionMemoryMap
+from orionx_agent.server.sim_backend import SimGpu
+from tests.ptx import compilers
+
+LIBRARY = r"""
+extern "C" __device__ float twice_plus(float x, float b) { return 2.0f * x + b; }
+"""
+KERNEL = r"""
+extern "C" __device__ float twice_plus(float x, float b);
+extern "C" __global__ void apply(float *x, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        x[i] = twice_plus(x[i], 1.0f);
+}
+"""
+
+
+@pytest.fixture
+def context():
+    gpu = SimGpu(16 << 20)
+    memory_map = SessionMemoryMap("vGPU link-test", 16 << 20)
+    ctx = gpu.open_context("link test session", memory_map)
+    yield ctx, memory_map
+    ctx.close()
+    gpu.close()
+
+
+def _rdc(source):
+    return compilers.nvrtc(source, options=["--relocatable-device-code=true"]).encode()
+
+
+def test_extern_functions_resolve_across_inputs(context):
+    ctx, memory_map = context
+    module = ctx.link_modules([_rdc(KERNEL), _rdc(LIBRARY)])
+    apply = ctx.get_function(module, "apply")
+    n = 100
+    dptr, handle = ctx.alloc(4 * n)
+    memory_map.add(Allocation(dptr, 4 * n, handle))
+    data = np.arange(n, dtype=np.float32)
+    ctx._bytes(dptr, 4 * n)[:] = data.view(np.uint8)
+    params = dptr.to_bytes(8, "little") + n.to_bytes(4, "little")
+    ctx.launch(apply, (1, 1, 1), (128, 1, 1), 0, None, params, memory_map)
+    ctx.synchronize()
+    np.testing.assert_array_equal(ctx._bytes(dptr, 4 * n).view(np.float32), 2 * data + 1)
+
+
+def test_an_unresolved_extern_function_is_refused_at_link(context):
+    ctx, _ = context
+    with pytest.raises(CudaError) as caught:
+        ctx.link_modules([_rdc(KERNEL)])
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_PTX
+    assert "twice_plus" in caught.value.message and "does not define" in caught.value.message
+
+
+def test_errors_name_the_input_and_its_line(context):
+    ctx, _ = context
+    broken = _rdc(LIBRARY).decode().replace("ret;", "dp4a.u32.u32 %r1, %r1, %r1, %r1;\n\tret;")
+    with pytest.raises(CudaError) as caught:
+        ctx.link_modules([_rdc(KERNEL), broken.encode()])
+    line = next(i for i, text in enumerate(broken.splitlines(), 1) if "dp4a" in text)
+    assert "input 2 line %d" % line in caught.value.message
