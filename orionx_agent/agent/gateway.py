@@ -108,8 +108,7 @@ class Gateway:
             self._listen(sock, "unix", self.unix_socket_path)
         if self.tcp_address:
             sock = listeners.listen_tcp(self.tcp_address, backlog=LISTEN_BACKLOG)
-            self.tcp_port = sock.getsockname()[1]
-            self._listen(sock, self.tcp_kind)
+            self.tcp_port = self._listen(sock, self.tcp_kind).address[1]
         LOG.info("Gateway listening on %s", ", ".join(self.listen_endpoints()))
         return self
 
@@ -129,8 +128,10 @@ class Gateway:
     def _listen(self, sock, kind, path=None):
         def accepted(conn, address):
             self._route(conn, kind, "%s:%s" % (kind, address or "local"))
-        self._listeners.append(listeners.AcceptLoop(sock, accepted, "orionx-gateway-%s" % kind,
-                                                    path=path).start())
+        loop = listeners.AcceptLoop(sock, accepted, "orionx-gateway-%s" % kind,
+                                    path=path).start()
+        self._listeners.append(loop)
+        return loop
 
     # -- routing ---------------------------------------------------------------
 

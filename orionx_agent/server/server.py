@@ -93,8 +93,7 @@ class GpuServer:
             self._listen(sock, "unix", self.unix_socket_path)
         if self.tcp_address:
             sock = listeners.listen_tcp(self.tcp_address, backlog=LISTEN_BACKLOG)
-            self.tcp_port = sock.getsockname()[1]
-            self._listen(sock, "tls" if self.tls_context else "tcp")
+            self.tcp_port = self._listen(sock, "tls" if self.tls_context else "tcp").address[1]
         if self.control is not None:
             self.control.start()
         LOG.info("GPU server on %s (%s backend, %d MB) listening on %s",
@@ -105,9 +104,10 @@ class GpuServer:
     def _listen(self, sock, kind, path=None):
         def accepted(conn, address):
             self._serve(conn, kind, "%s:%s" % (kind, address or "local"))
-        self._listeners.append(listeners.AcceptLoop(
-            sock, accepted, "orionx-session-%s" % kind, path=path,
-            threads=self._session_threads).start())
+        loop = listeners.AcceptLoop(sock, accepted, "orionx-session-%s" % kind, path=path,
+                                    threads=self._session_threads).start()
+        self._listeners.append(loop)
+        return loop
 
     def hand_over(self, fd, kind, peer):
         """Serve a connection accepted elsewhere (the agent's gateway), whose
