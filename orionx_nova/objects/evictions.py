@@ -63,7 +63,6 @@ def evict(session, change_set, allocation_ids, reason, now, by_allocation=None):
     ids = sorted(allocation_ids)
     locked = _lock_running(session, ids)
     bound = _bound_vgpus(session, ids)
-    change_set.release(session, bound)
     for allocation_id, uuid, requeue in locked:
         state = "queued" if requeue else "preempted"
         session.execute(
@@ -86,6 +85,9 @@ def evict(session, change_set, allocation_ids, reason, now, by_allocation=None):
         for host, vgpu_uuids in sorted(by_host.items()):
             change_set.cast("preempt_session", host, allocation_uuid=uuid,
                         vgpu_uuids=sorted(vgpu_uuids), by_allocation=by_allocation)
+    # Released last, so an agent ends the sessions before it hears that a
+    # drained GPU changed pools.
+    change_set.release(session, bound)
 
 
 def evict_and_plan(session, change_set, request, reason, now):

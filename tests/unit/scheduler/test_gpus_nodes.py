@@ -17,6 +17,36 @@ def create(compute_pct, **fields):
     return allocations.create({"vgpus": [{"compute_pct": compute_pct, "memory_mb": 10}], **fields})
 
 
+def _mark_down(hostname):
+    stale = models.utcnow() - datetime.timedelta(seconds=CONF.controller.heartbeat_timeout + 1)
+    with db_api.transaction() as session:
+        session.execute(
+            sa.update(models.Node.__table__)
+            .where(models.Node.__table__.c.hostname == hostname)
+            .values(last_heartbeat_at=stale)
+        )
+    assert nodes.reap_dead_nodes() == [hostname]
+
+
+@pytest.mark.parametrize("release", [
+    lambda a: allocations.delete(a["uuid"]),
+    lambda a: allocations.unbind(a["uuid"]),
+    lambda a: allocations.preempt(a["uuid"]),
+    lambda a: _mark_down("h1"),
+], ids=["delete", "unbind", "operator preempt", "node down"])
+def test_a_drain_finishes_however_the_last_vgpu_leaves(pool_db, release):
+    """Every path that gives capacity back finishes the drains it ends, in
+    the same change (through ChangeSet.release)."""
+    add_node("h1")
+    a = create(30, mode="acquire", host="h1")
+    allocations.bind(a["uuid"])
+    assert gpus.set_mode("h1-gpu0", "native", drain=True)["draining"]
+    release(a)
+    g = gpus.get("h1-gpu0")
+    assert (g["pool"], g["draining"], g["allocated_compute_pct"]) == ("native", False, 0)
+    assert pool_db.casts[-1] == ("set_gpu_mode", "h1", "h1-gpu0", "native")
+
+
 def test_set_mode_refused_while_bound_then_drains(pool_db):
     add_node("h1", [16384, 16384])
     create(100, host="h1")  # fills one GPU
