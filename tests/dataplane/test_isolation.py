@@ -134,14 +134,6 @@ def test_async_error_is_sticky_until_the_next_sync_call(connect):
     assert connection.memcpy_dtoh(dptr, 4, 0)[0] == b"\0\0\0\0"
 
 
-def test_sim_backend_refuses_ptx_with_a_clear_message(connect):
-    connection = connect()
-    with pytest.raises(CudaError) as caught:
-        connection.module_load_data(buffer=b".version 8.0\n.target sm_80\n")
-    assert caught.value.code == CUresult.CUDA_ERROR_NOT_SUPPORTED
-    assert "PTX" in caught.value.message and "cuda backend" in caught.value.message
-
-
 def test_unknown_handles_are_refused(connect):
     connection = connect()
     with pytest.raises(CudaError) as caught:
