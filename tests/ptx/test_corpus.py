@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 
 from tests.ptx import compilers, corpus
+from tests.ptx.device import Device, ok, ptr
 
 C_INT, C_UINT64, C_FLOAT = ctypes.c_int, ctypes.c_uint64, ctypes.c_float
-
-
-def ok(result):
-    assert result[0] == 0, result
-    return result[1] if len(result) == 2 else result[1:]
 
 
 @functools.cache
@@ -22,44 +18,9 @@ def corpus_ptx():
     return compilers.nvrtc(corpus.CORPUS_SOURCE)
 
 
-class Device:
-    """The guest API with the corpus loaded; buffers in and out as numpy arrays."""
-
-    def __init__(self, cuda):
-        self.cuda = cuda
-        self.module = ok(cuda.cuModuleLoadData(corpus_ptx().encode()))
-
-    def upload(self, array):
-        dptr = ok(self.cuda.cuMemAlloc(max(array.nbytes, 1)))
-        ok(self.cuda.cuMemcpyHtoD(dptr, np.ascontiguousarray(array), array.nbytes))
-        return dptr
-
-    def zeros(self, count, dtype):
-        return self.upload(np.zeros(count, dtype=dtype))
-
-    def download(self, dptr, count, dtype):
-        out = np.empty(count, dtype=dtype)
-        ok(self.cuda.cuMemcpyDtoH(out, dptr, out.nbytes))
-        return out
-
-    def launch(self, name, grid, block, args, shared_bytes=0, module=None):
-        function = ok(self.cuda.cuModuleGetFunction(module or self.module, name.encode()))
-        values = tuple(a[0] for a in args)
-        types = tuple(a[1] for a in args)
-        grid = grid if isinstance(grid, tuple) else (grid, 1, 1)
-        block = block if isinstance(block, tuple) else (block, 1, 1)
-        ok(self.cuda.cuLaunchKernel(function, *grid, *block, shared_bytes, 0,
-                                    (values, types), 0))
-        ok(self.cuda.cuCtxSynchronize())
-
-
-def ptr(dptr):
-    return (dptr, None)
-
-
 @pytest.fixture
 def device(cuda):
-    return Device(cuda)
+    return Device(cuda, corpus_ptx())
 
 
 RNG = np.random.default_rng(15)

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from orionx_agent.server.ptx import faults, memory_ops
+from orionx_agent.server.ptx import faults, memory, memory_ops
 from orionx_agent.server.ptx.op import BRANCH, CALL, EXIT, PLAIN, RET
 from orionx_agent.server.ptx.parser import PtxError, Reg, Symbol, parse_module
 from orionx_agent.server.ptx.semantics import compile_instruction
@@ -65,6 +65,10 @@ class Program:
             self.shared_offsets[name] = self.dynamic_shared_offset
         self.const = np.frombuffer(bytes(self.module.const_image).ljust(
             align_up(len(self.module.const_image), 16) or 16, b"\0"), dtype=np.uint8)
+        # Written by kernels and kept between launches, as a module's
+        # variables are; each loaded module has its own.
+        self.module_globals = np.frombuffer(bytearray(bytes(self.module.global_image).ljust(
+            align_up(len(self.module.global_image), 16) or 16, b"\0")), dtype=np.uint8)
         if not self.kernels:
             raise PtxError("the PTX module has no .entry kernel")
 
@@ -203,6 +207,8 @@ class Batch:
         self.local = np.zeros(max(16, self.local_stride * self.lanes), dtype=np.uint8)
         self.const = launch.program.const
         self.const_bytes = len(launch.program.module.const_image)
+        self.module_globals = launch.program.module_globals
+        self.module_globals_bytes = len(launch.program.module.global_image)
         self.kernel_params = launch.kernel_params
         self.kernel_param_bytes = launch.kernel_param_bytes
         self.global_memory = launch.global_memory
@@ -240,6 +246,7 @@ class Frame:
         self.compiled = compiled
         function = compiled.function
         self.regs = [batch.zero(r.type.raw_dtype) for r in function.registers]
+        self.carry = batch.zero(np.dtype(np.uint8))  # the .cc flag of each thread
         self.local_base = local_base
         self.params = params
         self.param_stride = compiled.frame_param_bytes
@@ -257,6 +264,10 @@ class Frame:
             return module.const[symbol.name].offset + symbol.offset
         if space == "local":
             return self.local_base + symbol.offset
+        if space == "global":
+            module = self.block.launch.program.module
+            return memory.MODULE_GLOBALS_WINDOW + module.globals[symbol.name].offset + \
+                symbol.offset
         if space in ("kparam", "param", "callparam"):
             return symbol.offset
         raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,

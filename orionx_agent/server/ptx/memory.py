@@ -10,7 +10,7 @@ own sizes.
 
 Generic addresses (``cvta``) put shared, local and const memory in windows
 far above any device pointer the sim hands out, as a real GPU's generic
-address space does.
+address space does; the module's own .global variables have a window too.
 """
 
 import numpy as np
@@ -22,6 +22,10 @@ SHARED_WINDOW = 1 << 48
 LOCAL_WINDOW = 2 << 48
 CONST_WINDOW = 3 << 48
 WINDOWS = {"shared": SHARED_WINDOW, "local": LOCAL_WINDOW, "const": CONST_WINDOW}
+# A module's own .global variables (tables libdevice declares, __device__
+# variables): global addresses in this window reach the loaded module's
+# image, never an allocation.
+MODULE_GLOBALS_WINDOW = 4 << 48
 
 
 class GlobalMemory:

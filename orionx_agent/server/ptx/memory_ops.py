@@ -219,6 +219,8 @@ def resolve(frame, space, addresses, nbytes, mask, ins):
         return frame.where(ins)
     active = addresses[mask]
     if space == "global":
+        if block.module_globals_bytes:
+            return _global_segments(block, addresses, nbytes, mask, describe)
         offsets = block.global_memory.offsets(active, nbytes, describe)
         memory.check_alignment(offsets, min(nbytes, 16), describe)
         return [(block.global_memory.arena, mask, offsets)]
@@ -246,6 +248,26 @@ def resolve(frame, space, addresses, nbytes, mask, ins):
     if per_lane is not None:
         signed = per_lane[mask] * limit + signed
     return [(buffer, mask, signed)]
+
+
+def _global_segments(block, addresses, nbytes, mask, describe):
+    """Global accesses of a module with .global variables: those in its
+    window reach the module's image, the rest the session's allocations."""
+    window = np.uint64(memory.MODULE_GLOBALS_WINDOW)
+    in_module = mask & ((addresses >> np.uint64(32)) << np.uint64(32) == window)
+    segments = []
+    if in_module.any():
+        offsets = (addresses[in_module] - window).astype(np.int64)
+        memory.check_range(offsets, nbytes, block.module_globals_bytes, "module .global",
+                           describe)
+        memory.check_alignment(offsets, min(nbytes, 16), describe)
+        segments.append((block.module_globals, in_module, offsets))
+    rest = mask & ~in_module
+    if rest.any():
+        offsets = block.global_memory.offsets(addresses[rest], nbytes, describe)
+        memory.check_alignment(offsets, min(nbytes, 16), describe)
+        segments.append((block.global_memory.arena, rest, offsets))
+    return segments
 
 
 def _op(run):

@@ -156,7 +156,9 @@ class Module:
     dynamic_shared: set = dataclasses.field(default_factory=set)
     const: dict = dataclasses.field(default_factory=dict)
     const_image: bytearray = dataclasses.field(default_factory=bytearray)
-    global_variables: set = dataclasses.field(default_factory=set)
+    # Device-side .global variables: one image per loaded module.
+    globals: dict = dataclasses.field(default_factory=dict)
+    global_image: bytearray = dataclasses.field(default_factory=bytearray)
 
     @property
     def entries(self):
@@ -166,7 +168,7 @@ class Module:
 # -- pass 1: statements ----------------------------------------------------------
 
 _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
-_LINE_DIRECTIVES = (".loc", ".file", ".version", ".target", ".address_size")
+_LINE_DIRECTIVES = re.compile(r"\.(loc|file|version|target|address_size)\b")
 _LABEL = re.compile(r"^\s*([A-Za-z_$][\w$]*)\s*:(?!:)")
 
 
@@ -196,12 +198,12 @@ def split_statements(text):
                 buf = []
                 continue
             stripped = rest.lstrip()
-            if stripped.startswith(_LINE_DIRECTIVES):
+            if _LINE_DIRECTIVES.match(stripped):
                 # Directives that end at the end of their line, not at ';'.
                 end = text.find("\n", i)
                 end = n if end < 0 else end
                 directive = text[i:end].strip().rstrip(";")
-                if not directive.startswith((".loc", ".file")):
+                if not re.match(r"\.(loc|file)\b", directive):
                     items.append(("stmt", directive, line))
                 i = end
                 continue
@@ -450,8 +452,14 @@ class _Parser:
             elem_bytes = ptype.bytes * vector
             align_ = align or elem_bytes
             if space == "global":
-                # Declared only: an instruction that uses one is refused.
-                self.module.global_variables.add(name)
+                count = count or 0
+                image = self.module.global_image
+                offset = _align_up(len(image), align_)
+                data = _init_bytes(init, ptype, count, line) if init else \
+                    bytes(count * elem_bytes)
+                image += bytes(offset - len(image)) + data
+                self.module.globals[name] = Variable(name, "global", len(data), align_,
+                                                     offset, data)
                 continue
             if space == "shared":
                 if count is None:
@@ -526,7 +534,6 @@ class _BodyReader:
             for p in function.params:
                 self.param_space[p.name] = Symbol(p.name, "param", base + p.offset)
         self.call_param_bytes = 0
-        self.line = function.line
 
     def read(self):
         scope_id = 0
@@ -539,10 +546,8 @@ class _BodyReader:
             elif kind == "label":
                 self.labels[text] = len(self.function.instructions)
             elif text.startswith("."):
-                self.line = line
                 self._declaration(text, line, scope_id)
             else:
-                self.line = line
                 self.function.instructions.append(self._instruction(text, line))
         for instruction, index, name in self.pending:
             if name not in self.labels:
@@ -617,11 +622,8 @@ class _BodyReader:
             return Symbol(name, "const", 0)
         if name in module.functions:
             return Symbol(name, "func", 0)
-        if name in module.global_variables:
-            raise PtxError(
-                "line %d: %s is a device-side .global variable, which the simulated GPU "
-                "does not support: pass a buffer from cuMemAlloc as a kernel parameter "
-                "instead" % (self.line, name))
+        if name in module.globals:
+            return Symbol(name, "global", 0)
         return None
 
     # instructions

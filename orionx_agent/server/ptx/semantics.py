@@ -153,10 +153,49 @@ def _int_binary(ins, ptype, ufunc):
 def compile_add_sub(ins):
     ptype = _one_type(ins)
     if ins.has("cc") or ins.opcode in ("addc", "subc"):
-        raise _unsupported(ins, "carry arithmetic (.cc, addc, subc)")
+        return compile_carry(ins, ptype)
     if ptype.is_float:
         return _float_binary(ins, ptype, ins.opcode)
     return _int_binary(ins, ptype, np.add if ins.opcode == "add" else np.subtract)
+
+
+def compile_carry(ins, ptype):
+    """add.cc/addc, sub.cc/subc, mad.cc/madc: extended-precision arithmetic
+    through the per-thread carry flag (.cc writes it, the *c forms read it)."""
+    if ptype.bits not in (32, 64) or ptype.is_float:
+        raise _unsupported(ins, "carry arithmetic on .%s" % ptype.name)
+    unsigned = TYPES["u%d" % ptype.bits]
+    sources = _sources(ins, unsigned)
+    carry_in = ins.opcode in ("addc", "subc", "madc")
+    carry_out = ins.has("cc")
+    write = writer(ins.operands[0], unsigned, ins.line)
+    subtract = ins.opcode.startswith("sub")
+    multiply = ins.opcode.startswith("mad")
+    high = ins.has("hi")
+    dtype = unsigned.value_dtype
+
+    def run(f, mask, full):
+        values = [np.broadcast_to(np.asarray(g(f), dtype), (f.lanes,)) for g in sources]
+        if multiply:
+            a, b, c = values
+            first = _mul_hi(a, b, unsigned).astype(dtype) if high else a * b
+            second = c
+        else:
+            first, second = values
+        flag = f.carry.astype(dtype) if carry_in else dtype.type(0)
+        if subtract:
+            partial = first - second
+            result = partial - flag
+            out = (first < second) | (partial < flag)
+        else:
+            partial = first + second
+            result = partial + flag
+            out = (partial < first) | (result < partial)
+        write(f, result, mask, full)
+        if carry_out:
+            out = out.astype(np.uint8)
+            f.carry = out if full else np.where(mask, out, f.carry)
+    return Op(PLAIN, run)
 
 
 def _mul_hi(x, y, ptype):
@@ -210,8 +249,10 @@ def compile_mad(ins):
     ptype = _one_type(ins)
     if ptype.is_float:
         return compile_fma(ins)
-    if ins.has("cc") or ins.opcode in ("madc", "mad24"):
-        raise _unsupported(ins, "carry or 24-bit multiply-add")
+    if ins.opcode == "mad24":
+        raise _unsupported(ins, "24-bit multiply-add")
+    if ins.has("cc") or ins.opcode == "madc":
+        return compile_carry(ins, ptype)
     a, b = _sources(ins, ptype)[:2]
     if ins.has("wide"):
         wide = _wide_type(ptype)
