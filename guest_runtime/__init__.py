@@ -12,9 +12,9 @@ remote or local OrionX GPU server.
   and their watchdog), ``vm_link`` with ``vm_devices`` (a KVM guest's link
   to its host's agent): the byte streams frames travel on.
 
-Only what a guest runs lives here: the server's halves (shared-memory
-segments, the agent's side of the VM link, HELLO's reader) are in
-``orionx_agent``.
+Only what a guest runs lives here: the server's halves (request checks
+and replies, shared-memory segments, the agent's side of the VM link,
+HELLO's reader) are in ``orionx_agent``.
 
 Session tokens are opaque here: the controller mints them and the host side
 verifies them (``orionx_common.session_token``).

@@ -16,6 +16,10 @@ A request payload is the op's fixed request struct, then (for ops whose
 A reply payload starts with an ``i32`` CUresult. On success the reply struct
 follows, then the trailing buffer for :data:`BUF_REPLY` ops; on failure the
 rest is a UTF-8 message. Everything is little-endian; nothing is pickled.
+
+This module is what a client needs; the server's side of the framing
+(which op a request is, its length checks, replies) is
+``orionx_agent.frames``.
 """
 
 import dataclasses
@@ -213,48 +217,10 @@ def parse_header(data):
     return flags, opcode, request_id, payload_bytes
 
 
-def lookup(opcode):
-    """The op a client may send with ``opcode``, or a ProtocolError naming it."""
-    op = OPS.get(opcode)
-    if op is None or op.sent_by != SENT_BY_CLIENT:
-        raise ProtocolError("unknown opcode 0x%04x" % opcode)
-    return op
-
-
-def check_request_length(op, payload_bytes):
-    """Bytes of trailing buffer in a request of ``payload_bytes``, or raise."""
-    buffer_bytes = payload_bytes - op.request.size
-    if buffer_bytes < 0:
-        raise ProtocolError("%s request of %d bytes is shorter than its %d-byte struct"
-                            % (op.name, payload_bytes, op.request.size))
-    if op.buffer != BUF_REQUEST and buffer_bytes:
-        raise ProtocolError("%s takes no buffer but the request carries %d extra bytes"
-                            % (op.name, buffer_bytes))
-    if op.max_buffer_bytes != DEVICE_BOUNDED and buffer_bytes > op.max_buffer_bytes:
-        raise ProtocolError("%s buffer of %d bytes exceeds its limit of %d bytes"
-                            % (op.name, buffer_bytes, op.max_buffer_bytes))
-    return buffer_bytes
-
-
 def encode_request(op, request_id, args, buffer_bytes=0):
     """Header plus fixed struct of a request; the caller sends the buffer."""
     fixed = op.request.pack(*args)
     return pack_header(op.opcode, 0, request_id, len(fixed) + buffer_bytes) + fixed
-
-
-def encode_reply(op, request_id, fields, buffer_bytes=0):
-    """Header, success status and reply struct; the caller sends the buffer."""
-    fixed = op.reply.pack(*fields)
-    payload = STATUS.size + len(fixed) + buffer_bytes
-    return pack_header(op.opcode, FLAG_REPLY, request_id, payload) + STATUS.pack(0) + fixed
-
-
-def encode_error(opcode, request_id, code, message):
-    """A complete failure reply: status ``code`` and a UTF-8 message."""
-    text = message.encode("utf-8", "replace")[:4096]
-    payload = STATUS.size + len(text)
-    return (pack_header(opcode, FLAG_REPLY, request_id, payload)
-            + STATUS.pack(int(code)) + text)
 
 
 __all__ = [

@@ -20,6 +20,7 @@ import socket
 import time
 
 from guest_runtime import protocol
+from orionx_agent import frames
 
 # The kernel may deliver the frame in pieces; poll for the rest this often.
 _PEEK_POLL_S = 0.002
@@ -127,7 +128,7 @@ def _parse(first):
 def refuse(sock, hello, code, message):
     """Answer HELLO with an error, as a GPU server would, and close."""
     try:
-        sock.sendall(protocol.encode_error(protocol.HELLO.opcode,
+        sock.sendall(frames.encode_error(protocol.HELLO.opcode,
                                            hello.request_id if hello else 0, code, message))
     except OSError:
         pass

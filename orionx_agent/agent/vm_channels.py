@@ -25,8 +25,8 @@ from guest_runtime import protocol, vm_link
 from guest_runtime.curesult import CUresult
 from guest_runtime.endpoints import connect_unix
 from guest_runtime.streams import ConnectionClosed
+from orionx_agent import frames, listeners
 from orionx_agent import hello as hello_frames
-from orionx_agent import listeners
 from orionx_agent.agent import vm_link_host
 
 LOG = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def _shut(sock):
 def _refuse_hello(link, request_id, code, message):
     """Answer the guest's HELLO with an error; the guest then ends the
     session, and its END is read here so the next session starts clean."""
-    link.send_parts([protocol.encode_error(protocol.HELLO.opcode, request_id, code, message)])
+    link.send_parts([frames.encode_error(protocol.HELLO.opcode, request_id, code, message)])
     _await_end(link)
 
 

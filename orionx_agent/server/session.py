@@ -25,6 +25,7 @@ from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.protocol import BUF_REPLY, BUF_REQUEST, ProtocolError
 from guest_runtime.shm_ring import ShmRingStream
 from guest_runtime.streams import ConnectionClosed
+from orionx_agent import frames
 from orionx_agent import hello as hello_frames
 from orionx_agent.server import shm_segment
 from orionx_agent.server.memory_map import SessionMemoryMap
@@ -188,7 +189,7 @@ class Session:
         """Tell the client why its session ends (best effort)."""
         if self.ended_by_server is not None:
             return  # it was told already
-        frame = protocol.encode_error(protocol.SESSION_ENDED.opcode, 0, code, message)
+        frame = frames.encode_error(protocol.SESSION_ENDED.opcode, 0, code, message)
         try:
             self.stream.send_parts([frame])
         except (OSError, ConnectionClosed, ValueError):
@@ -233,7 +234,7 @@ class Session:
         with self.held_for_control():  # the session's current frame is over
             if self.context is None:
                 return  # it ended on its own meanwhile
-            frame = protocol.encode_error(protocol.SESSION_ENDED.opcode, 0, error.code,
+            frame = frames.encode_error(protocol.SESSION_ENDED.opcode, 0, error.code,
                                           message)
             try:
                 self.stream.send_parts([frame])
@@ -277,14 +278,14 @@ class Session:
             vgpu = self._pick_vgpu(claims, hello.vgpu_index)
         except TokenError as exc:
             LOG.warning("Refusing session from %s: %s", self.peer_label, exc)
-            self._send(protocol.encode_error(op.opcode, hello.request_id,
+            self._send(frames.encode_error(op.opcode, hello.request_id,
                                              CUresult.CUDA_ERROR_NOT_PERMITTED, str(exc)))
             raise SessionRefused(str(exc)) from None
         if sock is not None:
             sock.settimeout(None)
         with self.work_lock:  # registered from here on: control may reach it
             self._open(claims, vgpu)
-            self._send(protocol.encode_reply(op, hello.request_id, (
+            self._send(frames.encode_reply(op, hello.request_id, (
                 self.id, self.memory_map.quota_bytes, self.server.transports_for(self.stream))))
 
     def _pick_vgpu(self, claims, vgpu_index):
@@ -330,8 +331,8 @@ class Session:
         self.server.memory.session_idle()
 
     def _dispatch(self, opcode, request_id, payload_bytes):
-        op = protocol.lookup(opcode)
-        buffer_bytes = protocol.check_request_length(op, payload_bytes)
+        op = frames.lookup(opcode)
+        buffer_bytes = frames.check_request_length(op, payload_bytes)
         args = op.request.unpack(self.stream.recv_exact(op.request.size)) if op.request.size \
             else ()
         if not op.is_call:
@@ -386,7 +387,7 @@ class Session:
     def _reply(self, op, request_id, result):
         if op.buffer == BUF_REPLY:
             fields, nbytes, first, views = result
-            head = protocol.encode_reply(op, request_id, fields, nbytes)
+            head = frames.encode_reply(op, request_id, fields, nbytes)
             # Header and first chunk in one gathered send: one system call for
             # every reply that fits a chunk.
             self.stream.send_parts([head] if first is None else [head, first])
@@ -398,10 +399,10 @@ class Session:
                 raise ProtocolError("%s failed halfway through its reply: %s"
                                     % (op.name, exc)) from None
         else:
-            self._send(protocol.encode_reply(op, request_id, result or ()))
+            self._send(frames.encode_reply(op, request_id, result or ()))
 
     def _send_error(self, op, request_id, error):
-        self._send(protocol.encode_error(op.opcode, request_id, error.code, error.message))
+        self._send(frames.encode_error(op.opcode, request_id, error.code, error.message))
 
     def _send(self, frame):
         self.stream.send_parts([frame])
@@ -424,7 +425,7 @@ class Session:
         ring_bytes = self.server.shm_ring_size(ring_bytes)
         memfd, eventfds = shm_segment.create_segment(ring_bytes)
         sock = self.stream.sock
-        shm_segment.send_with_fds(sock, protocol.encode_reply(op, request_id, (ring_bytes,)),
+        shm_segment.send_with_fds(sock, frames.encode_reply(op, request_id, (ring_bytes,)),
                                   [memfd] + eventfds)
         self.stream = ShmRingStream(memfd, eventfds, ring_bytes, sock, "server")
         LOG.debug("%s moved to shared memory, %d-byte rings", self.label, ring_bytes)

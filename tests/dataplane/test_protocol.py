@@ -6,6 +6,7 @@ import pytest
 
 from guest_runtime import protocol
 from guest_runtime.protocol import ProtocolError
+from orionx_agent import frames
 from tools import protocol_doc
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -62,7 +63,7 @@ def test_every_op_a_client_sends_has_a_client_stub():
 def test_an_op_only_the_server_sends_is_refused_from_a_client():
     assert protocol.SESSION_ENDED.sent_by == protocol.SENT_BY_SERVER
     with pytest.raises(ProtocolError, match="unknown opcode 0xffff"):
-        protocol.lookup(protocol.SESSION_ENDED.opcode)
+        frames.lookup(protocol.SESSION_ENDED.opcode)
 
 
 def test_ops_on_device_memory_are_the_copies_memsets_and_launches():
@@ -77,7 +78,7 @@ def test_request_round_trip():
     frame = protocol.encode_request(op, 42, (0x1000, 3), buffer_bytes=100)
     flags, opcode, request_id, payload = protocol.parse_header(frame[:16])
     assert (flags, opcode, request_id, payload) == (0, op.opcode, 42, op.request.size + 100)
-    assert protocol.check_request_length(op, payload) == 100
+    assert frames.check_request_length(op, payload) == 100
     assert op.request.unpack(frame[16:]) == (0x1000, 3)
 
 
@@ -88,7 +89,7 @@ def test_request_round_trip():
 ])
 def test_bad_request_lengths(name, payload, words):
     with pytest.raises(ProtocolError, match=words):
-        protocol.check_request_length(protocol.OPS_BY_NAME[name], payload)
+        frames.check_request_length(protocol.OPS_BY_NAME[name], payload)
 
 
 def test_bad_header():
@@ -97,12 +98,12 @@ def test_bad_header():
     with pytest.raises(ProtocolError, match="version"):
         protocol.parse_header(protocol.HEADER.pack(protocol.MAGIC, 9, 0, 1, 0, 0))
     with pytest.raises(ProtocolError, match="unknown opcode"):
-        protocol.lookup(0x7777)
+        frames.lookup(0x7777)
 
 
 def test_error_frame_layout():
     """Header, then the status, then the UTF-8 message: what the client reads."""
-    frame = protocol.encode_error(0x20, 7, 2, "quota")
+    frame = frames.encode_error(0x20, 7, 2, "quota")
     flags, opcode, request_id, payload_bytes = protocol.parse_header(frame[:16])
     assert (opcode, flags & protocol.FLAG_REPLY, request_id) == (0x20, protocol.FLAG_REPLY, 7)
     (status,) = protocol.STATUS.unpack_from(frame, 16)
