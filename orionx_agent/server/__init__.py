@@ -21,6 +21,8 @@ Layout, one job per module:
   (evictable buffers through virtual memory management);
 * ``factory``: a server and its backend from ``[gpu_server]`` options.
 
-The wire protocol itself lives in ``guest_runtime.protocol`` (the guest
-imports it too) and is described in ``docs/protocol.md``.
+The wire protocol's table lives in ``guest_runtime.protocol`` (the guest
+imports it too) and is described in ``docs/protocol.md``; the server's side
+of its framing is ``orionx_agent.frames``, HELLO's reader
+``orionx_agent.hello`` and the accept loop ``orionx_agent.listeners``.
 """
