@@ -157,3 +157,77 @@ extern "C" __global__ void half_math(const __half *a, const __half *b, __half *o
     as_bf16[i] = __float2bfloat16(__half2float(a[i]) / 3.0f);
 }
 """
+
+
+# Kernels that exercise what NVRTC emits beyond the corpus: parameters by
+# value, local arrays, warp votes and matches, atomics of every kind, the
+# libdevice math functions (f32 and f64, carry arithmetic and tables in
+# .global memory among them) and 64-bit integer operations.
+MORE_SOURCE = r"""
+struct Pair { float scale; int offset; };
+extern "C" __global__ void by_value(float *out, Pair p, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = p.scale * i + p.offset;
+}
+extern "C" __global__ void local_array(const int *in, int *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  int buf[16];
+  for (int k = 0; k < 16; ++k) buf[k] = in[(i + k) % n] * k;
+  int acc = 0;
+  for (int k = 0; k < 16; ++k) acc += buf[(k * 7 + i) & 15];
+  if (i < n) out[i] = acc;
+}
+extern "C" __global__ void votes(const int *in, unsigned *ballots, int *flags, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  int v = i < n ? in[i] : 0;
+  unsigned b = __ballot_sync(0xffffffffu, v > 0);
+  int all = __all_sync(0xffffffffu, v > -100);
+  int any = __any_sync(0xffffffffu, v > 50);
+  unsigned same = __match_any_sync(0xffffffffu, v & 3);
+  if (i < n) { ballots[i] = b; flags[i] = all | (any << 1); ballots[n + i] = same; }
+  int x = __shfl_xor_sync(0xffffffffu, v, 1);
+  int y = __shfl_sync(0xffffffffu, v, 3);
+  int z = __shfl_up_sync(0xffffffffu, v, 2);
+  if (i < n) flags[n + i] = x + 1000 * (y & 7) + 100000 * (z & 3);
+}
+__device__ float atomicMaxFloat(float *addr, float value) {
+  int *a = (int *)addr; int old = *a, assumed;
+  do { assumed = old; if (__int_as_float(assumed) >= value) break;
+       old = atomicCAS(a, assumed, __float_as_int(value)); } while (assumed != old);
+  return __int_as_float(old);
+}
+extern "C" __global__ void atomics(const float *x, float *fmax, unsigned long long *sum64,
+                                   unsigned *counter, int *exch, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  atomicMaxFloat(fmax, x[i]);
+  atomicAdd(sum64, (unsigned long long)(x[i] * 1000.0f));
+  atomicInc(counter, 1000000u);
+  atomicExch(exch, i);
+  atomicMin(exch + 1, -i);
+  atomicOr((int *)(exch + 2), 1 << (i & 31));
+}
+extern "C" __global__ void mathf(const float *x, float *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float v = x[i];
+  out[6*i+0] = expf(v); out[6*i+1] = sinf(v); out[6*i+2] = sqrtf(v);
+  out[6*i+3] = rsqrtf(v); out[6*i+4] = logf(v); out[6*i+5] = tanhf(v) + powf(v, 1.5f);
+}
+extern "C" __global__ void mathd(const double *x, double *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  double v = x[i];
+  out[4*i+0] = exp(v); out[4*i+1] = sqrt(v); out[4*i+2] = log(v); out[4*i+3] = sin(v);
+}
+extern "C" __global__ void intops(const unsigned long long *a, const unsigned long long *b,
+                                  unsigned long long *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  unsigned long long x = a[i], y = b[i] | 1;
+  out[8*i+0] = x / y; out[8*i+1] = x % y; out[8*i+2] = (long long)x / (long long)y;
+  out[8*i+3] = __popcll(x) + __clzll(y) * 100; out[8*i+4] = __brevll(x);
+  out[8*i+5] = __byte_perm((unsigned)x, (unsigned)y, 0x5140); out[8*i+6] = __ffsll(x);
+  out[8*i+7] = __umul64hi(x, y);
+}
+"""

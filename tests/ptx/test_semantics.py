@@ -255,3 +255,22 @@ def test_comparisons_ordered_and_unordered(data):
     cmp = data.draw(st.sampled_from(sorted(reference)))
     got = run_instruction("setp.%s.f32 %%d, %%a, %%b" % cmp, "pred", ["f32", "f32"], [a, b])
     assert list(got) == [reference[cmp](x, y) for x, y in zip(a, b, strict=True)], cmp
+
+
+@SETTINGS
+@given(st.data())
+def test_f64_fma_rounds_once(data):
+    values = st.floats(-1e100, 1e100, allow_nan=False, allow_infinity=False)
+    a, b = data.draw(lists_of(values, 16)), data.draw(lists_of(values, 16))
+    # c near -a*b too: the cancellation argument reductions depend on.
+    c = [(-x * y if data.draw(st.booleans()) else z) for x, y, z in
+         zip(a, b, data.draw(lists_of(values, 16)), strict=True)]
+    got = run_instruction("fma.rn.f64 %d, %a, %b, %c", "f64", ["f64", "f64", "f64"],
+                          [a, b, c])
+    for x, y, z, value in zip(a, b, c, got, strict=True):
+        exact = Fraction(x) * Fraction(y) + Fraction(z)
+        if not math.isfinite(x * y) or abs(exact) > 1e300:
+            continue
+        # Correctly rounded, or (in rare double-rounding ties) the neighbour.
+        assert abs(Fraction(float(value)) - exact) <= abs(Fraction(
+            float(np.nextafter(value, np.inf))) - Fraction(float(value))), (x, y, z)

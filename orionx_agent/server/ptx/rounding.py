@@ -106,6 +106,29 @@ def f32_fma(a, b, c, mode):
     return round_f32_sum(*two_sum(product, np.asarray(c, dtype=np.float64)), mode)
 
 
+def _split(x):
+    """Veltkamp: x = high + low, each half of the significand."""
+    scaled = x * 134217729.0  # 2**27 + 1
+    high = scaled - (scaled - x)
+    return high, x - high
+
+
+def f64_fma(a, b, c):
+    """a * b + c for f64 arrays with the product's low half kept (Dekker's
+    exact product, then a compensated sum): the cancellations that argument
+    reductions rely on come out exact, the rest within the last bit."""
+    with np.errstate(all="ignore"):
+        product = a * b
+        a_high, a_low = _split(a)
+        b_high, b_low = _split(b)
+        product_low = ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + \
+            a_low * b_low
+        total, error = two_sum(product, c)
+        result = total + (product_low + error)
+        plain = (a.astype(LD) * b.astype(LD) + np.asarray(c, LD)).astype(np.float64)
+        return np.where(np.isfinite(result) & np.isfinite(product_low), result, plain)
+
+
 def f32_div(a, b, mode):
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     with np.errstate(all="ignore"):

@@ -279,13 +279,8 @@ def compile_fma(ins):
     if ptype.bits == 64:
         if mode != "rn":
             raise _unsupported(ins, "directed rounding of f64 arithmetic")
-        long = np.longdouble
-
         def fma64(f):
-            # x87's 64-bit significand holds most products exactly; the rest
-            # round once more, a last-bit difference at worst.
-            exact = np.asarray(a(f), long) * np.asarray(b(f), long) + np.asarray(c(f), long)
-            return exact.astype(np.float64)
+            return rounding.f64_fma(*(np.asarray(g(f), np.float64) for g in (a, b, c)))
         return _plain(ins, fma64, ptype)
 
     def fma32(f):

@@ -1,0 +1,141 @@
+"""What NVRTC emits beyond the corpus, run on the sim and compared with numpy:
+structs by value, local arrays, votes, atomics, libdevice math, 64-bit ints."""
+
+import ctypes
+import functools
+
+import numpy as np
+import pytest
+
+from tests.ptx import compilers, corpus
+from tests.ptx.device import Device, ptr
+
+C_INT = ctypes.c_int
+RNG = np.random.default_rng(99)
+
+
+class Pair(ctypes.Structure):
+    _fields_ = [("scale", ctypes.c_float), ("offset", ctypes.c_int)]
+
+
+@functools.cache
+def more_ptx():
+    return compilers.nvrtc(corpus.MORE_SOURCE)
+
+
+@pytest.fixture
+def device(cuda):
+    return Device(cuda, more_ptx())
+
+
+def test_struct_parameter_by_value(device):
+    n = 300
+    d_out = device.zeros(n, np.float32)
+    device.launch("by_value", 2, 256, [ptr(d_out), (Pair(0.5, 7), Pair), (n, C_INT)])
+    np.testing.assert_array_equal(device.download(d_out, n, np.float32),
+                                  (np.float32(0.5) * np.arange(n) + 7).astype(np.float32))
+
+
+def test_local_arrays_are_per_thread(device):
+    n = 512
+    x = RNG.integers(-50, 50, n).astype(np.int32)
+    d_out = device.zeros(n, np.int32)
+    device.launch("local_array", 2, 256, [ptr(device.upload(x)), ptr(d_out), (n, C_INT)])
+    i = np.arange(n)[:, None]
+    k = np.arange(16)[None, :]
+    buf = x[(i + k) % n] * k
+    expected = buf[np.arange(n)[:, None], (k * 7 + i) & 15].sum(axis=1)
+    np.testing.assert_array_equal(device.download(d_out, n, np.int32), expected)
+
+
+def test_warp_votes_matches_and_shuffles(device):
+    n = 256
+    v = RNG.integers(-120, 120, n).astype(np.int32)
+    d_ballots, d_flags = device.zeros(2 * n, np.uint32), device.zeros(2 * n, np.int32)
+    device.launch("votes", 1, 256, [ptr(device.upload(v)), ptr(d_ballots), ptr(d_flags),
+                                    (n, C_INT)])
+    ballots, flags = device.download(d_ballots, 2 * n, np.uint32), device.download(
+        d_flags, 2 * n, np.int32)
+    warps = v.reshape(-1, 32)
+    bits = (1 << np.arange(32, dtype=np.uint64))
+    ballot = ((warps > 0) * bits).sum(axis=1).astype(np.uint32)
+    np.testing.assert_array_equal(ballots[:n], np.repeat(ballot, 32))
+    all_ = np.repeat((warps > -100).all(axis=1), 32)
+    any_ = np.repeat((warps > 50).any(axis=1), 32)
+    np.testing.assert_array_equal(flags[:n], all_.astype(int) | (any_.astype(int) << 1))
+    key = warps & 3
+    same = ((key[:, :, None] == key[:, None, :]) * bits).sum(axis=2).astype(np.uint32)
+    np.testing.assert_array_equal(ballots[n:], same.ravel())
+    lane = np.arange(32)
+    xor = warps[:, lane ^ 1]
+    idx = np.repeat(warps[:, 3:4], 32, axis=1)
+    up = np.where(lane >= 2, warps[:, np.maximum(lane - 2, 0)], warps)
+    np.testing.assert_array_equal(flags[n:], (xor + 1000 * (idx & 7) + 100000 * (up & 3))
+                                  .ravel())
+
+
+def test_atomics_of_every_kind(device):
+    n = 1000
+    x = RNG.random(n, dtype=np.float32) * 10
+    d_max = device.upload(np.array([-1.0], dtype=np.float32))
+    d_sum = device.zeros(1, np.uint64)
+    d_counter = device.zeros(1, np.uint32)
+    d_exch = device.upload(np.array([-1, 0, 0], dtype=np.int32))
+    device.launch("atomics", 4, 256, [ptr(device.upload(x)), ptr(d_max), ptr(d_sum),
+                                      ptr(d_counter), ptr(d_exch), (n, C_INT)])
+    assert device.download(d_max, 1, np.float32)[0] == x.max()
+    assert device.download(d_sum, 1, np.uint64)[0] == (x * np.float32(1000)).astype(
+        np.uint64).sum()
+    assert device.download(d_counter, 1, np.uint32)[0] == n
+    exch = device.download(d_exch, 3, np.int32)
+    assert 0 <= exch[0] < n  # some thread's index: exchanges serialise
+    assert exch[1] == -(n - 1)
+    assert exch[2] == -1  # every bit set
+
+
+def test_libdevice_f32_math(device):
+    n = 256
+    x = (RNG.random(n, dtype=np.float32) * 4 + 0.1).astype(np.float32)
+    d_out = device.zeros(6 * n, np.float32)
+    device.launch("mathf", 1, 256, [ptr(device.upload(x)), ptr(d_out), (n, C_INT)])
+    out = device.download(d_out, 6 * n, np.float32).reshape(n, 6)
+    x64 = x.astype(np.float64)
+    expected = np.stack([np.exp(x64), np.sin(x64), np.sqrt(x64), 1 / np.sqrt(x64),
+                         np.log(x64), np.tanh(x64) + x64 ** 1.5], axis=1)
+    # libdevice's own f32 algorithms: within a few ulps of the exact values.
+    np.testing.assert_allclose(out, expected, rtol=4e-6, atol=1e-6)
+
+
+def test_libdevice_f64_math_with_carry_arithmetic_and_global_tables(device):
+    n = 64
+    x = RNG.random(n) * 40 + 0.5  # large enough for sin's argument reduction
+    x[:4] = [1e6, 123456.789, 2.0 ** 30, 1e15]  # the slow path: carries and tables
+    d_out = device.zeros(4 * n, np.float64)
+    device.launch("mathd", 1, 64, [ptr(device.upload(x)), ptr(d_out), (n, C_INT)])
+    out = device.download(d_out, 4 * n, np.float64).reshape(n, 4)
+    with np.errstate(over="ignore"):
+        expected = np.stack([np.exp(x), np.sqrt(x), np.log(x), np.sin(x)], axis=1)
+    np.testing.assert_allclose(out, expected, rtol=1e-14, atol=1e-15)
+
+
+def test_64_bit_integer_operations(device):
+    n = 128
+    a = RNG.integers(0, 2 ** 64, n, dtype=np.uint64)
+    b = RNG.integers(1, 2 ** 40, n, dtype=np.uint64)
+    d_out = device.zeros(8 * n, np.uint64)
+    device.launch("intops", 1, 128, [ptr(device.upload(a)), ptr(device.upload(b)),
+                                     ptr(d_out), (n, C_INT)])
+    out = device.download(d_out, 8 * n, np.uint64).reshape(n, 8)
+    for i in range(n):
+        x, y = int(a[i]), int(b[i]) | 1
+        sx, sy = x - (1 << 64) if x >> 63 else x, y
+        quotient = abs(sx) // sy * (-1 if sx < 0 else 1)
+        xb, yb = x & 0xFFFFFFFF, y & 0xFFFFFFFF
+        pool = xb | (yb << 32)
+        perm = sum(((pool >> (8 * ((0x5140 >> (4 * k)) & 7))) & 0xFF) << (8 * k)
+                   for k in range(4))
+        want = [x // y, x % y, quotient & (2 ** 64 - 1),
+                bin(x).count("1") + (64 - y.bit_length()) * 100,
+                int(f"{x:064b}"[::-1], 2), perm,
+                (x & -x).bit_length() if x else 0, (x * y) >> 64]
+        assert [int(v) for v in out[i]] == want, i
