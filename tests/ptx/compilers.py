@@ -76,7 +76,15 @@ def numba_ptx(function, signature):
     return ptx, name
 
 
-def numba_array(dptr, count, itemsize):
-    """The parameters of a 1-D Numba array argument: meminfo, parent,
-    nitems, itemsize, data, shape, stride."""
-    return struct.pack("<QQqqQqq", 0, 0, count, itemsize, dptr, count, itemsize)
+def numba_array(dptr, shape, itemsize):
+    """The parameters of a C-contiguous Numba array argument of ``shape``
+    (an int for 1-D): meminfo, parent, nitems, itemsize, data, the shape,
+    the strides."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    strides, stride = [], itemsize
+    for extent in reversed(shape):
+        strides.insert(0, stride)
+        stride *= extent
+    count = stride // itemsize
+    return struct.pack("<QQqqQ", 0, 0, count, itemsize, dptr) + \
+        struct.pack("<%dq" % (2 * len(shape)), *shape, *strides)

@@ -155,6 +155,8 @@ def test_half_arithmetic_and_conversions(device):
 # -- Numba ----------------------------------------------------------------------------
 
 def _numba_kernels():
+    import math
+
     from numba import cuda as numba_cuda
 
     def axpy(out, x, y, a):
@@ -176,11 +178,17 @@ def _numba_kernels():
             stride //= 2
         if t == 0:
             numba_cuda.atomic.max(out, 0, tile[0])
-    return axpy, block_max
+
+    def g2(a, out, total):  # short: the protocol caps function names at 256 bytes
+        i, j = numba_cuda.grid(2)
+        if i < a.shape[0] and j < a.shape[1]:
+            out[i, j] = math.sqrt(a[i, j]) + math.exp(a[i, j] * 0.1) + a[i, j] ** 2
+            numba_cuda.atomic.add(total, 0, a[i, j])
+    return axpy, block_max, g2
 
 
 def test_numba_axpy(device):
-    axpy, _ = _numba_kernels()
+    axpy, _, _ = _numba_kernels()
     ptx, name = compilers.numba_ptx(axpy, "void(float32[:], float32[:], float32[:], float32)")
     module = ok(device.cuda.cuModuleLoadData(ptx.encode()))
     n = 777
@@ -196,7 +204,7 @@ def test_numba_axpy(device):
 
 
 def test_numba_shared_reduction_with_atomic_max(device):
-    _, block_max = _numba_kernels()
+    _, block_max, _ = _numba_kernels()
     ptx, name = compilers.numba_ptx(block_max, "void(int32[:], int32[:])")
     module = ok(device.cuda.cuModuleLoadData(ptx.encode()))
     n = 1000
@@ -206,3 +214,22 @@ def test_numba_shared_reduction_with_atomic_max(device):
     function = ok(device.cuda.cuModuleGetFunction(module, name.encode()))
     ok(device.cuda.cuLaunchKernel(function, 8, 1, 1, 128, 1, 1, 0, 0, params, 0))
     assert device.download(d_out, 1, np.int32)[0] == x.max()
+
+
+def test_numba_2d_grid_math_and_float_atomics(device):
+    _, _, grid_2d = _numba_kernels()
+    ptx, name = compilers.numba_ptx(grid_2d, "void(float64[:, :], float64[:, :], float64[:])")
+    module = ok(device.cuda.cuModuleLoadData(ptx.encode()))
+    rows, cols = 37, 21
+    a = RNG.random((rows, cols))
+    d_out, d_total = device.zeros(rows * cols, np.float64), device.zeros(1, np.float64)
+    params = (compilers.numba_array(device.upload(a), (rows, cols), 8)
+              + compilers.numba_array(d_out, (rows, cols), 8)
+              + compilers.numba_array(d_total, 1, 8))
+    function = ok(device.cuda.cuModuleGetFunction(module, name.encode()))
+    ok(device.cuda.cuLaunchKernel(function, 3, 2, 1, 16, 16, 1, 0, 0, params, 0))
+    expected = np.sqrt(a) + np.exp(a * 0.1) + a ** 2
+    np.testing.assert_allclose(device.download(d_out, rows * cols, np.float64)
+                               .reshape(rows, cols), expected, rtol=1e-15)
+    np.testing.assert_allclose(device.download(d_total, 1, np.float64)[0], a.sum(),
+                               rtol=1e-12)
