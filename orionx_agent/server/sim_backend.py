@@ -293,6 +293,7 @@ class SimContext(BackendContext):
         # context unusable, as on a real GPU: every later synchronising
         # call reports it.
         self._sticky_error = None
+        self._abandoned = threading.Event()  # see abort_kernels
 
     def _kernel_done(self, charge, device_s, error):
         if charge is not None:
@@ -520,7 +521,7 @@ class SimContext(BackendContext):
             function.module.program, function.name, tuple(grid), tuple(block),
             shared_mem_bytes, np.frombuffer(padded, dtype=np.uint8), len(params),
             GlobalMemory(self.gpu.arena, allocations, self.label),
-            self.gpu.ptx_instruction_budget, sm_count=SIM_SM_COUNT)
+            self.gpu.ptx_instruction_budget, sm_count=SIM_SM_COUNT, abandoned=self._abandoned)
         with self._idle:
             self._queued += 1
         self.gpu.engine.submit(lambda: executor.run(launch),
@@ -528,6 +529,12 @@ class SimContext(BackendContext):
 
     def synchronize(self):
         self._drain()
+
+    def abort_kernels(self):
+        """The session is ending: its PTX kernels, queued or running, stop at
+        their next instruction, so that freeing its memory (which waits for
+        them) does not wait for a long kernel to finish."""
+        self._abandoned.set()
 
     def close(self):
         self._wait_idle()  # the session is ending; nobody is left to tell of errors

@@ -164,6 +164,13 @@ extern "C" __global__ void half_math(const __half *a, const __half *b, __half *o
 # libdevice math functions (f32 and f64, carry arithmetic and tables in
 # .global memory among them) and 64-bit integer operations.
 MORE_SOURCE = r"""
+#include <cuda_fp16.h>
+extern "C" __global__ void half_compare(const __half *a, const __half *b, int *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n)
+    out[i] = __hlt(a[i], b[i]) | (__hge(a[i], b[i]) << 1) | (__heq(a[i], b[i]) << 2)
+             | (__hisnan(a[i]) << 3);
+}
 struct Pair { float scale; int offset; };
 extern "C" __global__ void by_value(float *out, Pair p, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;

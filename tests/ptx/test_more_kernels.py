@@ -139,3 +139,16 @@ def test_64_bit_integer_operations(device):
                 int(f"{x:064b}"[::-1], 2), perm,
                 (x & -x).bit_length() if x else 0, (x * y) >> 64]
         assert [int(v) for v in out[i]] == want, i
+
+
+def test_half_comparisons(device):
+    n = 200
+    a = RNG.integers(-4, 4, n).astype(np.float16)
+    b = RNG.integers(-4, 4, n).astype(np.float16)
+    a[:3] = np.nan
+    d_out = device.zeros(n, np.int32)
+    device.launch("half_compare", 1, 256, [ptr(device.upload(a)), ptr(device.upload(b)),
+                                           ptr(d_out), (n, C_INT)])
+    with np.errstate(invalid="ignore"):
+        expected = (a < b) | ((a >= b) << 1) | ((a == b) << 2) | (np.isnan(a) << 3)
+    np.testing.assert_array_equal(device.download(d_out, n, np.int32), expected)

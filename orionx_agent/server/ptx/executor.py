@@ -294,6 +294,9 @@ class Launch:
     global_memory: object
     instruction_budget: int
     sm_count: int = 16
+    # Set when the launching session ends (preempted, disconnected): the
+    # kernel stops at its next instruction instead of holding the GPU.
+    abandoned: object = None
     executed: int = 0
 
     @property
@@ -314,6 +317,9 @@ class Launch:
 
     def count(self, thread_instructions):
         self.executed += thread_instructions
+        if self.abandoned is not None and self.abandoned.is_set():
+            raise faults.KernelFault(faults.LAUNCH_FAILED,
+                                     "kernel %s was stopped: its session ended" % self.kernel)
         if self.executed > self.instruction_budget:
             raise faults.KernelFault(
                 faults.LAUNCH_TIMEOUT,

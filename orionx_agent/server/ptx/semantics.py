@@ -62,7 +62,7 @@ def _float_binary(ins, ptype, name):
     mode = _rounding_mode(ins)
     ftz, sat = ins.has("ftz"), ins.has("sat")
     if ptype.name in ("f16", "bf16", "f16x2", "bf16x2"):
-        return _half_op(ins, ptype, name, [a, b])
+        return _half_op(ins, ptype, name, 2)
     if ptype.bits == 64 and mode != "rn":
         raise _unsupported(ins, "directed rounding of f64 arithmetic")
     exact = {"add": rounding.f32_add, "sub": lambda x, y, m: rounding.f32_add(x, -y, m),
@@ -104,13 +104,13 @@ def _narrow_half(ptype, x, mode="rn"):
     return rounding.round_exact(x, np.float16, mode)
 
 
-def _half_op(ins, ptype, name, sources):
+def _half_op(ins, ptype, name, arity):
     """f16/bf16 (and packed x2) arithmetic: widened to f64, rounded once."""
     mode = _rounding_mode(ins)
     packed = ptype.name.endswith("x2")
     lane_type = TYPES[ptype.name[:-2]] if packed else ptype
     read = [reader(o, TYPES["b32"] if packed else TYPES["b16"], ins.line)
-            for o in ins.operands[1:1 + len(sources)]]
+            for o in ins.operands[1:1 + arity]]
     ops = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y,
            "mul": lambda x, y: x * y, "fma": lambda x, y, z: x * y + z,
            "neg": lambda x: -x, "abs": np.abs,
@@ -272,7 +272,7 @@ def compile_mad(ins):
 def compile_fma(ins):
     ptype = _one_type(ins)
     if ptype.name in ("f16", "bf16", "f16x2", "bf16x2"):
-        return _half_op(ins, ptype, "fma", [0, 1, 2])
+        return _half_op(ins, ptype, "fma", 3)
     a, b, c = _sources(ins, ptype)[:3]
     mode = _rounding_mode(ins)
     ftz, sat = ins.has("ftz"), ins.has("sat")
@@ -330,7 +330,7 @@ def compile_rem(ins):
 def compile_min_max(ins):
     ptype = _one_type(ins)
     if ptype.name in ("f16", "bf16", "f16x2", "bf16x2"):
-        return _half_op(ins, ptype, ins.opcode, [0, 1])
+        return _half_op(ins, ptype, ins.opcode, 2)
     a, b = _sources(ins, ptype)[:2]
     if ptype.is_float:
         ufunc = {"min": np.minimum, "max": np.maximum} if ins.has("NaN") else \
@@ -344,7 +344,7 @@ def compile_min_max(ins):
 def compile_unary_arith(ins):
     ptype = _one_type(ins)
     if ptype.name in ("f16", "bf16", "f16x2", "bf16x2"):
-        return _half_op(ins, ptype, ins.opcode, [0])
+        return _half_op(ins, ptype, ins.opcode, 1)
     (a,) = _sources(ins, ptype)[:1]
     fn = np.abs if ins.opcode == "abs" else np.negative
     ftz = ins.has("ftz")
@@ -526,11 +526,13 @@ def _comparison(ins, cmp, ptype):
         if fn is None:
             raise _unsupported(ins, "comparison %s on integers" % cmp)
         return lambda f: fn(a(f), b(f))
-    if ptype.bits == 16:
-        raise _unsupported(ins, "half-precision comparisons")
+    if ptype.name.endswith("x2"):
+        raise _unsupported(ins, "packed half-precision comparisons")
+    widen = (lambda v: np.asarray(v)) if ptype.bits > 16 else \
+        (lambda v: _widen_half(ptype, np.asarray(v)))
 
     def compare(f):
-        x, y = np.asarray(a(f)), np.asarray(b(f))
+        x, y = widen(a(f)), widen(b(f))
         unordered = np.isnan(x) | np.isnan(y)
         if cmp == "num":
             return ~unordered

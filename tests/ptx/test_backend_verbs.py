@@ -1,6 +1,9 @@
-"""Linking several PTX inputs into one module (the backend verb cuLink* will
-use once the protocol carries it): .extern device functions resolve across
-inputs, and what stays unresolved is refused at link time."""
+"""Backend verbs the session layer does not call yet: linking several PTX
+inputs into one module (for cuLink*), where .extern device functions
+resolve across inputs and what stays unresolved is refused at link time;
+and stopping a session's kernels when it ends."""
+
+import time
 
 import numpy as np
 import pytest
@@ -68,3 +71,29 @@ def test_errors_name_the_input_and_its_line(context):
         ctx.link_modules([_rdc(KERNEL), broken.encode()])
     line = next(i for i, text in enumerate(broken.splitlines(), 1) if "dp4a" in text)
     assert "input 2 line %d" % line in caught.value.message
+
+
+SPIN = r"""
+extern "C" __global__ void spin(volatile int *flag)
+{
+    while (flag[0] == 0)
+        ;
+}
+"""
+
+
+def test_an_ending_session_stops_its_running_kernel(context):
+    ctx, memory_map = context
+    module = ctx.load_module(compilers.nvrtc(SPIN).encode())
+    dptr, handle = ctx.alloc(4)
+    memory_map.add(Allocation(dptr, 4, handle))
+    ctx.launch(ctx.get_function(module, "spin"), (1, 1, 1), (32, 1, 1), 0, None,
+               dptr.to_bytes(8, "little"), memory_map)
+    time.sleep(0.2)  # running on the engine now, within a budget of minutes
+    started = time.monotonic()
+    ctx.abort_kernels()
+    with pytest.raises(CudaError) as caught:
+        ctx.synchronize()
+    assert time.monotonic() - started < 2.0
+    assert caught.value.code == CUresult.CUDA_ERROR_LAUNCH_FAILED
+    assert "session ended" in caught.value.message
