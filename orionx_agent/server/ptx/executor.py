@@ -120,6 +120,7 @@ class Program:
             deepest = 0
             for op in compiled.code:
                 if op.kind == CALL:
+                    self._check_call(op.instruction)
                     deepest = max(deepest, depth(op.instruction.operands[0].function,
                                                  path + [name]))
             done[name] = compiled.function.local_bytes + deepest
@@ -127,6 +128,21 @@ class Program:
             return done[name]
         for name in self.functions:
             depth(name, [])
+
+    def _check_call(self, ins):
+        target = ins.operands[0]
+        callee = self.module.functions[target.function]
+        if len(target.args) != len(callee.params) or \
+                len(target.returns) > len(callee.returns):
+            raise PtxError("line %d: %s passes %d arguments and %d return values to %s, "
+                           "which takes %d and returns %d"
+                           % (ins.line, ins.text, len(target.args), len(target.returns),
+                              callee.name, len(callee.params), len(callee.returns)))
+        for operand in target.args + target.returns:
+            is_slot = isinstance(operand, Symbol) and operand.space == "callparam"
+            if not is_slot and not (isinstance(operand, Reg) and operand in target.args):
+                raise PtxError("line %d: %s: call arguments and return values must be "
+                               ".param variables of the call site" % (ins.line, ins.text))
 
     def param_layout(self, kernel):
         """[(name, PTX type name, offset, bytes)] of a kernel's parameters."""
@@ -270,9 +286,7 @@ class Frame:
                 symbol.offset
         if space in ("kparam", "param", "callparam"):
             return symbol.offset
-        raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,
-                                 "the address of function %s was taken: indirect calls are "
-                                 "not supported" % symbol.name)
+        raise AssertionError("function addresses are refused at load: %s" % symbol.name)
 
     def resolve(self, space, addresses, nbytes, mask, ins):
         return memory_ops.resolve(self, space, addresses, nbytes, mask, ins)
@@ -430,11 +444,6 @@ def _call(frame, op, lanes):
     params = np.zeros(callee.frame_param_bytes * lanes_count, dtype=np.uint8)
     param_rows = params.reshape(lanes_count, callee.frame_param_bytes)
     base = align_up(max((r.offset + r.nbytes for r in function.returns), default=0), 8)
-    if len(target.args) != len(function.params):
-        raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,
-                                 "%s: %d arguments for %s, which takes %d"
-                                 % (frame.where(op.instruction), len(target.args),
-                                    function.name, len(function.params)))
     for arg, param in zip(target.args, function.params, strict=True):
         param_rows[:, base + param.offset:base + param.offset + param.nbytes] = \
             _argument_bytes(frame, arg, param.nbytes)
@@ -444,10 +453,6 @@ def _call(frame, op, lanes):
     caller_rows = frame.callparams.reshape(lanes_count, frame.callparam_stride) \
         if frame.callparams is not None else None
     for slot, ret in zip(target.returns, function.returns, strict=False):
-        if not isinstance(slot, Symbol) or caller_rows is None:
-            raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,
-                                     "%s: return value must go to a .param"
-                                     % frame.where(op.instruction))
         window = caller_rows[:, slot.offset:slot.offset + ret.nbytes]
         window[lanes] = param_rows[lanes, ret.offset:ret.offset + ret.nbytes]
 
@@ -457,8 +462,5 @@ def _argument_bytes(frame, arg, nbytes):
     if isinstance(arg, Symbol) and arg.space == "callparam":
         rows = frame.callparams.reshape(frame.lanes, frame.callparam_stride)
         return rows[:, arg.offset:arg.offset + nbytes]
-    if isinstance(arg, Reg):
-        bits = frame.regs[arg.index]
-        return np.ascontiguousarray(bits).view(np.uint8).reshape(frame.lanes, -1)[:, :nbytes]
-    raise faults.KernelFault(faults.ILLEGAL_INSTRUCTION,
-                             "call argument %r is not supported" % (arg,))
+    bits = frame.regs[arg.index]  # a register argument (checked at load)
+    return np.ascontiguousarray(bits).view(np.uint8).reshape(frame.lanes, -1)[:, :nbytes]

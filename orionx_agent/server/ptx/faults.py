@@ -9,7 +9,6 @@ from guest_runtime.curesult import CUresult
 
 NO_BINARY_FOR_GPU = 209
 LAUNCH_TIMEOUT = 702
-ILLEGAL_INSTRUCTION = 715
 MISALIGNED_ADDRESS = 716
 ILLEGAL_ADDRESS = int(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS)
 LAUNCH_FAILED = int(CUresult.CUDA_ERROR_LAUNCH_FAILED)
@@ -23,7 +22,3 @@ class KernelFault(Exception):
         self.code = code
         self.message = message
 
-
-def where(instruction, function_name):
-    """'kernel K, line L (text)' for a message."""
-    return "%s, line %d (%s)" % (function_name, instruction.line, instruction.text)

@@ -45,6 +45,9 @@ def reader(operand, ptype, line):
         name, dtype = operand.name, ptype.value_dtype
         return lambda f: f.block.special(name).astype(dtype, copy=False)
     if isinstance(operand, Symbol):
+        if operand.space == "func":
+            raise PtxError("line %d: the address of function %s is taken: indirect calls "
+                           "are not supported by the simulated GPU" % (line, operand.name))
         dtype = unsigned_dtype(max(ptype.bits, 32))
         return lambda f: dtype.type(f.symbol_address(operand))
     raise PtxError("line %d: operand %r cannot be read as .%s" % (line, operand, ptype.name))
