@@ -28,7 +28,8 @@ def _gateway_tcp(agent):
 
 
 def _no_capacity_held():
-    return all(g["allocated_compute_pct"] == 0 and g["allocated_memory_mb"] == 0 for g in gpus.list())
+    return all(g["allocated_compute_pct"] == 0 and g["allocated_memory_mb"] == 0
+               for g in gpus.list())
 
 
 def test_guest_relayed_to_a_tls_gateway(pool, tls):
