@@ -82,8 +82,9 @@ def check_range(offsets, nbytes, limit, space, describe):
 
 
 def check_alignment(offsets, nbytes, describe):
-    if nbytes > 1 and len(offsets) and np.any(offsets % nbytes):
-        bad = offsets[(offsets % nbytes) != 0][0]
+    """KernelFault unless every offset is a multiple of ``nbytes`` (a power of two)."""
+    if nbytes > 1 and len(offsets) and np.any(offsets & (nbytes - 1)):
+        bad = offsets[(offsets & (nbytes - 1)) != 0][0]
         raise faults.KernelFault(
             faults.MISALIGNED_ADDRESS,
             "%s: %d-byte access at offset 0x%x is not aligned to %d bytes"
