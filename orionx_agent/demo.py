@@ -35,7 +35,7 @@ class Job:
         self.queue_positions = []
         self.out = out
         argv = [sys.executable, "-m", "guest_runtime.run", "--controller", controller_url,
-                "--compute", str(compute_pct), "--memory", str(memory_mb),
+                "--compute-pct", str(compute_pct), "--memory-mb", str(memory_mb),
                 "--priority", str(priority), *flags]
         if transport:
             argv += ["--transport", transport]
