@@ -274,3 +274,15 @@ def test_f64_fma_rounds_once(data):
         # Correctly rounded, or (in rare double-rounding ties) the neighbour.
         assert abs(Fraction(float(value)) - exact) <= abs(Fraction(
             float(np.nextafter(value, np.inf))) - Fraction(float(value))), (x, y, z)
+
+
+@SETTINGS
+@given(lists_of(st.floats(-60000.0, 60000.0, width=32), 16),
+       lists_of(st.floats(-60000.0, 60000.0, width=32), 16))
+def test_packing_two_floats_into_half2(high, low):
+    got = run_instruction("cvt.rn.f16x2.f32 %d, %a, %b", "b32", ["f32", "f32"], [high, low])
+    halves = np.array(got, dtype=np.uint32)
+    np.testing.assert_array_equal((halves >> 16).astype(np.uint16),
+                                  np.array(high, np.float32).astype(np.float16).view(np.uint16))
+    np.testing.assert_array_equal((halves & 0xFFFF).astype(np.uint16),
+                                  np.array(low, np.float32).astype(np.float16).view(np.uint16))

@@ -656,8 +656,10 @@ def compile_cvt(ins):
     if len(types) != 2:
         raise _unsupported(ins, "cvt needs a destination and a source type")
     dest, src = types
+    if dest.name in ("f16x2", "bf16x2") and src.name == "f32" and len(ins.operands) == 3:
+        return _compile_cvt_pack(ins, dest)
     if dest.name.endswith("x2") or src.name.endswith("x2"):
-        raise _unsupported(ins, "packed conversions")
+        raise _unsupported(ins, "packed conversions other than f16x2/bf16x2 from two f32")
     read_type = TYPES["b16"] if src.name == "bf16" else src
     a = reader(ins.operands[1], read_type, ins.line)
     sat, ftz = ins.has("sat"), ins.has("ftz")
@@ -729,6 +731,25 @@ def compile_cvt(ins):
                 out = _saturate_float(out)
         return out
     return _plain(ins, to_float, out_type)
+
+
+def _compile_cvt_pack(ins, dest):
+    """cvt.rn.f16x2.f32 d, a, b: a rounded into d's upper half, b the lower."""
+    high, low = (reader(o, TYPES["f32"], ins.line) for o in ins.operands[1:3])
+    half = TYPES[dest.name[:-2]]
+    mode = _rounding_mode(ins)
+    sat = ins.has("sat")
+
+    def pack(f):
+        halves = []
+        for read in (high, low):
+            value = np.asarray(read(f), np.float32)
+            if sat:
+                value = _saturate_float(value)
+            halves.append(np.asarray(_narrow_half(half, value.astype(np.longdouble), mode))
+                          .view(np.uint16).astype(np.uint32))
+        return (halves[0] << np.uint32(16)) | halves[1]
+    return _plain(ins, pack, TYPES["b32"])
 
 
 def compile_special_float(ins):
