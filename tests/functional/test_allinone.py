@@ -63,8 +63,9 @@ class AllInOne:
 
     def run(self, *argv, compute_pct=30, memory_mb=256, count=1, timeout_s=120):
         return subprocess.run(
-            [str(BIN / "orionx-run"), "--controller", self.url, "--compute", str(compute_pct),
-             "--memory", str(memory_mb), "--count", str(count), "--", sys.executable, *argv],
+            [str(BIN / "orionx-run"), "--controller", self.url, "--compute-pct",
+             str(compute_pct), "--memory-mb", str(memory_mb), "--count", str(count), "--",
+             sys.executable, *argv],
             cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
 
     def stop(self, signum=signal.SIGTERM, timeout_s=60):
@@ -92,8 +93,8 @@ def test_examples_queue_and_clean_stop(pool):
 
     # A job holding the whole GPU makes the next one wait in the queue.
     holder = subprocess.Popen(
-        [str(BIN / "orionx-run"), "--controller", pool.url, "--compute", "100",
-         "--memory", "256", "--", sys.executable, "examples/throughput.py", "--seconds", "4"],
+        [str(BIN / "orionx-run"), "--controller", pool.url, "--compute-pct", "100",
+         "--memory-mb", "256", "--", sys.executable, "examples/throughput.py", "--seconds", "4"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(1.5)
     waiter = pool.run("examples/saxpy.py", compute_pct=50)
