@@ -165,6 +165,19 @@ extern "C" __global__ void half_math(const __half *a, const __half *b, __half *o
 # .global memory among them) and 64-bit integer operations.
 MORE_SOURCE = r"""
 #include <cuda_fp16.h>
+#include <cuda_bf16.h>
+extern "C" __global__ void h2(const __half2 *a, const __half2 *b, __half2 *c, float *f, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  __half2 r = __hfma2(a[i], b[i], __floats2half2_rn(0.5f, -1.0f));
+  r = __hmax2(r, __hneg2(a[i]));
+  c[i] = __hadd2(r, __halves2half2(__low2half(a[i]), __high2half(b[i])));
+  f[i] = __low2float(r) + __high2float(r) + __half2float(hexp(__low2half(a[i])));
+}
+extern "C" __global__ void b2(const __nv_bfloat162 *a, __nv_bfloat162 *c, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) c[i] = __hmul2(a[i], a[i]);
+}
 extern "C" __global__ void half_compare(const __half *a, const __half *b, int *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n)

@@ -152,3 +152,33 @@ def test_half_comparisons(device):
     with np.errstate(invalid="ignore"):
         expected = (a < b) | ((a >= b) << 1) | ((a == b) << 2) | (np.isnan(a) << 3)
     np.testing.assert_array_equal(device.download(d_out, n, np.int32), expected)
+
+
+def _half(x):
+    return np.asarray(x, dtype=np.float64).astype(np.float16).astype(np.float64)
+
+
+def test_packed_half2_and_bfloat162_arithmetic(device):
+    n = 128
+    a = (RNG.random((n, 2)) * 4 - 2).astype(np.float16)
+    b = (RNG.random((n, 2)) * 4 - 2).astype(np.float16)
+    d_c, d_f = device.zeros(2 * n, np.float16), device.zeros(n, np.float32)
+    device.launch("h2", 1, 128, [ptr(device.upload(a)), ptr(device.upload(b)), ptr(d_c),
+                                 ptr(d_f), (n, C_INT)])
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    r = _half(a64 * b64 + np.array([0.5, -1.0]))  # fma: one rounding per half
+    r = np.maximum(r, -a64)
+    other = np.stack([a64[:, 0], b64[:, 1]], axis=1)
+    np.testing.assert_array_equal(device.download(d_c, 2 * n, np.float16).reshape(n, 2),
+                                  _half(r + other).astype(np.float16))
+    f = device.download(d_f, n, np.float32)
+    np.testing.assert_allclose(f, r[:, 0] + r[:, 1] + _half(np.exp(a64[:, 0])), rtol=2e-3)
+    bf = (RNG.random((n, 2)) * 4).astype(np.float32)
+    bf_bits = (bf.view(np.uint32) >> 16).astype(np.uint16)  # truncated to bf16
+    d_bc = device.zeros(2 * n, np.uint16)
+    device.launch("b2", 1, 128, [ptr(device.upload(bf_bits)), ptr(d_bc), (n, C_INT)])
+    values = (bf_bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    square = (values * values).astype(np.float32).view(np.uint32)
+    rounded = ((square + 0x7FFF + ((square >> 16) & 1)) >> 16).astype(np.uint16)
+    np.testing.assert_array_equal(device.download(d_bc, 2 * n, np.uint16).reshape(n, 2),
+                                  rounded)

@@ -262,6 +262,7 @@ def split_statements(text):
 
 _DECL_SPACES = ("reg", "shared", "const", "global", "local", "param")
 _ALIGN = re.compile(r"\.align\s+(\d+)")
+_JOINED_DIRECTIVES = re.compile(r"(\.\w+)(?=\.)")
 
 
 def _split_top(text, sep=","):
@@ -324,6 +325,7 @@ def _declaration_parts(statement):
     init = None
     if "=" in statement:
         statement, init = statement.split("=", 1)
+    statement = _JOINED_DIRECTIVES.sub(r"\1 ", statement)  # ".reg.b32" is ".reg .b32"
     align = _ALIGN.search(statement)
     statement = _ALIGN.sub(" ", statement)
     tokens = statement.replace(",", " , ").split()
