@@ -39,6 +39,19 @@ def align_up(value, alignment):
     return (value + alignment - 1) // alignment * alignment
 
 
+# Device functions the CUDA driver supplies on a real GPU, and what the
+# simulated GPU says to a kernel that calls one.
+_RUNTIME_FUNCTIONS = {
+    "vprintf": "device-side printf is not supported by the simulated GPU; copy values "
+               "to a buffer and print them on the host",
+    "__assertfail": "device-side assert is not supported by the simulated GPU; build with "
+                    "-DNDEBUG or report failures through a buffer",
+    "malloc": "device-side malloc is not supported by the simulated GPU; allocate with "
+              "cuMemAlloc and pass the buffer",
+    "free": "device-side free is not supported by the simulated GPU",
+}
+
+
 @dataclasses.dataclass
 class CompiledFunction:
     name: str
@@ -116,7 +129,8 @@ class Program:
             compiled = self.functions.get(name)
             if compiled is None:
                 raise PtxError("call to %s, which this module declares but does not "
-                               "define: link the PTX that defines it" % name)
+                               "define: %s" % (name, _RUNTIME_FUNCTIONS.get(
+                                   name, "link the PTX that defines it")))
             deepest = 0
             for op in compiled.code:
                 if op.kind == CALL:
