@@ -15,7 +15,7 @@ from oslo_log import log as logging
 
 from orionx_nova import exception
 from orionx_nova.db import api as db_api
-from orionx_nova.objects import allocations, events, gpus, nodes, notifier
+from orionx_nova.objects import allocations, events, gpus, nodes
 
 LOG = logging.getLogger(__name__)
 
@@ -46,45 +46,11 @@ def gpu_server_exited(hostname, gpu_uuid, exit_status, restart_in_s):
     nodes.heartbeat(hostname, usage={"gpus": [{"uuid": gpu_uuid, "health": "unhealthy"}]})
 
 
-def _other_hosts(allocation, hostname):
-    """{host: [vgpu uuid]} of the allocation's vGPUs not on ``hostname``."""
-    hosts = {}
-    for vgpu in allocation["vgpus"]:
-        if vgpu["node"] and vgpu["node"] != hostname:
-            hosts.setdefault(vgpu["node"], []).append(vgpu["uuid"])
-    return hosts
-
-
 def _naive_utc(unix_time):
     """The agent's last_seen_at (unix time) as the database's naive UTC."""
     if unix_time is None:
         return None
     return datetime.datetime.fromtimestamp(unix_time, datetime.timezone.utc).replace(tzinfo=None)
-
-
-def _release_ended(allocation_uuid, hostname, last_seen_at=None):
-    try:
-        allocation = allocations.get(allocation_uuid)
-    except exception.NotFound:
-        return False  # deleted already: its application ended cleanly
-    bound = any(v["gpu_uuid"] for v in allocation["vgpus"])
-    if not allocation["unbind_on_session_end"] or not bound:
-        return False
-    # A binding made after the session was last seen alive belongs to a new
-    # application: kept (decided under the row lock, to the microsecond).
-    if not allocations.unbind_ended(allocation_uuid, _naive_utc(last_seen_at)):
-        return False
-    # Its sessions elsewhere run on capacity that was just released: end them.
-    notifier.send([("preempt_session", host, {"allocation_uuid": allocation_uuid,
-                                              "vgpu_uuids": vgpus})
-                   for host, vgpus in _other_hosts(allocation, hostname).items()])
-    with db_api.transaction() as session:
-        events.record(
-            session, "warning", "allocation", allocation_uuid, "session_ended",
-            "Allocation %s was unbound: its data-plane session on node %s ended without "
-            "the application unbinding (it was killed or its connection dropped)."
-            % (allocation_uuid, hostname))
-    return True
 
 
 def sessions_ended(hostname, ended):
@@ -98,7 +64,7 @@ def sessions_ended(hostname, ended):
             (item.get("uuid"), item.get("last_seen_at")) if isinstance(item, dict)
             else (item, None))
         try:
-            if _release_ended(allocation_uuid, hostname, last_seen_at):
+            if allocations.unbind_ended(allocation_uuid, hostname, _naive_utc(last_seen_at)):
                 released.append(allocation_uuid)
         except exception.OrionXError as exc:
             LOG.warning("Cannot release allocation %s after its session ended: %s",

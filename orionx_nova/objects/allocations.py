@@ -360,20 +360,16 @@ def bind(uuid, project_id=None, queue=True):
     return get(uuid, project_id)
 
 
-def _unbind(session, change_set, uuid, project_id, bound_before=None):
+def _unbind(session, change_set, uuid, project_id):
     row = _lock(session, uuid, project_id)
     if row["mode"] != "acquire":
         raise exception.InvalidRequest(
             "Allocation %s is in reserve mode: it holds its vGPUs until deleted; delete "
             "it instead, or use mode acquire to bind and unbind" % uuid
         )
-    if bound_before is not None and row["placed_at"] is not None and \
-            row["placed_at"] > bound_before:
-        return False  # bound again since: the binding is a new application's
     freed = bool(change_set.release(session, _bound(_vgpu_rows(session, row["id"]))))
     if freed or row["state"] != "active":
         _set_state(session, row["id"], "active", None, models.utcnow())
-    return freed
 
 
 def unbind(uuid, project_id=None):
@@ -385,14 +381,45 @@ def unbind(uuid, project_id=None):
     return get(uuid, project_id)
 
 
-def unbind_ended(uuid, last_seen_at):
-    """Unbind an allocation whose application's session ended, unless it
-    was bound again after the session was last seen alive (``last_seen_at``:
-    naive UTC). Checked under the allocation's row lock, so a bind that
-    races with the report is never undone. Returns True when it unbound."""
+def _unbind_ended(session, change_set, uuid, hostname, last_seen_at):
+    row = session.execute(_LOCK_ALLOCATION, {"uuid": uuid}).mappings().first()
+    if row is None or not row["unbind_on_session_end"]:
+        # Deleted already (its application ended cleanly), or its binding
+        # belongs to its creator (reserve mode, or a libvirt domain).
+        return False
+    bound = _bound(_vgpu_rows(session, row["id"]))
+    if not bound:
+        return False
+    if last_seen_at is not None and row["placed_at"] is not None and \
+            row["placed_at"] > last_seen_at:
+        return False  # bound again since: the binding is a new application's
+    change_set.release(session, bound)
+    _set_state(session, row["id"], "active", None, models.utcnow())
+    # Its sessions on other hosts run on capacity just released: end them.
+    elsewhere = {}
+    for vgpu in bound:
+        if vgpu.node != hostname:
+            elsewhere.setdefault(vgpu.node, []).append(vgpu.uuid)
+    for host, vgpu_uuids in sorted(elsewhere.items()):
+        change_set.cast("preempt_session", host, allocation_uuid=uuid, vgpu_uuids=vgpu_uuids)
+    events.record(
+        session, "warning", "allocation", uuid, "session_ended",
+        "Allocation %s was unbound: its data-plane session on node %s ended without "
+        "the application unbinding (it was killed or its connection dropped)."
+        % (uuid, hostname))
+    return True
+
+
+def unbind_ended(uuid, hostname, last_seen_at=None):
+    """Unbind an allocation whose application's session on ``hostname``
+    ended, when it was created with unbind_on_session_end, unless it was
+    bound again after the session was last seen alive (``last_seen_at``:
+    naive UTC). Decided under the allocation's row lock, so a bind that
+    races with the report is never undone; its sessions on other hosts are
+    ended. Returns True when it unbound."""
     return change.run(
-        lambda session, change_set: _unbind(session, change_set, uuid, None,
-                                            bound_before=last_seen_at),
+        lambda session, change_set: _unbind_ended(session, change_set, uuid, hostname,
+                                                  last_seen_at),
         "Unbinding an allocation whose session ended")
 
 

@@ -296,3 +296,21 @@ def test_queued_preemptor_evicts_once_freed_capacity_makes_it_enough(pool_db):
     assert pool_db.casts[0][:3] == ("preempt_session", "h1", low["uuid"])
     assert pool_db.casts[0][4] == urgent["uuid"]
     assert queue.serve() == []
+
+
+def test_a_session_that_ended_unbinds_in_one_change(pool_db):
+    """The unbinding, the event saying why and the casts ending the
+    allocation's sessions on other hosts are one change: the event exists
+    exactly when the vGPUs were released, and the casts go after commit."""
+    add_node("h1")
+    add_node("h2")
+    a = create((100, 10), (100, 10), mode="acquire", host="h1")
+    allocations.bind(a["uuid"])
+    assert allocations.unbind_ended(a["uuid"], "h1") is True
+    assert all(v["gpu_uuid"] is None for v in allocations.get(a["uuid"])["vgpus"])
+    kinds = [e["kind"] for e in events.list(object_type="allocation", object_uuid=a["uuid"])]
+    assert kinds[0] == "session_ended"
+    assert [cast[:3] for cast in pool_db.casts] == [("preempt_session", "h2", a["uuid"])]
+    # Nothing is bound any more: a second report changes nothing.
+    assert allocations.unbind_ended(a["uuid"], "h1") is False
+    assert allocations.unbind_ended("no-such-allocation", "h1") is False
