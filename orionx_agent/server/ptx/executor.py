@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from orionx_agent.server.ptx import faults, memory, memory_ops
-from orionx_agent.server.ptx.op import BRANCH, CALL, EXIT, PLAIN, RET
+from orionx_agent.server.ptx.op import BRANCH, CALL, EXIT, PLAIN, RET, Op
 from orionx_agent.server.ptx.parser import PtxError, Reg, Symbol, parse_module
 from orionx_agent.server.ptx.semantics import compile_instruction
 
@@ -107,7 +107,6 @@ class Program:
     def _compile(function):
         code = [compile_instruction(ins) for ins in function.instructions]
         if not code or code[-1].kind not in (RET, EXIT, BRANCH):
-            from orionx_agent.server.ptx.op import Op
             code.append(Op(RET, instruction=function.instructions[-1] if
                            function.instructions else None))
         returns = max((r.offset + r.nbytes for r in function.returns), default=0)
@@ -280,9 +279,9 @@ class Frame:
         self.local_base = local_base
         self.params = params
         self.param_stride = compiled.frame_param_bytes
-        self.callparam_stride = align_up(max(getattr(function, "call_param_bytes", 0), 8), 16)
+        self.callparam_stride = align_up(max(function.call_param_bytes, 8), 16)
         self.callparams = None
-        if getattr(function, "call_param_bytes", 0):
+        if function.call_param_bytes:
             self.callparams = np.zeros(self.callparam_stride * batch.lanes, dtype=np.uint8)
 
     def symbol_address(self, symbol):

@@ -128,7 +128,7 @@ class Function:
     instructions: list = dataclasses.field(default_factory=list)
     registers: list = dataclasses.field(default_factory=list)   # Reg, by index
     local_bytes: int = 0
-    local_align: int = 1
+    call_param_bytes: int = 0  # per thread: the .param slots of its call sites
 
     @property
     def param_bytes(self):
@@ -587,7 +587,6 @@ class _BodyReader:
             if space == "local":
                 self.local_offset = _align_up(self.local_offset, align_)
                 self.scopes[-1][name] = Symbol(name, "local", self.local_offset)
-                self.function.local_align = max(self.function.local_align, align_)
                 self.local_offset += nbytes
             elif space == "param":
                 # A call site's argument or return slot: per-thread bytes
