@@ -4,9 +4,15 @@ A token is ``v1.<payload>.<signature>``: the payload is base64url (no
 padding) of compact JSON, the signature base64url of HMAC-SHA256 over the
 text ``v1.<payload>`` keyed with ``[DEFAULT] session_secret``. The payload::
 
-    {"aid": "<allocation id>", "exp": <expiry, unix seconds>,
+    {"aid": "<allocation id>", "exp": <expiry, unix seconds>, "gen": <generation>,
      "vgpus": [{"id": "<vGPU id>", "compute_pct": 25, "memory_mb": 4096,
                 "gpu": "<physical GPU uuid, optional>"}]}
+
+``gen`` is the allocation's binding generation when the token was minted:
+the controller bumps it whenever the allocation's vGPUs are bound anew,
+unbound, preempted, resized down, moved or deleted, and tells the hosts to
+revoke older generations (docs/agent.md, "Revocation"). A token without
+``gen`` reads as generation 0.
 
 A GPU server takes a session's limits from the token alone, so it needs no
 database. Standard library only. The controller mints tokens, agents and
@@ -50,6 +56,7 @@ class SessionClaims:
     allocation_id: str
     vgpus: tuple
     expires_at: float
+    generation: int = 0
 
 
 def _b64encode(data):
@@ -74,9 +81,12 @@ def _signature(secret, signed_text):
     return hmac.new(_key(secret), signed_text.encode("ascii"), hashlib.sha256).digest()
 
 
-def mint_token(secret, allocation_id, vgpus, ttl_s=DEFAULT_TTL_S, now=None):
+def mint_token(secret, allocation_id, vgpus, ttl_s=DEFAULT_TTL_S, now=None, generation=0):
     """A signed token for ``allocation_id`` holding ``vgpus`` (VGpuClaim or
-    dicts with id, compute_pct, memory_mb and optional gpu), valid ``ttl_s``."""
+    dicts with id, compute_pct, memory_mb and optional gpu), valid ``ttl_s``,
+    of binding generation ``generation`` (an int >= 0)."""
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise ValueError("token generation must be an int >= 0, got %r" % (generation,))
     now = time.time() if now is None else now
     claims = []
     for vgpu in vgpus:
@@ -87,7 +97,8 @@ def mint_token(secret, allocation_id, vgpus, ttl_s=DEFAULT_TTL_S, now=None):
         if vgpu.gpu_uuid:
             item["gpu"] = vgpu.gpu_uuid
         claims.append(item)
-    body = {"aid": str(allocation_id), "exp": int(now + ttl_s), "vgpus": claims}
+    body = {"aid": str(allocation_id), "exp": int(now + ttl_s), "gen": generation,
+            "vgpus": claims}
     payload = _b64encode(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
     signed_text = "%s.%s" % (TOKEN_VERSION, payload)
     return "%s.%s" % (signed_text, _b64encode(_signature(secret, signed_text)))
@@ -120,6 +131,9 @@ def _parse_payload(raw):
         vgpus = tuple(
             VGpuClaim(str(v["id"]), int(v["compute_pct"]), int(v["memory_mb"]), v.get("gpu"))
             for v in body["vgpus"])
-        return SessionClaims(str(body["aid"]), vgpus, float(body["exp"]))
+        generation = body.get("gen", 0)
+        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+            raise ValueError("gen must be an int >= 0, got %r" % (generation,))
+        return SessionClaims(str(body["aid"]), vgpus, float(body["exp"]), generation)
     except (ValueError, KeyError, TypeError) as exc:
         raise TokenError("session token payload is not valid: %s" % exc) from None

@@ -1,5 +1,9 @@
 """Session tokens: the codec, and a server that refuses bad ones clearly."""
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 
 import pytest
@@ -18,6 +22,28 @@ def test_round_trip():
     assert claims.allocation_id == "alloc-9"
     assert claims.expires_at == 1060
     assert claims.vgpus == (VGpuClaim("v1", 25, 4096, "GPU-1"), VGpuClaim("v2", 75, 512))
+    assert claims.generation == 0
+
+
+def test_generation_round_trips():
+    token = mint_token("k", "alloc-9", [VGpuClaim("v1", 25, 4096)], now=1000, generation=7)
+    assert verify_token("k", token, now=1001).generation == 7
+
+
+def test_token_without_generation_reads_as_zero():
+    """Tokens minted before generations existed stay valid, as generation 0."""
+    body = {"aid": "a", "exp": 2000, "vgpus": [{"id": "v", "compute_pct": 10, "memory_mb": 10}]}
+    payload = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
+    signed = "v1." + payload
+    sig = base64.urlsafe_b64encode(
+        hmac.new(b"k", signed.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    assert verify_token("k", signed + "." + sig, now=1000).generation == 0
+
+
+@pytest.mark.parametrize("generation", [-1, 1.5, True, "3"])
+def test_bad_generation_is_refused_at_mint(generation):
+    with pytest.raises(ValueError, match="generation"):
+        mint_token("k", "a", [VGpuClaim("v", 10, 10)], generation=generation)
 
 
 @pytest.mark.parametrize("tamper", [
