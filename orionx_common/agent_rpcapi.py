@@ -5,6 +5,9 @@ The controller casts (fire and forget) to the agent of one host on topic
 
 * 1.0 -- preempt_session, resize_vgpu, set_gpu_mode
 * 1.1 -- preempt_session takes by_allocation (the allocation that evicted it)
+* 1.2 -- revoke_allocation: end the sessions of an allocation whose token
+  generation is older than ``below_generation`` and refuse such tokens from
+  then on (deleted allocations: ``REVOKE_ALL_GENERATIONS``)
 """
 
 import oslo_messaging as messaging
@@ -12,7 +15,9 @@ import oslo_messaging as messaging
 from orionx_common import rpc
 
 TOPIC = "orionx-agent"
-VERSION = "1.1"
+VERSION = "1.2"
+# below_generation of a deleted allocation: every token of it is revoked.
+REVOKE_ALL_GENERATIONS = 2 ** 62
 
 
 class AgentAPI:
@@ -52,3 +57,16 @@ class AgentAPI:
     def set_gpu_mode(self, ctxt, host, gpu_uuid, mode):
         """The GPU moved to the ``orionx`` (sliced) or ``native`` pool."""
         self._prepare(host).cast(ctxt, "set_gpu_mode", gpu_uuid=gpu_uuid, mode=mode)
+
+    def revoke_allocation(self, ctxt, host, allocation_uuid, below_generation, reason):
+        """End, within a second, every session on ``host`` of the allocation
+        whose token generation is below ``below_generation``, and refuse
+        such tokens at HELLO from then on; ``reason`` ("deleted",
+        "unbound", "preempted", ...) is named in the guests' errors."""
+        self._prepare(host).cast(
+            ctxt,
+            "revoke_allocation",
+            allocation_uuid=allocation_uuid,
+            below_generation=int(below_generation),
+            reason=reason,
+        )
