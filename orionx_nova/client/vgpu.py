@@ -4,7 +4,7 @@ and the VMs' channels) through its admin socket, not the REST API."""
 
 import json
 
-from guest_runtime.transport import connect_unix
+from guest_runtime.endpoints import connect_unix
 from orionx_nova.client import commands, formatting
 
 DEFAULT_AGENT_SOCKET = "/var/lib/orionx/agent-admin.sock"
