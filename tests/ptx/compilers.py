@@ -1,9 +1,9 @@
 """The compilers the PTX tests use, run at test time with no GPU.
 
-NVRTC is called through ctypes in the ``nvidia-cuda-nvrtc`` wheel's
-library (no CUDA bindings needed); ``cuda_fp16.h`` comes from the headers
-numba-cuda ships. Numba kernels compile with ``numba.cuda.compile_ptx``
-(NVVM from the ``nvidia-nvvm`` wheel).
+NVRTC and nvFatbin are called through ctypes in the ``nvidia-cuda-nvrtc``
+and ``nvidia-nvfatbin`` wheels' libraries (no CUDA bindings needed);
+``cuda_fp16.h`` comes from the headers numba-cuda ships. Numba kernels
+compile with ``numba.cuda.compile_ptx`` (NVVM from the ``nvidia-nvvm`` wheel).
 """
 
 import ctypes
@@ -15,17 +15,21 @@ import struct
 import pytest
 
 
-@functools.cache
-def _nvrtc():
+def _wheel_library(pattern, wheel):
     try:
         import nvidia
     except ImportError:
-        pytest.skip("the nvidia-cuda-nvrtc wheel is not installed (pip install -e '.[test]')")
+        pytest.skip("the %s wheel is not installed (pip install -e '.[test]')" % wheel)
     for base in nvidia.__path__:
-        found = sorted(glob.glob(os.path.join(base, "cu*", "lib", "libnvrtc.so.*")))
+        found = sorted(glob.glob(os.path.join(base, "cu*", "lib", pattern)))
         if found:
             return ctypes.CDLL(found[-1])
-    pytest.skip("no libnvrtc in the nvidia wheels")
+    pytest.skip("the %s wheel is not installed (pip install -e '.[test]')" % wheel)
+
+
+@functools.cache
+def _nvrtc():
+    return _wheel_library("libnvrtc.so.*", "nvidia-cuda-nvrtc")
 
 
 @functools.cache
@@ -65,6 +69,39 @@ def nvrtc(source, arch="compute_80", cubin=False, options=()):
         return out.raw if cubin else out.value.decode()
     finally:
         lib.nvrtcDestroyProgram(ctypes.byref(program))
+
+
+@functools.cache
+def _nvfatbin():
+    return _wheel_library("libnvfatbin.so.*", "nvidia-nvfatbin")
+
+
+def fatbinary(ptx=None, cubin=None, compress=True):
+    """A fatbinary as NVIDIA's nvFatbin writes it, of sm_80 ``cubin`` bytes
+    and compute_80 ``ptx`` text (zstd-compressed unless ``compress`` is false)."""
+    lib = _nvfatbin()
+    handle = ctypes.c_void_p()
+    options = [] if compress else ["-compress=false"]
+    array = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
+    _checked(lib.nvFatbinCreate(ctypes.byref(handle), array, len(options)), "create")
+    try:
+        if cubin is not None:
+            _checked(lib.nvFatbinAddCubin(handle, cubin, len(cubin), b"80", b"kernel"), "cubin")
+        if ptx is not None:
+            code = ptx.encode()
+            _checked(lib.nvFatbinAddPTX(handle, code, len(code), b"80", b"kernel", None), "ptx")
+        size = ctypes.c_size_t()
+        _checked(lib.nvFatbinSize(handle, ctypes.byref(size)), "size")
+        out = ctypes.create_string_buffer(size.value)
+        _checked(lib.nvFatbinGet(handle, out), "get")
+        return out.raw
+    finally:
+        lib.nvFatbinDestroy(ctypes.byref(handle))
+
+
+def _checked(result, what):
+    if result:
+        raise RuntimeError("nvFatbin %s failed (%d)" % (what, result))
 
 
 def numba_ptx(function, signature):

@@ -4,7 +4,7 @@ PTX; what it refuses, and that refusals happen at load and name the line."""
 import pytest
 
 from guest_runtime.curesult import CudaError, CUresult
-from orionx_agent.server.ptx import faults, images
+from orionx_agent.server.ptx import faults
 from tests.ptx import compilers
 
 SOURCE = r"""
@@ -33,17 +33,18 @@ def test_ptx_text_loads_and_names_its_kernels(session):
     assert "twice" in caught.value.message
 
 
-def test_fatbinary_carrying_ptx_loads_its_ptx(session):
+@pytest.mark.parametrize("compress", [True, False])
+def test_fatbinary_carrying_ptx_loads_its_ptx(session, compress):
+    # Written by NVIDIA's nvFatbin: its PTX entry zstd-compressed by default.
     cubin = compilers.nvrtc(SOURCE, arch="sm_80", cubin=True)
-    fatbin = images.fatbinary([(images.ENTRY_ELF, cubin),
-                               (images.ENTRY_PTX, compilers.nvrtc(SOURCE).encode())])
+    fatbin = compilers.fatbinary(ptx=compilers.nvrtc(SOURCE), cubin=cubin, compress=compress)
     _kernels(session(), fatbin)
 
 
 def test_machine_code_only_is_refused_as_another_architecture(session):
     connection = session()
     cubin = compilers.nvrtc(SOURCE, arch="sm_80", cubin=True)
-    for image in (cubin, images.fatbinary([(images.ENTRY_ELF, cubin)])):
+    for image in (cubin, compilers.fatbinary(cubin=cubin)):
         with pytest.raises(CudaError) as caught:
             connection.module_load_data(buffer=image)
         assert caught.value.code == faults.NO_BINARY_FOR_GPU

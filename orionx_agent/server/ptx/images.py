@@ -12,10 +12,16 @@ from orionx_agent.server.ptx import faults
 
 FATBIN_MAGIC = 0xBA55ED50
 _FATBIN_HEADER = struct.Struct("<IHHQ")              # magic, version, header size, bytes
-_ENTRY_HEADER = struct.Struct("<HHIQIIHHIIIQQQ")     # 64 bytes, see _entries
+# The first 64 bytes of an entry's header (it may be longer: its size is
+# in it): kind, version, header size, payload size, compressed size, ...,
+# flags, ..., decompressed size.
+_ENTRY_HEADER = struct.Struct("<HHIQIIHHIIIQQQ")
 ENTRY_PTX = 1
 ENTRY_ELF = 2
-ENTRY_COMPRESSED = 0x2000
+# Entry flags: payload compressed with NVIDIA's older LZ-style scheme, or
+# with zstd (what nvcc and nvFatbin write by default since CUDA 12.x).
+ENTRY_COMPRESSED_LZ = 0x2000
+ENTRY_COMPRESSED_ZSTD = 0x8000
 INVALID_IMAGE = 200
 INVALID_PTX = 218
 
@@ -56,14 +62,18 @@ def ptx_text(image):
 
 
 def _entries(image):
-    """(kind, flags, payload bytes) of each entry of a fatbinary."""
+    """(kind, flags, payload bytes, decompressed bytes) of each entry of a
+    fatbinary; a compressed payload is cut to its compressed size."""
     _, _, header_bytes, fat_bytes = _FATBIN_HEADER.unpack_from(image)
     position, end = header_bytes, min(len(image), header_bytes + fat_bytes)
     while position + _ENTRY_HEADER.size <= end:
-        (kind, _, entry_header_bytes, payload_bytes, _, _, _, _, _, _, _, flags, _,
-         _) = _ENTRY_HEADER.unpack_from(image, position)
+        (kind, _, entry_header_bytes, payload_bytes, compressed_bytes, _, _, _, _, _, _,
+         flags, _, decompressed_bytes) = _ENTRY_HEADER.unpack_from(image, position)
         start = position + entry_header_bytes
-        yield kind, flags, image[start:start + payload_bytes]
+        payload = image[start:start + payload_bytes]
+        if flags & (ENTRY_COMPRESSED_LZ | ENTRY_COMPRESSED_ZSTD) and compressed_bytes:
+            payload = payload[:compressed_bytes]
+        yield kind, flags, payload, decompressed_bytes
         if entry_header_bytes == 0:
             break
         position = start + payload_bytes
@@ -71,33 +81,43 @@ def _entries(image):
 
 def _fatbin_ptx(image):
     kinds = []
-    compressed_ptx = False
-    for kind, flags, payload in _entries(image):
+    refusal = None
+    for kind, flags, payload, decompressed_bytes in _entries(image):
         kinds.append({ENTRY_PTX: "PTX", ENTRY_ELF: "cubin"}.get(kind, "kind %d" % kind))
         if kind != ENTRY_PTX:
             continue
-        if flags & ENTRY_COMPRESSED:
-            compressed_ptx = True
-            continue
-        return payload.rstrip(b"\0").decode("utf-8", "replace")
-    if compressed_ptx:
-        raise ImageRefused(
-            faults.NO_BINARY_FOR_GPU,
-            "cuModuleLoadData: the fatbinary's PTX is compressed, which the simulated GPU "
-            "cannot read: store its PTX uncompressed, or load the PTX itself (nvcc --ptx, "
-            "or NVRTC with --gpu-architecture=compute_80)")
+        try:
+            return _payload_text(flags, payload, decompressed_bytes)
+        except ImageRefused as exc:
+            refusal = exc  # another PTX entry may still be readable
+    if refusal is not None:
+        raise refusal
     raise ImageRefused(
         faults.NO_BINARY_FOR_GPU,
         "cuModuleLoadData: the fatbinary holds no PTX (it holds %s); %s"
         % (", ".join(kinds) or "nothing", _ASK_FOR_PTX))
 
 
-def fatbinary(entries):
-    """A fatbinary of ``[(kind, payload bytes)]`` in the layout _entries reads
-    (for tests and tools that wrap PTX the way nvcc does)."""
-    body = b""
-    for kind, payload in entries:
-        padded = payload + b"\0" * (-len(payload) % 8)
-        body += _ENTRY_HEADER.pack(kind, 0x101, _ENTRY_HEADER.size, len(padded), 0, 0, 0, 8,
-                                   80, 0, 0, 1, 0, 0) + padded
-    return _FATBIN_HEADER.pack(FATBIN_MAGIC, 1, _FATBIN_HEADER.size, len(body)) + body
+def _payload_text(flags, payload, decompressed_bytes):
+    if flags & ENTRY_COMPRESSED_ZSTD:
+        try:
+            import zstandard
+        except ImportError:
+            raise ImageRefused(
+                faults.NO_BINARY_FOR_GPU,
+                "cuModuleLoadData: the fatbinary's PTX is zstd-compressed and this GPU "
+                "server lacks the zstandard package to read it: install it beside the "
+                "server, or load the PTX itself") from None
+        try:
+            payload = zstandard.ZstdDecompressor().decompress(
+                payload, max_output_size=decompressed_bytes or 64 << 20)
+        except zstandard.ZstdError as exc:
+            raise ImageRefused(INVALID_IMAGE, "cuModuleLoadData: the fatbinary's PTX "
+                               "entry does not decompress: %s" % exc) from None
+    elif flags & ENTRY_COMPRESSED_LZ:
+        raise ImageRefused(
+            faults.NO_BINARY_FOR_GPU,
+            "cuModuleLoadData: the fatbinary's PTX is compressed in the older format the "
+            "simulated GPU cannot read: store it uncompressed or zstd-compressed, or load "
+            "the PTX itself (nvcc --ptx, or NVRTC with --gpu-architecture=compute_80)")
+    return payload.rstrip(b"\0").decode("utf-8", "replace")
