@@ -4,7 +4,7 @@ PTX; what it refuses, and that refusals happen at load and name the line."""
 import pytest
 
 from guest_runtime.curesult import CudaError, CUresult
-from orionx_agent.server.ptx import faults
+from orionx_agent.server.ptx import faults, images
 from tests.ptx import compilers
 
 SOURCE = r"""
@@ -87,3 +87,27 @@ def test_device_printf_is_refused_with_what_to_do_instead(session):
         session().module_load_data(buffer=ptx.encode())
     assert caught.value.code == CUresult.CUDA_ERROR_INVALID_PTX
     assert "printf is not supported" in caught.value.message
+
+
+def test_compressed_ptx_needs_zstandard_and_says_so(monkeypatch):
+    import sys
+
+    fatbin = compilers.fatbinary(ptx=compilers.nvrtc(SOURCE))
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # as if not installed
+    with pytest.raises(images.ImageRefused) as caught:
+        images.ptx_text(fatbin)
+    assert caught.value.code == faults.NO_BINARY_FOR_GPU
+    assert "zstandard" in caught.value.message
+
+
+def test_the_older_compression_is_refused():
+    fatbin = bytearray(compilers.fatbinary(ptx=compilers.nvrtc(SOURCE)))
+    # The same entry marked with the older scheme's flag instead of zstd's.
+    flags_at = 16 + 40  # past the fatbinary header, the entry header's flags
+    flags = int.from_bytes(fatbin[flags_at:flags_at + 8], "little")
+    assert flags & images.ENTRY_COMPRESSED_ZSTD
+    flags = flags & ~images.ENTRY_COMPRESSED_ZSTD | images.ENTRY_COMPRESSED_LZ
+    fatbin[flags_at:flags_at + 8] = flags.to_bytes(8, "little")
+    with pytest.raises(images.ImageRefused) as caught:
+        images.ptx_text(bytes(fatbin))
+    assert "older format" in caught.value.message
