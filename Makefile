@@ -88,11 +88,14 @@ test-vm: $(LIBVIRT_INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 
-# Regenerate the samples after changing options or policies; tests fail
-# while either is stale.
+# Regenerate what is generated after changing options, policies or the
+# protocol table (samples, docs/protocol.md's op table, the C library's
+# generated files); tests fail while any of them is stale.
 sample: $(INSTALLED)
 	$(BIN)/oslo-config-generator --config-file etc/orionx/orionx-config-generator.conf
 	$(BIN)/oslopolicy-sample-generator --config-file etc/orionx/orionx-policy-generator.conf
+	$(BIN)/python -m tools.protocol_doc
+	$(BIN)/python tools/gen_libcuda.py
 
 clean:
 	rm -rf $(VENV) state .pytest_cache .ruff_cache
