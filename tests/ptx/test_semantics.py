@@ -286,3 +286,21 @@ def test_packing_two_floats_into_half2(high, low):
                                   np.array(high, np.float32).astype(np.float16).view(np.uint16))
     np.testing.assert_array_equal((halves & 0xFFFF).astype(np.uint16),
                                   np.array(low, np.float32).astype(np.float16).view(np.uint16))
+
+
+@SETTINGS
+@given(lists_of(ints(32, False)), lists_of(ints(32, False)), lists_of(st.integers(0, 40)),
+       lists_of(ints(32, True)))
+def test_funnel_shifts_and_bfind(a, b, amount, signed):
+    wrap = run_instruction("shf.l.wrap.b32 %d, %a, %b, %c", "b32", ["b32", "b32", "u32"],
+                           [a, b, amount])
+    clamp = run_instruction("shf.r.clamp.b32 %d, %a, %b, %c", "b32", ["b32", "b32", "u32"],
+                            [a, b, amount])
+    found = run_instruction("bfind.s32 %d, %a", "u32", ["s32"], [signed])
+    for x, y, n, s, got_wrap, got_clamp, got_found in zip(a, b, amount, signed, wrap, clamp,
+                                                          found, strict=True):
+        pair = x | (y << 32)
+        assert int(got_wrap) == ((pair << (n % 32)) >> 32) & 0xFFFFFFFF
+        assert int(got_clamp) == (pair >> min(n, 32)) & 0xFFFFFFFF
+        magnitude = ~s if s < 0 else s
+        assert int(got_found) == (magnitude.bit_length() - 1 if magnitude else 0xFFFFFFFF)

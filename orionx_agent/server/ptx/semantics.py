@@ -489,6 +489,44 @@ def compile_bfi(ins):
     return _plain(ins, bfi, ptype)
 
 
+def compile_bfind(ins):
+    """Position of the most significant non-sign bit, 0xffffffff if none;
+    .shiftamt: the left shift that would bring it to the top."""
+    ptype = _one_type(ins)
+    (a,) = _sources(ins, ptype)[:1]
+    bits = ptype.bits
+    raw = unsigned_dtype(bits)
+
+    def bfind(f):
+        x = np.asarray(a(f))
+        if ptype.is_signed:  # for negative values, the most significant 0
+            x = np.where(x < 0, ~x, x)
+        length = _bit_length(np.asarray(x).astype(raw), bits).astype(np.int64)
+        position = length - 1
+        if ins.has("shiftamt"):
+            position = np.where(length > 0, bits - length, -1)
+        return np.where(length > 0, position, -1).astype(np.int64).astype(np.uint32)
+    return _plain(ins, bfind, TYPES["u32"])
+
+
+def compile_shf(ins):
+    """Funnel shift of the 64 bits {b:a} by c: the upper (shf.l) or lower
+    (shf.r) 32 bits; .wrap takes c modulo 32, .clamp at most 32."""
+    u32 = TYPES["u32"]
+    a, b, c = _sources(ins, u32)[:3]
+    left, clamp = ins.has("l"), ins.has("clamp")
+
+    def shf(f):
+        pair = np.asarray(a(f)).astype(np.uint64) | \
+            (np.asarray(b(f)).astype(np.uint64) << np.uint64(32))
+        amount = np.asarray(c(f)).astype(np.uint64)
+        amount = np.minimum(amount, np.uint64(32)) if clamp else amount & np.uint64(31)
+        if left:
+            return ((pair << amount) >> np.uint64(32)).astype(np.uint32)
+        return ((pair >> amount) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return _plain(ins, shf, TYPES["b32"])
+
+
 def compile_prmt(ins):
     if len(ins.modifiers) != 1:
         raise _unsupported(ins, "prmt modes other than the default byte selector")
@@ -863,7 +901,8 @@ _COMPILERS = {
     "xor": compile_logic, "not": compile_logic, "cnot": compile_logic, "lop3": compile_lop3,
     "shl": compile_shift, "shr": compile_shift, "popc": compile_bit_count,
     "clz": compile_bit_count, "brev": compile_bit_count, "bfe": compile_bfe,
-    "bfi": compile_bfi, "prmt": compile_prmt, "setp": compile_setp, "set": compile_set,
+    "bfi": compile_bfi, "bfind": compile_bfind, "shf": compile_shf, "prmt": compile_prmt,
+    "setp": compile_setp, "set": compile_set,
     "selp": compile_selp, "slct": compile_slct, "testp": compile_testp,
     "copysign": compile_copysign, "cvt": compile_cvt, "cvta": compile_cvta,
     "mov": compile_mov, "sqrt": compile_special_float, "rsqrt": compile_special_float,
