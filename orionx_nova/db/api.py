@@ -3,6 +3,17 @@
 Everything that touches the controller database goes through
 :func:`transaction`, which commits on success and rolls back on any error, so
 no caller can leave a half-written allocation behind.
+
+On SQLite a transaction that may write begins with ``BEGIN IMMEDIATE``: it
+takes the database's one write lock before its first read, so the rows a
+change reads (an allocation it is about to delete, a user's failed-login
+count) cannot change under it, which is what ``SELECT ... FOR UPDATE``
+gives on PostgreSQL and MySQL and what SQLite ignores. The Python driver's
+own transaction handling is switched off: it would begin a transaction
+only at the first INSERT, UPDATE or DELETE, so a read before it saw rows
+another writer was changing (four concurrent deletes of one allocation
+all released its capacity). Read-only transactions begin deferred and read
+one snapshot while a writer works (WAL).
 """
 
 import contextlib
@@ -50,10 +61,17 @@ def create_engine(url=None):
     engine = sa.create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
+# Execution option of a connection whose transaction only reads.
+_READ_ONLY = "orionx_read_only"
+
+
 def _sqlite_on_connect(dbapi_connection, _record):
+    # Transactions are begun by _sqlite_begin, not by the driver.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         # WAL lets readers proceed while one writer commits; SQLite leaves
@@ -64,6 +82,13 @@ def _sqlite_on_connect(dbapi_connection, _record):
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _sqlite_begin(connection):
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _is_memory_database(dbapi_connection):
@@ -100,13 +125,17 @@ def dispose():
 
 
 @contextlib.contextmanager
-def transaction():
+def transaction(read_only=False):
     """``with transaction() as session:`` runs the block in one database
-    transaction: committed when the block ends, rolled back if it raises."""
+    transaction: committed when the block ends, rolled back if it raises.
+    ``read_only`` for a block that never writes: on SQLite it does not wait
+    for the write lock (see the module's docstring)."""
     get_engine()
     session = _sessionmaker()
     try:
         with session.begin():
+            if read_only:
+                session.connection(execution_options={_READ_ONLY: True})
             yield session
     finally:
         session.close()

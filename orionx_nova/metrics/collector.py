@@ -86,7 +86,7 @@ def _gpu_metrics():
 
 def placement_latencies_s():
     """Seconds from request to placement of every placed allocation."""
-    with db_api.transaction() as session:
+    with db_api.transaction(read_only=True) as session:
         rows = session.execute(
             sa.select(ALLOCATIONS.c.created_at, ALLOCATIONS.c.placed_at)
             .where(ALLOCATIONS.c.placed_at.is_not(None))

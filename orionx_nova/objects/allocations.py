@@ -247,7 +247,7 @@ def _bound(vgpu_rows):
 
 
 def get(uuid, project_id=None):
-    with db_api.transaction() as session:
+    with db_api.transaction(read_only=True) as session:
         found = allocation_views.load(session, ALLOCATIONS.c.uuid == uuid)
     if not found or (project_id is not None and found[0]["project_id"] != project_id):
         raise exception.NotFound("Allocation %s not found" % uuid)
@@ -267,7 +267,7 @@ def list(project_id=None, state=None, consumer=None):
         conditions.append(ALLOCATIONS.c.state == state)
     if consumer is not None:
         conditions.append(ALLOCATIONS.c.consumer == consumer)
-    with db_api.transaction() as session:
+    with db_api.transaction(read_only=True) as session:
         return allocation_views.load(session, *conditions)
 
 

@@ -91,5 +91,5 @@ def list(level=None, object_type=None, object_uuid=None, limit=100, kind_prefix=
             EVENTS.c.object_type.in_(POOL_OBJECT_TYPES),
             sa.and_(EVENTS.c.object_type == "allocation", EVENTS.c.project_id == project_id)))
     query = query.order_by(EVENTS.c.id.desc()).limit(limit)
-    with db_api.transaction() as session:
+    with db_api.transaction(read_only=True) as session:
         return builtins.list(_as_dict(row) for row in session.execute(query))

@@ -89,12 +89,12 @@ def list(node=None, pool=None):
                 "pool %r is not one of %s" % (pool, ", ".join(models.GPU_POOLS))
             )
         conditions.append(GPUS.c.pool == pool)
-    with db_api.transaction() as session:
+    with db_api.transaction(read_only=True) as session:
         return load(session, *conditions)
 
 
 def get(uuid):
-    with db_api.transaction() as session:
+    with db_api.transaction(read_only=True) as session:
         found = load(session, GPUS.c.uuid == uuid)
     if not found:
         raise exception.NotFound("GPU %s not found" % uuid)

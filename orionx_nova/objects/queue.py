@@ -30,7 +30,7 @@ MAX_SERVING_ROUNDS = 5
 def list():
     """Queued allocations, the next to be served first, each with its
     queue_position."""
-    with db_api.transaction() as session:
+    with db_api.transaction(read_only=True) as session:
         return allocation_views.load(
             session,
             allocation_views.ALLOCATIONS.c.state == "queued",
@@ -56,7 +56,7 @@ def _try_start(request, snapshots):
     pool = "native" if request.native else "orionx"
     for _attempt in range(CONF.scheduler.claim_retries):
         if pool not in snapshots:
-            with db_api.transaction() as session:
+            with db_api.transaction(read_only=True) as session:
                 snapshots[pool] = scheduler_queue.Snapshot(candidates.load_usable(session, pool))
         snapshot = snapshots[pool]
         if not snapshot.might_fit(request):
@@ -136,7 +136,7 @@ def serve():
     in serving order. Returns the uuids of the allocations started."""
     started = []
     for _round in range(MAX_SERVING_ROUNDS):
-        with db_api.transaction() as session:
+        with db_api.transaction(read_only=True) as session:
             queue = scheduler_queue.load_queue(session)
         started_now, evicted = _serve_once(queue)
         started.extend(started_now)

@@ -57,7 +57,7 @@ def _count_by(session, column, values):
 def get():
     """{"pools": {pool: capacity and allocated}, "allocations": {state: count},
     "queue_length": n, "nodes": {state: count}}."""
-    with db_api.transaction() as session:
+    with db_api.transaction(read_only=True) as session:
         allocations = _count_by(session, ALLOCATIONS.c.state, models.ALLOCATION_STATES)
         return {
             "pools": _pools(session),

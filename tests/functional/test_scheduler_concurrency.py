@@ -1,6 +1,8 @@
-"""Several controller processes allocating against one PostgreSQL (or
-MariaDB) database never overcommit a GPU: every claim is guarded by the
-GPU's generation and re-checks capacity in its UPDATE."""
+"""Several controller processes allocating against one database (SQLite,
+PostgreSQL, MariaDB) never overcommit a GPU: every claim is guarded by the
+GPU's generation and re-checks capacity in its UPDATE, and every change
+reads the allocation it changes under a lock (BEGIN IMMEDIATE on
+SQLite)."""
 
 import concurrent.futures
 import multiprocessing
@@ -16,7 +18,7 @@ PROCESSES = 4
 STEPS = 150
 
 
-@pytest.fixture(params=["postgresql", "mariadb"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def shared_pool(request, conf):
     url = request.getfixturevalue("%s_url" % request.param)
     engine = db_api.create_engine(url)
