@@ -58,6 +58,13 @@ class ControlClient:
         with CUDA_ERROR_SESSION_PREEMPTED naming ``by_allocation``."""
         return self.call("preempt", allocation_id=allocation_id, by_allocation=by_allocation)
 
+    def revoke(self, allocation_id, below_generation, reason):
+        """End the sessions of ``allocation_id`` whose token generation is
+        below ``below_generation`` (within a second, even a client stalled
+        mid-frame) and refuse such tokens at HELLO from now on."""
+        return self.call("revoke", allocation_id=allocation_id,
+                         below_generation=below_generation, reason=reason)
+
     def usage(self):
         """{"gpu": {...}, "sessions": [{...}, ...]}: memory, device time, evictions."""
         return self.call("usage")

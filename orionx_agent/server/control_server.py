@@ -1,6 +1,6 @@
 """The GPU server's control channel, server side: a local unix socket on
-which the host agent resizes vGPUs, preempts allocations, reads usage and
-hands over guest connections. The format is in ``control`` (client side).
+which the host agent resizes vGPUs, preempts and revokes allocations, reads
+usage and hands over guest connections. The format is in ``control`` (client side).
 
 Only the agent (same user) may connect: the socket is created mode 0600.
 Each connection gets a thread; requests on it are answered in order.
@@ -29,6 +29,7 @@ class ControlListener:
         self._handlers = {
             "resize": server.resize_vgpu,
             "preempt": server.preempt_allocation,
+            "revoke": server.revoke_allocation,
             "usage": server.usage,
             "set_memory_limits": server.set_memory_limits,
             "set_priority": server.set_priority,

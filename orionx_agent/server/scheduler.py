@@ -1,6 +1,9 @@
 """Compute shares: the gate every kernel launch passes on its way to the device.
 
-Each session's device time is kept per kernel (measured by the backend: the
+Device time belongs to the vGPU, not to a connection: every session of one
+vGPU (its ``account``, see ``memory_map.VGpuAccount``) draws on one meter,
+so a tenant that opens more sessions gets no more of the device. Each
+vGPU's device time is kept per kernel (measured by the backend: the
 sim engine's clock, CUDA events on real GPUs) and summed over a sliding
 window of ``share_window_ms``. ``admit`` lets a launch through when
 
@@ -50,9 +53,11 @@ BUSY_ENOUGH = 0.5
 
 
 class _Meter:
-    """Device time of one session: recent kernels and what is queued."""
+    """Device time of one vGPU (all its sessions): recent kernels and what
+    is queued."""
 
-    __slots__ = ("kernels", "total_s", "inflight", "expected_s", "active_at")
+    __slots__ = ("kernels", "total_s", "inflight", "expected_s", "active_at", "sessions",
+                 "waiting")
 
     def __init__(self):
         self.kernels = collections.deque()  # (finished at, device seconds)
@@ -60,6 +65,8 @@ class _Meter:
         self.inflight = 0
         self.expected_s = 0.0
         self.active_at = 0.0  # last admission or end of a kernel
+        self.sessions = set()  # those of the vGPU the scheduler has met
+        self.waiting = 0       # of them, how many wait in admit()
 
     def used_s(self, now, window_s):
         """Device time that fell inside ``[now - window_s, now]``. Kept as a
@@ -92,7 +99,8 @@ class ComputeScheduler:
         self.enforce = enforce
         self.inflight_kernels = inflight_kernels
         self._cond = threading.Condition()
-        self._meters = {}
+        self._meters = {}        # vGPU account -> _Meter
+        self._inflight_of = {}   # session -> its kernels admitted and not yet charged
         self._waiting = []
         self._inflight = 0
 
@@ -105,9 +113,11 @@ class ComputeScheduler:
         return ACTIVE_GRACE_FRACTION * self.window_s
 
     def _meter(self, session):
-        meter = self._meters.get(session)
+        key = _account_of(session)
+        meter = self._meters.get(key)
         if meter is None:
-            meter = self._meters[session] = _Meter()
+            meter = self._meters[key] = _Meter()
+        meter.sessions.add(session)
         return meter
 
     def admit(self, session):
@@ -122,12 +132,14 @@ class ComputeScheduler:
             self._raise_if_ended(session)  # an ended session gets no new meter
             meter = self._meter(session)
             self._waiting.append(session)
+            meter.waiting += 1
         try:
             while not self._admitted(session, meter):
                 pass
         finally:
             with self._cond:
                 self._waiting.remove(session)
+                meter.waiting -= 1
 
     def _admitted(self, session, meter):
         """One look: take a slot and return True, or wait a while (without
@@ -138,6 +150,7 @@ class ComputeScheduler:
             if not wait_s:
                 meter.inflight += 1
                 meter.active_at = time.monotonic()
+                self._inflight_of[session] = self._inflight_of.get(session, 0) + 1
                 self._inflight += 1
                 self._cond.notify_all()  # a slot may still be free for the next best
                 return True
@@ -171,8 +184,9 @@ class ComputeScheduler:
         for other in self._waiting:
             # A session preempted while it waits here is forgotten (its meter
             # gone) before its own thread wakes to leave the list: skip it.
-            other_meter = self._meters.get(other)
-            if other is not session and other_meter is not None:
+            # Sessions of one vGPU share a meter: no order among them.
+            other_meter = self._meters.get(_account_of(other))
+            if other_meter is not meter and other_meter is not None:
                 if not self._held_s(other, other_meter, now) and \
                         self._claim(other, other_meter, now) < mine:
                     return self.window_s  # the other goes first and wakes us
@@ -217,9 +231,10 @@ class ComputeScheduler:
         """Does another session want the device? Alone, a session may queue
         any number of kernels (a burst of launches then costs no thread
         hand-over per kernel); the slot limit only orders sessions."""
+        mine = _account_of(session)
         for other, meter in self._meters.items():
-            if other is not session and (other in self._waiting or meter.inflight or
-                                         now - meter.active_at < self.active_grace_s):
+            if other is not mine and (meter.waiting or meter.inflight or
+                                      now - meter.active_at < self.active_grace_s):
                 return True
         return False
 
@@ -230,40 +245,45 @@ class ComputeScheduler:
         that is what keeps device time in proportion to the shares."""
         mine = self._claim(session, meter, now)
         for other, other_meter in self._meters.items():
-            if other is session or self._claim(other, other_meter, now) >= mine:
+            if other_meter is meter or self._claim(other, other_meter, now) >= mine:
                 continue
-            if other in self._waiting or other_meter.inflight or \
+            if other_meter.waiting or other_meter.inflight or \
                     now - other_meter.active_at < self.active_grace_s:
                 return True
         return False
 
-    def _claim(self, session, meter, now):
-        """Windowed device time, with what is queued, per percent of share:
-        lower goes first."""
+    def _claim(self, holder, meter, now):
+        """Windowed device time of a vGPU, with what is queued, per percent
+        of its share (``holder``: the vGPU's account or one of its
+        sessions): lower goes first."""
         queued_s = meter.inflight * meter.expected_s
-        return (meter.used_s(now, self.window_s) + queued_s) / max(session.compute_pct, 1)
+        return (meter.used_s(now, self.window_s) + queued_s) / max(holder.compute_pct, 1)
 
     def charge(self, session, device_s):
         """A kernel of ``session`` ended after ``device_s`` seconds on the device."""
         with self._cond:
             session.usage.device_s += device_s
-            meter = self._meters.get(session)
+            meter = self._meters.get(_account_of(session))
             if meter is None:
                 return
             meter.add(time.monotonic(), device_s)
-            if self.enforce and meter.inflight:
-                meter.inflight -= 1
-                self._inflight -= 1
+            self._slot_back(session, meter)
             self._cond.notify_all()
 
     def cancel(self, session):
         """An admitted launch did not reach the device: give its slot back."""
         with self._cond:
-            meter = self._meters.get(session)
-            if self.enforce and meter is not None and meter.inflight:
-                meter.inflight -= 1
-                self._inflight -= 1
+            meter = self._meters.get(_account_of(session))
+            if meter is not None:
+                self._slot_back(session, meter)
             self._cond.notify_all()
+
+    def _slot_back(self, session, meter):
+        """One admitted kernel of ``session`` left the queue (under the condition)."""
+        if self.enforce and self._inflight_of.get(session):
+            self._inflight_of[session] -= 1
+            meter.inflight -= 1
+            self._inflight -= 1
 
     def wake(self, session=None):
         """Make waiting sessions look again (preemption, resize)."""
@@ -275,10 +295,23 @@ class ComputeScheduler:
     def forget(self, session):
         """The session ended: its queued kernels no longer hold slots."""
         with self._cond:
-            meter = self._meters.pop(session, None)
-            if meter is not None and self.enforce:
-                self._inflight -= meter.inflight
+            key = _account_of(session)
+            meter = self._meters.get(key)
+            queued = self._inflight_of.pop(session, 0)
+            if meter is not None:
+                meter.sessions.discard(session)
+                meter.inflight -= queued
+                if not meter.sessions:
+                    del self._meters[key]  # the vGPU's last session on this server
+            if self.enforce:
+                self._inflight -= queued
             self._cond.notify_all()
+
+
+def _account_of(session):
+    """What a session's device time is metered by: its vGPU's account (a
+    session without one, as in unit tests, is metered alone)."""
+    return getattr(session, "account", None) or session
 
 
 def release_fully(lock):

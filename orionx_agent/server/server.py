@@ -15,14 +15,16 @@ import time
 from oslo_log import log as logging
 
 from guest_runtime import protocol
+from guest_runtime.curesult import CUresult
 from guest_runtime.streams import SocketStream
 from orionx_agent import listeners
+from orionx_agent.revocations import RevocationList, check_revocation_args
 from orionx_agent.server.control import ControlError
 from orionx_agent.server.control_server import ControlListener
 from orionx_agent.server.device_memory import DeviceMemory
-from orionx_agent.server.memory_map import MB
+from orionx_agent.server.memory_map import MB, VGpuAccount
 from orionx_agent.server.scheduler import ComputeScheduler
-from orionx_agent.server.session import Session
+from orionx_agent.server.session import Session, SessionRefused
 
 LOG = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class GpuServer:
         self.control = ControlListener(self, control_socket_path) if control_socket_path \
             else None
         self._vgpu_limits = {}        # vGPU id -> (compute_pct, memory_mb) after a resize
+        self._accounts = {}           # (allocation id, vGPU id) -> VGpuAccount
+        self.revocations = RevocationList()
         self._priorities = {}         # allocation id -> eviction priority
         self._listeners = []
         self._session_threads = listeners.ConnectionThreads()
@@ -159,14 +163,36 @@ class GpuServer:
     # -- session registry ------------------------------------------------------
 
     def register_session(self, session):
+        """(session id, the VGpuAccount of its vGPU) for a session past its
+        token check; SessionRefused if its token's generation was revoked.
+        Checked under the same lock a revocation takes, so a session either
+        is refused here or is found by the revocation."""
+        claims, vgpu = session.claims, session.vgpu
         with self._lock:
+            revoked = self.revocations.refusing(claims.allocation_id, claims.generation)
+            if revoked is not None:
+                raise SessionRefused(_revoked_message(revoked))
+            key = (claims.allocation_id, vgpu.id)
+            account = self._accounts.get(key)
+            if account is None:
+                # A resize through the control channel outlives the sessions it met.
+                compute_pct, memory_mb = self._vgpu_limits.get(
+                    vgpu.id, (vgpu.compute_pct, vgpu.memory_mb))
+                account = self._accounts[key] = VGpuAccount(
+                    claims.allocation_id, vgpu.id, compute_pct, memory_mb)
             session_id = next(self._ids)
             self._sessions[session_id] = session
-            return session_id
+            account.session_ids.add(session_id)
+            return session_id, account
 
     def forget_session(self, session):
         with self._lock:
-            self._sessions.pop(session.id, None)
+            if self._sessions.pop(session.id, None) is None:
+                return
+            account = session.account
+            account.session_ids.discard(session.id)
+            if not account.session_ids:
+                self._accounts.pop(account.key, None)
 
     def sessions(self):
         with self._lock:
@@ -181,10 +207,9 @@ class GpuServer:
 
     # -- control operations (see control_server) ---------------------------------
 
-    def vgpu_limits(self, vgpu):
-        """(compute_pct, memory_mb) of a vGPU: the token's, unless resized."""
+    def accounts_of_vgpu(self, vgpu_id):
         with self._lock:
-            return self._vgpu_limits.get(vgpu.id, (vgpu.compute_pct, vgpu.memory_mb))
+            return [a for a in self._accounts.values() if a.vgpu_id == vgpu_id]
 
     def allocation_priority(self, allocation_id):
         with self._lock:
@@ -206,18 +231,20 @@ class GpuServer:
 
     def _apply_resize(self, vgpu_id, sessions, compute_pct, memory_mb):
         """All or nothing; the caller holds every session's work lock."""
-        for session in sessions:
-            used = session.memory_map.used_bytes
+        accounts = self.accounts_of_vgpu(vgpu_id)
+        for account in accounts:
+            used = account.used_bytes
             if memory_mb is not None and used > memory_mb * MB:
                 raise ControlError(
-                    "vGPU %s cannot shrink to %d MB: %s holds %.1f MB; free memory in "
-                    "the guest first or choose at least %d MB"
-                    % (vgpu_id, memory_mb, session.label, used / MB, -(-used // MB)))
-        for session in sessions:
+                    "vGPU %s cannot shrink to %d MB: its %d session(s) hold %.1f MB; free "
+                    "memory in the guest first or choose at least %d MB"
+                    % (vgpu_id, memory_mb, len(account.session_ids), used / MB,
+                       -(-used // MB)))
+        for account in accounts:
             if compute_pct is not None:
-                session.compute_pct = compute_pct
+                account.compute_pct = compute_pct
             if memory_mb is not None:
-                session.memory_map.quota_bytes = memory_mb * MB
+                account.quota_bytes = memory_mb * MB
         self._remember_limits(vgpu_id, sessions, compute_pct, memory_mb)
 
     def _remember_limits(self, vgpu_id, sessions, compute_pct, memory_mb):
@@ -242,6 +269,28 @@ class GpuServer:
                             "allocation" % (session.label, by))
         return {"allocation_id": allocation_id, "by_allocation": by_allocation,
                 "sessions": [s.id for s in sessions]}
+
+    def revoke_allocation(self, allocation_id, below_generation, reason=None):
+        """End every session of ``allocation_id`` whose token generation is
+        below ``below_generation`` and refuse such tokens from now on."""
+        try:
+            allocation_id, below_generation, reason = check_revocation_args(
+                allocation_id, below_generation, reason)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        with self._lock:  # as register_session: no HELLO slips between the two
+            revoked = self.revocations.add(allocation_id, below_generation, reason)
+            ended = [s for s in self._sessions.values()
+                     if s.claims.allocation_id == allocation_id
+                     and s.claims.generation < revoked.below_generation]
+        for session in ended:
+            session.preempt(_revoked_message(revoked),
+                            CUresult.CUDA_ERROR_SESSION_PREEMPTED)
+        LOG.info("Revoked allocation %s below generation %d (%s): ended %d session(s)",
+                 allocation_id, revoked.below_generation, revoked.reason, len(ended))
+        return {"allocation_id": allocation_id,
+                "below_generation": revoked.below_generation,
+                "sessions": [s.id for s in ended]}
 
     def set_priority(self, allocation_id, priority):
         with self._lock:
@@ -291,9 +340,12 @@ def _session_usage(session):
     usage, memory_map = session.usage, session.memory_map
     return {
         "session_id": session.id, "allocation_id": session.claims.allocation_id,
+        "allocation_uuid": session.claims.allocation_id,
+        "generation": session.claims.generation,
         "vgpu_id": session.vgpu.id, "compute_pct": session.compute_pct,
         "memory_mb": memory_map.quota_bytes // MB,
         "memory_used_mb": memory_map.used_bytes / MB,
+        "vgpu_memory_used_mb": memory_map.vgpu_used_bytes / MB,
         "memory_evicted_mb": memory_map.evicted_bytes / MB,
         "device_time_s": usage.device_s, "launches": usage.launches,
         "evictions": usage.evictions, "bytes_evicted": usage.bytes_evicted,
@@ -301,6 +353,11 @@ def _session_usage(session):
         "bytes_to_device": usage.bytes_to_device,
         "bytes_from_device": usage.bytes_from_device,
         "peer": session.peer_label}
+
+
+def _revoked_message(revocation):
+    return ("allocation %s was revoked (%s): ask for a new token"
+            % (revocation.allocation_id, revocation.reason))
 
 
 def _whole_number(value):

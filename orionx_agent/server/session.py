@@ -43,6 +43,13 @@ _CONTROL_YIELD_S = 0.0002
 # client's next call reads why it ended (SESSION_ENDED) rather than finding
 # a closed socket; then it is shut.
 PREEMPTED_LINGER_S = 60.0
+# How long a preemption or revocation waits for the session's thread to
+# finish its frame before it shuts the connection under it, and then for
+# the thread to free the session's memory. Together they are the bound
+# docs/qos.md names for ending a session (well under a second, unless a
+# kernel is running).
+ENDING_LOCK_WAIT_S = 0.2
+ENDED_WAIT_S = 0.8
 
 
 class SessionRefused(Exception):
@@ -139,6 +146,7 @@ class Session:
         self.label = "unauthenticated session from %s" % peer_label
         self.claims = None
         self.vgpu = None
+        self.account = None  # the VGpuAccount all sessions of its vGPU share
         self.memory_map = None
         self.context = None
         self.deferred_error = None
@@ -153,7 +161,7 @@ class Session:
         self._control_waiting = 0
         self._control_count_lock = threading.Lock()
         self.ended_by_server = None  # CudaError once preempted
-        self.compute_pct = 100
+        self._closed = threading.Event()  # its thread freed everything and left
         self.priority = 0
         self.last_active_s = time.monotonic()
         self.streams = HandleTable("stream")
@@ -162,6 +170,11 @@ class Session:
         self.functions = HandleTable("function")
         self._handlers = {opcode: getattr(self, op.handler_name)
                           for opcode, op in protocol.OPS.items() if op.is_call}
+
+    @property
+    def compute_pct(self):
+        """The compute share of the session's vGPU (all its sessions together)."""
+        return self.account.compute_pct if self.account is not None else 100
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -204,7 +217,9 @@ class Session:
             LOG.exception("%s: freeing its device resources failed", self.label)
         finally:
             self.stream.close()
-            self.server.forget_session(self)
+            if self.id is not None:
+                self.server.forget_session(self)
+            self._closed.set()
 
     @contextlib.contextmanager
     def yielding(self):
@@ -224,32 +239,49 @@ class Session:
         with self.yielding(), self.work_lock:
             yield
 
-    def preempt(self, message):
-        """End the session from another thread: tell the client ``message``
-        (CUDA_ERROR_SESSION_PREEMPTED), free everything it holds at once,
-        and keep the connection only until the client has read why."""
-        error = CudaError(CUresult.CUDA_ERROR_SESSION_PREEMPTED, message)
-        self.ended_by_server = error  # waits in the scheduler see it and give up
+    def preempt(self, message, code=CUresult.CUDA_ERROR_SESSION_PREEMPTED):
+        """End the session from another thread (preemption, revocation):
+        tell the client ``message`` with ``code``, free everything it holds
+        at once, and keep the connection only until the client has read why.
+        A session whose own thread does not let go within
+        ``ENDING_LOCK_WAIT_S`` (a client stalled in the middle of a frame,
+        or not reading a reply) has its connection shut from here instead;
+        its thread then ends and frees its memory, within ``ENDED_WAIT_S``."""
+        self.ended_by_server = CudaError(code, message)  # waits in the scheduler give up
         self.server.scheduler.wake(self)
-        with self.held_for_control():  # the session's current frame is over
+        with self.yielding():
+            taken = self.work_lock.acquire(timeout=ENDING_LOCK_WAIT_S)
+        if not taken:
+            LOG.info("Preempting %s while its thread is inside a frame: shutting its "
+                     "connection (%s)", self.label, message)
+            self.wake()
+            if not self._closed.wait(ENDED_WAIT_S):
+                LOG.warning("%s: its thread did not end within %.0f s of its connection "
+                            "being shut; it ends when the device returns", self.label,
+                            ENDED_WAIT_S)
+            return
+        try:
             if self.context is None:
                 return  # it ended on its own meanwhile
-            frame = frames.encode_error(protocol.SESSION_ENDED.opcode, 0, error.code,
-                                          message)
+            self._tell_ended(code, message)
             try:
-                self.stream.send_parts([frame])
-            except (OSError, ConnectionClosed, ValueError) as exc:
-                LOG.info("%s: could not tell the client it was preempted: %s", self.label, exc)
-            try:
-                if self.context is not None:
-                    self._free_everything()
+                self._free_everything()
             except Exception:
                 LOG.exception("%s: freeing its device resources failed", self.label)
+        finally:
+            self.work_lock.release()
         self.server.forget_session(self)
         LOG.info("Preempted %s: %s", self.label, message)
         timer = threading.Timer(PREEMPTED_LINGER_S, self.wake)
         timer.daemon = True
         timer.start()
+
+    def _tell_ended(self, code, message):
+        frame = frames.encode_error(protocol.SESSION_ENDED.opcode, 0, code, message)
+        try:
+            self.stream.send_parts([frame])
+        except (OSError, ConnectionClosed, ValueError) as exc:
+            LOG.info("%s: could not tell the client why it ended: %s", self.label, exc)
 
     def wake(self):
         """Shut the session's socket: its thread, blocked reading, ends."""
@@ -284,7 +316,13 @@ class Session:
         if sock is not None:
             sock.settimeout(None)
         with self.work_lock:  # registered from here on: control may reach it
-            self._open(claims, vgpu)
+            try:
+                self._open(claims, vgpu)
+            except SessionRefused as exc:  # its generation was revoked
+                LOG.warning("Refusing session from %s: %s", self.peer_label, exc)
+                self._send(frames.encode_error(op.opcode, hello.request_id,
+                                               CUresult.CUDA_ERROR_NOT_PERMITTED, str(exc)))
+                raise
             self._send(frames.encode_reply(op, hello.request_id, (
                 self.id, self.memory_map.quota_bytes, self.server.transports_for(self.stream))))
 
@@ -301,17 +339,23 @@ class Session:
     def _open(self, claims, vgpu):
         self.claims = claims
         self.vgpu = vgpu
-        # A resize through the control channel outlives the sessions it met.
-        self.compute_pct, memory_mb = self.server.vgpu_limits(vgpu)
         self.priority = self.server.allocation_priority(claims.allocation_id)
-        self.memory_map = SessionMemoryMap("vGPU %s" % vgpu.id, memory_mb << 20)
-        self.context = self.server.backend.open_context(self.label, self.memory_map)
-        self.id = self.server.register_session(self)
+        # Registered first: a revoked token is refused there, and from then
+        # on a revocation finds this session.
+        self.id, self.account = self.server.register_session(self)
         self.label = "session %d (vGPU %s of allocation %s)" % (
             self.id, vgpu.id, claims.allocation_id)
-        self.context.label = self.label
-        LOG.info("Opened %s from %s over %s: %d MB, %d%% compute", self.label,
-                 self.peer_label, self.stream.kind, memory_mb, self.compute_pct)
+        self.memory_map = SessionMemoryMap("vGPU %s" % vgpu.id, self.account.quota_bytes,
+                                           self.account)
+        try:
+            self.context = self.server.backend.open_context(self.label, self.memory_map)
+        except BaseException:
+            self.server.forget_session(self)
+            raise
+        LOG.info("Opened %s from %s over %s: %d MB, %d%% compute (vGPU's share, %d "
+                 "session(s))", self.label, self.peer_label, self.stream.kind,
+                 self.account.quota_bytes >> 20, self.compute_pct,
+                 len(self.account.session_ids))
 
     # -- the frame loop ------------------------------------------------------
 
@@ -465,8 +509,9 @@ class Session:
         return (self.server.backend.driver_version(),)
 
     def op_mem_get_info(self):
+        """What the vGPU has left, whichever of its sessions asks."""
         quota = self.memory_map.quota_bytes
-        return (quota - self.memory_map.used_bytes, quota)
+        return (max(0, quota - self.memory_map.vgpu_used_bytes), quota)
 
     # -- memory -----------------------------------------------------------------
 
@@ -474,8 +519,12 @@ class Session:
         if nbytes == 0:
             raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
                             "cuMemAlloc of 0 bytes: ask for at least one byte")
-        self.memory_map.check_quota(nbytes)
-        return (self.server.memory.allocate(self, nbytes).dptr,)
+        self.memory_map.reserve(nbytes)
+        try:
+            return (self.server.memory.allocate(self, nbytes).dptr,)
+        except BaseException:
+            self.memory_map.cancel_reservation(nbytes)
+            raise
 
     def op_mem_free(self, dptr):
         self.server.memory.release(self, self.memory_map.remove(dptr))
@@ -592,8 +641,10 @@ class Session:
 
 
 def shutdown_socket(sock):
-    """Wake a session thread blocked on ``sock`` so that it ends."""
+    """Wake a session thread blocked on ``sock`` so that it ends. The plain
+    socket's shutdown, also for a TLS socket: the thread reading it owns
+    its TLS state, which must not change under it."""
     try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, TypeError):
         pass

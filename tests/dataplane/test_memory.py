@@ -7,7 +7,7 @@ import pytest
 
 from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.kernel_params import pack_kernel_params
-from orionx_agent.server.memory_map import Allocation, SessionMemoryMap
+from orionx_agent.server.memory_map import MB, Allocation, SessionMemoryMap, VGpuAccount
 from orionx_agent.server.sim_backend import ALIGNMENT_BYTES, ArenaAllocator
 
 
@@ -27,16 +27,30 @@ def test_resolve_finds_the_right_allocation_among_many():
 
 
 def test_quota_and_remove():
-    memory = SessionMemoryMap("vGPU q", 4096)
-    memory.check_quota(4096)
+    memory = SessionMemoryMap("vGPU q", 4 * MB)
+    memory.reserve(4000)
     memory.add(Allocation(100, 4000))
     with pytest.raises(CudaError) as caught:
-        memory.check_quota(200)
+        memory.reserve(4 * MB - 3999)
     assert caught.value.code == CUresult.CUDA_ERROR_OUT_OF_MEMORY
+    memory.reserve(4 * MB - 4000)  # exactly what is left
+    memory.cancel_reservation(4 * MB - 4000)
     assert memory.remove(100).nbytes == 4000
     with pytest.raises(CudaError, match="cuMemFree of 0x64"):
         memory.remove(100)
     assert memory.used_bytes == 0
+    assert memory.vgpu_used_bytes == 0
+
+
+def test_sessions_of_one_vgpu_share_its_account():
+    account = VGpuAccount("alloc-1", "vgpu-1", 10, 1)
+    first, second = SessionMemoryMap("a", MB, account), SessionMemoryMap("b", MB, account)
+    first.reserve(MB // 2)
+    first.add(Allocation(0, MB // 2))
+    with pytest.raises(CudaError, match="quota 1 MB"):
+        second.reserve(MB // 2 + 1)
+    first.clear()
+    second.reserve(MB)
 
 
 def test_arena_first_fit_and_coalescing():

@@ -67,9 +67,10 @@ def test_resize_takes_effect_on_every_live_session_of_the_vgpu(server, control,
     by_id = {s["session_id"]: s for s in control.usage()["sessions"]}
     assert by_id[first.session_id]["compute_pct"] == 60
     assert by_id[other.session_id]["compute_pct"] == 20
-    # A session the vGPU opens later gets the new size too.
+    # A session the vGPU opens later gets the new size too, and shares it:
+    # the first session's 40 MB are the vGPU's.
     later = open_session(server, vgpu_id="v1", memory_mb=16, compute_pct=20)
-    assert later.mem_get_info() == (48 * MB, 48 * MB)
+    assert later.mem_get_info() == (8 * MB, 48 * MB)
 
 
 def test_shrinking_below_use_is_refused_and_changes_nothing(server, control, open_session):
