@@ -393,16 +393,26 @@ def run_frame(frame, entry_mask):
             continue
         full = active == frame.lanes
         boundary = min(groups) if groups else end + 1
+        # Thread-instructions since the budget was last checked: checked at
+        # every branch and call (a loop that never ends branches), and when
+        # this group stops.
+        unchecked = 0
         while True:
             if pc >= end:
                 break  # fell off the end: returns
             op = code[pc]
-            launch.count(active)
             kind = op.kind
             if kind is PLAIN:
+                unchecked += active
                 op.run(frame, mask, full)
                 pc += 1
-            elif kind is BRANCH:
+                if pc >= boundary:
+                    _add_group(groups, pc, mask)
+                    break
+                continue
+            launch.count(unchecked + active)
+            unchecked = 0
+            if kind is BRANCH:
                 guard = op.instruction.guard
                 if guard is None:
                     pc = op.target
@@ -436,6 +446,7 @@ def run_frame(frame, entry_mask):
             if pc >= boundary:
                 _add_group(groups, pc, mask)
                 break
+        launch.count(unchecked)
 
 
 def _guarded_lanes(frame, op, mask):

@@ -8,6 +8,9 @@ wrong neighbour of a tie. The exact result is known either as a longdouble
 an f64 value plus its exact error from an error-free sum.
 """
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
 MODES = ("rn", "rz", "rm", "rp")
@@ -114,9 +117,12 @@ def _split(x):
 
 
 def f64_fma(a, b, c):
-    """a * b + c for f64 arrays with the product's low half kept (Dekker's
-    exact product, then a compensated sum): the cancellations that argument
-    reductions rely on come out exact, the rest within the last bit."""
+    """a * b + c for f64 arrays, rounded once: Dekker's exact product and a
+    compensated sum, so the cancellations argument reductions rely on come
+    out exact. Where the product's low half would underflow or overflow,
+    the lane is computed with exact fractions."""
+    a, b, c = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                                  np.asarray(c, np.float64))
     with np.errstate(all="ignore"):
         product = a * b
         a_high, a_low = _split(a)
@@ -125,8 +131,21 @@ def f64_fma(a, b, c):
             a_low * b_low
         total, error = two_sum(product, c)
         result = total + (product_low + error)
-        plain = (a.astype(LD) * b.astype(LD) + np.asarray(c, LD)).astype(np.float64)
-        return np.where(np.isfinite(result) & np.isfinite(product_low), result, plain)
+        finite_inputs = np.isfinite(a) & np.isfinite(b) & np.isfinite(c)
+        result = np.where(finite_inputs, result, product + c)
+        exact_needed = finite_inputs & (product != 0) & (
+            ~np.isfinite(result) | ~np.isfinite(product_low) |
+            (np.abs(product) < 2.0 ** -960) | (np.abs(product) > 2.0 ** 995))
+    if np.any(exact_needed):
+        result = result.copy()
+        for i in np.flatnonzero(exact_needed):
+            exact = Fraction(float(a.flat[i])) * Fraction(float(b.flat[i])) + \
+                Fraction(float(c.flat[i]))
+            try:
+                result.flat[i] = float(exact)  # int / int: correctly rounded
+            except OverflowError:
+                result.flat[i] = math.copysign(math.inf, exact)
+    return result
 
 
 def f32_div(a, b, mode):
