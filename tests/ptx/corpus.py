@@ -166,6 +166,14 @@ extern "C" __global__ void half_math(const __half *a, const __half *b, __half *o
 MORE_SOURCE = r"""
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+extern "C" __global__ void block_votes(const int *x, int *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  int v = i < n ? x[i] : 0;
+  int count = __syncthreads_count(v > 0);
+  int all = __syncthreads_and(v > -5);
+  int any = __syncthreads_or(v > 8);
+  if (i < n) out[i] = count + 1000 * all + 10000 * any;
+}
 extern "C" __global__ void h2(const __half2 *a, const __half2 *b, __half2 *c, float *f, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;

@@ -182,3 +182,15 @@ def test_packed_half2_and_bfloat162_arithmetic(device):
     rounded = ((square + 0x7FFF + ((square >> 16) & 1)) >> 16).astype(np.uint16)
     np.testing.assert_array_equal(device.download(d_bc, 2 * n, np.uint16).reshape(n, 2),
                                   rounded)
+
+
+def test_barrier_reductions_count_and_or_over_the_block(device):
+    n = 3 * 128
+    x = RNG.integers(-6, 10, n).astype(np.int32)
+    d_out = device.zeros(n, np.int32)
+    device.launch("block_votes", 3, 128, [ptr(device.upload(x)), ptr(d_out), (n, C_INT)])
+    blocks = x.reshape(3, 128)
+    per_block = ((blocks > 0).sum(axis=1) + 1000 * (blocks > -5).all(axis=1)
+                 + 10000 * (blocks > 8).any(axis=1))
+    np.testing.assert_array_equal(device.download(d_out, n, np.int32),
+                                  np.repeat(per_block, 128))

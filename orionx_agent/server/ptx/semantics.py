@@ -883,12 +883,40 @@ def compile_trap(ins):
 
 
 def compile_barrier(ins):
+    if ins.has("red"):
+        return _compile_barrier_reduction(ins)
     if ins.opcode == "bar" and not (ins.has("sync") or ins.has("warp") or
                                     len(ins.modifiers) == 0):
         raise _unsupported(ins, "barrier forms other than bar.sync / barrier.sync")
     # Lanes run lowest program counter first, so when one reaches a barrier
     # every lane that will reach it is there: it holds with nothing to do.
     return Op(PLAIN, lambda f, mask, full: None)
+
+
+def _compile_barrier_reduction(ins):
+    """bar.red.popc/and/or (__syncthreads_count/_and/_or): a barrier whose
+    result is the reduction of a predicate over the block's threads."""
+    operation = next((m for m in ins.modifiers if m in ("popc", "and", "or")), None)
+    if operation is None:
+        raise _unsupported(ins, "barrier reduction without popc, and or or")
+    predicate = reader(ins.operands[-1], TYPES["pred"], ins.line)
+    out_type = TYPES["u32"] if operation == "popc" else TYPES["pred"]
+    write = writer(ins.operands[0], out_type, ins.line)
+
+    def reduce(f, mask, full):
+        block = f.block
+        votes = np.broadcast_to(np.asarray(predicate(f), dtype=bool), (f.lanes,)) & mask
+        blocks = int(block.block_of_lane[-1]) + 1
+        yes = np.bincount(block.block_of_lane, weights=votes, minlength=blocks)
+        present = np.bincount(block.block_of_lane, weights=mask, minlength=blocks)
+        if operation == "popc":
+            result = yes.astype(np.uint32)
+        elif operation == "and":
+            result = yes == present
+        else:
+            result = yes > 0
+        write(f, result[block.block_of_lane], mask, full)
+    return Op(PLAIN, reduce)
 
 
 _COMPILERS = {
