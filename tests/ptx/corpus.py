@@ -166,6 +166,18 @@ extern "C" __global__ void half_math(const __half *a, const __half *b, __half *o
 MORE_SOURCE = r"""
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+__constant__ float COEFFICIENTS[4] = {0.5f, -1.25f, 2.0f, 3.0f};
+__device__ int launches_seen;  /* a module .global variable, kept between launches */
+extern "C" __global__ void polynomial(const float *x, float *out, int *seen, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i == 0) *seen = atomicAdd(&launches_seen, 1);
+  if (i < n) {
+    float v = x[i], acc = 0.0f;
+    for (int k = 3; k >= 0; --k)
+      acc = acc * v + COEFFICIENTS[k];
+    out[i] = acc;
+  }
+}
 extern "C" __global__ void block_votes(const int *x, int *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   int v = i < n ? x[i] : 0;

@@ -194,3 +194,18 @@ def test_barrier_reductions_count_and_or_over_the_block(device):
                  + 10000 * (blocks > 8).any(axis=1))
     np.testing.assert_array_equal(device.download(d_out, n, np.int32),
                                   np.repeat(per_block, 128))
+
+
+def test_constant_memory_and_module_variables(device):
+    n = 100
+    x = RNG.random(n, dtype=np.float32)
+    d_out, d_seen = device.zeros(n, np.float32), device.zeros(1, np.int32)
+    for launch in range(3):
+        device.launch("polynomial", 1, 128, [ptr(device.upload(x)), ptr(d_out), ptr(d_seen),
+                                             (n, C_INT)])
+        assert device.download(d_seen, 1, np.int32)[0] == launch  # the variable persists
+    c = [np.float32(v) for v in (0.5, -1.25, 2.0, 3.0)]
+    acc = np.zeros(n, np.float32)
+    for k in range(3, -1, -1):
+        acc = (acc.astype(np.longdouble) * x + c[k]).astype(np.float32)  # fma: one rounding
+    np.testing.assert_array_equal(device.download(d_out, n, np.float32), acc)
