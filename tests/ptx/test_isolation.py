@@ -134,3 +134,22 @@ def test_launch_shape_and_parameters_are_checked_at_launch(session, ptx):
         connection.ctx_synchronize()
     assert caught.value.code == CUresult.CUDA_ERROR_INVALID_VALUE
     assert "16 bytes of parameters" in caught.value.message
+
+
+def test_module_variables_are_each_sessions_own(session):
+    from tests.ptx.corpus import MORE_SOURCE
+    ptx = compilers.nvrtc(MORE_SOURCE).encode()
+    seen = []
+    for name in ("vgpu-a", "vgpu-b"):
+        connection = session(name)
+        polynomial = _load(connection, ptx, "polynomial")
+        (x,) = connection.mem_alloc(4 * N)
+        (out,) = connection.mem_alloc(4 * N)
+        (counter,) = connection.mem_alloc(4)
+        for _ in range(2):
+            connection.launch_kernel(polynomial, 1, 1, 1, 32, 1, 1, 0, 0,
+                                     buffer=struct.pack("<QQQi", x, out, counter, 32))
+        connection.ctx_synchronize()
+        (data,) = connection.memcpy_dtoh(counter, 4, 0)
+        seen.append(struct.unpack("<i", data)[0])
+    assert seen == [1, 1]  # each session's second launch saw its own first
