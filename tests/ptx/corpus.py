@@ -166,6 +166,17 @@ extern "C" __global__ void half_math(const __half *a, const __half *b, __half *o
 MORE_SOURCE = r"""
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+struct Eight { float v[8]; };
+/* The callee gets a pointer into its caller's local copy of a parameter. */
+__device__ __noinline__ float total(const Eight *e) {
+  float s = 0.0f;
+  for (int k = 0; k < 8; ++k) s += e->v[k];
+  return s;
+}
+extern "C" __global__ void pointer_to_parameter(Eight e, float *out, int which) {
+  const float *p = which ? e.v : out;
+  out[threadIdx.x] = total(&e) + p[threadIdx.x & 7];
+}
 __constant__ float COEFFICIENTS[4] = {0.5f, -1.25f, 2.0f, 3.0f};
 __device__ int launches_seen;  /* a module .global variable, kept between launches */
 extern "C" __global__ void polynomial(const float *x, float *out, int *seen, int n) {

@@ -18,6 +18,10 @@ class Pair(ctypes.Structure):
     _fields_ = [("scale", ctypes.c_float), ("offset", ctypes.c_int)]
 
 
+class Eight(ctypes.Structure):
+    _fields_ = [("v", ctypes.c_float * 8)]
+
+
 @functools.cache
 def more_ptx():
     return compilers.nvrtc(corpus.MORE_SOURCE)
@@ -209,3 +213,12 @@ def test_constant_memory_and_module_variables(device):
     for k in range(3, -1, -1):
         acc = (acc.astype(np.longdouble) * x + c[k]).astype(np.float32)  # fma: one rounding
     np.testing.assert_array_equal(device.download(d_out, n, np.float32), acc)
+
+
+def test_a_device_function_reads_its_callers_local_memory(device):
+    values = np.arange(1, 9, dtype=np.float32)
+    d_out = device.zeros(32, np.float32)
+    device.launch("pointer_to_parameter", 1, 32, [(Eight((ctypes.c_float * 8)(*values)), Eight),
+                                                  ptr(d_out), (1, C_INT)])
+    np.testing.assert_array_equal(device.download(d_out, 32, np.float32),
+                                  values.sum() + values[np.arange(32) & 7])
