@@ -166,6 +166,20 @@ extern "C" __global__ void half_math(const __half *a, const __half *b, __half *o
 MORE_SOURCE = r"""
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+/* sm_80 asynchronous copies to shared memory, as cuda_pipeline.h issues
+   them; thread 5 asks for 8 of its 16 bytes (the rest are zeros). */
+extern "C" __global__ void staged(const float4 *in, float *out, int n) {
+  __shared__ float4 tile[64];
+  int t = threadIdx.x;
+  unsigned dst = (unsigned)__cvta_generic_to_shared(&tile[t]);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst),
+               "l"(&in[blockIdx.x * 64 + t]), "r"(t == 5 ? 8 : 16));
+  asm volatile("cp.async.commit_group;\n" ::);
+  asm volatile("cp.async.wait_group 0;\n" ::);
+  __syncthreads();
+  float4 v = tile[63 - t];
+  out[blockIdx.x * 64 + t] = v.x + v.y + v.z + v.w;
+}
 struct Eight { float v[8]; };
 /* The callee gets a pointer into its caller's local copy of a parameter. */
 __device__ __noinline__ float total(const Eight *e) {

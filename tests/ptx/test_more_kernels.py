@@ -222,3 +222,16 @@ def test_a_device_function_reads_its_callers_local_memory(device):
                                                   ptr(d_out), (1, C_INT)])
     np.testing.assert_array_equal(device.download(d_out, 32, np.float32),
                                   values.sum() + values[np.arange(32) & 7])
+
+
+def test_async_copies_to_shared_memory(device):
+    blocks = 2
+    data = RNG.random((blocks * 64, 4), dtype=np.float32)
+    d_out = device.zeros(blocks * 64, np.float32)
+    device.launch("staged", blocks, 64, [ptr(device.upload(data)), ptr(d_out),
+                                         (blocks * 64, C_INT)])
+    staged = data.reshape(blocks, 64, 4).copy()
+    staged[:, 5, 2:] = 0  # thread 5 copied 8 bytes of 16
+    expected = staged[:, ::-1, :].sum(axis=2, dtype=np.float32)
+    np.testing.assert_allclose(device.download(d_out, blocks * 64, np.float32),
+                               expected.ravel(), rtol=1e-6)

@@ -124,6 +124,37 @@ def compile_st(ins):
     return _op(st)
 
 
+def compile_cp_async(ins):
+    """cp.async global -> shared, done at once (the later commit and wait
+    then have nothing left to wait for); bytes past src-size are zeros."""
+    if ins.has("commit_group") or ins.has("wait_group") or ins.has("wait_all"):
+        return _op(lambda f, mask, full: None)
+    if not (ins.has("shared") and ins.has("global")) or ins.has("bulk"):
+        raise PtxError("line %d: %s is not supported by the simulated GPU: only "
+                       "cp.async.{ca,cg}.shared.global" % (ins.line, ins.text))
+    get_destination, _ = address_getter(ins, ins.operands[0], "shared")
+    get_source, _ = address_getter(ins, ins.operands[1], "global")
+    size = ins.operands[2].value
+    source_size = reader(ins.operands[3], TYPES["u32"], ins.line) \
+        if len(ins.operands) > 3 and not isinstance(ins.operands[3], Symbol) else None
+
+    def cp_async(f, mask, full):
+        sources = f.resolve("global", get_source(f), size, mask, ins)
+        (destination,) = f.resolve("shared", get_destination(f), size, mask, ins)
+        shared, _, shared_offsets = destination
+        valid = None
+        if source_size is not None:
+            valid = np.broadcast_to(np.asarray(source_size(f)), (f.lanes,))
+        for byte in range(size):
+            values = np.zeros(f.lanes, dtype=np.uint8)
+            for buffer, lanes, offsets in sources:
+                values[lanes] = buffer[offsets + byte]
+            if valid is not None:
+                values = np.where(valid > byte, values, np.uint8(0))
+            shared[shared_offsets + byte] = values[mask]
+    return _op(cp_async)
+
+
 _ATOM_OPS = {
     "add": lambda old, b, c: old + b,
     "min": lambda old, b, c: np.minimum(old, b),

@@ -941,6 +941,7 @@ _COMPILERS = {
     "prefetch": compile_nop, "prefetchu": compile_nop, "pmevent": compile_nop,
     "trap": compile_trap, "brkpt": compile_trap,
     "bar": compile_barrier, "barrier": compile_barrier,
+    "cp": memory_ops.compile_cp_async,
     "ld": memory_ops.compile_ld, "ldu": memory_ops.compile_ld, "st": memory_ops.compile_st,
     "atom": memory_ops.compile_atom, "red": memory_ops.compile_atom,
     "shfl": warp_ops.compile_shfl, "vote": warp_ops.compile_vote,
