@@ -92,10 +92,22 @@ class ManagementLink:
             self.registered.clear()
             return
         self._tell_exits()
+        self._apply_missed_revocations((answer or {}).get("revoked") or {})
         if report.ended_allocations:
             LOG.info("Sessions of allocation(s) %s ended; the controller unbound %s",
                      ", ".join(item["uuid"] for item in report.ended_allocations),
                      ", ".join((answer or {}).get("released") or ()) or "none")
+
+    def _apply_missed_revocations(self, revoked):
+        """The controller's answer names allocations this host reported a
+        session of whose generation is older than its current one (a cast
+        that did not arrive): revoke them as the cast would have."""
+        for allocation_uuid, below_generation in revoked.items():
+            LOG.info("The controller's report answer revokes allocation %s below "
+                     "generation %s (a revocation this host missed)", allocation_uuid,
+                     below_generation)
+            self.agent.revoke_allocation(allocation_uuid, below_generation,
+                                         "ended while this host missed the revocation")
 
     def gpu_server_exited(self, server, status, restart_in_s):
         """Tell the controller now rather than at the next heartbeat."""

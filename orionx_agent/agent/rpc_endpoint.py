@@ -31,6 +31,12 @@ class AgentEndpoint:
         LOG.info("Preempted the sessions of allocation %s (vGPUs %s)", allocation_uuid,
                  ", ".join(vgpu_uuids))
 
+    def revoke_allocation(self, ctxt, allocation_uuid, below_generation, reason):
+        """The allocation was deleted, unbound, preempted, resized down or
+        moved: end its sessions of older token generations on this host and
+        refuse their tokens (API 1.2)."""
+        self.agent.revoke_allocation(allocation_uuid, below_generation, reason)
+
     def resize_vgpu(self, ctxt, vgpu_uuid, compute_pct, memory_mb):
         """Apply a vGPU's new size to its live sessions, wherever they run here."""
         for server in self.agent.servers_with_vgpu(vgpu_uuid):

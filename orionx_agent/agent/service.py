@@ -12,7 +12,7 @@ import os
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
-from orionx_agent import addresses
+from orionx_agent import addresses, revocations
 from orionx_agent.agent import discovery, gateway, locator, management, rpc_endpoint, supervisor
 from orionx_agent.agent import metrics as agent_metrics
 from orionx_common import agent_rpcapi, controller_rpcapi, rpc
@@ -41,10 +41,12 @@ class AgentService:
         self.link = management.ManagementLink(self, self.controller_api,
                                               conf.agent.heartbeat_interval,
                                               conf.agent.register_retry_interval)
+        # What the controller revoked: kept for GPU servers that start later.
+        self.revocations = revocations.RevocationList()
         self.supervisor = supervisor.Supervisor(
             conf.state_dir, config_args, conf.session_secret,
             conf.agent.gpu_server_restart_delay, conf.agent.gpu_server_restart_delay_max,
-            on_exit=self.link.gpu_server_exited)
+            on_exit=self.link.gpu_server_exited, on_ready=self._tell_revocations)
         self.gateway = self._build_gateway(conf)
         self.vms = None  # KVM guests through libvirt, with [libvirt] connection_uri
         self._rpc_server = None
@@ -114,6 +116,40 @@ class AgentService:
             self.supervisor.start(gpu)
         else:
             self.supervisor.stop(gpu_uuid)
+
+    # -- revocation ----------------------------------------------------------------
+
+    def revoke_allocation(self, allocation_uuid, below_generation, reason):
+        """Remember a revocation and forward it to every GPU server of this
+        host: they end the allocation's sessions of older generations and
+        refuse its older tokens. A bad revocation is logged and dropped."""
+        try:
+            revoked = self.revocations.add(allocation_uuid, below_generation, reason)
+        except ValueError as exc:
+            LOG.warning("Ignoring a revocation: %s", exc)
+            return
+        for server in list(self.supervisor.servers.values()):
+            self._send_revocation(server, revoked)
+
+    def _tell_revocations(self, server):
+        """A GPU server (re)started: it learns every revocation in force."""
+        for revoked in self.revocations.all():
+            self._send_revocation(server, revoked)
+
+    @staticmethod
+    def _send_revocation(server, revoked):
+        try:
+            ended = server.control().revoke(revoked.allocation_id, revoked.below_generation,
+                                            revoked.reason)
+        except Exception as exc:  # ControlError, or a server not yet up: it
+            # learns the revocation when it is ready (on_ready).
+            LOG.warning("Cannot revoke allocation %s on GPU %s yet: %s",
+                        revoked.allocation_id, server.gpu["uuid"], exc)
+            return
+        if ended["sessions"]:
+            LOG.info("Revoked allocation %s below generation %d (%s) on GPU %s: ended "
+                     "sessions %s", revoked.allocation_id, revoked.below_generation,
+                     revoked.reason, server.gpu["uuid"], ended["sessions"])
 
     def servers_with_vgpu(self, vgpu_uuid):
         found = []

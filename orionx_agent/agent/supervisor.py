@@ -25,6 +25,9 @@ LOG = logging.getLogger(__name__)
 STABLE_RUN_S = 30.0
 STOP_TIMEOUT_S = 10.0
 READY_POLL_S = 0.05
+# How long a started server has to answer on its control socket before the
+# supervisor stops waiting to prepare it (it keeps running either way).
+READY_TIMEOUT_S = 60.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -76,13 +79,15 @@ def inherited_config_args(conf):
 class SupervisedServer:
     """The process of one GPU's server and the thread that keeps it running."""
 
-    def __init__(self, gpu, paths, command, restart_delay_s, restart_delay_max_s, on_exit):
+    def __init__(self, gpu, paths, command, restart_delay_s, restart_delay_max_s, on_exit,
+                 on_ready=None):
         self.gpu = gpu
         self.paths = paths
         self.command = command
         self.restart_delay_s = restart_delay_s
         self.restart_delay_max_s = restart_delay_max_s
         self.on_exit = on_exit
+        self.on_ready = on_ready or (lambda server: None)
         self.process = None
         self.restarts = 0
         self._control = None
@@ -165,6 +170,8 @@ class SupervisedServer:
                 LOG.error("Cannot start the GPU server of %s: %s", self.gpu["uuid"], exc)
                 status = None
             else:
+                if self.wait_ready(READY_TIMEOUT_S):
+                    self._ready()
                 status = self.process.wait()
             if self._stopping.is_set():
                 return
@@ -178,6 +185,12 @@ class SupervisedServer:
                 return
             self.restarts += 1
             delay_s = min(delay_s * 2, self.restart_delay_max_s)
+
+    def _ready(self):
+        try:
+            self.on_ready(self)
+        except Exception:  # e.g. telling it the revocations; it keeps running
+            LOG.exception("Preparing the started GPU server of %s failed", self.gpu["uuid"])
 
     def _notify(self, status, delay_s):
         try:
@@ -212,13 +225,15 @@ class Supervisor:
     """The servers of this host's pooled GPUs, by GPU uuid."""
 
     def __init__(self, state_dir, config_args, session_secret, restart_delay_s=1.0,
-                 restart_delay_max_s=60.0, on_exit=None):
+                 restart_delay_max_s=60.0, on_exit=None, on_ready=None):
         self.state_dir = state_dir
         self.config_args = list(config_args)
         self.session_secret = session_secret
         self.restart_delay_s = restart_delay_s
         self.restart_delay_max_s = restart_delay_max_s
         self.on_exit = on_exit or (lambda server, status, delay_s: None)
+        # Called, with the SupervisedServer, each time a server process answers.
+        self.on_ready = on_ready or (lambda server: None)
         self.servers = {}
         self._lock = threading.Lock()
 
@@ -238,7 +253,7 @@ class Supervisor:
             write_server_config(paths, gpu, self.session_secret)
             server = SupervisedServer(gpu, paths, self.command_for(gpu, paths),
                                       self.restart_delay_s, self.restart_delay_max_s,
-                                      self.on_exit)
+                                      self.on_exit, self.on_ready)
             self.servers[gpu["uuid"]] = server
         server.start()
         return server
