@@ -12,6 +12,7 @@ import bisect
 import functools
 import mmap
 import queue
+import struct
 import threading
 import time
 
@@ -466,6 +467,19 @@ class SimContext(BackendContext):
                             "cuModuleGetFunction: no kernel %r in the built-in module; it "
                             "has %s" % (name, ", ".join(sorted(KERNELS))))
         return kernel
+
+    def param_layout(self, function):
+        """(packed bytes, [(offset, size)] per parameter) of a function, for
+        cuFuncGetParamInfo and kernelParams packing (FUNC_GET_PARAM_LAYOUT)."""
+        if isinstance(function, PtxFunction):
+            return function.param_bytes, [(offset, nbytes) for _, _, offset, nbytes
+                                          in function.param_layout]
+        layout, offset = [], 0
+        for code in function.params.format.lstrip("<"):
+            nbytes = struct.calcsize("<" + code)
+            layout.append((offset, nbytes))
+            offset += nbytes  # the built-ins' orders need no padding
+        return function.params.size, layout
 
     def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map,
                charge=None):

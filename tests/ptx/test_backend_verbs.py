@@ -97,3 +97,13 @@ def test_an_ending_session_stops_its_running_kernel(context):
     assert time.monotonic() - started < 2.0
     assert caught.value.code == CUresult.CUDA_ERROR_LAUNCH_FAILED
     assert "session ended" in caught.value.message
+
+
+def test_parameter_layouts_of_ptx_and_builtin_functions(context):
+    from guest_runtime.protocol import BUILTIN_MODULE_IMAGE
+    ctx, _ = context
+    module = ctx.link_modules([_rdc(KERNEL), _rdc(LIBRARY)])
+    assert ctx.param_layout(ctx.get_function(module, "apply")) == (12, [(0, 8), (8, 4)])
+    builtin = ctx.load_module(BUILTIN_MODULE_IMAGE)
+    assert ctx.param_layout(ctx.get_function(builtin, "axpy_f32")) == (
+        28, [(0, 8), (8, 8), (16, 8), (24, 4)])
