@@ -546,7 +546,7 @@ class SimContext(BackendContext):
 
     def abort_kernels(self):
         """The session is ending: its PTX kernels, queued or running, stop at
-        their next instruction, so that freeing its memory (which waits for
+        their next branch or call, so that freeing its memory (which waits for
         them) does not wait for a long kernel to finish."""
         self._abandoned.set()
 

@@ -322,7 +322,7 @@ class Launch:
     instruction_budget: int
     sm_count: int = 16
     # Set when the launching session ends (preempted, disconnected): the
-    # kernel stops at its next instruction instead of holding the GPU.
+    # kernel stops at its next branch or call instead of holding the GPU.
     abandoned: object = None
     executed: int = 0
 
