@@ -45,7 +45,11 @@ class DeviceMemory:
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._waiting = 0
-        self._admitted_bytes = 0  # past the limit check, not yet claimed
+        # Bytes of every live buffer, wherever it is, plus those past the
+        # limit check and not yet allocated: what the limit bounds. Kept on
+        # its own, as a buffer being restored is briefly both claimed
+        # resident and still evicted.
+        self._held_bytes = 0
 
     @property
     def limit_bytes(self):
@@ -66,16 +70,16 @@ class DeviceMemory:
         """A new resident buffer of ``nbytes`` for ``session``, added to its map."""
         self._check_limit(session, nbytes)
         try:
-            self._claim(session, nbytes, admitted=True)
+            self._claim(session, nbytes)
         except BaseException:
-            with self._lock:
-                self._admitted_bytes -= nbytes
+            self._unhold(nbytes)
             raise
         try:
             dptr, handle = self._with_room(session, lambda: session.context.alloc(nbytes),
                                            nbytes)
         except BaseException:
             self._unclaim(nbytes)
+            self._unhold(nbytes)
             raise
         allocation = Allocation(dptr, nbytes, handle)
         session.memory_map.add(allocation)
@@ -85,6 +89,7 @@ class DeviceMemory:
         """Free a buffer that ``session``'s map no longer holds, wherever it is."""
         session.context.free(allocation)
         with self._room:
+            self._held_bytes -= allocation.nbytes
             if allocation.resident:
                 self.resident_bytes -= allocation.nbytes
             else:
@@ -123,11 +128,11 @@ class DeviceMemory:
 
     def _check_limit(self, session, nbytes):
         with self._lock:
-            held = self.resident_bytes + self.evicted_bytes + self._admitted_bytes
+            held = self._held_bytes
             if held + nbytes <= self.limit_bytes:
-                # Counted until its claim makes it resident: two allocations
-                # at once cannot both pass the limit on the same room.
-                self._admitted_bytes += nbytes
+                # Counted from here: two allocations at once cannot both
+                # pass the limit on the same room.
+                self._held_bytes += nbytes
                 return
         raise CudaError(
             CUresult.CUDA_ERROR_OUT_OF_MEMORY,
@@ -138,20 +143,23 @@ class DeviceMemory:
                self.limit_bytes // MB, self.physical_bytes // MB, self.oversub_ratio,
                held / MB))
 
-    def _claim(self, session, nbytes, admitted=False):
-        """Count ``nbytes`` as resident (and no longer as admitted), evicting
-        other sessions' buffers until they fit the physical memory."""
+    def _claim(self, session, nbytes):
+        """Count ``nbytes`` as resident, evicting other sessions' buffers
+        until they fit the physical memory."""
         deadline = time.monotonic() + ROOM_WAIT_S
         while True:
             with self._lock:
                 if self.resident_bytes + nbytes <= self.physical_bytes:
                     self.resident_bytes += nbytes
-                    if admitted:
-                        self._admitted_bytes -= nbytes
                     return
                 short = self.resident_bytes + nbytes - self.physical_bytes
             if not self._evict_from_another(session, short):
                 self._wait_for_room(session, nbytes, 0, deadline)
+
+    def _unhold(self, nbytes):
+        with self._room:
+            self._held_bytes -= nbytes
+            self._room.notify_all()
 
     def _unclaim(self, nbytes):
         with self._room:
@@ -183,6 +191,12 @@ class DeviceMemory:
             return self.resident_bytes - mine - claimed_bytes > 0
 
     def _wait_for_room(self, session, nbytes, claimed_bytes, deadline):
+        with self._lock:
+            # Room may have come since the caller looked (another session
+            # freed, or was evicted by a third): then there is nothing to
+            # wait for, and no reason to refuse.
+            if nbytes and self.resident_bytes + nbytes <= self.physical_bytes:
+                return
         if not self._others_hold(session, claimed_bytes) or time.monotonic() > deadline:
             raise CudaError(
                 CUresult.CUDA_ERROR_OUT_OF_MEMORY,
