@@ -177,7 +177,9 @@ class AgentService:
         self._rpc_server.start()
         self.link.start()
         if self.conf.agent.metrics_listen:
-            self.metrics = agent_metrics.MetricsServer(self, self.conf.agent.metrics_listen)
+            self.metrics = agent_metrics.MetricsServer(
+                self, self.conf.agent.metrics_listen, self.conf.agent.metrics_token,
+                self.conf.agent.metrics_allocation_labels)
             self.metrics.start()
         if self.conf.libvirt.connection_uri:
             from orionx_agent.agent.vm_support import VmSupport

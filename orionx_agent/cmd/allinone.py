@@ -54,8 +54,11 @@ def _apply_cli(conf):
         if not conf.agent.gateway_advertise_host:
             conf.set_override("gateway_advertise_host", conf.api.bind_host, group="agent")
     if _is_default(conf, "metrics_listen", "agent"):
-        conf.set_override("metrics_listen", "%s:%d" % (
-            conf.api.bind_host, conf.api.bind_port + 2), group="agent")
+        # Beside the API, but on loopback unless a token guards it: every
+        # project's sessions show there.
+        host = conf.api.bind_host if conf.agent.metrics_token else "127.0.0.1"
+        conf.set_override("metrics_listen", "%s:%d" % (host, conf.api.bind_port + 2),
+                          group="agent")
     if _is_default(conf, "auth_strategy", "api") and conf.api.bind_host in LOOPBACK_HOSTS:
         # A pool only this machine can reach, started without a config that
         # says otherwise: no accounts to set up before the first try. Any

@@ -85,8 +85,26 @@ agent_opts = [
         default="",
         help="HOST:PORT where the agent serves /metrics in Prometheus format: "
         "per-session device time, memory, evictions and data-plane bytes of "
-        "this host's GPU servers, and the gateway's routed connections. For "
-        "example 0.0.0.0:9187. Empty: not served.",
+        "this host's GPU servers, and the gateway's routed connections. A bare "
+        "PORT (or :PORT) listens on 127.0.0.1 only. An address other than "
+        "loopback needs metrics_token. Empty: not served.",
+    ),
+    cfg.StrOpt(
+        "metrics_token",
+        default="",
+        secret=True,
+        help="Bearer token a scraper must send (Authorization: Bearer TOKEN) "
+        "to read /metrics; other requests are answered 401. Required when "
+        "metrics_listen is not a loopback address. Empty: no token asked "
+        "(loopback only).",
+    ),
+    cfg.BoolOpt(
+        "metrics_allocation_labels",
+        default=False,
+        help="Label per-session metrics with their allocation and vGPU ids. "
+        "Off by default: whoever scrapes the agent sees every project's "
+        "sessions, and allocation ids are the project's to see; the "
+        "controller's API shows them per project.",
     ),
     cfg.PortOpt(
         "vsock_port",
