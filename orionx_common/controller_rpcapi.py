@@ -12,6 +12,16 @@ The figures in heartbeat's ``usage`` are ``measured_compute_pct`` and
 ``measured_memory_mb`` (docs/console.md). Agents of the previous release
 send them as ``used_compute_pct``/``used_memory_mb``; the controller reads
 those too, until the next release, so the version stays 1.1.
+
+``report_sessions`` takes each live session with its ``allocation_uuid``
+and token ``generation`` (a session without one is of generation 0) and
+answers ``{"released": [allocation uuid, ...], "revoked": {allocation uuid:
+below_generation}}``: the acquire-mode allocations unbound, and for every
+allocation the agent still runs a session of with a token of an ended
+binding (or which no longer exists: ``REVOKE_ALL_GENERATIONS``), the
+generation below which its tokens are revoked. The agent applies
+``revoked`` as it applies the ``revoke_allocation`` cast. Agents that do
+not read ``revoked`` ignore it, so the version stays 1.1.
 """
 
 import oslo_messaging as messaging

@@ -23,6 +23,24 @@ controller_opts = [
         min=1,
         help="Seconds between two checks for nodes that missed heartbeats.",
     ),
+    cfg.IntOpt(
+        "revocation_timeout_s",
+        default=30,
+        min=1,
+        help="Seconds the capacity of a deleted, unbound or preempted "
+        "allocation stays counted on its GPUs while a session of it may "
+        "still run there. It is handed on earlier when the GPU's host "
+        "reports no live session of the allocation, or is marked down.",
+    ),
+    cfg.IntOpt(
+        "unbound_acquire_ttl_s",
+        default=900,
+        min=60,
+        help="Seconds after which an unbound acquire-mode allocation made by "
+        "orionx-run (unbind_on_session_end) with no session and no bind is "
+        "deleted, with an event: its program was killed before it could "
+        "delete it.",
+    ),
 ]
 
 

@@ -34,14 +34,19 @@ class ControllerManager:
         return node
 
     def report_sessions(self, ctxt, hostname, sessions, ended_allocations=()):
-        """The data-plane sessions on ``hostname``'s GPUs now, and the
-        allocations whose sessions there ended since the last report
-        ([{uuid, last_seen_at}]); the acquire-mode ones among those are
-        unbound unless they were bound again since."""
-        released = agent_reports.sessions_ended(hostname, list(ended_allocations or ()))
-        LOG.debug("Node %s reports %d session(s); unbound %s", hostname, len(sessions or ()),
-                  released)
-        return {"released": released}
+        """The data-plane sessions on ``hostname``'s GPUs now (each with its
+        allocation_uuid and token generation), and the allocations whose
+        sessions there ended since the last report ([{uuid,
+        last_seen_at}]). The reply names the acquire-mode allocations
+        unbound ("released") and, for every allocation the host still runs
+        a session of with an ended binding's token, the generation below
+        which its tokens are revoked ("revoked": {uuid: below_generation}):
+        the agent applies it as it applies the revoke_allocation cast."""
+        answer = agent_reports.report_sessions(hostname, sessions,
+                                               ended_allocations or ())
+        LOG.debug("Node %s reports %d session(s); unbound %s, revoked %s", hostname,
+                  len(sessions or ()), answer["released"], answer["revoked"])
+        return answer
 
     def locate_gpu(self, ctxt, gpu_uuid):
         """Which node holds a GPU, and its endpoints (an agent relaying)."""

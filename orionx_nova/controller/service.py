@@ -19,7 +19,7 @@ from orionx_nova.alerts import checker
 from orionx_nova.conf import CONF
 from orionx_nova.controller import leadership, manager
 from orionx_nova.db import models
-from orionx_nova.objects import history, nodes, queue
+from orionx_nova.objects import history, housekeeping, nodes, queue
 from orionx_nova.placement import loop as placement_loop
 
 LOG = logging.getLogger(__name__)
@@ -81,6 +81,12 @@ class ControllerService:
         down = nodes.reap_dead_nodes()
         if down:
             LOG.warning("Nodes marked down after missed heartbeats: %s", ", ".join(down))
+        expired = housekeeping.release_expired_holds()
+        if expired:
+            LOG.warning("Capacity of allocation(s) %s handed on after [controller] "
+                        "revocation_timeout_s with their sessions not reported gone",
+                        ", ".join(expired))
+        housekeeping.delete_abandoned_acquires()
         # Capacity may also have freed through paths that could not serve the
         # queue themselves (a crash between commit and serving); serving is
         # cheap when nothing fits.

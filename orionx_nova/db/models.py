@@ -13,6 +13,7 @@ string lengths are bounded so MySQL can index them; timestamps are naive UTC.
 import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -90,6 +91,9 @@ class Node(TimestampMixin, Base):
     # JSON object of data-plane endpoints the agent offers, e.g.
     # {"unix": "/run/orionx/agent.sock", "tcp": "10.0.0.5:8701"}.
     endpoints: Mapped[str | None] = mapped_column(Text)
+    # When its agent last (re)started: bindings older than this cannot have
+    # a session that survived the restart (reconciliation, docs/scheduler.md).
+    registered_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     gpus: Mapped[list["PhysicalGpu"]] = relationship(back_populates="node")
 
@@ -177,6 +181,13 @@ class Allocation(TimestampMixin, Base):
     # old one's.
     placed_at: Mapped[datetime.datetime | None] = mapped_column(
         DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"))
+    # Bumped whenever the vGPUs are bound anew, unbound, preempted, resized
+    # down, moved or deleted; session tokens carry it and GPU servers refuse
+    # tokens older than the generation they were told (docs/scheduler.md).
+    binding_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The binding generation of the newest session token minted; NULL: none
+    # yet. A binding no token was minted for has no session to wait for.
+    token_generation: Mapped[int | None] = mapped_column(Integer)
 
     vgpus: Mapped[list["VGpu"]] = relationship(
         back_populates="allocation",
@@ -209,6 +220,31 @@ class VGpu(Base):
 
     allocation: Mapped[Allocation] = relationship(back_populates="vgpus")
     physical_gpu: Mapped[PhysicalGpu | None] = relationship(back_populates="vgpus")
+
+
+class CapacityHold(Base):
+    """A released vGPU's capacity, still counted in its GPU's
+    ``allocated_*``, while a session of the allocation may be alive on the
+    GPU server: until its host reports no session of the allocation older
+    than ``below_generation``, the host is declared down, or
+    ``expires_at`` (``[controller] revocation_timeout_s``) passes."""
+
+    __tablename__ = "capacity_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The allocation's uuid, not a foreign key: a deleted allocation's
+    # capacity is held too.
+    allocation_uuid: Mapped[str] = mapped_column(String(UUID_LEN))
+    physical_gpu_id: Mapped[int] = mapped_column(
+        ForeignKey("physical_gpus.id", ondelete="CASCADE"))
+    hostname: Mapped[str] = mapped_column(String(255), index=True)
+    compute_pct: Mapped[int] = mapped_column(Integer)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    below_generation: Mapped[int] = mapped_column(BigInteger)
+    # deleted, unbound, preempted, moved: what the revocation said.
+    reason: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTime, index=True)
 
 
 class Event(Base):

@@ -16,7 +16,14 @@ from orionx_nova import exception
 from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
-from orionx_nova.objects import allocation_body, allocation_views, change, events, evictions
+from orionx_nova.objects import (
+    allocation_body,
+    allocation_views,
+    change,
+    events,
+    evictions,
+    revocations,
+)
 from orionx_nova.scheduler import candidates, claims, fit, planner, queue, vgpu_binding
 
 ALLOCATIONS = models.Allocation.__table__
@@ -231,7 +238,9 @@ def create(body, project_id=None, user_id=None):
         "Allocation request")
 
 
-def _lock(session, uuid, project_id):
+def lock(session, uuid, project_id=None):
+    """The allocation's row, locked for the transaction; NotFound when it
+    does not exist or belongs to another project."""
     row = session.execute(_LOCK_ALLOCATION, {"uuid": uuid}).mappings().first()
     if row is None or (project_id is not None and row["project_id"] != project_id):
         raise exception.NotFound("Allocation %s not found" % uuid)
@@ -272,19 +281,24 @@ def list(project_id=None, state=None, consumer=None):
 
 
 def _delete(session, change_set, uuid, project_id):
+    delete_locked(session, change_set, lock(session, uuid, project_id))
+
+
+def delete_locked(session, change_set, allocation):
+    """Delete the allocation whose row this transaction locked, and revoke
+    its binding."""
     # The allocation is locked first and its vGPUs read in a statement of
     # their own. One joined locking read would not do: under READ COMMITTED
     # (PostgreSQL) a locking read that waited returns the newest version of
     # the row it locks but the joined rows of its older snapshot, so it
     # could miss vGPUs that a queue server bound meanwhile, and deleting
     # them would leak their GPU's capacity.
-    allocation = _lock(session, uuid, project_id)
     bound = _bound(_vgpu_rows(session, allocation["id"]))
     # Deleting the allocation removes its vGPU rows (ON DELETE CASCADE), so
     # they are released without being unbound, after the delete: a drain
     # finishes only on a GPU that holds no vGPU row any more.
     session.execute(_DELETE_ALLOCATION, {"allocation_id": allocation["id"]})
-    change_set.release(session, bound, unbind=False)
+    revocations.end_binding(session, change_set, allocation, bound, "deleted", unbind=False)
 
 
 def delete(uuid, project_id=None):
@@ -318,7 +332,7 @@ def _set_state(session, allocation_id, state, reason, now, placed_at=None):
 
 
 def _bind(session, change_set, uuid, project_id, queue_allowed):
-    row = _lock(session, uuid, project_id)
+    row = lock(session, uuid, project_id)
     vgpu_rows = _vgpu_rows(session, row["id"])
     all_bound = all(v.physical_gpu_id is not None for v in vgpu_rows)
     if row["state"] == "queued" or (row["state"] == "active" and all_bound):
@@ -361,14 +375,16 @@ def bind(uuid, project_id=None, queue=True):
 
 
 def _unbind(session, change_set, uuid, project_id):
-    row = _lock(session, uuid, project_id)
+    row = lock(session, uuid, project_id)
     if row["mode"] != "acquire":
         raise exception.InvalidRequest(
             "Allocation %s is in reserve mode: it holds its vGPUs until deleted; delete "
             "it instead, or use mode acquire to bind and unbind" % uuid
         )
-    freed = bool(change_set.release(session, _bound(_vgpu_rows(session, row["id"]))))
-    if freed or row["state"] != "active":
+    bound = _bound(_vgpu_rows(session, row["id"]))
+    if bound:
+        revocations.end_binding(session, change_set, row, bound, "unbound")
+    if bound or row["state"] != "active":
         _set_state(session, row["id"], "active", None, models.utcnow())
 
 
@@ -393,7 +409,7 @@ def _unbind_ended(session, change_set, uuid, hostname, last_seen_at):
     if last_seen_at is not None and row["placed_at"] is not None and \
             row["placed_at"] > last_seen_at:
         return False  # bound again since: the binding is a new application's
-    change_set.release(session, bound)
+    revocations.end_binding(session, change_set, row, bound, "session ended")
     _set_state(session, row["id"], "active", None, models.utcnow())
     # Its sessions on other hosts run on capacity just released: end them.
     elsewhere = {}
@@ -424,7 +440,7 @@ def unbind_ended(uuid, hostname, last_seen_at=None):
 
 
 def _preempt(session, change_set, uuid, project_id):
-    row = _lock(session, uuid, project_id)
+    row = lock(session, uuid, project_id)
     if row["state"] == "preempted":
         return
     if row["state"] != "active":
@@ -507,7 +523,7 @@ def _grow_in_place(session, vgpu, compute_pct, memory_mb):
 
 
 def _resize(session, change_set, uuid, body, project_id):
-    row = _lock(session, uuid, project_id)
+    row = lock(session, uuid, project_id)
     vgpu_rows = _vgpu_rows(session, row["id"])
     targets = _resize_targets(row, vgpu_rows, body)
     changed = [v for v in vgpu_rows if targets[v.index] != (v.compute_pct, v.memory_mb)]
@@ -546,6 +562,12 @@ def _resize(session, change_set, uuid, body, project_id):
         for v in changed
         if v.physical_gpu_id is not None
     )
+    if shrunk:
+        # Sessions opened for the larger size end; the guest asks for new
+        # tokens of the new size.
+        revocations.revoke(session, change_set, row,
+                           {v.node for v in changed if v.physical_gpu_id is not None},
+                           "resized down")
     # A queued allocation that changed size may fit now.
     if shrunk or row["state"] == "queued":
         change_set.capacity_freed = True

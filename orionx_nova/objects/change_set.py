@@ -47,6 +47,11 @@ class ChangeSet:
         self.capacity_freed = True
         return freed
 
+    def unbind(self, session, bound):
+        """Unbind ``bound`` vGPU rows whose capacity stays held
+        (:mod:`.revocations`); nothing is freed yet."""
+        vgpu_binding.unbind_vgpus(session, bound)
+
 
 def commit(work, what):
     """Run ``work(session, change_set)`` in one transaction, again with a

@@ -12,10 +12,13 @@ verify it without a database), and per vGPU the endpoints to try in order:
 * the guest did not say where it runs: the holding host's gateway.
 """
 
+import sqlalchemy as sa
+
 from orionx_common.session_token import mint_token
 from orionx_nova import exception
 from orionx_nova.conf import CONF
-from orionx_nova.objects import allocations, nodes
+from orionx_nova.db import api as db_api
+from orionx_nova.objects import allocation_views, allocations, nodes
 
 DEFAULT_TTL_S = 3600
 MAX_TTL_S = 7 * 86400
@@ -65,6 +68,23 @@ def _check_bound(allocation):
             "not served over the data plane" % allocation["uuid"])
 
 
+def _bound_for_tokens(uuid, project_id):
+    """The allocation, checked bound, and the binding generation its tokens
+    carry. Recorded as minted under the allocation's row lock, so a binding
+    that ends later knows a session may run (objects/revocations.py)."""
+    with db_api.transaction() as session:
+        allocations.lock(session, uuid, project_id)
+        allocation = allocation_views.load(session, allocations.ALLOCATIONS.c.uuid == uuid)[0]
+        _check_bound(allocation)
+        generation = session.execute(
+            sa.select(allocations.ALLOCATIONS.c.binding_generation)
+            .where(allocations.ALLOCATIONS.c.uuid == uuid)).scalar_one()
+        session.execute(
+            sa.update(allocations.ALLOCATIONS).where(allocations.ALLOCATIONS.c.uuid == uuid)
+            .values(token_generation=generation))
+    return allocation, generation
+
+
 def create(uuid, project_id=None, host=None, ttl_s=DEFAULT_TTL_S):
     """Tokens and endpoints for the bound allocation ``uuid``'s vGPUs."""
     if not CONF.session_secret:
@@ -73,8 +93,7 @@ def create(uuid, project_id=None, host=None, ttl_s=DEFAULT_TTL_S):
             "tokens; set it to the value the agents use")
     if not isinstance(ttl_s, int) or isinstance(ttl_s, bool) or not 1 <= ttl_s <= MAX_TTL_S:
         raise exception.InvalidRequest("ttl_s must be an integer from 1 to %d" % MAX_TTL_S)
-    allocation = allocations.get(uuid, project_id)
-    _check_bound(allocation)
+    allocation, generation = _bound_for_tokens(uuid, project_id)
     guest_node = _node_or_none(host)
     if host and guest_node is None:
         raise exception.InvalidRequest(
@@ -89,7 +108,8 @@ def create(uuid, project_id=None, host=None, ttl_s=DEFAULT_TTL_S):
             "uuid": vgpu["uuid"],
             "gpu_uuid": vgpu["gpu_uuid"],
             "node": vgpu["node"],
-            "token": mint_token(CONF.session_secret, allocation["uuid"], [claim], ttl_s),
+            "token": mint_token(CONF.session_secret, allocation["uuid"], [claim], ttl_s,
+                                generation=generation),
             "endpoints": endpoints_for(_node_or_none(vgpu["node"]), guest_node),
         })
     return {"allocation_uuid": allocation["uuid"], "ttl_s": ttl_s, "vgpus": result}

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from orionx_nova.conf import CONF
 from orionx_nova.db import models
-from orionx_nova.objects import events
+from orionx_nova.objects import events, revocations
 from orionx_nova.scheduler import claims, preemption, vgpu_binding
 
 ALLOCATIONS = models.Allocation.__table__
@@ -21,7 +21,9 @@ def _lock_running(session, ids):
     """Lock the allocations to evict; one that stopped running meanwhile
     means the plan was made on stale data, so the caller plans again."""
     locked = session.execute(
-        sa.select(ALLOCATIONS.c.id, ALLOCATIONS.c.uuid, ALLOCATIONS.c.requeue)
+        sa.select(ALLOCATIONS.c.id, ALLOCATIONS.c.uuid, ALLOCATIONS.c.requeue,
+                  ALLOCATIONS.c.host, ALLOCATIONS.c.binding_generation,
+                  ALLOCATIONS.c.token_generation)
         .where(ALLOCATIONS.c.id.in_(ids), ALLOCATIONS.c.state == "active")
         .order_by(ALLOCATIONS.c.id)
         .with_for_update()
@@ -41,7 +43,7 @@ def _bound_vgpus(session, ids):
             VGPUS.c.compute_pct,
             VGPUS.c.memory_mb,
             GPUS.c.draining,
-            NODES.c.hostname,
+            NODES.c.hostname.label("node"),
         )
         .select_from(
             VGPUS.join(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id).join(
@@ -58,12 +60,16 @@ def evict(session, change_set, allocation_ids, reason, now, by_allocation=None):
     ``queued`` again when they asked to ``requeue``), record an event each
     and cast ``preempt_session`` to each host, naming ``by_allocation``
     (the allocation that takes the capacity, None for an operator's
-    eviction) so the guest's error can say who. Raises RaceLost when one
-    of them stopped running meanwhile."""
+    eviction) so the guest's error can say who, and revoke their tokens.
+    An operator's eviction holds the capacity while their sessions may
+    run (:mod:`.revocations`); one for a request hands it to the request
+    at once, the casts ending the evicted sessions within a second.
+    Raises RaceLost when one of them stopped running meanwhile."""
     ids = sorted(allocation_ids)
     locked = _lock_running(session, ids)
     bound = _bound_vgpus(session, ids)
-    for allocation_id, uuid, requeue in locked:
+    for allocation in locked:
+        allocation_id, uuid, requeue = allocation.id, allocation.uuid, allocation.requeue
         state = "queued" if requeue else "preempted"
         session.execute(
             sa.update(ALLOCATIONS)
@@ -78,16 +84,17 @@ def evict(session, change_set, allocation_ids, reason, now, by_allocation=None):
             "preempted",
             "Allocation %s was evicted (%s) and is now %s." % (uuid, reason, state),
         )
+        mine = [row for row in bound if row.allocation_id == allocation_id]
         by_host = {}
-        for row in bound:
-            if row.allocation_id == allocation_id:
-                by_host.setdefault(row.hostname, []).append(row.uuid)
+        for row in mine:
+            by_host.setdefault(row.node, []).append(row.uuid)
         for host, vgpu_uuids in sorted(by_host.items()):
             change_set.cast("preempt_session", host, allocation_uuid=uuid,
-                        vgpu_uuids=sorted(vgpu_uuids), by_allocation=by_allocation)
-    # Released last, so an agent ends the sessions before it hears that a
-    # drained GPU changed pools.
-    change_set.release(session, bound)
+                            vgpu_uuids=sorted(vgpu_uuids), by_allocation=by_allocation)
+        # Released after the casts, so an agent ends the sessions before it
+        # hears that a drained GPU changed pools.
+        revocations.end_binding(session, change_set, allocation._mapping, mine, "preempted",
+                                hold=by_allocation is None)
 
 
 def evict_and_plan(session, change_set, request, reason, now):

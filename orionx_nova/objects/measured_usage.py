@@ -99,7 +99,8 @@ def _current(table, now):
     query = sa.select(table.c.uuid, table.c.measured_compute_pct,
                       table.c.measured_memory_mb).where(table.c.measured_at >= cutoff)
     figures = {}
-    with db_api.transaction() as session:
+    # Read-only: the usage sampler reads it inside its own write transaction.
+    with db_api.transaction(read_only=True) as session:
         for uuid, compute_pct, memory_mb in session.execute(query):
             measured = {"measured_compute_pct": compute_pct, "measured_memory_mb": memory_mb}
             figures[uuid] = {f: v for f, v in measured.items() if v is not None}

@@ -17,7 +17,7 @@ from orionx_nova import exception
 from orionx_nova.conf import CONF
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
-from orionx_nova.objects import change, events
+from orionx_nova.objects import change, events, revocations
 from orionx_nova.objects.formatting import iso8601, json_object
 
 NODES = models.Node.__table__
@@ -96,7 +96,8 @@ def _lock_node(session, hostname):
 
 def _upsert_node(session, hostname, endpoints, now):
     node = _lock_node(session, hostname)
-    values = {"state": "up", "last_heartbeat_at": now, "endpoints": json.dumps(endpoints or {})}
+    values = {"state": "up", "last_heartbeat_at": now, "registered_at": now,
+              "endpoints": json.dumps(endpoints or {})}
     if node is None:
         node_uuid = str(uuidlib.uuid4())
         node_id = session.execute(
@@ -368,7 +369,9 @@ def _allocations_on_node(session, node_id):
         .where(GPUS.c.node_id == node_id)
     )
     return session.execute(
-        sa.select(ALLOCATIONS.c.id, ALLOCATIONS.c.uuid, ALLOCATIONS.c.mode, ALLOCATIONS.c.state)
+        sa.select(ALLOCATIONS.c.id, ALLOCATIONS.c.uuid, ALLOCATIONS.c.mode, ALLOCATIONS.c.state,
+                  ALLOCATIONS.c.host, ALLOCATIONS.c.binding_generation,
+                  ALLOCATIONS.c.token_generation)
         .where(ALLOCATIONS.c.id.in_(on_node))
         .order_by(ALLOCATIONS.c.id)
         .with_for_update()
@@ -377,7 +380,9 @@ def _allocations_on_node(session, node_id):
 
 def _release_acquired(session, change_set, allocation, hostname, now):
     """An application's GPU vanished with its node: release every binding of
-    the allocation (it must bind again) and keep the allocation."""
+    the allocation (it must bind again) and keep the allocation. Its
+    sessions on other hosts are revoked; the capacity is handed on now,
+    since what held it went down with the node."""
     bound = session.execute(
         sa.select(
             VGPUS.c.id,
@@ -385,11 +390,14 @@ def _release_acquired(session, change_set, allocation, hostname, now):
             VGPUS.c.compute_pct,
             VGPUS.c.memory_mb,
             GPUS.c.draining,
+            NODES.c.hostname.label("node"),
         )
-        .select_from(VGPUS.join(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id))
+        .select_from(VGPUS.join(GPUS, GPUS.c.id == VGPUS.c.physical_gpu_id)
+                     .join(NODES, NODES.c.id == GPUS.c.node_id))
         .where(VGPUS.c.allocation_id == allocation.id)
     ).all()
-    change_set.release(session, bound)
+    revocations.end_binding(session, change_set, allocation._mapping, bound, "node down",
+                            hold=False)
     reason = "node %s went down; bind again to run" % hostname
     session.execute(
         sa.update(ALLOCATIONS)
@@ -424,6 +432,8 @@ def _mark_down(session, change_set, node, now):
             iso8601(node.last_heartbeat_at) or "never",
         ),
     )
+    # Its sessions went down with it: capacity held for them is handed on.
+    revocations.release_host(session, change_set, node.hostname)
     for allocation in _allocations_on_node(session, node.id):
         if allocation.mode == "acquire":
             _release_acquired(session, change_set, allocation, node.hostname, now)

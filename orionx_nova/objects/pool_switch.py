@@ -11,7 +11,7 @@ import builtins
 import sqlalchemy as sa
 
 from orionx_nova.db import models
-from orionx_nova.objects import events
+from orionx_nova.objects import events, revocations
 
 GPUS = models.PhysicalGpu.__table__
 NODES = models.Node.__table__
@@ -76,5 +76,6 @@ def finish_drains(session, change_set, gpu_ids):
         .all()
     )
     for gpu in draining:
-        if not bound_allocations(session, gpu["id"]):
+        if not bound_allocations(session, gpu["id"]) and not revocations.held_on(session,
+                                                                                gpu["id"]):
             switch(session, change_set, gpu, other_pool(gpu["pool"]))

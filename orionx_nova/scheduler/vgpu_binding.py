@@ -15,6 +15,7 @@ from orionx_nova.conf import CONF
 from orionx_nova.db import models
 from orionx_nova.scheduler import candidates, claims, planner
 
+ALLOCATIONS = models.Allocation.__table__
 VGPUS = models.VGpu.__table__
 
 # How many candidate GPUs a request reads per vGPU before falling back to
@@ -115,6 +116,10 @@ def bind_vgpus(session, request, placed, now):
         )
         if result.rowcount != 1:
             raise claims.RaceLost("vGPU %s was bound meanwhile" % demand.vgpu_id)
+    # Bound anew: a new binding generation (docs/scheduler.md, "Revocation").
+    session.execute(
+        sa.update(ALLOCATIONS).where(ALLOCATIONS.c.id == request.id)
+        .values(binding_generation=ALLOCATIONS.c.binding_generation + 1))
 
 
 def release_vgpus(session, bound, unbind=True):
@@ -130,9 +135,16 @@ def release_vgpus(session, bound, unbind=True):
             memory_mb - row.memory_mb,
         )
     claims.adjust_usage(session, deltas)
+    if unbind:
+        unbind_vgpus(session, bound)
+    return sorted(deltas)
+
+
+def unbind_vgpus(session, bound):
+    """Unbind ``bound`` vGPU rows without giving back their capacity (held
+    while their sessions may run: :mod:`orionx_nova.objects.revocations`)."""
     ids = [row.id for row in bound]
-    if ids and unbind:
+    if ids:
         session.execute(
             sa.update(VGPUS).where(VGPUS.c.id.in_(ids)).values(physical_gpu_id=None, bound_at=None)
         )
-    return sorted(deltas)

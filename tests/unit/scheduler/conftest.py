@@ -26,6 +26,9 @@ class RecordingNotifier:
     def set_gpu_mode(self, ctxt, host, gpu_uuid, mode):
         self.casts.append(("set_gpu_mode", host, gpu_uuid, mode))
 
+    def revoke_allocation(self, ctxt, host, allocation_uuid, below_generation, reason):
+        self.casts.append(("revoke_allocation", host, allocation_uuid, below_generation, reason))
+
 
 def reset(engine):
     """Empty every table (faster than a new database per hypothesis run)."""

@@ -170,7 +170,8 @@ def test_preemption_evicts_lowest_priority_youngest_and_casts(pool_db):
     assert allocations.get(old_low["uuid"])["state"] == "active"
     assert pool_db.casts == [
         ("preempt_session", "h1", young_low["uuid"], (young_low["vgpus"][0]["uuid"],),
-         high["uuid"])
+         high["uuid"]),
+        ("revoke_allocation", "h1", young_low["uuid"], 1, "preempted"),
     ]
     kinds = [e["kind"] for e in events.list(object_uuid=young_low["uuid"])]
     assert "preempted" in kinds
@@ -293,8 +294,9 @@ def test_queued_preemptor_evicts_once_freed_capacity_makes_it_enough(pool_db):
     allocations.delete(other["uuid"])  # 20 % free + low's 40 % is enough
     assert allocations.get(urgent["uuid"])["state"] == "active"
     assert allocations.get(low["uuid"])["state"] == "preempted"
-    assert pool_db.casts[0][:3] == ("preempt_session", "h1", low["uuid"])
-    assert pool_db.casts[0][4] == urgent["uuid"]
+    preempted = [cast for cast in pool_db.casts if cast[0] == "preempt_session"]
+    assert preempted[0][:3] == ("preempt_session", "h1", low["uuid"])
+    assert preempted[0][4] == urgent["uuid"]
     assert queue.serve() == []
 
 
@@ -310,7 +312,10 @@ def test_a_session_that_ended_unbinds_in_one_change(pool_db):
     assert all(v["gpu_uuid"] is None for v in allocations.get(a["uuid"])["vgpus"])
     kinds = [e["kind"] for e in events.list(object_type="allocation", object_uuid=a["uuid"])]
     assert kinds[0] == "session_ended"
-    assert [cast[:3] for cast in pool_db.casts] == [("preempt_session", "h2", a["uuid"])]
+    # Its tokens are revoked on both hosts; its session on h2 is ended.
+    assert [cast[:3] for cast in pool_db.casts] == [
+        ("revoke_allocation", "h1", a["uuid"]), ("revoke_allocation", "h2", a["uuid"]),
+        ("preempt_session", "h2", a["uuid"])]
     # Nothing is bound any more: a second report changes nothing.
     assert allocations.unbind_ended(a["uuid"], "h1") is False
     assert allocations.unbind_ended("no-such-allocation", "h1") is False

@@ -65,7 +65,8 @@ def test_set_mode_refused_while_bound_then_drains(pool_db):
     g = gpus.get("h1-gpu0")
     assert (g["pool"], g["draining"]) == ("native", False)
     assert allocations.get(waiting["uuid"])["state"] == "queued"
-    assert pool_db.casts == [("set_gpu_mode", "h1", "h1-gpu0", "native")]
+    assert pool_db.casts == [("revoke_allocation", "h1", a["uuid"], 2 ** 62, "deleted"),
+                             ("set_gpu_mode", "h1", "h1-gpu0", "native")]
     assert "mode_changed" in [e["kind"] for e in events.list(object_type="gpu")]
 
 
