@@ -19,10 +19,19 @@ server's unix socket on this host. Relays to a TLS gateway of another host
 encrypt on the way out.
 
 Refusals answer HELLO with an error, so the guest's cuInit says why.
+
+A connection holds no thread of the gateway until its first bytes arrive
+(one selector thread waits for all of them), and one that sends nothing
+within ``HELLO_WAIT_S`` is closed. Each source (a TCP peer address; a
+local user id on the unix socket) may have at most ``max_per_source``
+connections in the gateway at once (waiting, being routed, relayed); the
+next one is answered CUDA_ERROR_OUT_OF_MEMORY naming the option.
 """
 
+import collections
 import socket
 import ssl
+import struct
 import threading
 
 from oslo_log import log as logging
@@ -41,6 +50,13 @@ LISTEN_BACKLOG = 128
 CONNECT_TIMEOUT_S = 10.0
 SERVER_READY_TIMEOUT_S = 10
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
+# A guest sends HELLO as soon as it connects; a connection silent this long
+# is closed (it held a descriptor, never a thread).
+HELLO_WAIT_S = 30.0
+DEFAULT_MAX_PER_SOURCE = 1024
+# Past twice the bound a source's connections are closed unanswered: even
+# waiting to answer them would hold a descriptor each.
+_CLOSE_UNANSWERED_FACTOR = 2
 
 
 class TlsContexts:
@@ -83,7 +99,7 @@ class Refused(Exception):
 
 class Gateway:
     def __init__(self, session_secret, locator, unix_socket_path=None, tcp_address=None,
-                 on_hand_over=None, tls=None):
+                 on_hand_over=None, tls=None, max_per_source=DEFAULT_MAX_PER_SOURCE):
         self.session_secret = session_secret
         self.tls = tls or TlsContexts()
         self.on_hand_over = on_hand_over or (lambda allocation_uuid: None)
@@ -96,10 +112,15 @@ class Gateway:
         self._lock = threading.Lock()
         self.handed_over = 0
         self.relayed = 0
+        self.max_per_source = max_per_source
+        self._per_source = collections.Counter()
+        self._source_of = {}  # id(conn) -> source, while the gateway holds it
+        self._waiter = None
 
     # -- listeners ---------------------------------------------------------
 
     def start(self):
+        self._waiter = listeners.ReadableWaiter("orionx-gateway-idle")
         if self.unix_socket_path:
             # Any local process may connect: guests prove who they are with a
             # session token in HELLO, not with file permissions.
@@ -127,11 +148,59 @@ class Gateway:
 
     def _listen(self, sock, kind, path=None):
         def accepted(conn, address):
-            self._route(conn, kind, "%s:%s" % (kind, address or "local"))
-        loop = listeners.AcceptLoop(sock, accepted, "orionx-gateway-%s" % kind,
-                                    path=path).start()
+            try:
+                self._route(conn, kind, "%s:%s" % (kind, address or "local"))
+            finally:
+                self._leave(conn)
+        loop = listeners.AcceptLoop(sock, accepted, "orionx-gateway-%s" % kind, path=path,
+                                    waiter=self._waiter, first_bytes_timeout_s=HELLO_WAIT_S,
+                                    admit=self._admit,
+                                    dropped=lambda conn, _a: self._leave(conn)).start()
         self._listeners.append(loop)
         return loop
+
+    # -- limits per source ---------------------------------------------------------
+
+    def _admit(self, conn, address):
+        """None when ``conn``'s source is within its bound (it is counted
+        until it leaves the gateway), else what answers it."""
+        source = _source(conn, address)
+        with self._lock:
+            count = self._per_source[source]
+            if count >= self.max_per_source * _CLOSE_UNANSWERED_FACTOR:
+                conn.close()
+                return lambda _conn, _address: None
+            self._per_source[source] += 1
+            self._source_of[id(conn)] = source
+        if count < self.max_per_source:
+            return None
+        return lambda c, _address: self._refuse_over_limit(c, source)
+
+    def _refuse_over_limit(self, conn, source):
+        LOG.warning("Refusing a gateway connection from %s: it has %d already", source,
+                    self.max_per_source)
+        try:
+            hello = hello_frames.peek_hello(conn, timeout_s=2.0)
+        except (hello_frames.HelloError, OSError):
+            hello = None
+        hello_frames.refuse(conn, hello, CUresult.CUDA_ERROR_OUT_OF_MEMORY,
+                            "%s has %d connections to the gateway of host %s, the most "
+                            "[agent] gateway_max_connections_per_source allows: close some "
+                            "(or ask the operator to raise it)"
+                            % (source, self.max_per_source, self.locator.hostname))
+        self._leave(conn)
+
+    def _leave(self, conn):
+        with self._lock:
+            source = self._source_of.pop(id(conn), None)
+            if source is not None:
+                self._per_source[source] -= 1
+                if not self._per_source[source]:
+                    del self._per_source[source]
+
+    def connections_of(self, source):
+        with self._lock:
+            return self._per_source.get(source, 0)
 
     # -- routing ---------------------------------------------------------------
 
@@ -285,13 +354,41 @@ class Gateway:
         with self._lock:
             self._relays = [r for r in self._relays if r.alive]
             self._relays.append(relay)
+            # Relayed, the connection stays the gateway's: it counts for its
+            # source until the relay ends.
+            source = self._source_of.pop(id(conn), None)
         self.relayed += 1
-        threading.Thread(target=relay.wait, daemon=True, name="orionx-relay-wait").start()
+
+        def wait_and_leave():
+            relay.wait()
+            if source is not None:
+                with self._lock:
+                    self._per_source[source] -= 1
+                    if not self._per_source[source]:
+                        del self._per_source[source]
+        threading.Thread(target=wait_and_leave, daemon=True, name="orionx-relay-wait").start()
 
     def stop(self):
         for listener in self._listeners:
             listener.stop()
+        if self._waiter is not None:
+            self._waiter.stop()
         with self._lock:
             relays, self._relays = self._relays, []
         for relay in relays:
             relay.stop()
+
+
+def _source(conn, address):
+    """Who a connection comes from: its TCP peer's address, or the user id
+    of a local process on the unix socket."""
+    if conn.family == socket.AF_UNIX:
+        try:
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+            return "local uid %d" % struct.unpack("3i", creds)[1]
+        except OSError:
+            return "local"
+    if isinstance(address, tuple):
+        return "%s" % address[0]
+    return str(address or "local")

@@ -8,6 +8,7 @@ the management link (registration advertises the gateway's endpoints).
 
 import json
 import os
+import resource
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
@@ -61,7 +62,8 @@ class AgentService:
         where = locator.Locator(self.hostname, self.supervisor, self.controller_api)
         return gateway.Gateway(conf.session_secret, where, unix_socket_path=unix_path,
                                tcp_address=tcp, on_hand_over=self.link.meter.note_session,
-                               tls=gateway.tls_contexts(group))
+                               tls=gateway.tls_contexts(group),
+                               max_per_source=group.gateway_max_connections_per_source)
 
     # -- what registration reports --------------------------------------------
 
@@ -165,6 +167,7 @@ class AgentService:
     # -- life cycle --------------------------------------------------------------
 
     def start(self):
+        _raise_descriptor_limit()
         # Pooled GPUs get their servers before the controller answers, so
         # guests of this host can run as soon as it does.
         for gpu in self.gpus:
@@ -207,3 +210,15 @@ class AgentService:
         if self._owns_transport:
             self.transport.cleanup()
         LOG.info("orionx-agent of host %s stopped", self.hostname)
+
+
+def _raise_descriptor_limit():
+    """Idle guest connections cost a descriptor each (no thread): let the
+    agent use as many as the hard limit allows, not the usual soft 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            LOG.warning("Cannot raise the descriptor limit from %d to %d: %s", soft, hard,
+                        exc)

@@ -80,6 +80,17 @@ agent_opts = [
         "it only where guests can reach the other hosts' gateway_tcp_listen; "
         "the relay stays as the fallback.",
     ),
+    cfg.IntOpt(
+        "gateway_max_connections_per_source",
+        default=1024,
+        min=1,
+        help="Connections one source (a TCP peer address, or a local user id "
+        "on the unix socket) may have in the gateway at once: waiting for "
+        "HELLO, being routed, or relayed to another host. The next one is "
+        "answered CUDA_ERROR_OUT_OF_MEMORY naming this option. Connections "
+        "handed to a GPU server no longer count here; [gpu_server] "
+        "max_sessions_per_vgpu bounds those.",
+    ),
     cfg.StrOpt(
         "metrics_listen",
         default="",

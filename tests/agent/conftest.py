@@ -52,8 +52,10 @@ def node_state(hostname):
 class AgentProcess:
     """One orionx-agent process standing for one host."""
 
-    def __init__(self, rabbit_url, hostname, sim_gpus="", direct_remote=False, tls=None):
-        """``tls``: {"cert", "key", "ca"} of [agent] gateway_tls_*_file."""
+    def __init__(self, rabbit_url, hostname, sim_gpus="", direct_remote=False, tls=None,
+                 agent_options=None):
+        """``tls``: {"cert", "key", "ca"} of [agent] gateway_tls_*_file;
+        ``agent_options``: more [agent] options, name -> value."""
         self.hostname = hostname
         self.state_dir = tempfile.mkdtemp(prefix="oxag-", dir="/tmp")
         self.gateway_socket = os.path.join(self.state_dir, "gateway.sock")
@@ -69,7 +71,8 @@ class AgentProcess:
                 "gpu_server_restart_delay = 0.2",
                 # Several test agents share this machine: none takes the vsock port.
                 "vsock_port = 0", "",
-                *["gateway_tls_%s_file = %s" % item for item in (tls or {}).items()], "",
+                *["gateway_tls_%s_file = %s" % item for item in (tls or {}).items()],
+                *["%s = %s" % item for item in (agent_options or {}).items()], "",
                 "[gpu_server]", "shm_ring_mb = 1", "",
             ]))
         self.process = None
