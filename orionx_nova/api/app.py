@@ -6,7 +6,7 @@ import flask
 from oslo_log import log as logging
 
 from orionx_nova import gui
-from orionx_nova.api import auth, errors, handlers
+from orionx_nova.api import auth, errors, handlers, input_limits
 from orionx_nova.db import migration
 
 LOG = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ def create_app():
     # instead of a redirect that clients would have to follow.
     app.url_map.strict_slashes = False
     app.before_request(_set_request_id)
+    # Before authentication: bad input reaches no parser or database.
+    input_limits.install(app)
     app.after_request(_add_request_id_header)
     app.add_url_rule("/", "versions", _versions)
     app.add_url_rule("/healthz", "healthz", _healthz)
