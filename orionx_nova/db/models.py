@@ -276,14 +276,29 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(_enum(USER_ROLES, "user_role"), default="viewer")
     project_id: Mapped[str | None] = mapped_column(String(255))
-    # Wrong passwords in a row, and until when the account is locked
-    # ([api] lockout_failure_attempts, lockout_duration_s).
+    # Wrong passwords in a row from any source, and until when a source
+    # that sent wrong passwords may not try this account (a delay that
+    # doubles with each failure; docs/console.md, "Login lockout").
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     tokens: Mapped[list["ApiToken"]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+
+
+class LoginSource(Base):
+    """Wrong passwords sent from one client address (for any account), and
+    until when it may send none ([api] lockout_failure_attempts,
+    lockout_duration_s): the guesser is stopped, not the account."""
+
+    __tablename__ = "login_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), unique=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    last_failed_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
 
 class ApiToken(Base):

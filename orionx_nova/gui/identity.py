@@ -28,7 +28,7 @@ def uses_login_form():
 def log_in(name, password):
     """Check the credentials (NotAuthorized when wrong) and remember the
     token in this browser session."""
-    issued = users.issue_token(name, password)
+    issued = users.issue_token(name, password, source=flask.request.remote_addr)
     flask.session.clear()
     flask.session.permanent = True
     flask.session[_TOKEN_KEY] = issued["token"]

@@ -5,10 +5,22 @@ database does not give the passwords away quickly); tokens only as their
 SHA-256 digest (tokens are long random strings, a fast hash is enough and
 lets every request be checked with one indexed lookup).
 
-After ``[api] lockout_failure_attempts`` wrong passwords in a row an account
-takes no password, right or wrong, for ``lockout_duration_s``: guessing
-stays slow even where the API is reachable by anyone. The count lives in the
-database, so every API process and the console share it.
+Wrong passwords throttle the guesser, not the account's owner
+(docs/console.md, "Login lockout"):
+
+- every attempt is counted against its source (the client's address)
+  before the password is checked, and given back when it was right; after
+  ``[api] lockout_failure_attempts`` a source takes no password, for any
+  account, for ``lockout_duration_s``;
+- each wrong password for an account makes every source that sent a wrong
+  password wait twice as long before it tries that account again (1, 2,
+  4 ... seconds, at most ``lockout_duration_s``), which slows a guess spread
+  over many sources; a source without failures is not kept waiting, so the
+  owner still logs in.
+
+Counts live in the database and change with one locked UPDATE per attempt,
+so parallel guesses count exactly as sequential ones, and every API process
+and the console share them.
 """
 
 import datetime
@@ -28,6 +40,9 @@ from orionx_nova.objects.formatting import iso8601
 LOG = logging.getLogger(__name__)
 
 ROLES = models.USER_ROLES
+USERS = models.User.__table__
+LOGIN_SOURCES = models.LoginSource.__table__
+SOURCE_MAX_CHARS = 64
 MIN_PASSWORD_CHARS = 8
 NAME_MAX_CHARS = 255
 # A working day: long enough for a shell session of `orionx` commands, short
@@ -109,10 +124,12 @@ def set_role(name, role):
 
 
 def unlock(name):
-    """End a lockout of user ``name`` at once and forget its failed logins."""
+    """End user ``name``'s wait at once and forget its failed logins, and
+    those of every source (ending their lockouts)."""
     with db_api.transaction() as session:
         user = _find(session, name)
         user.failed_logins, user.locked_until = 0, None
+        session.execute(sa.delete(LOGIN_SOURCES))
         LOG.info("User %s unlocked", name)
         return _as_dict(user)
 
@@ -136,57 +153,125 @@ def _digest(token):
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(name, password, lifetime_s=None):
-    """Check ``name`` and ``password`` and return ``{"token", "expires_at"}``.
+def issue_token(name, password, lifetime_s=None, source=None):
+    """Check ``name`` and ``password`` sent from ``source`` (the client's
+    address) and return ``{"token", "expires_at"}``.
 
     Raises :class:`NotAuthorized` with one message for a wrong name and a
-    wrong password, so callers cannot tell which one was wrong.
-    ``lifetime_s`` defaults to ``[api] token_lifetime_s``."""
+    wrong password, so callers cannot tell which one was wrong, and
+    :class:`AccountLocked` while the source is stopped or must wait (see
+    the module's docstring). ``lifetime_s`` defaults to ``[api]
+    token_lifetime_s``."""
     if lifetime_s is None:
         lifetime_s = CONF.api.token_lifetime_s
+    source = (source or "unknown")[:SOURCE_MAX_CHARS]
+    now = models.utcnow()
+    user, refusal = _count_attempt(name, source, now)
+    # Raised after the transaction, so the attempt it counted is kept.
+    if refusal is not None:
+        raise refusal
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except argon2.exceptions.VerificationError:
+        if user is not None and CONF.api.lockout_failure_attempts:
+            _count_failure(user.id, now)
+        LOG.info("Refused a token for user name %r from %s: wrong name or password",
+                 name, source)
+        raise exception.NotAuthorized(
+            "Wrong user name or password; an admin can create users with "
+            "'orionx-manage user create'") from None
     with db_api.transaction() as session:
-        # Locked for update: concurrent wrong passwords all count.
-        user = session.scalar(sa.select(models.User).where(models.User.name == name)
-                              .with_for_update())
-        now = models.utcnow()
-        _refuse_while_locked(user, now)
+        _forgive_attempt(session, source)
+        found = session.get(models.User, user.id)
+        if found is None:
+            raise exception.NotAuthorized("User %s was deleted meanwhile" % name)
+        return _new_token(session, found, password, now, lifetime_s)
+
+
+def _locked_source(session, source):
+    """The source's row, locked for this transaction (created at its first
+    attempt)."""
+    query = sa.select(LOGIN_SOURCES).where(LOGIN_SOURCES.c.source == source).with_for_update()
+    row = session.execute(query).first()
+    if row is None:
         try:
-            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        except argon2.exceptions.VerificationError:
-            if user is not None:
-                _count_failure(user, now)
-            user = None
-        if user is not None:
-            return _new_token(session, user, password, now, lifetime_s)
-    # Raised after the transaction, so the failure it counted is kept.
-    LOG.info("Refused a token for user name %r: wrong name or password", name)
-    raise exception.NotAuthorized(
-        "Wrong user name or password; an admin can create users with "
-        "'orionx-manage user create'")
+            # A savepoint: a concurrent first attempt of the same source may
+            # insert it first, which must not abort this transaction.
+            with session.begin_nested():
+                session.execute(sa.insert(LOGIN_SOURCES).values(source=source, failed_logins=0))
+        except sa.exc.IntegrityError:
+            pass
+        row = session.execute(query).one()
+    return row
 
 
-def _refuse_while_locked(user, now):
-    """AccountLocked while ``user``'s lockout lasts; a lockout that is over
-    is cleared, with its count, so the next wrong passwords start afresh."""
-    if user is None or user.locked_until is None:
-        return
-    if user.locked_until <= now:
-        user.failed_logins, user.locked_until = 0, None  # the lockout is over
-        return
-    left_s = max(1, int((user.locked_until - now).total_seconds()))
-    raise exception.AccountLocked(
-        "User %s is locked after %d wrong passwords in a row; try again in %d s, or ask an "
-        "admin to unlock it now ('orionx-manage user unlock %s')"
-        % (user.name, user.failed_logins, left_s, user.name), retry_after_s=left_s)
-
-
-def _count_failure(user, now):
-    user.failed_logins += 1
+def _count_attempt(name, source, now):
+    """Count an attempt against its source before the password is checked
+    (given back by :func:`_forgive_attempt` when it is right), so parallel
+    guesses count exactly as sequential ones: one UPDATE of the source's
+    locked row per attempt. Returns (the user row or None, the
+    AccountLocked to raise or None)."""
     limit = CONF.api.lockout_failure_attempts
-    if limit and user.failed_logins >= limit:
-        user.locked_until = now + datetime.timedelta(seconds=CONF.api.lockout_duration_s)
-        LOG.warning("User %s locked for %d s after %d wrong passwords in a row", user.name,
-                    CONF.api.lockout_duration_s, user.failed_logins)
+    with db_api.transaction() as session:
+        row = _locked_source(session, source)
+        if row.locked_until is not None and row.locked_until > now:
+            left_s = _seconds_left(row.locked_until, now)
+            return None, exception.AccountLocked(
+                "Source %s is locked after %d wrong passwords (for any user); try again in "
+                "%d s, or ask an admin to end it ('orionx-manage user unlock NAME')"
+                % (source, row.failed_logins, left_s), retry_after_s=left_s)
+        user = session.execute(sa.select(USERS).where(USERS.c.name == name)).first()
+        # A lockout that is over starts the count afresh.
+        failed = (0 if row.locked_until is not None else row.failed_logins) + 1
+        session.execute(
+            sa.update(LOGIN_SOURCES).where(LOGIN_SOURCES.c.id == row.id).values(
+                failed_logins=failed, last_failed_at=now,
+                locked_until=(now + datetime.timedelta(seconds=CONF.api.lockout_duration_s)
+                              if limit and failed >= limit else None)))
+        if limit and failed >= limit:
+            LOG.warning("Login source %s locked for %d s after %d wrong passwords", source,
+                        CONF.api.lockout_duration_s, failed)
+        if user is not None and failed > 1 and user.locked_until is not None and \
+                user.locked_until > now:
+            left_s = _seconds_left(user.locked_until, now)
+            return user, exception.AccountLocked(
+                "User %s had %d wrong passwords in a row: a source that sent wrong passwords "
+                "waits %d s before it tries again; an admin can end the wait now "
+                "('orionx-manage user unlock %s')" % (name, user.failed_logins, left_s, name),
+                retry_after_s=left_s)
+        return user, None
+
+
+def _forgive_attempt(session, source):
+    """The password was right: the attempt counted against the source
+    was no guess."""
+    row = _locked_source(session, source)
+    failed = max(0, row.failed_logins - 1)
+    still_locked = CONF.api.lockout_failure_attempts and \
+        failed >= CONF.api.lockout_failure_attempts
+    session.execute(
+        sa.update(LOGIN_SOURCES).where(LOGIN_SOURCES.c.id == row.id).values(
+            failed_logins=failed, locked_until=row.locked_until if still_locked else None))
+
+
+def _count_failure(user_id, now):
+    """A wrong password for the account: one more in a row, and sources
+    that sent one wait ``2 ** (failures - 1)`` seconds (at most ``[api]
+    lockout_duration_s``) before they try it again."""
+    with db_api.transaction() as session:
+        failed = session.execute(
+            sa.select(USERS.c.failed_logins).where(USERS.c.id == user_id).with_for_update()
+        ).scalar()
+        if failed is None:
+            return  # deleted meanwhile
+        failed += 1
+        delay_s = min(2 ** min(failed - 1, 30), CONF.api.lockout_duration_s)
+        session.execute(sa.update(USERS).where(USERS.c.id == user_id).values(
+            failed_logins=failed, locked_until=now + datetime.timedelta(seconds=delay_s)))
+
+
+def _seconds_left(until, now):
+    return max(1, int((until - now).total_seconds() + 0.999))
 
 
 def _new_token(session, user, password, now, lifetime_s):

@@ -76,8 +76,9 @@ def test_expired_tokens_are_refused(tmp_path):
         assert "expired" in response.json["error"]["message"]
 
 
-def _log_in(client, name, password):
-    return client.post("/v1/auth/tokens", json={"name": name, "password": password})
+def _log_in(client, name, password, source="127.0.0.1"):
+    return client.post("/v1/auth/tokens", json={"name": name, "password": password},
+                       environ_base={"REMOTE_ADDR": source})
 
 
 LOCKOUT_ATTEMPTS = 3
@@ -87,37 +88,41 @@ def _locked_until(name):
     return {user["name"]: user["locked_until"] for user in users.list()}[name]
 
 
-def test_wrong_passwords_lock_the_account_for_a_while(tmp_path):
+def test_wrong_passwords_stop_their_source_not_the_owner(tmp_path):
     conf_lockout = LOCKOUT_ATTEMPTS
     with test_pool.make_pool(tmp_path) as pool:
         test_pool.CONF.set_override("lockout_failure_attempts", conf_lockout, group="api")
         try:
-            for _ in range(conf_lockout):
-                response = _log_in(pool.client, "viewer", "wrong password")
-                assert response.status_code == 401
-            # Locked: even the right password is refused, and it says for how long.
-            response = _log_in(pool.client, "viewer", test_pool.PASSWORD)
+            assert _log_in(pool.client, "viewer", "wrong password").status_code == 401
+            # The source that failed waits before it tries the account again...
+            response = _log_in(pool.client, "viewer", "wrong password")
             assert response.status_code == 429
             message = response.json["error"]["message"]
-            assert "User viewer is locked after 3 wrong passwords" in message
+            assert "User viewer had 1 wrong passwords in a row" in message
             assert "orionx-manage user unlock viewer" in message
+            assert int(response.headers["Retry-After"]) == 1
+            # ...and after the limit of attempts it is stopped, for every account.
+            _log_in(pool.client, "viewer", "wrong password")
+            response = _log_in(pool.client, "operator", test_pool.PASSWORD)
+            assert response.status_code == 429
+            assert "Source 127.0.0.1 is locked after 3 wrong passwords" in \
+                response.json["error"]["message"]
             assert 0 < int(response.headers["Retry-After"]) <= 300
-            # Other accounts are not affected.
-            assert _log_in(pool.client, "operator", test_pool.PASSWORD).status_code == 201
+            # The owner, from another source, still gets in.
+            assert _log_in(pool.client, "viewer", test_pool.PASSWORD,
+                           source="10.9.9.9").status_code == 201
             # The lockout ends by itself...
             with db_api.transaction() as session:
-                user = session.query(models.User).filter_by(name="viewer").one()
-                user.locked_until = models.utcnow()
+                session.query(models.LoginSource).update(
+                    {"locked_until": models.utcnow()})
             assert _log_in(pool.client, "viewer", test_pool.PASSWORD).status_code == 201
-            # ...or when an admin unlocks the account; a right password resets the count.
+            # ...or when an admin unlocks; a right password gives its attempt back.
             for _ in range(conf_lockout):
                 _log_in(pool.client, "viewer", "wrong password")
             assert _locked_until("viewer")
             users.unlock("viewer")
             assert _locked_until("viewer") is None
             assert _log_in(pool.client, "viewer", test_pool.PASSWORD).status_code == 201
-            for _ in range(conf_lockout - 1):
-                _log_in(pool.client, "viewer", "wrong password")
             assert _log_in(pool.client, "viewer", test_pool.PASSWORD).status_code == 201
             assert _log_in(pool.client, "viewer", "wrong password").status_code == 401
         finally:

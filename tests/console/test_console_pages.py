@@ -173,9 +173,9 @@ def test_admin_manages_users(pool):
     post_form(client, "/ui/users/carol/role", page="/ui/users", role="operator")
     assert {u["name"]: u["role"] for u in users.list()}["carol"] == "operator"
     # Locked after wrong passwords: the page says until when, and unlocks.
-    for _ in range(CONF.api.lockout_failure_attempts):
+    for source in range(3):
         with pytest.raises(Exception, match="Wrong user name or password"):
-            users.issue_token("carol", "wrong password")
+            users.issue_token("carol", "wrong password", source="10.0.0.%d" % source)
     page = _text(client.get("/ui/users"))
     assert "/ui/users/carol/unlock" in page
     post_form(client, "/ui/users/carol/unlock", page="/ui/users")
@@ -270,16 +270,17 @@ def test_login_form_says_when_the_account_is_locked(pool):
     CONF.set_override("lockout_failure_attempts", 2, group="api")
     try:
         client = pool.app.test_client()
-        for _ in range(2):
+        # A wrong password, then one more at once: the source must wait.
+        for expected in (401, 429):
             token = csrf_of(client.get("/ui/login"))
             response = client.post("/ui/login", data={"name": "viewer", "password": "wrong",
                                                       "csrf_token": token})
-            assert response.status_code == 401
+            assert response.status_code == expected
         token = csrf_of(client.get("/ui/login"))
         response = client.post("/ui/login", data={"name": "viewer",
                                                   "password": api_pool.PASSWORD,
                                                   "csrf_token": token})
         assert response.status_code == 429
-        assert "User viewer is locked after 2 wrong passwords" in _text(response)
+        assert "Source 127.0.0.1 is locked after 2 wrong passwords" in _text(response)
     finally:
         CONF.clear_override("lockout_failure_attempts", group="api")

@@ -18,4 +18,5 @@ def create_token():
             "Tokens are issued here only when [api] auth_strategy is local; this "
             "API uses %s" % CONF.api.auth_strategy)
     body = validation.json_body(schemas.CREATE)
-    return users.issue_token(body["name"], body["password"]), 201
+    return users.issue_token(body["name"], body["password"],
+                             source=flask.request.remote_addr), 201
