@@ -77,6 +77,25 @@ gpu_server_opts = [
         "session's device time is measured against its share.",
     ),
     cfg.IntOpt(
+        "max_sessions_per_vgpu",
+        default=64,
+        min=1,
+        help="Sessions one vGPU may have open on this GPU server at once, over "
+        "every transport and route; the next HELLO is answered "
+        "CUDA_ERROR_OUT_OF_MEMORY naming this option. They share the vGPU's "
+        "memory quota and compute share whatever their number.",
+    ),
+    cfg.IntOpt(
+        "module_images_in_flight_mb",
+        default=256,
+        min=1,
+        help="Host memory, in MB, that module images being loaded "
+        "(cuModuleLoadData) may take in the GPU server at once, over all "
+        "sessions. A load waits up to 10 s for room, then fails with "
+        "CUDA_ERROR_OUT_OF_MEMORY naming this option; an image larger than "
+        "this fails at once.",
+    ),
+    cfg.IntOpt(
         "physical_memory_mb",
         default=0,
         min=0,

@@ -57,4 +57,6 @@ def build_server(conf, backend=None):
         scheduler=ComputeScheduler(group.compute_mode, group.share_window_ms),
         control_socket_path=control_path,
         physical_memory_bytes=group.physical_memory_mb << 20,
-        oversub_ratio=group.memory_oversub_ratio)
+        oversub_ratio=group.memory_oversub_ratio,
+        max_sessions_per_vgpu=group.max_sessions_per_vgpu,
+        module_images_in_flight_bytes=group.module_images_in_flight_mb << 20)

@@ -15,7 +15,7 @@ import time
 from oslo_log import log as logging
 
 from guest_runtime import protocol
-from guest_runtime.curesult import CUresult
+from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.streams import SocketStream
 from orionx_agent import listeners
 from orionx_agent.revocations import RevocationList, check_revocation_args
@@ -35,7 +35,8 @@ LISTEN_BACKLOG = 128
 class GpuServer:
     def __init__(self, backend, session_secret, unix_socket_path=None, tcp_address=None,
                  tls_context=None, shm_enabled=True, shm_ring_bytes=8 << 20, scheduler=None,
-                 control_socket_path=None, physical_memory_bytes=None, oversub_ratio=1.0):
+                 control_socket_path=None, physical_memory_bytes=None, oversub_ratio=1.0,
+                 max_sessions_per_vgpu=64, module_images_in_flight_bytes=256 << 20):
         if not unix_socket_path and not tcp_address:
             raise ValueError("a GPU server needs a unix socket path or a TCP address")
         self.backend = backend
@@ -54,6 +55,10 @@ class GpuServer:
         self._vgpu_limits = {}        # vGPU id -> (compute_pct, memory_mb) after a resize
         self._accounts = {}           # (allocation id, vGPU id) -> VGpuAccount
         self.revocations = RevocationList()
+        self.max_sessions_per_vgpu = max_sessions_per_vgpu
+        self.module_images = TransientBytes(
+            module_images_in_flight_bytes, "module images being loaded",
+            "[gpu_server] module_images_in_flight_mb")
         self._priorities = {}         # allocation id -> eviction priority
         self._listeners = []
         self._session_threads = listeners.ConnectionThreads()
@@ -174,6 +179,12 @@ class GpuServer:
                 raise SessionRefused(_revoked_message(revoked))
             key = (claims.allocation_id, vgpu.id)
             account = self._accounts.get(key)
+            if account is not None and len(account.session_ids) >= self.max_sessions_per_vgpu:
+                raise SessionRefused(
+                    "vGPU %s of allocation %s has %d sessions open on this GPU server, the "
+                    "most [gpu_server] max_sessions_per_vgpu allows: close one first"
+                    % (vgpu.id, claims.allocation_id, self.max_sessions_per_vgpu),
+                    CUresult.CUDA_ERROR_OUT_OF_MEMORY)
             if account is None:
                 # A resize through the control channel outlives the sessions it met.
                 compute_pct, memory_mb = self._vgpu_limits.get(
@@ -353,6 +364,47 @@ def _session_usage(session):
         "bytes_to_device": usage.bytes_to_device,
         "bytes_from_device": usage.bytes_from_device,
         "peer": session.peer_label}
+
+
+class TransientBytes:
+    """Host memory that requests hold only while they are served (module
+    images on their way to the backend), bounded over all sessions: many
+    sessions of one token cannot each hold a large image at once."""
+
+    WAIT_S = 10.0
+
+    def __init__(self, limit_bytes, what, option):
+        self.limit_bytes = limit_bytes
+        self.what = what
+        self.option = option
+        self.held_bytes = 0
+        self._room = threading.Condition()
+
+    @contextlib.contextmanager
+    def held(self, nbytes, label):
+        if nbytes > self.limit_bytes:
+            raise CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY,
+                            "%s: a %.1f MB module image is larger than the %d MB %s may "
+                            "take (%s)" % (label, nbytes / MB, self.limit_bytes // MB,
+                                           self.what, self.option))
+        deadline = time.monotonic() + self.WAIT_S
+        with self._room:
+            while self.held_bytes + nbytes > self.limit_bytes:
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    raise CudaError(
+                        CUresult.CUDA_ERROR_OUT_OF_MEMORY,
+                        "%s: %s already take %.1f MB of the %d MB %s allows; retry later"
+                        % (label, self.what, self.held_bytes / MB, self.limit_bytes // MB,
+                           self.option))
+                self._room.wait(left_s)
+            self.held_bytes += nbytes
+        try:
+            yield
+        finally:
+            with self._room:
+                self.held_bytes -= nbytes
+                self._room.notify_all()
 
 
 def _revoked_message(revocation):

@@ -53,7 +53,11 @@ ENDED_WAIT_S = 0.8
 
 
 class SessionRefused(Exception):
-    """HELLO failed; the client was told why."""
+    """HELLO failed; the client is told why, with ``code``."""
+
+    def __init__(self, message, code=CUresult.CUDA_ERROR_NOT_PERMITTED):
+        super().__init__(message)
+        self.code = code
 
 
 class SessionPreempted(Exception):
@@ -318,10 +322,10 @@ class Session:
         with self.work_lock:  # registered from here on: control may reach it
             try:
                 self._open(claims, vgpu)
-            except SessionRefused as exc:  # its generation was revoked
+            except SessionRefused as exc:  # revoked, or one session too many
                 LOG.warning("Refusing session from %s: %s", self.peer_label, exc)
-                self._send(frames.encode_error(op.opcode, hello.request_id,
-                                               CUresult.CUDA_ERROR_NOT_PERMITTED, str(exc)))
+                self._send(frames.encode_error(op.opcode, hello.request_id, exc.code,
+                                               str(exc)))
                 raise
             self._send(frames.encode_reply(op, hello.request_id, (
                 self.id, self.memory_map.quota_bytes, self.server.transports_for(self.stream))))
@@ -609,7 +613,8 @@ class Session:
     # -- modules and launches ----------------------------------------------------
 
     def op_module_load_data(self, incoming):
-        return (self.modules.add(self.context.load_module(incoming.read())),)
+        with self.server.module_images.held(incoming.nbytes, self.label):
+            return (self.modules.add(self.context.load_module(incoming.read())),)
 
     def op_module_unload(self, module):
         self.context.unload_module(self.modules.pop(module))

@@ -105,6 +105,8 @@ def test_fuzzed_frames_do_not_disturb_the_server(server, connect, frames):
         pass  # the server may already have dropped us
     finish(sock)
     assert_healthy(bystander)
+    # Closed per example: the vGPU's sessions are bounded (max_sessions_per_vgpu).
+    bystander.close()
 
 
 def test_server_survives_fuzzing_and_frees_everything(server, connect):
