@@ -409,7 +409,8 @@ def _unbind_ended(session, change_set, uuid, hostname, last_seen_at):
     if last_seen_at is not None and row["placed_at"] is not None and \
             row["placed_at"] > last_seen_at:
         return False  # bound again since: the binding is a new application's
-    revocations.end_binding(session, change_set, row, bound, "session ended")
+    revocations.end_binding(session, change_set, row, bound, "session ended",
+                            gone_on=hostname)
     _set_state(session, row["id"], "active", None, models.utcnow())
     # Its sessions on other hosts run on capacity just released: end them.
     elsewhere = {}

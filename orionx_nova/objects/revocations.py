@@ -33,24 +33,27 @@ HOLDS = models.CapacityHold.__table__
 REVOKE_ALL = agent_rpcapi.REVOKE_ALL_GENERATIONS
 
 
-def end_binding(session, change_set, allocation, bound, reason, unbind=True, hold=True):
+def end_binding(session, change_set, allocation, bound, reason, unbind=True, hold=True,
+                gone_on=None):
     """The binding of ``allocation`` (its locked row) ends: revoke it (see
     :func:`revoke`) on every host that serves one of ``bound`` (vGPU rows
     with id, node, physical_gpu_id, compute_pct, memory_mb, draining) and
     release ``bound``'s capacity, or hold it while a session may run
     (``hold`` False: it is handed on now, as to the allocation that
-    preempted it). ``unbind`` False when the caller deletes the rows.
-    Returns the ids of the GPUs whose capacity was freed now."""
+    preempted it; ``gone_on``: a host that reported the sessions gone,
+    whose vGPUs are released now). ``unbind`` False when the caller deletes
+    the rows. Returns the ids of the GPUs whose capacity was freed now."""
     below_generation = revoke(session, change_set, allocation,
                               {row.node for row in bound if row.node}, reason)
-    if not bound:
-        return []
-    if hold and allocation["token_generation"] == allocation["binding_generation"]:
-        _hold(session, allocation["uuid"], bound, below_generation, reason)
+    sessions_possible = hold and \
+        allocation["token_generation"] == allocation["binding_generation"]
+    held = [row for row in bound if sessions_possible and row.node != gone_on]
+    if held:
+        _hold(session, allocation["uuid"], held, below_generation, reason)
         if unbind:
-            change_set.unbind(session, bound)
-        return []
-    return change_set.release(session, bound, unbind=unbind)
+            change_set.unbind(session, held)
+    released = [row for row in bound if row not in held]
+    return change_set.release(session, released, unbind=unbind)
 
 
 def revoke(session, change_set, allocation, hosts, reason):

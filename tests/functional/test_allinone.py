@@ -137,6 +137,50 @@ def test_start_after_a_crash(tmp_path):
         assert again.stop() == 0
 
 
+def _allocations(url):
+    with urllib.request.urlopen(url + "/v1/allocations", timeout=5) as response:
+        return json.load(response)["allocations"]
+
+
+def _bound(allocation):
+    return all(vgpu["gpu_uuid"] for vgpu in allocation["vgpus"])
+
+
+def test_a_program_that_died_with_the_pool_is_unbound_after_the_restart(tmp_path):
+    crashed = AllInOne(tmp_path / "state")
+    program = subprocess.Popen(
+        [str(BIN / "orionx-run"), "--controller", crashed.url, "--compute-pct", "40",
+         "--memory-mb", "256", "--", sys.executable, "examples/throughput.py", "--seconds",
+         "120"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(_bound(a) for a in _allocations(crashed.url)):
+            assert time.monotonic() < deadline, "orionx-run never bound its allocation"
+            time.sleep(0.3)
+        time.sleep(1)  # its session is open on the GPU server
+    finally:
+        crashed.stop(signal.SIGKILL)
+        program.kill()
+        program.wait(30)
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    again = AllInOne(tmp_path / "state")
+    try:
+        (orphan,) = _allocations(again.url)
+        # Bound to nothing live: unbound at the restarted agent's first
+        # session report, one heartbeat interval (10 s) after it registered.
+        deadline = time.monotonic() + 30
+        while _bound(_allocations(again.url)[0]):
+            assert time.monotonic() < deadline, "the dead program's allocation stayed bound"
+            time.sleep(0.5)
+        with urllib.request.urlopen(again.url + "/v1/gpus", timeout=5) as response:
+            assert [g["allocated_compute_pct"] for g in json.load(response)["gpus"]] == [0]
+    finally:
+        assert again.stop() == 0
+
+
 def test_make_run_demo_non_interactive(tmp_path):
     port = free_port()
     result = subprocess.run(
