@@ -106,7 +106,7 @@ def test_concurrent_binds_unbinds_resizes_and_preempts(served):
             (port, token, "POST", path + "/bind", {}),
             (port, token, "POST", path + "/unbind", {}),
             (port, token, "POST", path + "/preempt", {}),
-            (port, token, "POST", path + "/resize", {"memory_mb": 2000}),
+            (port, token, "PATCH", path, {"memory_mb": 2000}),
             (port, token, "DELETE", path),
         ]
         answers = _all_at_once(calls)
