@@ -134,6 +134,8 @@ def _set_mode(session, change_set, uuid, mode, drain):
                 "drain_cancelled",
                 "GPU %s stays in the %s pool; its drain was cancelled." % (uuid, mode),
             )
+            # It takes new work again: what waits may fit on it now.
+            change_set.capacity_freed = True
         return
     if gpu["draining"]:
         return  # already on its way to ``mode``: asking again changes nothing
