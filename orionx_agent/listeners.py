@@ -91,9 +91,11 @@ class ConnectionThreads:
     def start(self, target, args, name):
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         with self._lock:
+            # Started under the lock: join() never meets a thread not yet
+            # started (threads start from the idle waiter while a server stops).
             self._threads = [t for t in self._threads if t.is_alive()]
+            thread.start()
             self._threads.append(thread)
-        thread.start()
 
     def join(self, deadline_s):
         """Wait for every thread until the monotonic time ``deadline_s``."""

@@ -1,4 +1,8 @@
-"""The GPU server: listeners, one thread per session, the session registry.
+"""The GPU server: listeners, a thread per busy session, the session registry.
+
+A session's thread serves its frames; an idle socket session gives it back
+and waits on one selector thread (``listeners.ReadableWaiter``) until its
+next frame arrives, so idle sessions cost no thread.
 
 It takes everything as arguments (no global config) so tests and the
 agent can run one in-process; ``orionx_agent.cmd.gpu_server`` builds one
@@ -66,6 +70,7 @@ class GpuServer:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._stopped = threading.Event()
+        self._idle_sessions = None  # ReadableWaiter, from start()
         self.tcp_port = None
 
     # -- endpoints -----------------------------------------------------------
@@ -96,6 +101,7 @@ class GpuServer:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self):
+        self._idle_sessions = listeners.ReadableWaiter("orionx-idle-sessions")
         if self.unix_socket_path:
             sock = listeners.listen_unix(self.unix_socket_path, mode=0o660,
                                          backlog=LISTEN_BACKLOG)
@@ -159,11 +165,18 @@ class GpuServer:
         for listener in self._listeners:
             listener.stop()
         for session in self.sessions():
-            session.wake()
+            session.wake()  # a parked one becomes readable and resumes to end
         self._session_threads.join(time.monotonic() + timeout_s)
+        if self._idle_sessions is not None:
+            self._idle_sessions.stop()
 
     def wait(self):
         self._stopped.wait()
+
+    def park(self, session):
+        """An idle session gives its thread back until its next frame."""
+        self._idle_sessions.wait(session.stream.sock, lambda _sock: self._session_threads.start(
+            session.resume, (), "orionx-session"))
 
     # -- session registry ------------------------------------------------------
 

@@ -14,7 +14,9 @@ next synchronising call.
 
 import contextlib
 import dataclasses
+import select
 import socket
+import ssl
 import threading
 import time
 
@@ -24,7 +26,7 @@ from guest_runtime import protocol
 from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.protocol import BUF_REPLY, BUF_REQUEST, ProtocolError
 from guest_runtime.shm_ring import ShmRingStream
-from guest_runtime.streams import ConnectionClosed
+from guest_runtime.streams import ConnectionClosed, SocketStream
 from orionx_agent import frames
 from orionx_agent import hello as hello_frames
 from orionx_agent.server import shm_segment
@@ -50,6 +52,10 @@ PREEMPTED_LINGER_S = 60.0
 # kernel is running).
 ENDING_LOCK_WAIT_S = 0.2
 ENDED_WAIT_S = 0.8
+# A socket session whose client sends nothing for this long gives its
+# thread back and waits on the server's selector until its next frame
+# (shared-memory sessions keep theirs: their frames come through the ring).
+IDLE_PARK_S = 0.5
 
 
 class SessionRefused(Exception):
@@ -183,12 +189,42 @@ class Session:
     # -- lifecycle ----------------------------------------------------------
 
     def run(self):
-        """Serve until the client leaves or breaks the protocol; then free
-        everything the session held."""
+        """Serve from HELLO on until the client leaves or breaks the
+        protocol (then free everything the session held), or until it is
+        idle: then it waits for its next frame without a thread."""
+        self._guarded(self._hello_and_serve)
+
+    def resume(self):
+        """Serve a parked session whose next frame arrived (a new thread)."""
+        self._guarded(self._serve_frames)
+
+    def _hello_and_serve(self):
+        self._hello()
+        return self._serve_frames()
+
+    def _serve_frames(self):
+        """Serve frames; True once parked, idle (else it raises at the end)."""
+        while True:
+            if self._idle():
+                self.server.park(self)
+                return True
+            self._serve_one()
+
+    def _idle(self):
+        """Nothing arrived from the client for IDLE_PARK_S (a socket session only)."""
+        stream = self.stream
+        if not isinstance(stream, SocketStream) or stream.buffered_bytes:
+            return False
+        if isinstance(stream.sock, ssl.SSLSocket) and stream.sock.pending():
+            return False
+        poller = select.poll()
+        poller.register(stream.sock, select.POLLIN)
+        return not poller.poll(IDLE_PARK_S * 1000)
+
+    def _guarded(self, serve):
+        parked = False
         try:
-            self._hello()
-            while True:
-                self._serve_one()
+            parked = serve()
         except (ConnectionClosed, ConnectionError, SessionRefused) as exc:
             LOG.debug("%s ended: %s", self.label, exc)
         except ProtocolError as exc:
@@ -200,7 +236,8 @@ class Session:
             LOG.exception("Ending %s after an unexpected error", self.label)
             self.end(CUresult.CUDA_ERROR_UNKNOWN, "GPU server error: %s" % exc)
         finally:
-            self.close()
+            if not parked:
+                self.close()
 
     def end(self, code, message):
         """Tell the client why its session ends (best effort)."""
