@@ -16,6 +16,7 @@ Revises: 0009
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0010"
 down_revision = "0009"
@@ -30,7 +31,10 @@ def upgrade():
     op.add_column("allocations", sa.Column("binding_generation", sa.Integer(), nullable=False,
                                            server_default="0"))
     op.add_column("allocations", sa.Column("token_generation", sa.Integer(), nullable=True))
-    op.add_column("nodes", sa.Column("registered_at", sa.DateTime(), nullable=True))
+    # To the microsecond, as allocations.placed_at, which it is compared with.
+    op.add_column("nodes", sa.Column(
+        "registered_at", sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"),
+        nullable=True))
     op.create_table(
         "capacity_holds",
         sa.Column("id", sa.Integer(), nullable=False),

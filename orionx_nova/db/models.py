@@ -93,7 +93,9 @@ class Node(TimestampMixin, Base):
     endpoints: Mapped[str | None] = mapped_column(Text)
     # When its agent last (re)started: bindings older than this cannot have
     # a session that survived the restart (reconciliation, docs/scheduler.md).
-    registered_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # To the microsecond, as placed_at, which it is compared with.
+    registered_at: Mapped[datetime.datetime | None] = mapped_column(
+        DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"))
 
     gpus: Mapped[list["PhysicalGpu"]] = relationship(back_populates="node")
 
