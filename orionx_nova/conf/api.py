@@ -42,16 +42,21 @@ api_opts = [
         "lockout_failure_attempts",
         default=10,
         min=0,
-        help="Wrong passwords in a row after which a local account takes no "
-        "password for lockout_duration_s (auth_strategy = local; the API and "
-        "the console's login alike). 0 disables the lockout.",
+        help="Login attempts one source (client address) may make without "
+        "the right password before it takes no password, for any account, "
+        "for lockout_duration_s (auth_strategy = local; the API and the "
+        "console's login alike). Each wrong password for an account also "
+        "makes sources that sent one wait 1, 2, 4 ... s before trying it "
+        "again; a source without failures is not kept waiting. 0 disables "
+        "both.",
     ),
     cfg.IntOpt(
         "lockout_duration_s",
         default=300,
         min=1,
-        help="Seconds a locked account refuses every password. An admin ends "
-        "it early with 'orionx-manage user unlock NAME'.",
+        help="Seconds a locked source is refused, and the longest an "
+        "account makes failed sources wait. An admin ends both early with "
+        "'orionx-manage user unlock NAME'.",
     ),
     cfg.StrOpt(
         "console_secret_key",
