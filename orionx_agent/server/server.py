@@ -28,7 +28,7 @@ from orionx_agent.server.control_server import ControlListener
 from orionx_agent.server.device_memory import DeviceMemory
 from orionx_agent.server.memory_map import MB, VGpuAccount
 from orionx_agent.server.scheduler import ComputeScheduler
-from orionx_agent.server.session import Session, SessionRefused
+from orionx_agent.server.session import Session, SessionPreempted, SessionRefused
 
 LOG = logging.getLogger(__name__)
 
@@ -385,6 +385,8 @@ class TransientBytes:
     sessions of one token cannot each hold a large image at once."""
 
     WAIT_S = 10.0
+    # Waits are sliced: a session ended meanwhile stops waiting at once.
+    _SLICE_S = 0.05
 
     def __init__(self, limit_bytes, what, option):
         self.limit_bytes = limit_bytes
@@ -394,7 +396,9 @@ class TransientBytes:
         self._room = threading.Condition()
 
     @contextlib.contextmanager
-    def held(self, nbytes, label):
+    def held(self, nbytes, label, ended=lambda: False):
+        """Hold ``nbytes`` while inside; ``ended()`` true stops the wait
+        with SessionPreempted (the session was ended from outside)."""
         if nbytes > self.limit_bytes:
             raise CudaError(CUresult.CUDA_ERROR_OUT_OF_MEMORY,
                             "%s: a %.1f MB module image is larger than the %d MB %s may "
@@ -410,7 +414,9 @@ class TransientBytes:
                         "%s: %s already take %.1f MB of the %d MB %s allows; retry later"
                         % (label, self.what, self.held_bytes / MB, self.limit_bytes // MB,
                            self.option))
-                self._room.wait(left_s)
+                self._room.wait(min(left_s, self._SLICE_S))
+                if ended():
+                    raise SessionPreempted()
             self.held_bytes += nbytes
         try:
             yield

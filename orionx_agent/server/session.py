@@ -650,7 +650,8 @@ class Session:
     # -- modules and launches ----------------------------------------------------
 
     def op_module_load_data(self, incoming):
-        with self.server.module_images.held(incoming.nbytes, self.label):
+        with self.server.module_images.held(incoming.nbytes, self.label,
+                                            lambda: self.ended_by_server is not None):
             return (self.modules.add(self.context.load_module(incoming.read())),)
 
     def op_module_unload(self, module):
