@@ -104,9 +104,17 @@ def test_examples_queue_and_clean_stop(pool):
     assert "position 1 in the queue" in waiter.stdout + waiter.stderr
     assert "OK" in waiter.stdout
 
-    # orionx-run deleted its allocations: nothing is held any more.
-    with urllib.request.urlopen(pool.url + "/v1/gpus", timeout=5) as response:
-        assert [g["allocated_compute_pct"] for g in json.load(response)["gpus"]] == [0]
+    # orionx-run deleted its allocations: nothing is held any more once the
+    # agent's next session report (one heartbeat, 10 s) shows their sessions
+    # gone (docs/scheduler.md, "Revocation").
+    deadline = time.monotonic() + 20
+    while True:
+        with urllib.request.urlopen(pool.url + "/v1/gpus", timeout=5) as response:
+            allocated = [g["allocated_compute_pct"] for g in json.load(response)["gpus"]]
+        if allocated == [0] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert allocated == [0]
 
     assert pool.stop() == 0
     output = pool.process.stdout.read()
