@@ -11,15 +11,17 @@ from orionx_nova import exception
 from orionx_nova.db import api as db_api
 from orionx_nova.db import models
 from orionx_nova.objects import change, events, pool_switch
+from orionx_nova.objects.formatting import iso8601
 from orionx_nova.scheduler import fit
 
 GPUS = models.PhysicalGpu.__table__
 NODES = models.Node.__table__
 VGPUS = models.VGpu.__table__
 ALLOCATIONS = models.Allocation.__table__
+HOLDS = models.CapacityHold.__table__
 
 
-def _gpu_dict(row, vgpus):
+def _gpu_dict(row, vgpus, held):
     capacity_mb = int(row["memory_mb"] * row["memory_oversub_ratio"])
     return {
         "uuid": row["uuid"],
@@ -39,6 +41,7 @@ def _gpu_dict(row, vgpus):
         "free_memory_mb": capacity_mb - row["allocated_memory_mb"],
         "generation": row["generation"],
         "vgpus": vgpus,
+        "held": held,
     }
 
 
@@ -75,7 +78,18 @@ def load(session, *conditions):
         by_gpu.setdefault(vgpu["physical_gpu_id"], []).append(
             {key: vgpu[key] for key in ("uuid", "allocation_uuid", "compute_pct", "memory_mb")}
         )
-    return [_gpu_dict(row, by_gpu.get(row["id"], [])) for row in rows]
+    held = {}
+    holds = session.execute(
+        sa.select(HOLDS).where(HOLDS.c.physical_gpu_id.in_([row["id"] for row in rows]))
+        .order_by(HOLDS.c.id)
+    ).mappings()
+    for hold in holds:
+        held.setdefault(hold["physical_gpu_id"], []).append({
+            "allocation_uuid": hold["allocation_uuid"], "compute_pct": hold["compute_pct"],
+            "memory_mb": hold["memory_mb"], "reason": hold["reason"],
+            "until": iso8601(hold["expires_at"])})
+    return [_gpu_dict(row, by_gpu.get(row["id"], []), held.get(row["id"], []))
+            for row in rows]
 
 
 def list(node=None, pool=None):

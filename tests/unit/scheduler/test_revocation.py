@@ -59,6 +59,9 @@ def test_capacity_is_not_handed_on_while_a_session_holds_it(secret):
     y = allocations.create({"vgpus": [{"compute_pct": 10, "memory_mb": 900}], "queue": True})
     assert y["state"] == "queued"
     assert _allocated_memory_mb() == 900
+    (held,) = gpus.list()[0]["held"]
+    assert (held["allocation_uuid"], held["memory_mb"], held["reason"]) == \
+        (x["uuid"], 900, "deleted")
     # X's session still runs there: revoked (a missed cast), capacity held.
     answer = _report("h1", [{"allocation_uuid": x["uuid"], "generation": 0}])
     assert answer["revoked"] == {x["uuid"]: ALL}
@@ -67,6 +70,7 @@ def test_capacity_is_not_handed_on_while_a_session_holds_it(secret):
     assert _report("h1", [])["revoked"] == {}
     assert allocations.get(y["uuid"])["state"] == "active"
     assert _allocated_memory_mb() == 900
+    assert gpus.list()[0]["held"] == []
 
 
 def test_held_capacity_is_handed_on_after_the_timeout_or_when_the_host_is_down(secret):
