@@ -170,7 +170,7 @@ class SupervisedServer:
                 LOG.error("Cannot start the GPU server of %s: %s", self.gpu["uuid"], exc)
                 status = None
             else:
-                if self.wait_ready(READY_TIMEOUT_S):
+                if self._wait_answering(self.process):
                     self._ready()
                 status = self.process.wait()
             if self._stopping.is_set():
@@ -185,6 +185,19 @@ class SupervisedServer:
                 return
             self.restarts += 1
             delay_s = min(delay_s * 2, self.restart_delay_max_s)
+
+    def _wait_answering(self, process):
+        """True once ``process`` answers on its control socket; False as
+        soon as it exits (its exit must be told at once) or after
+        READY_TIMEOUT_S."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while process.poll() is None and not self._stopping.is_set():
+            if self._answers():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(READY_POLL_S)
+        return False
 
     def _ready(self):
         try:

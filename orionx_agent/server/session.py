@@ -253,6 +253,9 @@ class Session:
         try:
             with self.work_lock:
                 if self.context is not None:
+                    if self.ended_by_server is not None:  # ended from outside mid-frame
+                        self._tell_ended(self.ended_by_server.code,
+                                         self.ended_by_server.message)
                     self._free_everything()
         except Exception:  # a failing device must not leave the session registered
             LOG.exception("%s: freeing its device resources failed", self.label)
@@ -295,8 +298,13 @@ class Session:
         if not taken:
             LOG.info("Preempting %s while its thread is inside a frame: shutting its "
                      "connection (%s)", self.label, message)
-            self.wake()
-            if not self._closed.wait(ENDED_WAIT_S):
+            # Reading first: a thread stalled in a read ends its frame and,
+            # in close(), still tells the client why; one stalled writing
+            # (a client that does not read) needs the whole socket shut.
+            self.wake(socket.SHUT_RD)
+            if not self._closed.wait(ENDED_WAIT_S / 2):
+                self.wake()
+            if not self._closed.wait(ENDED_WAIT_S / 2):
                 LOG.warning("%s: its thread did not end within %.0f s of its connection "
                             "being shut; it ends when the device returns", self.label,
                             ENDED_WAIT_S)
@@ -324,11 +332,11 @@ class Session:
         except (OSError, ConnectionClosed, ValueError) as exc:
             LOG.info("%s: could not tell the client why it ended: %s", self.label, exc)
 
-    def wake(self):
+    def wake(self, how=socket.SHUT_RDWR):
         """Shut the session's socket: its thread, blocked reading, ends."""
         sock = getattr(self.stream, "sock", None) or getattr(self.stream, "peer_sock", None)
         if sock is not None:
-            shutdown_socket(sock)
+            shutdown_socket(sock, how)
 
     def _free_everything(self):
         freed = self.memory_map.clear()
@@ -683,11 +691,11 @@ class Session:
         self.context.synchronize()
 
 
-def shutdown_socket(sock):
+def shutdown_socket(sock, how=socket.SHUT_RDWR):
     """Wake a session thread blocked on ``sock`` so that it ends. The plain
     socket's shutdown, also for a TLS socket: the thread reading it owns
     its TLS state, which must not change under it."""
     try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        socket.socket.shutdown(sock, how)
     except (OSError, TypeError):
         pass

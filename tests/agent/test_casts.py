@@ -32,12 +32,14 @@ def test_resize_reaches_the_running_session(pool):
     guest = orionx_run(pool, agent.hostname, "loop", "60", compute=40, memory=256, wait=False)
     assert guest.stdout.readline().strip() == "running"
     (allocation,) = allocations.list()
-    allocations.resize(allocation["uuid"], compute_pct=20, memory_mb=512)
+    # Growing: applied in place. (Shrinking either limit revokes the
+    # allocation's sessions instead: its binding generation moves on.)
+    allocations.resize(allocation["uuid"], compute_pct=60, memory_mb=512)
     (control_path,) = glob.glob(os.path.join(agent.state_dir, "*.control.sock"))
 
     def resized():
         sessions = ControlClient(control_path).usage()["sessions"]
-        return sessions and (sessions[0]["compute_pct"], sessions[0]["memory_mb"]) == (20, 512)
+        return sessions and (sessions[0]["compute_pct"], sessions[0]["memory_mb"]) == (60, 512)
     wait_for(resized, 20, "session resized")
     guest.kill()
     guest.wait(10)
