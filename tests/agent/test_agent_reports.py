@@ -30,7 +30,12 @@ def test_ended_session_unbinds_and_preempts_elsewhere(pool):
         "host-a", [{"uuid": allocation["uuid"], "last_seen_at": time.time() + 1}])
     assert released == [allocation["uuid"]]
     assert not any(v["gpu_uuid"] for v in allocations.get(allocation["uuid"])["vgpus"])
-    assert [(method, host) for method, host, _ in pool.casts] == [("preempt_session", "host-b")]
+    # Its sessions elsewhere are preempted, and every host that served one
+    # of its vGPUs is told to revoke its older tokens (the revocation
+    # contract, item 3).
+    assert sorted((method, host) for method, host, _ in pool.casts) == [
+        ("preempt_session", "host-b"), ("revoke_allocation", "host-a"),
+        ("revoke_allocation", "host-b")]
 
 
 def test_allocation_bound_again_since_is_kept(pool):
