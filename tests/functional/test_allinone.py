@@ -189,6 +189,49 @@ def test_a_program_that_died_with_the_pool_is_unbound_after_the_restart(tmp_path
         assert again.stop() == 0
 
 
+def _call(url, method, path, body=None):
+    request = urllib.request.Request(
+        url + path, data=None if body is None else json.dumps(body).encode(), method=method,
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+        return json.loads(raw) if raw else None
+
+
+def test_capacity_is_handed_on_only_once_the_deleted_allocations_session_ended(tmp_path):
+    pool = AllInOne(tmp_path / "state", sim_gpus="1x1024")
+    program = subprocess.Popen(
+        [str(BIN / "orionx-run"), "--controller", pool.url, "--compute-pct", "20",
+         "--memory-mb", "900", "--", sys.executable, "examples/throughput.py", "--seconds",
+         "120"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(_bound(a) for a in _allocations(pool.url)):
+            assert time.monotonic() < deadline, "orionx-run never bound its allocation"
+            time.sleep(0.3)
+        time.sleep(2)  # its session is open and working
+        (x,) = _allocations(pool.url)
+        _call(pool.url, "DELETE", "/v1/allocations/" + x["uuid"])
+        y = _call(pool.url, "POST", "/v1/allocations",
+                  {"queue": True, "vgpus": [{"compute_pct": 20, "memory_mb": 900}]})
+        # X's session may still hold the memory: Y waits for it to end.
+        assert y["state"] == "queued"
+        # The revocation ends it within 1 s; the next session report (one
+        # heartbeat, 10 s) hands the capacity on.
+        deadline = time.monotonic() + 25
+        while _call(pool.url, "GET", "/v1/allocations/" + y["uuid"])["state"] != "active":
+            assert time.monotonic() < deadline, "Y never got the capacity X's session held"
+            time.sleep(0.5)
+        output, _ = program.communicate(timeout=60)
+        assert program.returncode != 0, output
+    finally:
+        if program.poll() is None:
+            program.kill()
+        pool.stop(signal.SIGKILL)
+        for pid in _processes_mentioning(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_make_run_demo_non_interactive(tmp_path):
     port = free_port()
     result = subprocess.run(
