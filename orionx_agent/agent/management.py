@@ -8,6 +8,11 @@ tick register again: the controller may have restarted, or marked the node
 down, and registration reconciles both sides (the agent wins for hardware,
 the database for allocations).
 
+A revocation from the controller makes the next report come at once
+(:meth:`ManagementLink.report_soon`) instead of at the next heartbeat: the
+controller holds a revoked allocation's capacity until a report shows its
+sessions gone, so the report is what hands that capacity on.
+
 A GPU server's exit is told at once; when the controller cannot be told
 (not registered yet, or the call fails) it is told after the next
 successful heartbeat, so the operator's event log never misses one.
@@ -35,6 +40,9 @@ class ManagementLink:
         self._untold_exits = []  # (gpu uuid, exit status, restart_in_s)
         self._untold_lock = threading.Lock()
         self._stopping = threading.Event()
+        # Set to end the wait between two beats early: a report is due now,
+        # or the link stops.
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name="orionx-agent-management")
 
@@ -43,10 +51,19 @@ class ManagementLink:
 
     def request_stop(self):
         self._stopping.set()
+        self._wake.set()
 
     def stop(self, timeout_s=30.0):
-        self._stopping.set()
+        self.request_stop()
         self._thread.join(timeout_s)
+
+    def report_soon(self, after_s=0.0):
+        """Heartbeat and report sessions in ``after_s`` rather than at the
+        next tick (after a revocation: once its sessions are gone, their
+        capacity, which the controller holds, can be handed on)."""
+        timer = threading.Timer(after_s, self._wake.set)
+        timer.daemon = True
+        timer.start()
 
     def _loop(self):
         while not self._stopping.is_set():
@@ -58,7 +75,8 @@ class ManagementLink:
                     self._beat()
             except Exception:  # a bug here must not silence the node
                 LOG.exception("Talking to the controller failed unexpectedly; retrying")
-            self._stopping.wait(wait_s)
+            self._wake.wait(wait_s)
+            self._wake.clear()
 
     def _register_timeout_s(self):
         # While no controller listens a call waits its whole timeout: keep

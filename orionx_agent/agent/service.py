@@ -23,6 +23,9 @@ LOG = logging.getLogger(__name__)
 # Calls the agent makes while a guest waits (locate_gpu) must not hang it.
 CONTROLLER_CALL_TIMEOUT_S = 10
 
+# A revoked session is gone within this bound (docs/qos.md).
+REVOKED_SESSIONS_GONE_S = 1.0
+
 
 class AgentService:
     def __init__(self, conf, transport=None, config_args=()):
@@ -132,6 +135,9 @@ class AgentService:
             return
         for server in list(self.supervisor.servers.values()):
             self._send_revocation(server, revoked)
+        # Tell the controller once the ended sessions are gone (docs/qos.md
+        # bounds that at 1 s): it hands on the capacity it held for them.
+        self.link.report_soon(after_s=REVOKED_SESSIONS_GONE_S)
 
     def _tell_revocations(self, server):
         """A GPU server (re)started: it learns every revocation in force."""
