@@ -24,7 +24,8 @@ def build_backend(group):
                                "and the NVIDIA driver, or set backend = sim" % reason)
         LOG.info("Using the sim backend: %s", reason)
     from orionx_agent.server.sim_backend import SimGpu
-    return SimGpu(group.sim_memory_mb << 20, index=group.gpu_index)
+    return SimGpu(group.sim_memory_mb << 20, index=group.gpu_index,
+                  ptx_instruction_budget=group.sim_ptx_instruction_budget)
 
 
 def build_tls_context(group):

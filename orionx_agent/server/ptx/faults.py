@@ -1,15 +1,14 @@
 """Why a PTX kernel stopped, as the CUDA error a real GPU would report.
 
 A :class:`KernelFault` ends the launch and becomes the session's sticky
-error. Codes CUDA has and ``guest_runtime.curesult`` does not list yet are
-named here by their CUDA values.
+error.
 """
 
 from guest_runtime.curesult import CUresult
 
-NO_BINARY_FOR_GPU = 209
-LAUNCH_TIMEOUT = 702
-MISALIGNED_ADDRESS = 716
+NO_BINARY_FOR_GPU = int(CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU)
+LAUNCH_TIMEOUT = int(CUresult.CUDA_ERROR_LAUNCH_TIMEOUT)
+MISALIGNED_ADDRESS = int(CUresult.CUDA_ERROR_MISALIGNED_ADDRESS)
 ILLEGAL_ADDRESS = int(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS)
 LAUNCH_FAILED = int(CUresult.CUDA_ERROR_LAUNCH_FAILED)
 
