@@ -117,6 +117,11 @@ class BackendContext(abc.ABC):
         raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,
                         "this backend cannot move buffers to host RAM")
 
+    def abort_kernels(self):  # noqa: B027 - optional: a real GPU's kernels are bounded by it
+        """The session is ending: stop its kernels, queued or running, as
+        soon as the backend can, so freeing its memory need not wait for a
+        long kernel to finish."""
+
     @abc.abstractmethod
     def close(self):
         """Free everything the context holds (the session ended)."""

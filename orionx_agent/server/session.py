@@ -293,6 +293,9 @@ class Session:
         its thread then ends and frees its memory, within ``ENDED_WAIT_S``."""
         self.ended_by_server = CudaError(code, message)  # waits in the scheduler give up
         self.server.scheduler.wake(self)
+        context = self.context  # read once: the session's own thread may be ending it
+        if context is not None:
+            context.abort_kernels()  # a running kernel must not hold the ending up
         with self.yielding():
             taken = self.work_lock.acquire(timeout=ENDING_LOCK_WAIT_S)
         if not taken:
@@ -339,6 +342,7 @@ class Session:
             shutdown_socket(sock, how)
 
     def _free_everything(self):
+        self.context.abort_kernels()
         freed = self.memory_map.clear()
         for allocation in freed:
             self.server.memory.release(self, allocation)
