@@ -52,7 +52,7 @@ DEVICE_BOUNDED = -1
 # Module images stay well below this; PTX of large libraries is a few MB.
 MODULE_IMAGE_MAX_BYTES = 64 << 20
 TOKEN_MAX_BYTES = 8 << 10
-NAME_MAX_BYTES = 256
+NAME_MAX_BYTES = 4 << 10  # mangled C++ and Numba kernel names run past 256
 KERNEL_PARAMS_MAX_BYTES = 4 << 10  # CUDA's own limit on kernel parameters
 
 

@@ -14,7 +14,7 @@
 #define OX_TRANSPORT_TCP 0x2
 #define OX_TRANSPORT_SHM 0x4
 #define OX_KERNEL_PARAMS_MAX_BYTES 4096
-#define OX_NAME_MAX_BYTES 256
+#define OX_NAME_MAX_BYTES 4096
 #define OX_MODULE_IMAGE_MAX_BYTES 67108864
 /* The largest fixed request struct of any op. */
 #define OX_REQUEST_BYTES_MAX 44
