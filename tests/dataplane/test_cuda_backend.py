@@ -148,14 +148,16 @@ def test_device_identity(backend, cuda_server):
 @fake_only
 def test_factory_picks_cuda_when_it_works(backend):
     from orionx_agent.server import factory
-    group = types.SimpleNamespace(backend="auto", gpu_index=0, sim_memory_mb=16)
+    group = types.SimpleNamespace(backend="auto", gpu_index=0, sim_memory_mb=16,
+                                  sim_ptx_instruction_budget=10_000)
     assert factory.build_backend(group).name == "cuda"
 
 
 def test_factory_falls_back_to_sim_without_cuda(monkeypatch):
     from orionx_agent.server import factory
     monkeypatch.setattr(cuda_backend, "unavailable_reason", lambda: "no GPU here")
-    group = types.SimpleNamespace(backend="auto", gpu_index=0, sim_memory_mb=16)
+    group = types.SimpleNamespace(backend="auto", gpu_index=0, sim_memory_mb=16,
+                                  sim_ptx_instruction_budget=10_000)
     backend = factory.build_backend(group)
     assert backend.name == "sim"
     backend.close()
