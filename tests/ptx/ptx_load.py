@@ -1,19 +1,18 @@
 """A saturating PTX workload in its own process, for measuring compute shares.
 
-Like tests.qos.workload.GemmLoad, but each launch is a kernel of PTX that
+Like tests.qos.workload.GemmLoad (the same LoadProcess), but each launch is a kernel of PTX that
 NVRTC compiled, run by the sim's executor: batches of launches, each batch
 followed by a synchronising call, until stdin closes.
 """
 
 import os
 import struct
-import subprocess
 import sys
 import threading
 
 from guest_runtime.client import Connection
+from tests.qos.workload import LoadProcess
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAUNCHES_PER_SYNC = 16
 THREADS = 256
 
@@ -30,38 +29,11 @@ extern "C" __global__ void busy(float *x, int iterations)
 ITERATIONS = 60
 
 
-class PtxLoad:
+class PtxLoad(LoadProcess):
     """One client session in a child process that keeps the GPU busy."""
 
     def __init__(self, endpoint, token, ptx_path):
-        self._child = subprocess.Popen(
-            [sys.executable, "-m", "tests.ptx.ptx_load", endpoint, ptx_path],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=_REPO,
-            env=dict(os.environ, ORIONX_TOKEN=token), text=True)
-        line = self._child.stdout.readline()
-        if not line.startswith("session "):
-            self._child.kill()
-            raise RuntimeError("PTX workload process failed to start a session: %r" % line)
-        self.session_id = int(line.split()[1])
-        self.error = None
-
-    def start(self):
-        self._child.stdin.write("go\n")
-        self._child.stdin.flush()
-        return self
-
-    def stop(self):
-        try:
-            self._child.stdin.close()
-        except OSError:
-            pass
-        try:
-            self._child.wait(30)
-        except subprocess.TimeoutExpired:
-            self._child.kill()
-            self._child.wait()
-        if self._child.returncode:
-            self.error = RuntimeError("PTX workload exited with %d" % self._child.returncode)
+        super().__init__(token, "tests.ptx.ptx_load", endpoint, ptx_path)
 
 
 def _child_main(endpoint, ptx_path):

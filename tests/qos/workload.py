@@ -22,20 +22,21 @@ GEMM_N = 400           # two to three milliseconds per kernel on one core
 LAUNCHES_PER_SYNC = 64
 
 
-class GemmLoad:
+class LoadProcess:
     """A saturating client session in its own process (as a guest would be:
     its Python work does not compete with the server's for one interpreter
-    lock). The child prints its session id, then runs until stdin closes."""
+    lock). The child, ``python -m <module> <args>``, prints its session id,
+    waits for "go", then runs until stdin closes."""
 
-    def __init__(self, endpoint, token, n=GEMM_N, launches_per_sync=LAUNCHES_PER_SYNC):
+    def __init__(self, token, module, *args):
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "tests.qos.workload", endpoint, str(n),
-             str(launches_per_sync)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            cwd=_REPO, env=dict(os.environ, ORIONX_TOKEN=token), text=True)
+            [sys.executable, "-m", module, *args], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, cwd=_REPO, env=dict(os.environ, ORIONX_TOKEN=token),
+            text=True)
         line = self._child.stdout.readline()
         if not line.startswith("session "):
             self._child.kill()
-            raise RuntimeError("workload process failed to start a session: %r" % line)
+            raise RuntimeError("%s process failed to start a session: %r" % (module, line))
         self.session_id = int(line.split()[1])
         self.error = None
 
@@ -57,6 +58,13 @@ class GemmLoad:
         if self._child.returncode:
             self.error = RuntimeError("workload process exited with %d"
                                       % self._child.returncode)
+
+
+class GemmLoad(LoadProcess):
+    """Batches of gemm_f32 launches, each followed by a synchronising call."""
+
+    def __init__(self, endpoint, token, n=GEMM_N, launches_per_sync=LAUNCHES_PER_SYNC):
+        super().__init__(token, "tests.qos.workload", endpoint, str(n), str(launches_per_sync))
 
 
 class ServerProcess:
