@@ -198,10 +198,6 @@ class Gateway:
                 if not self._per_source[source]:
                     del self._per_source[source]
 
-    def connections_of(self, source):
-        with self._lock:
-            return self._per_source.get(source, 0)
-
     # -- routing ---------------------------------------------------------------
 
     def _route(self, conn, kind, peer):

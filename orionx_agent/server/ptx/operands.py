@@ -12,7 +12,7 @@ import numpy as np
 
 from orionx_agent.server.ptx import rounding
 from orionx_agent.server.ptx.parser import Imm, Not, PtxError, Reg, Special, Symbol
-from orionx_agent.server.ptx.types import TYPES, signed_dtype, unsigned_dtype
+from orionx_agent.server.ptx.types import signed_dtype, unsigned_dtype
 
 
 def immediate(value, ptype):
@@ -107,8 +107,3 @@ def writer(operand, ptype, line):
         else:
             f.regs[index] = np.where(mask, bits, f.regs[index])
     return write
-
-
-def raw_reader(operand, nbits, line):
-    """fn(frame) -> the operand's bits as an unsigned array of ``nbits``."""
-    return reader(operand, TYPES["b%d" % nbits], line)
