@@ -37,6 +37,19 @@ $(LIBCUDA): $(INSTALLED) $(LIBCUDA_SOURCES)
 
 libcuda: $(LIBCUDA)
 
+# A second release of NVIDIA's cuda-bindings, the 12.9 line, beside the 13.x
+# one in the venv: the C library is tested under both (tests/libcuda). One
+# constraints file pins one version per package, so this one has its own; it
+# goes into a directory of its own that the tests put first on PYTHONPATH.
+CUDA_BINDINGS_12 := $(VENV)/cuda-bindings-12
+CUDA_BINDINGS_12_INSTALLED := $(CUDA_BINDINGS_12)/.installed
+
+$(CUDA_BINDINGS_12_INSTALLED): $(INSTALLED) constraints-cuda-bindings-12.txt
+	rm -rf $(CUDA_BINDINGS_12)
+	$(BIN)/python -m pip install -q --no-deps --target $(CUDA_BINDINGS_12) \
+		-r constraints-cuda-bindings-12.txt
+	touch $@
+
 # Placement and Nova (with its functional test framework) for the OpenStack
 # tests; kept out of the base install that `make run` needs.
 $(OPENSTACK_INSTALLED): $(INSTALLED)
@@ -69,10 +82,11 @@ $(STATE_DIR)/secret.conf:
 	umask 077; printf '[DEFAULT]\nsession_secret = %s\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > $@
 
-test: $(INSTALLED) $(OPENSTACK_INSTALLED) $(LIBVIRT_INSTALLED) $(LIBCUDA)
+test: $(INSTALLED) $(OPENSTACK_INSTALLED) $(LIBVIRT_INSTALLED) $(LIBCUDA) \
+		$(CUDA_BINDINGS_12_INSTALLED)
 	sh tools/install-debian-packages.sh test
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	ORIONX_TEST_CUDA_BINDINGS_12=$(CURDIR)/$(CUDA_BINDINGS_12) $(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) test-openstack
 
 # Nova's functional framework cannot share a process with the controller's
