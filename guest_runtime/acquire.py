@@ -4,12 +4,15 @@ stands), and unbind when the process ends.
 
 A process killed before it can unbind is covered by its host's agent: it
 sees the session end and the controller unbinds the allocation.
+
+The Python runtime (``guest_runtime/runtime.py``) binds in the program's own
+process; ``orionx-run``'s broker (``acquire_broker.py``) binds on behalf of
+programs on the C library, and unbinds itself when they end.
 """
 
 import atexit
 import sys
 import threading
-import time
 
 from guest_runtime.controller_api import ControllerAPI
 from guest_runtime.curesult import CudaError, CUresult
@@ -20,14 +23,19 @@ QUEUE_POLL_S = 0.5
 class AcquiredAllocation:
     """An acquire-mode allocation this process binds and unbinds."""
 
-    def __init__(self, controller_url, allocation_uuid, host=None, out=None):
-        self.api = ControllerAPI(controller_url)
+    def __init__(self, controller_url, allocation_uuid, host=None, out=None,
+                 release_at_exit=True, api=None):
+        """``release_at_exit`` false: the owner calls :meth:`release` (or
+        deletes the allocation) itself; ``api``: a ControllerAPI to share."""
+        self.api = api or ControllerAPI(controller_url)
         self.uuid = allocation_uuid
         self.host = host
         self.out = out or sys.stderr
         self.bound_here = False
+        self.release_at_exit = release_at_exit
         self._lock = threading.Lock()
         self._session = None
+        self._cancelled = threading.Event()
 
     def vgpu_count(self):
         """How many devices the application sees (known without binding)."""
@@ -37,6 +45,7 @@ class AcquiredAllocation:
         """[{endpoints, token}] per vGPU, binding (and queueing) first."""
         with self._lock:
             if self._session is None:
+                self._check_not_cancelled()
                 self._bind_and_wait()
                 self._session = self.api.session(self.uuid, self.host)["vgpus"]
             return self._session
@@ -46,6 +55,19 @@ class AcquiredAllocation:
         with self._lock:
             self._session = None
 
+    def cancel(self):
+        """No binding from now on: a wait in the queue stops and every
+        later :meth:`session` fails. Returns once no bind is in progress,
+        so the owner may clean up knowing none will follow."""
+        self._cancelled.set()
+        with self._lock:
+            pass
+
+    def _check_not_cancelled(self):
+        if self._cancelled.is_set():
+            raise CudaError(CUresult.CUDA_ERROR_NO_DEVICE,
+                            "allocation %s is being released: its program ended" % self.uuid)
+
     def _say(self, text):
         self.out.write("orionx: %s\n" % text)
         self.out.flush()
@@ -54,7 +76,8 @@ class AcquiredAllocation:
         allocation = self.api.bind(self.uuid)
         if not self.bound_here:
             self.bound_here = True
-            atexit.register(self.release)
+            if self.release_at_exit:
+                atexit.register(self.release)
         position = None
         while not _bound(allocation):
             if allocation["state"] != "queued":
@@ -66,7 +89,8 @@ class AcquiredAllocation:
                 position = allocation.get("queue_position")
                 self._say("allocation %s waits for GPUs: position %s in the queue"
                           % (self.uuid, position))
-            time.sleep(QUEUE_POLL_S)
+            if self._cancelled.wait(QUEUE_POLL_S):
+                self._check_not_cancelled()
             allocation = self.api.get_allocation(self.uuid)
         if position is not None:
             self._say("allocation %s is bound; starting" % self.uuid)

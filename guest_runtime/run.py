@@ -9,14 +9,19 @@ With ``--compute-pct``/``--memory-mb`` an acquire-mode allocation of ``--count``
 vGPUs is created, CMD runs on it (binding when it creates its first
 context, queueing while the pool is full) and the allocation is deleted
 when CMD ends, however it ends. With ``--allocation`` an existing one is
-used and unbound afterwards. With an endpoint and token CMD is exec'd
-straight onto that GPU server. ``--compute``/``--memory``, the flags'
-spelling before the names settled, still work for one release (hidden).
+used and, when CMD bound it, unbound afterwards. With an endpoint and token
+CMD is exec'd straight onto that GPU server. ``--compute``/``--memory``, the
+flags' spelling before the names settled, still work for one release
+(hidden).
 
-CMD runs with the runtime's settings in its environment and with the shim
-directory first on PYTHONPATH, so that ``from cuda.bindings import driver``
-(or ``import cuda.bindings.driver``) gets ``guest_runtime.cuda`` in that
-process only; site-packages stays untouched.
+CMD runs on OrionX's ``libcuda.so.1`` (guest_runtime/lib, built by the
+install or ``make libcuda``): its directory goes first on ``LD_LIBRARY_PATH``,
+which is where NVIDIA's cuda-python (``dlopen("libcuda.so.1")``), cuda.core,
+Numba and programs linked with ``-lcuda`` find the driver; nothing of the
+program's Python packages changes. ``--preload`` adds the library to
+``LD_PRELOAD`` for programs that would find the machine's own driver first.
+In acquire mode the library binds through this process: the acquire broker
+(acquire_broker.py) serves it on the socket named in ORIONX_ACQUIRE_SOCKET.
 """
 
 import argparse
@@ -26,25 +31,59 @@ import socket
 import subprocess
 import sys
 
-SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim")
+LIBRARY_NAME = "libcuda.so.1"
+# Where the install (setup.py's build_py) and `make libcuda` put the library.
+DEFAULT_LIBRARY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
+# Settings of the other modes, which must not reach CMD beside this one's.
+_NOT_WITH_ACQUIRE = ("ORIONX_ENDPOINT", "ORIONX_TOKEN", "ORIONX_VGPU_INDEX",
+                     "ORIONX_CONTROLLER", "ORIONX_ALLOCATION")
+_NOT_WITH_ENDPOINT = ("ORIONX_CONTROLLER", "ORIONX_ALLOCATION", "ORIONX_ACQUIRE_SOCKET")
 
 
-def build_environment(base, endpoint=None, token=None, transport=None, tls_ca_file=None,
-                      controller=None, allocation=None, host=None):
-    """``base`` plus the variables that point CMD at OrionX and the shim."""
+class LibraryMissing(Exception):
+    """OrionX's libcuda.so.1 is not where orionx-run looks for it."""
+
+
+def library_dir(env):
+    """The directory of the libcuda.so.1 CMD gets: $ORIONX_LIBCUDA_DIR, else
+    the package's own build. LibraryMissing, saying how to build it, if absent."""
+    directory = os.path.abspath(env.get("ORIONX_LIBCUDA_DIR") or DEFAULT_LIBRARY_DIR)
+    if not os.path.isfile(os.path.join(directory, LIBRARY_NAME)):
+        raise LibraryMissing(
+            "OrionX's CUDA library %s is not built: run `make libcuda` in the source tree "
+            "(or install the package again, which builds it; it needs a C compiler)"
+            % os.path.join(directory, LIBRARY_NAME))
+    return directory
+
+
+def build_environment(base, library, endpoint=None, token=None, transport=None,
+                      tls_ca_file=None, acquire_socket=None, preload=False):
+    """``base`` plus what points CMD at OrionX: the library directory
+    ``library`` first on LD_LIBRARY_PATH (and on LD_PRELOAD with
+    ``preload``), and the session's settings, either an endpoint and token or
+    the acquire broker's socket."""
     env = dict(base)
+    for name in (_NOT_WITH_ACQUIRE if acquire_socket
+                 else _NOT_WITH_ENDPOINT if endpoint or token else ()):
+        env.pop(name, None)
     for name, value in (("ORIONX_ENDPOINT", endpoint), ("ORIONX_TOKEN", token),
-                        ("ORIONX_TRANSPORT", transport), ("ORIONX_TLS_CA_FILE", tls_ca_file),
-                        ("ORIONX_CONTROLLER", controller), ("ORIONX_ALLOCATION", allocation),
-                        ("ORIONX_HOST", host)):
+                        ("ORIONX_ACQUIRE_SOCKET", acquire_socket),
+                        ("ORIONX_TRANSPORT", transport), ("ORIONX_TLS_CA_FILE", tls_ca_file)):
         if value:
             env[name] = value
-    # guest_runtime itself must stay importable from the shim, wherever it lives.
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [SHIM_DIR, package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
-                                        if p]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["LD_LIBRARY_PATH"] = _prepend(library, env.get("LD_LIBRARY_PATH"), ":")
+    if preload:
+        # Loaded before anything the program names, our symbols come first
+        # in the lookup: a binary whose DT_RPATH (or a full path) finds the
+        # machine's own libcuda.so.1 before LD_LIBRARY_PATH still calls ours.
+        env["LD_PRELOAD"] = _prepend(os.path.join(library, LIBRARY_NAME),
+                                     env.get("LD_PRELOAD"), " ")
     return env
+
+
+def _prepend(item, current, separator):
+    rest = [part for part in (current or "").split(separator) if part and part != item]
+    return separator.join([item] + rest)
 
 
 def _parser():
@@ -76,6 +115,9 @@ def _parser():
     parser.add_argument("--transport", choices=("auto", "shm", "unix", "tcp", "tls"),
                         help="force one transport (default: the fastest offered)")
     parser.add_argument("--tls-ca-file", help="CA bundle for tls: endpoints")
+    parser.add_argument("--preload", action="store_true",
+                        help="also LD_PRELOAD the library, for programs that would load "
+                        "the machine's own libcuda.so.1 first (DT_RPATH, a full path)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     return parser
 
@@ -100,14 +142,26 @@ def main(argv=None):
         parser.error("no command given: orionx-run [options] -- CMD [ARG...]")
     if (args.compute_pct is None) != (args.memory_mb is None):
         parser.error("--compute-pct and --memory-mb go together: each vGPU needs both")
-    if args.compute_pct is not None or args.allocation:
-        return _run_on_allocation(parser, args, command)
-    env = build_environment(os.environ, args.endpoint, args.token, args.transport,
-                            args.tls_ca_file)
-    if not env.get("ORIONX_ENDPOINT") or not env.get("ORIONX_TOKEN"):
+    acquire = args.compute_pct is not None or args.allocation
+    endpoint = args.endpoint or os.environ.get("ORIONX_ENDPOINT")
+    token = args.token or os.environ.get("ORIONX_TOKEN")
+    if not acquire and (not endpoint or not token):
         parser.error("say what to run on: --compute-pct and --memory-mb (with --controller), "
                      "--allocation, or --endpoint and --token (or ORIONX_ENDPOINT and "
                      "ORIONX_TOKEN)")
+    controller = args.controller or os.environ.get("ORIONX_CONTROLLER")
+    if acquire and not controller:
+        parser.error("--controller URL (or ORIONX_CONTROLLER) is needed to create or bind "
+                     "an allocation")
+    try:
+        library = library_dir(os.environ)
+    except LibraryMissing as exc:
+        sys.stderr.write("orionx-run: %s\n" % exc)
+        return 2
+    if acquire:
+        return _run_on_allocation(args, controller, command, library)
+    env = build_environment(os.environ, library, endpoint, token, args.transport,
+                            args.tls_ca_file, preload=args.preload)
     try:
         os.execvpe(command[0], command, env)
     except OSError as exc:
@@ -115,13 +169,10 @@ def main(argv=None):
         return 127
 
 
-def _run_on_allocation(parser, args, command):
+def _run_on_allocation(args, controller, command, library):
+    from guest_runtime.acquire_broker import AcquireBroker
     from guest_runtime.controller_api import ControllerAPI, ControllerError
 
-    controller = args.controller or os.environ.get("ORIONX_CONTROLLER")
-    if not controller:
-        parser.error("--controller URL (or ORIONX_CONTROLLER) is needed to create or bind "
-                     "an allocation")
     host = args.host or os.environ.get("ORIONX_HOST") or socket.gethostname()
     api = ControllerAPI(controller)
     try:
@@ -129,14 +180,19 @@ def _run_on_allocation(parser, args, command):
     except ControllerError as exc:
         sys.stderr.write("orionx-run: cannot create the allocation: %s\n" % exc)
         return 2
-    env = build_environment(os.environ, transport=args.transport, controller=controller,
-                            allocation=uuid, host=host, tls_ca_file=args.tls_ca_file)
-    for name in ("ORIONX_ENDPOINT", "ORIONX_TOKEN"):
-        env.pop(name, None)
+    broker = AcquireBroker(api, uuid, host)
     try:
+        env = build_environment(os.environ, library, transport=args.transport,
+                                tls_ca_file=args.tls_ca_file, acquire_socket=broker.start(),
+                                preload=args.preload)
         return _run_child(command, env)
+    except OSError as exc:
+        sys.stderr.write("orionx-run: %s\n" % exc)
+        return 2
     finally:
-        _clean_up(api, uuid, created=not args.allocation)
+        # No bind can follow once the broker is closed: then release.
+        broker.close()
+        _clean_up(api, uuid, created=not args.allocation, bound=broker.bound)
 
 
 def _run_child(command, env):
@@ -152,13 +208,15 @@ def _run_child(command, env):
     return status if status >= 0 else 128 - status
 
 
-def _clean_up(api, uuid, created):
+def _clean_up(api, uuid, created, bound):
+    """Delete the allocation orionx-run created; unbind an existing one that
+    CMD bound (one it never bound stays as its owner left it)."""
     from guest_runtime.controller_api import ControllerError
 
     try:
         if created:
             api.delete_allocation(uuid)
-        else:
+        elif bound:
             api.unbind(uuid)
     except ControllerError as exc:
         if exc.status != 404:
