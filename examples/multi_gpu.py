@@ -1,8 +1,9 @@
-"""Data-parallel saxpy over every vGPU of an allocation, gathered on the
-first with peer copies, with cuda-python's driver API.
+"""Data-parallel saxpy over every GPU the program sees, gathered on the
+first with peer copies, with NVIDIA's cuda-python driver API.
 
-The vGPUs of one allocation sit on distinct GPUs, possibly on different
-hosts; the program sees them as devices 0..N-1 either way:
+A plain CUDA program for one machine's GPUs; on the pool the vGPUs of one
+allocation sit on distinct GPUs, possibly on different hosts, and the
+program sees them as devices 0..N-1 either way:
 
     orionx-run --compute-pct 25 --memory-mb 512 --count 2 -- python examples/multi_gpu.py
 """
@@ -12,34 +13,27 @@ import sys
 
 import numpy as np
 from cuda.bindings import driver as cuda
+from kernels import check, load, run
 
-BUILTIN_MODULE_IMAGE = b"orionx:builtin-kernels\x00"
 BLOCK = 256
 
 
-def check(result):
-    err, *values = result
-    if err != cuda.CUresult.CUDA_SUCCESS:
-        _, name = cuda.cuGetErrorName(err)
-        sys.exit("CUDA call failed: %s" % name.decode())
-    return values[0] if len(values) == 1 else values
-
-
 def saxpy_on_device(ordinal, a, x, y):
-    """y := a*x + y on device ``ordinal``; returns (context, device y)."""
-    context = check(cuda.cuCtxCreate(0, check(cuda.cuDeviceGet(ordinal))))
-    kernel = check(cuda.cuModuleGetFunction(
-        check(cuda.cuModuleLoadData(BUILTIN_MODULE_IMAGE)), b"axpy_f32"))
+    """y := a*x + y on device ``ordinal``; returns (device, context, module, device y)."""
+    device = check(cuda.cuDeviceGet(ordinal))
+    context = check(cuda.cuDevicePrimaryCtxRetain(device))
+    check(cuda.cuCtxSetCurrent(context))
+    module, kernel = load("axpy_f32")
     d_x, d_y = check(cuda.cuMemAlloc(x.nbytes)), check(cuda.cuMemAlloc(y.nbytes))
     check(cuda.cuMemcpyHtoD(d_x, x, x.nbytes))
     check(cuda.cuMemcpyHtoD(d_y, y, y.nbytes))
-    # kernel signature: axpy_f32(float *y, const float *x, uint64 n, float a)
+    # axpy_f32(float *y, const float *x, unsigned long long n, float a)
     args = ((d_y, d_x, x.size, a), (None, None, ctypes.c_uint64, ctypes.c_float))
     check(cuda.cuLaunchKernel(kernel, (x.size + BLOCK - 1) // BLOCK, 1, 1, BLOCK, 1, 1,
                               0, 0, args, 0))
     check(cuda.cuCtxSynchronize())
     check(cuda.cuMemFree(d_x))
-    return context, d_y
+    return device, context, module, d_y
 
 
 def main(n=1 << 20, a=2.0):
@@ -52,11 +46,11 @@ def main(n=1 << 20, a=2.0):
     results = [saxpy_on_device(i, a, x[p], y[p].copy()) for i, p in enumerate(parts)]
 
     # Gather every part on device 0 with peer copies, then read it back once.
-    ctx0 = results[0][0]
+    ctx0 = results[0][1]
     check(cuda.cuCtxSetCurrent(ctx0))
     d_all = check(cuda.cuMemAlloc(y.nbytes))
     offset_bytes = 0
-    for (context, d_part), part in zip(results, parts, strict=True):
+    for (_, context, _, d_part), part in zip(results, parts, strict=True):
         size_bytes = part.size * 4
         check(cuda.cuMemcpyPeer(int(d_all) + offset_bytes, ctx0, d_part, context, size_bytes))
         offset_bytes += size_bytes
@@ -67,12 +61,13 @@ def main(n=1 << 20, a=2.0):
     print("saxpy over %d device(s), n=%d, gathered on device 0: %s"
           % (devices, n, "OK" if ok else "MISMATCH"))
     check(cuda.cuMemFree(d_all))
-    for context, d_part in results:
+    for device, context, module, d_part in results:
         check(cuda.cuCtxSetCurrent(context))
         check(cuda.cuMemFree(d_part))
-        check(cuda.cuCtxDestroy(context))
+        check(cuda.cuModuleUnload(module))
+        check(cuda.cuDevicePrimaryCtxRelease(device))
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

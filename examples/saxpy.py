@@ -1,8 +1,9 @@
-"""SAXPY (y = a * x + y) with cuda-python's driver API.
+"""SAXPY (y = a * x + y) with NVIDIA's cuda-python driver API.
 
-Run it on a vGPU of the pool with ``orionx-run -- python examples/saxpy.py``.
-The kernel comes from the pool's built-in module, which every OrionX backend
-serves; on a machine of its own a program would load its PTX the same way.
+A plain CUDA program: it runs on a machine with its own GPU as it is, and on
+a vGPU of the pool with ``orionx-run -- python examples/saxpy.py``. The
+kernel is PTX text (kernels.py), which every driver compiles when it loads
+the module.
 """
 
 import ctypes
@@ -10,27 +11,17 @@ import sys
 
 import numpy as np
 from cuda.bindings import driver as cuda
+from kernels import check, load, run
 
-# cuModuleLoadData of this image returns the pool's built-in kernels.
-BUILTIN_MODULE_IMAGE = b"orionx:builtin-kernels\x00"
 THREADS_PER_BLOCK = 256
-
-
-def check(result):
-    """The values of a (CUresult, value...) tuple; exit on an error."""
-    err, *values = result
-    if err != cuda.CUresult.CUDA_SUCCESS:
-        _, name = cuda.cuGetErrorName(err)
-        sys.exit("CUDA call failed: %s" % name.decode())
-    return values[0] if len(values) == 1 else values
 
 
 def main(n=1 << 20, a=2.5):
     check(cuda.cuInit(0))
     device = check(cuda.cuDeviceGet(0))
-    context = check(cuda.cuCtxCreate(0, device))
-    module = check(cuda.cuModuleLoadData(BUILTIN_MODULE_IMAGE))
-    kernel = check(cuda.cuModuleGetFunction(module, b"axpy_f32"))
+    context = check(cuda.cuDevicePrimaryCtxRetain(device))
+    check(cuda.cuCtxSetCurrent(context))
+    module, kernel = load("axpy_f32")
 
     rng = np.random.default_rng(0)
     x = rng.random(n, dtype=np.float32)
@@ -42,7 +33,7 @@ def main(n=1 << 20, a=2.5):
 
     check(cuda.cuMemcpyHtoDAsync(d_x, x, nbytes, stream))
     check(cuda.cuMemcpyHtoDAsync(d_y, y, nbytes, stream))
-    # kernel signature: axpy_f32(float *y, const float *x, uint64 n, float a)
+    # axpy_f32(float *y, const float *x, unsigned long long n, float a)
     args = ((d_y, d_x, n, a), (None, None, ctypes.c_uint64, ctypes.c_float))
     blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
     check(cuda.cuLaunchKernel(kernel, blocks, 1, 1, THREADS_PER_BLOCK, 1, 1, 0, stream,
@@ -59,9 +50,9 @@ def main(n=1 << 20, a=2.5):
     check(cuda.cuMemFree(d_x))
     check(cuda.cuMemFree(d_y))
     check(cuda.cuModuleUnload(module))
-    check(cuda.cuCtxDestroy(context))
+    check(cuda.cuDevicePrimaryCtxRelease(device))
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -17,32 +17,19 @@ import time
 
 import numpy as np
 from cuda.bindings import driver as cuda
+from kernels import CudaError, check, load
 
-BUILTIN_MODULE_IMAGE = b"orionx:builtin-kernels\x00"
 TILE = 16
 EXIT_PREEMPTED = 3
 LAUNCHES_PER_SYNC = 4
 
 
-class CudaError(Exception):
-    def __init__(self, name):
-        super().__init__(name)
-        self.name = name
-
-
-def check(result):
-    err, *values = result
-    if err != cuda.CUresult.CUDA_SUCCESS:
-        _, name = cuda.cuGetErrorName(err)
-        raise CudaError(name.decode() if name else str(int(err)))
-    return values[0] if len(values) == 1 else values
-
-
 def run(seconds, n, label):
     check(cuda.cuInit(0))
-    context = check(cuda.cuCtxCreate(0, check(cuda.cuDeviceGet(0))))
-    kernel = check(cuda.cuModuleGetFunction(
-        check(cuda.cuModuleLoadData(BUILTIN_MODULE_IMAGE)), b"gemm_f32"))
+    device = check(cuda.cuDeviceGet(0))
+    context = check(cuda.cuDevicePrimaryCtxRetain(device))
+    check(cuda.cuCtxSetCurrent(context))
+    module, kernel = load("gemm_f32")
     a = np.random.default_rng(7).standard_normal((n, n), dtype=np.float32)
     d_a, d_c = check(cuda.cuMemAlloc(a.nbytes)), check(cuda.cuMemAlloc(a.nbytes))
     check(cuda.cuMemcpyHtoD(d_a, a, a.nbytes))
@@ -62,7 +49,7 @@ def run(seconds, n, label):
         now = time.monotonic()
         if now - last_report >= 1.0:
             rate = flop_per_gemm * (gemms - reported_gemms) / (now - last_report) / 1e9
-            print("%s throughput: %.1f GFLOP/s" % (label, rate), flush=True)
+            print("%s throughput: %.3g GFLOP/s" % (label, rate), flush=True)
             last_report, reported_gemms = now, gemms
     elapsed_s = time.monotonic() - started
     c = np.empty_like(a)
@@ -70,15 +57,16 @@ def run(seconds, n, label):
     ok = bool(np.allclose(c, a @ a, rtol=1e-3, atol=1e-2))
     for ptr in (d_a, d_c):
         check(cuda.cuMemFree(ptr))
-    check(cuda.cuCtxDestroy(context))
+    check(cuda.cuModuleUnload(module))
+    check(cuda.cuDevicePrimaryCtxRelease(device))
     return {"label": label, "gemms": gemms, "seconds": round(elapsed_s, 3),
-            "gflops": round(flop_per_gemm * gemms / elapsed_s / 1e9, 2), "ok": ok}
+            "gflops": float("%.4g" % (flop_per_gemm * gemms / elapsed_s / 1e9)), "ok": ok}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--n", type=int, default=256, help="matrix size")
+    parser.add_argument("--n", type=int, default=64, help="matrix size")
     parser.add_argument("--label", default="job")
     args = parser.parse_args(argv)
     try:

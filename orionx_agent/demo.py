@@ -95,7 +95,7 @@ def act_shares(url, out, seconds):
     queued = Job("C 30%", 30, 3, url, out=out)
     jobs = [low.wait(), high.wait(), queued.wait()]
     if low.gflops and high.gflops:
-        _say(out, "    A %.1f GFLOP/s : B %.1f GFLOP/s = %.0f %% : %.0f %% of their sum"
+        _say(out, "    A %.3g GFLOP/s : B %.3g GFLOP/s = %.0f %% : %.0f %% of their sum"
              % (low.gflops, high.gflops, 100 * low.gflops / (low.gflops + high.gflops),
                 100 * high.gflops / (low.gflops + high.gflops)))
     return jobs
@@ -121,7 +121,7 @@ def summary(jobs, out):
               "outcome")
     rows = [(j.label, "%d %%" % j.compute_pct, str(j.priority), j.transport,
              "yes" if j.queue_positions else "no",
-             "%.1f" % j.gflops if j.gflops else "-", j.outcome) for j in jobs]
+             "%.3g" % j.gflops if j.gflops else "-", j.outcome) for j in jobs]
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths)] + rows:
         _say(out, "    " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
