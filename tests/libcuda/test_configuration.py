@@ -1,5 +1,5 @@
 """Where the library connects: the environment the Python runtime reads,
-fastest transport first, and a clear refusal of what is not served yet."""
+fastest transport first, and a clear refusal of what cannot work."""
 
 import subprocess
 
@@ -29,11 +29,14 @@ def init_program(libcuda_dir, tmp_path):
 
 
 @pytest.mark.parametrize("variables, code, message", [
-    ({"ORIONX_TRANSPORT": "tls"}, 801, "TLS, vsock and virtio-serial are a later phase"),
-    ({"ORIONX_TRANSPORT": "carrier-pigeon"}, 1, "is not one of auto, shm, unix, tcp"),
-    ({"ORIONX_ENDPOINT": "vsock:3:7000"}, 100, "vsock endpoints are not served by the C "
-                                               "library yet"),
-    ({"ORIONX_ENDPOINT": "tls:127.0.0.1:1"}, 100, "TLS endpoints are not served"),
+    ({"ORIONX_TRANSPORT": "tls"}, 100, "no endpoint of the kind ORIONX_TRANSPORT asks for"),
+    ({"ORIONX_TRANSPORT": "carrier-pigeon"}, 1,
+     "is not one of auto, shm, unix, tcp, tls, vsock, serial"),
+    ({"ORIONX_ENDPOINT": "vsock:3:7000"}, 100, "no GPU server reachable for device 0 "
+                                               "(vsock:3:7000: "),
+    ({"ORIONX_ENDPOINT": "vsock:three:7000"}, 1, "vsock:CID:PORT"),
+    ({"ORIONX_ENDPOINT": "tls:127.0.0.1:1"}, 100, "tls:127.0.0.1:1: Connection refused"),
+    ({"ORIONX_ENDPOINT": ","}, 1, "ORIONX_ENDPOINT lists no endpoint"),
     ({"ORIONX_ENDPOINT": "bogus"}, 1, "ORIONX_ENDPOINT item bogus is not unix:PATH"),
     ({"ORIONX_ENDPOINT": "unix:/nonexistent/gpu.sock"}, 100, "no GPU server reachable"),
     ({"ORIONX_TOKEN": "v1.e30.Zm9yZ2Vk"}, 800, "session token signature does not match"),
@@ -47,12 +50,23 @@ def test_refusals_name_the_cause(server, libcuda_dir, init_program, variables, c
     assert stderr.count("orionx libcuda:") == 1
 
 
-def test_acquire_mode_is_a_later_phase(server, libcuda_dir, init_program):
+def test_acquire_mode_goes_through_orionx_run(server, libcuda_dir, init_program):
     env = client_environment(server, libcuda_dir)
-    del env["ORIONX_ENDPOINT"]
+    del env["ORIONX_ENDPOINT"], env["ORIONX_TOKEN"]
     env.update(ORIONX_CONTROLLER="http://127.0.0.1:1", ORIONX_ALLOCATION="a-1")
     got, stderr = init_program(env)
-    assert got == 100 and "acquire mode" in stderr
+    assert got == 100 and "run the program under orionx-run" in stderr
+
+
+@pytest.mark.parametrize("drop, message", [
+    ("ORIONX_ENDPOINT", "ORIONX_TOKEN is set but ORIONX_ENDPOINT is not"),
+    ("ORIONX_TOKEN", "ORIONX_ENDPOINT is set but ORIONX_TOKEN is not"),
+])
+def test_half_a_configuration_is_named(server, libcuda_dir, init_program, drop, message):
+    env = client_environment(server, libcuda_dir)
+    del env[drop]
+    got, stderr = init_program(env)
+    assert got == 100 and message in stderr
 
 
 @pytest.mark.parametrize("transport, kind", [("auto", "shm"), ("unix", "unix"),

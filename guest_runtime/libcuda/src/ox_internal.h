@@ -29,31 +29,73 @@ const char *ox_error_name(CUresult code);
 #define OX_DEVICES_MAX 16
 
 enum ox_endpoint_kind { OX_EP_UNIX, OX_EP_VSOCK, OX_EP_SERIAL, OX_EP_TCP, OX_EP_TLS };
-enum ox_transport_choice { OX_CHOOSE_AUTO, OX_CHOOSE_SHM, OX_CHOOSE_UNIX, OX_CHOOSE_TCP };
+enum ox_transport_choice {
+    OX_CHOOSE_AUTO, OX_CHOOSE_SHM, OX_CHOOSE_UNIX, OX_CHOOSE_TCP, OX_CHOOSE_TLS,
+    OX_CHOOSE_VSOCK, OX_CHOOSE_SERIAL
+};
+/* How the process got its devices: ORIONX_ENDPOINT and ORIONX_TOKEN; an
+ * acquire-mode allocation bound through orionx-run's broker
+ * (ORIONX_ACQUIRE_SOCKET, ox_acquire.c); or a KVM guest's link to its
+ * host's agent (vsock, virtio-serial), which needs no token. */
+enum ox_mode { OX_MODE_DIRECT, OX_MODE_ACQUIRE, OX_MODE_VM };
 
 struct ox_endpoint {
     enum ox_endpoint_kind kind;
     char text[300];   /* as given, for messages */
     char path[256];   /* unix, serial */
     char host[256];   /* tcp, tls */
-    char port[16];
+    char port[16];    /* tcp, tls, vsock */
+    unsigned cid;     /* vsock */
+};
+
+/* Where one device's session goes: the GPU server's endpoints (tried in
+ * order), the token and the token's vGPU that this device is. */
+struct ox_route {
+    struct ox_endpoint endpoints[OX_ENDPOINTS_MAX];
+    int endpoint_count;
+    char *token;          /* owned; "" for a VM's link (the agent holds the token) */
+    uint32_t vgpu_index;
+    char vgpu_id[64];     /* the vGPU's id in the token, for UUIDs */
 };
 
 struct ox_config {
-    struct ox_endpoint endpoints[OX_ENDPOINTS_MAX];  /* fastest first */
-    int endpoint_count;
-    enum ox_transport_choice transport;
+    enum ox_mode mode;
+    /* Non-NULL once loaded (cuInit tests it): ORIONX_TOKEN, or "". */
     char *token;
-    uint32_t first_vgpu_index;
+    enum ox_transport_choice transport;
     int device_count;
-    char vgpu_ids[OX_DEVICES_MAX][64];  /* from the token, for UUIDs */
-    uint64_t shm_ring_bytes;            /* 0: the server's default */
+    /* Per device; in acquire mode filled by the broker's bind (ox_acquire_bind). */
+    struct ox_route routes[OX_DEVICES_MAX];
+    uint64_t shm_ring_bytes;   /* 0: the server's default */
     int connect_timeout_ms;
+    char tls_ca_file[512];     /* ORIONX_TLS_CA_FILE; "": the system's CAs */
+    char pci_sysfs_root[256];  /* where a VM's ivshmem devices are listed */
+    int acquire_fd;            /* the broker connection, -1 when none */
 };
 
 /* Read the environment (ORIONX_ENDPOINT, ORIONX_TOKEN, ORIONX_VGPU_INDEX,
- * ORIONX_TRANSPORT, ORIONX_SHM_RING_BYTES) into CONFIG; CALL for errors. */
+ * ORIONX_TRANSPORT, ORIONX_SHM_RING_BYTES, ORIONX_TLS_CA_FILE,
+ * ORIONX_ACQUIRE_SOCKET, ORIONX_VSOCK_PORT) into CONFIG; with none set, look
+ * for a KVM guest's link. CALL for errors. */
 CUresult ox_config_load(struct ox_config *config, const char *call);
+/* Parse the comma-separated endpoint list TEXT into ROUTE (fastest first
+ * when SORT, else in the order given); VARIABLE names it in errors. */
+CUresult ox_parse_endpoints(struct ox_route *route, const char *text, int sort,
+                            const char *variable, const char *call);
+/* The vGPU id of vGPU INDEX in TOKEN (read, not verified) into ID; the
+ * number of vGPUs the token names (1 when it cannot be read). */
+int ox_token_vgpus(const char *token, uint32_t index, char *id, size_t id_bytes);
+
+/* -- acquire mode (ox_acquire.c): orionx-run's broker on a unix socket ---------- */
+
+/* Connect to the broker at PATH and ask how many vGPUs the allocation has. */
+CUresult ox_acquire_count(struct ox_config *config, const char *path, const char *call);
+/* Bind the allocation (the broker waits in the queue as long as it takes)
+ * and fill CONFIG's routes; once per process unless AGAIN (fresh tokens
+ * after a lost session). Serialised inside. */
+CUresult ox_acquire_bind(struct ox_config *config, int again, const char *call);
+/* Whether the routes are filled (always, outside acquire mode). */
+int ox_acquire_bound(const struct ox_config *config);
 
 /* -- handles ------------------------------------------------------------------ */
 

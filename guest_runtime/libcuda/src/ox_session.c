@@ -287,32 +287,51 @@ static int wanted(const struct ox_config *config, const struct ox_endpoint *e)
         return e->kind == OX_EP_UNIX;
     case OX_CHOOSE_TCP:
         return e->kind == OX_EP_TCP;
+    case OX_CHOOSE_TLS:
+        return e->kind == OX_EP_TLS;
+    case OX_CHOOSE_VSOCK:
+        return e->kind == OX_EP_VSOCK;
+    case OX_CHOOSE_SERIAL:
+        return e->kind == OX_EP_SERIAL;
     default:
         return 1;
     }
 }
 
-static struct ox_stream *connect_any(const struct ox_config *config, char *failures,
-                                     size_t failures_bytes)
+static struct ox_stream *connect_one(const struct ox_config *config, const struct ox_endpoint *e,
+                                     char *why, size_t why_bytes)
+{
+    switch (e->kind) {
+    case OX_EP_UNIX:
+        return ox_stream_connect_unix(e->path, why, why_bytes);
+    case OX_EP_TCP:
+        return ox_stream_connect_tcp(e->host, e->port, config->connect_timeout_ms, why,
+                                     why_bytes);
+    case OX_EP_TLS:
+        return ox_stream_connect_tls(e->host, e->port, config->connect_timeout_ms,
+                                     config->tls_ca_file, why, why_bytes);
+    case OX_EP_VSOCK:
+    case OX_EP_SERIAL:
+        return ox_stream_connect_link(e->kind == OX_EP_VSOCK, e->path, e->cid,
+                                      (unsigned)strtoul(e->port, NULL, 10),
+                                      config->pci_sysfs_root, config->connect_timeout_ms, why,
+                                      why_bytes);
+    }
+    snprintf(why, why_bytes, "an endpoint of no known kind");
+    return NULL;
+}
+
+static struct ox_stream *connect_any(const struct ox_config *config, const struct ox_route *route,
+                                     char *failures, size_t failures_bytes)
 {
     size_t used = 0;
     failures[0] = '\0';
-    for (int i = 0; i < config->endpoint_count; i++) {
-        const struct ox_endpoint *e = &config->endpoints[i];
+    for (int i = 0; i < route->endpoint_count; i++) {
+        const struct ox_endpoint *e = &route->endpoints[i];
         if (!wanted(config, e))
             continue;
-        char why[256];
-        struct ox_stream *stream = NULL;
-        if (e->kind == OX_EP_UNIX)
-            stream = ox_stream_connect_unix(e->path, why, sizeof why);
-        else if (e->kind == OX_EP_TCP)
-            stream = ox_stream_connect_tcp(e->host, e->port, config->connect_timeout_ms, why,
-                                           sizeof why);
-        else
-            snprintf(why, sizeof why, "%s endpoints are not served by the C library yet "
-                     "(a later phase; use unix or tcp)",
-                     e->kind == OX_EP_TLS ? "TLS" : e->kind == OX_EP_VSOCK ? "vsock"
-                                                                           : "virtio-serial");
+        char why[512];
+        struct ox_stream *stream = connect_one(config, e, why, sizeof why);
         if (stream != NULL)
             return stream;
         int n = snprintf(failures + used, failures_bytes - used, "%s%s: %s", used ? "; " : "",
@@ -321,7 +340,7 @@ static struct ox_stream *connect_any(const struct ox_config *config, char *failu
             used += (size_t)n;
     }
     if (!failures[0])
-        snprintf(failures, failures_bytes, "no endpoint of that kind");
+        snprintf(failures, failures_bytes, "no endpoint of the kind ORIONX_TRANSPORT asks for");
     return NULL;
 }
 
@@ -351,12 +370,12 @@ static CUresult attach_shm(struct ox_session *s, const struct ox_config *config,
     return CUDA_SUCCESS;
 }
 
-static CUresult start(struct ox_session *s, const struct ox_config *config, uint32_t vgpu_index,
-                      const char *call)
+static CUresult start(struct ox_session *s, const struct ox_config *config,
+                      const struct ox_route *route, const char *call)
 {
-    struct ox_hello_request hello = {vgpu_index};
+    struct ox_hello_request hello = {route->vgpu_index};
     struct ox_hello_reply reply;
-    CUresult status = ox_rpc_hello(s, call, &hello, config->token, strlen(config->token), &reply);
+    CUresult status = ox_rpc_hello(s, call, &hello, route->token, strlen(route->token), &reply);
     if (status != CUDA_SUCCESS)
         return status;
     s->transports = reply.transports;
@@ -372,15 +391,20 @@ static CUresult start(struct ox_session *s, const struct ox_config *config, uint
     return CUDA_SUCCESS;
 }
 
-CUresult ox_session_open(const struct ox_config *config, uint32_t vgpu_index, const char *call,
+CUresult ox_session_open(const struct ox_config *config, int device, const char *call,
                          struct ox_session **out)
 {
-    char failures[1024];
-    struct ox_stream *stream = connect_any(config, failures, sizeof failures);
+    const struct ox_route *route = &config->routes[device];
+    char failures[2048];
+    struct ox_stream *stream = connect_any(config, route, failures, sizeof failures);
     if (stream == NULL)
         return ox_fail(CUDA_ERROR_NO_DEVICE, call,
-                       "no GPU server reachable (%s): check ORIONX_ENDPOINT and that "
-                       "orionx-gpu-server runs", failures);
+                       "no GPU server reachable for device %d (%s): %s", device, failures,
+                       config->mode == OX_MODE_VM
+                           ? "check that orionx-agent runs on the host"
+                           : config->mode == OX_MODE_ACQUIRE
+                                 ? "check that the allocation's GPU servers run"
+                                 : "check ORIONX_ENDPOINT and that orionx-gpu-server runs");
     struct ox_session *s = calloc(1, sizeof *s);
     if (s == NULL) {
         ox_stream_close(stream);
@@ -390,7 +414,7 @@ CUresult ox_session_open(const struct ox_config *config, uint32_t vgpu_index, co
     pthread_mutex_init(&s->cache_lock, NULL);
     s->stream = stream;
     s->next_request_id = 1;
-    CUresult status = start(s, config, vgpu_index, call);
+    CUresult status = start(s, config, route, call);
     if (status != CUDA_SUCCESS) {
         ox_session_close(s);
         return status;

@@ -21,11 +21,12 @@
 struct ox_session;
 struct ox_config;
 
-/* Connect to the first reachable endpoint of CONFIG (fastest first), say
- * HELLO for the token's vGPU VGPU_INDEX and, on a unix socket whose server
- * offers it, move to shared memory. CALL names the driver call for errors. */
-CUresult ox_session_open(const struct ox_config *config, uint32_t vgpu_index,
-                         const char *call, struct ox_session **out);
+/* Connect to the first reachable endpoint of device DEVICE's route in
+ * CONFIG, say HELLO with its token and vGPU index and, on a unix socket
+ * whose server offers it, move to shared memory. CALL names the driver
+ * call for errors. */
+CUresult ox_session_open(const struct ox_config *config, int device, const char *call,
+                         struct ox_session **out);
 /* Run one op: REQUEST is its encoded fixed struct, SEND_BUFFER its trailing
  * request buffer. For synchronous ops wait for the reply: its fixed struct
  * into REPLY, a reply buffer into RECV_BUFFER (up to RECV_CAPACITY bytes,

@@ -63,12 +63,23 @@ CUresult ox_check_device(int device, const char *call)
 
 CUresult ox_device_session(int device, const char *call, struct ox_session **out)
 {
+    struct ox_config *config = &ox_state.config;
+    /* cuInit connects device 0 so that it fails when the server is not
+     * there. In acquire mode the broker has counted the devices already,
+     * and binding waits for the first call that needs a server, as
+     * guest_runtime/acquire.py does: a program that only counts devices
+     * never waits in the queue. */
+    if (!ox_acquire_bound(config) && strcmp(call, "cuInit") == 0) {
+        *out = NULL;
+        return CUDA_SUCCESS;
+    }
+    CUresult status = ox_acquire_bind(config, 0, call);
+    if (status != CUDA_SUCCESS)
+        return status;
     struct ox_device *d = &ox_state.devices[device];
     pthread_mutex_lock(&d->open_lock);
-    CUresult status = CUDA_SUCCESS;
     if (d->session == NULL)
-        status = ox_session_open(&ox_state.config, ox_state.config.first_vgpu_index
-                                 + (uint32_t)device, call, &d->session);
+        status = ox_session_open(config, device, call, &d->session);
     *out = d->session;
     pthread_mutex_unlock(&d->open_lock);
     return status;
@@ -76,8 +87,10 @@ CUresult ox_device_session(int device, const char *call, struct ox_session **out
 
 void ox_device_uuid(int device, CUuuid *uuid)
 {
-    /* FNV-1a over the vGPU id, spread over 16 bytes: stable for the vGPU. */
-    const char *id = ox_state.config.vgpu_ids[device];
+    /* FNV-1a over the vGPU id, spread over 16 bytes: stable for the vGPU.
+     * In acquire mode the ids come with the binding. */
+    ox_acquire_bind(&ox_state.config, 0, "cuDeviceGetUuid");
+    const char *id = ox_state.config.routes[device].vgpu_id;
     uint64_t hash[2] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull};
     for (int half = 0; half < 2; half++) {
         for (const char *c = id; *c; c++)

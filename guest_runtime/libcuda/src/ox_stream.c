@@ -3,6 +3,9 @@
  * doorbell protocol, which the Python end implements too). */
 #include "ox_stream.h"
 
+#include "ox_link.h"
+#include "ox_tls.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -37,7 +40,7 @@
 #define SPIN_CHECKS_MAX 4096
 #define SPIN_CHECKS_MIN 16
 
-enum stream_kind { KIND_UNIX, KIND_TCP, KIND_SHM };
+enum stream_kind { KIND_UNIX, KIND_TCP, KIND_SHM, KIND_TLS, KIND_VSOCK, KIND_SERIAL };
 
 struct ring {
     _Atomic uint64_t *control;  /* this ring's first control word */
@@ -49,7 +52,9 @@ struct ring {
 struct ox_stream {
     enum stream_kind kind;
     int sock;
-    char error[256];
+    char error[512];
+    struct ox_tls *tls;    /* KIND_TLS */
+    struct ox_link *link;  /* KIND_VSOCK, KIND_SERIAL */
     /* socket reads */
     uint8_t *buffer;
     size_t start, end;
@@ -143,14 +148,14 @@ static int connect_within(int sock, const struct addrinfo *ai, int timeout_ms)
     return rc;
 }
 
-struct ox_stream *ox_stream_connect_tcp(const char *host, const char *port, int timeout_ms,
-                                        char *why, size_t why_bytes)
+static int tcp_socket(const char *host, const char *port, int timeout_ms, char *why,
+                      size_t why_bytes)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found = NULL;
     int rc = getaddrinfo(host, port, &hints, &found);
     if (rc != 0) {
         snprintf(why, why_bytes, "%s", gai_strerror(rc));
-        return NULL;
+        return -1;
     }
     int sock = -1;
     snprintf(why, why_bytes, "no address");
@@ -165,9 +170,18 @@ struct ox_stream *ox_stream_connect_tcp(const char *host, const char *port, int 
     }
     freeaddrinfo(found);
     if (sock < 0)
-        return NULL;
+        return -1;
     int one = 1;
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return sock;
+}
+
+struct ox_stream *ox_stream_connect_tcp(const char *host, const char *port, int timeout_ms,
+                                        char *why, size_t why_bytes)
+{
+    int sock = tcp_socket(host, port, timeout_ms, why, why_bytes);
+    if (sock < 0)
+        return NULL;
     struct ox_stream *s = new_stream(sock, KIND_TCP);
     if (s == NULL) {
         snprintf(why, why_bytes, "out of host memory");
@@ -176,14 +190,65 @@ struct ox_stream *ox_stream_connect_tcp(const char *host, const char *port, int 
     return s;
 }
 
+struct ox_stream *ox_stream_connect_tls(const char *host, const char *port, int timeout_ms,
+                                        const char *ca_file, char *why, size_t why_bytes)
+{
+    int sock = tcp_socket(host, port, timeout_ms, why, why_bytes);
+    if (sock < 0)
+        return NULL;
+    struct ox_tls *tls = ox_tls_connect(sock, host, ca_file, why, why_bytes);
+    struct ox_stream *s = tls ? new_stream(sock, KIND_TLS) : NULL;
+    if (s == NULL) {
+        if (tls != NULL)
+            snprintf(why, why_bytes, "out of host memory");
+        ox_tls_close(tls);
+        close(sock);
+        return NULL;
+    }
+    s->tls = tls;
+    return s;
+}
+
+struct ox_stream *ox_stream_connect_link(int vsock, const char *path, unsigned cid,
+                                         unsigned port, const char *pci_sysfs_root,
+                                         int timeout_ms, char *why, size_t why_bytes)
+{
+    int vgpu_count, refused;
+    struct ox_link *link = ox_link_open(vsock, path, cid, port, pci_sysfs_root, timeout_ms,
+                                        &vgpu_count, &refused, why, why_bytes);
+    if (link == NULL)
+        return NULL;
+    struct ox_stream *s = new_stream(-1, vsock ? KIND_VSOCK : KIND_SERIAL);
+    if (s == NULL) {
+        snprintf(why, why_bytes, "out of host memory");
+        ox_link_close(link);
+        return NULL;
+    }
+    s->link = link;
+    return s;
+}
+
+int ox_stream_link_count(int vsock, const char *path, unsigned cid, unsigned port,
+                         int timeout_ms, char *why, size_t why_bytes, int *refused)
+{
+    int vgpu_count = 0;
+    struct ox_link *link = ox_link_open(vsock, path, cid, port, NULL, timeout_ms, &vgpu_count,
+                                        refused, why, why_bytes);
+    if (link == NULL)
+        return 0;
+    ox_link_close(link);  /* its END tells the agent this was only a question */
+    return vgpu_count;
+}
+
 const char *ox_stream_kind(const struct ox_stream *s)
 {
-    return s->kind == KIND_SHM ? "shm" : s->kind == KIND_TCP ? "tcp" : "unix";
+    static const char *names[] = {"unix", "tcp", "shm", "tls", "vsock", "serial"};
+    return names[s->kind];
 }
 
 const char *ox_stream_error(const struct ox_stream *s)
 {
-    return s->error;
+    return s->link != NULL ? ox_link_error(s->link) : s->error;
 }
 
 /* -- sockets ----------------------------------------------------------------- */
@@ -193,6 +258,13 @@ static int socket_send(struct ox_stream *s, const struct iovec *parts, int count
     struct iovec local[8];
     if (count > 8)
         return fail(s, "%d buffers in one send (at most 8)", count);
+    if (s->tls != NULL) {
+        for (int i = 0; i < count; i++)
+            if (ox_tls_write(s->tls, parts[i].iov_base, parts[i].iov_len, s->error,
+                             sizeof s->error) < 0)
+                return -1;
+        return 0;
+    }
     memcpy(local, parts, sizeof *parts * (size_t)count);
     struct iovec *iov = local;
     while (count > 0) {
@@ -218,6 +290,12 @@ static int socket_send(struct ox_stream *s, const struct iovec *parts, int count
 
 static ssize_t socket_read(struct ox_stream *s, void *dst, size_t nbytes)
 {
+    if (s->tls != NULL) {
+        ssize_t got = ox_tls_read(s->tls, dst, nbytes, s->error, sizeof s->error);
+        if (got == 0)
+            fail(s, "the GPU server closed the connection");
+        return got > 0 ? got : -1;
+    }
     struct iovec iov = {.iov_base = dst, .iov_len = nbytes};
     union {
         struct cmsghdr header;
@@ -483,6 +561,8 @@ int ox_stream_upgrade_shm(struct ox_stream *s, const int fds[OX_SHM_FDS], uint64
 
 int ox_stream_send(struct ox_stream *s, const struct iovec *parts, int count)
 {
+    if (s->link != NULL)
+        return ox_link_send(s->link, parts, count);
     if (s->kind != KIND_SHM)
         return socket_send(s, parts, count);
     for (int i = 0; i < count; i++)
@@ -493,6 +573,8 @@ int ox_stream_send(struct ox_stream *s, const struct iovec *parts, int count)
 
 int ox_stream_recv(struct ox_stream *s, void *dst, size_t nbytes)
 {
+    if (s->link != NULL)
+        return ox_link_recv(s->link, dst, nbytes);
     if (s->kind == KIND_SHM)
         return shm_recv(s, dst, nbytes);
     return socket_recv(s, dst, nbytes);
@@ -502,6 +584,8 @@ void ox_stream_close(struct ox_stream *s)
 {
     if (s == NULL)
         return;
+    ox_link_close(s->link);
+    ox_tls_close(s->tls);
     if (s->map != NULL)
         munmap(s->map, s->map_bytes);
     for (int i = 0; i < OX_SHM_FDS; i++)

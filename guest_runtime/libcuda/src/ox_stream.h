@@ -1,5 +1,7 @@
-/* Byte streams that carry protocol frames: a connected socket (unix or TCP)
- * or, after SHM_ATTACH, the shared-memory rings of docs/protocol.md.
+/* Byte streams that carry protocol frames: a connected socket (unix, TCP,
+ * TLS), a KVM guest's link to its host's agent (vsock or virtio-serial,
+ * with ivshmem for bulk data; ox_link.h) or, after SHM_ATTACH, the
+ * shared-memory rings of docs/protocol.md.
  *
  * A stream is used by one thread at a time (its session's I/O lock). Every
  * call returns 0, or -1 with the reason in ox_stream_error(); after -1 the
@@ -24,7 +26,29 @@ struct ox_stream *ox_stream_connect_unix(const char *path, char *why, size_t why
 /* A stream on TCP HOST:PORT (TCP_NODELAY), giving up after TIMEOUT_MS. */
 struct ox_stream *ox_stream_connect_tcp(const char *host, const char *port, int timeout_ms,
                                         char *why, size_t why_bytes);
-/* "unix", "tcp" or "shm". */
+/* TLS on TCP HOST:PORT, the server's certificate verified against CA_FILE
+ * ("": the system's CAs) and HOST. */
+struct ox_stream *ox_stream_connect_tls(const char *host, const char *port, int timeout_ms,
+                                        const char *ca_file, char *why, size_t why_bytes);
+
+/* Where a KVM guest finds its host's agent (guest_runtime/vm_devices.py). */
+#define OX_VSOCK_DEVICE "/dev/vsock"
+#define OX_VSOCK_HOST_CID 2u
+#define OX_VSOCK_DEFAULT_PORT 8702ul
+#define OX_SERIAL_PORT_PATH "/dev/virtio-ports/org.orionx.agent.0"
+#define OX_PCI_SYSFS_ROOT "/sys/bus/pci/devices"
+
+/* A session over a VM's link to its agent: vsock CID:PORT when VSOCK, else
+ * the serial port PATH; bulk data through a free ivshmem region listed
+ * under PCI_SYSFS_ROOT. The link's handshake is done. */
+struct ox_stream *ox_stream_connect_link(int vsock, const char *path, unsigned cid,
+                                         unsigned port, const char *pci_sysfs_root,
+                                         int timeout_ms, char *why, size_t why_bytes);
+/* How many vGPUs the agent serves this VM over that link (no session, no
+ * region); 0 with WHY, and *REFUSED set when the agent answered no. */
+int ox_stream_link_count(int vsock, const char *path, unsigned cid, unsigned port,
+                         int timeout_ms, char *why, size_t why_bytes, int *refused);
+/* "unix", "tcp", "tls", "vsock", "serial" or "shm". */
 const char *ox_stream_kind(const struct ox_stream *stream);
 /* Why the last call failed. */
 const char *ox_stream_error(const struct ox_stream *stream);
