@@ -1,41 +1,44 @@
-"""A guest program for the agent tests, written for cuda-python's driver API
-and run under orionx-run.
+"""A guest program for the agent tests: a plain program on NVIDIA's
+cuda-python driver API, run under orionx-run (the OrionX libcuda.so.1, in
+acquire mode through orionx-run's broker).
 
     workload.py once          copy in, gemm, copy out, check; print "ok"
     workload.py devices       print "devices N" and each device's memory
     workload.py peer          two devices: fill on 0, copy to 1, check on 1
     workload.py loop SECONDS  keep computing; on an error print it and exit 3
+
+A failed call prints "error CUDA_ERROR_..." on stdout and exits 3; the
+library has said why on stderr ("orionx libcuda: CALL: ...").
 """
 
 import ctypes
+import os
 import sys
 import time
 
 import numpy as np
 from cuda.bindings import driver as cuda
 
-from guest_runtime.cuda import last_error_message
+# The examples' PTX kernels and helpers: one copy of them.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "examples"))
+from kernels import CudaError, check, load  # noqa: E402
 
-BUILTIN_MODULE_IMAGE = b"orionx:builtin-kernels\x00"
 TILE = 16
 
 
-def check(result):
-    err, *values = result
-    if err != cuda.CUresult.CUDA_SUCCESS:
-        _, name = cuda.cuGetErrorName(err)
-        print("error %s: %s" % (name.decode(), last_error_message()), flush=True)
-        sys.exit(3)
-    return values[0] if len(values) == 1 else values
-
-
 def context(ordinal):
-    return check(cuda.cuCtxCreate(0, check(cuda.cuDeviceGet(ordinal))))
+    device = check(cuda.cuDeviceGet(ordinal))
+    primary = check(cuda.cuDevicePrimaryCtxRetain(device))
+    check(cuda.cuCtxSetCurrent(primary))
+    # The first call that needs the GPU server binds (and waits in the
+    # queue): done here, so "running" means bound and connected.
+    check(cuda.cuMemGetInfo())
+    return primary
 
 
 def gemm(size=64):
-    module = check(cuda.cuModuleLoadData(BUILTIN_MODULE_IMAGE))
-    kernel = check(cuda.cuModuleGetFunction(module, b"gemm_f32"))
+    module, kernel = load("gemm_f32")
     rng = np.random.default_rng(1)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
@@ -99,9 +102,17 @@ def loop(seconds):
     print("finished %d rounds" % rounds, flush=True)
 
 
+def main(argv):
+    mode = argv[1]
+    try:
+        if mode == "loop":
+            loop(float(argv[2]))
+        else:
+            {"once": once, "devices": devices, "peer": peer}[mode]()
+    except CudaError as exc:
+        print("error %s" % exc.name, flush=True)
+        sys.exit(3)
+
+
 if __name__ == "__main__":
-    mode = sys.argv[1]
-    if mode == "loop":
-        loop(float(sys.argv[2]))
-    else:
-        {"once": once, "devices": devices, "peer": peer}[mode]()
+    main(sys.argv)
