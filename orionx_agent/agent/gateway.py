@@ -40,7 +40,7 @@ from guest_runtime.curesult import CUresult
 from orionx_agent import hello as hello_frames
 from orionx_agent import listeners
 from orionx_agent.agent import locator as locator_mod
-from orionx_agent.agent.relay import Relay
+from orionx_agent.agent.relay import Relay, RelayLoop
 from orionx_agent.agent.tls_connection import TlsConnection
 from orionx_common.session_token import TokenError, verify_token
 
@@ -108,7 +108,7 @@ class Gateway:
         self.tcp_address = tcp_address
         self.tcp_port = None
         self._listeners = []
-        self._relays = []
+        self._relay_loop = None  # RelayLoop, from start(): drives every relay
         self._lock = threading.Lock()
         self.handed_over = 0
         self.relayed = 0
@@ -121,6 +121,7 @@ class Gateway:
 
     def start(self):
         self._waiter = listeners.ReadableWaiter("orionx-gateway-idle")
+        self._relay_loop = RelayLoop("orionx-relay")
         if self.unix_socket_path:
             # Any local process may connect: guests prove who they are with a
             # session token in HELLO, not with file permissions.
@@ -345,34 +346,32 @@ class Gateway:
         return tls
 
     def _start_relay(self, conn, remote, label):
-        conn.settimeout(None)
-        relay = Relay(conn, remote, label).start()
         with self._lock:
-            self._relays = [r for r in self._relays if r.alive]
-            self._relays.append(relay)
             # Relayed, the connection stays the gateway's: it counts for its
             # source until the relay ends.
             source = self._source_of.pop(id(conn), None)
-        self.relayed += 1
 
-        def wait_and_leave():
-            relay.wait()
+        def leave(_relay):
             if source is not None:
                 with self._lock:
                     self._per_source[source] -= 1
                     if not self._per_source[source]:
                         del self._per_source[source]
-        threading.Thread(target=wait_and_leave, daemon=True, name="orionx-relay-wait").start()
+        Relay(conn, remote, label, self._relay_loop, on_close=leave).start()
+        self.relayed += 1
+
+    @property
+    def relays(self):
+        """How many relays are running now."""
+        return len(self._relay_loop) if self._relay_loop is not None else 0
 
     def stop(self):
         for listener in self._listeners:
             listener.stop()
         if self._waiter is not None:
             self._waiter.stop()
-        with self._lock:
-            relays, self._relays = self._relays, []
-        for relay in relays:
-            relay.stop()
+        if self._relay_loop is not None:
+            self._relay_loop.stop()  # ends every relay: both sides see the end
 
 
 def _source(conn, address):

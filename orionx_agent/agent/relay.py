@@ -2,17 +2,28 @@
 agent, for guests whose vGPU is on another host, or between a guest's TLS
 connection and the GPU server it reaches on this host.
 
-The relay does not parse frames: it moves whatever arrives, one thread per
-direction, through a pipe with splice(2) where the kernel allows it (the
-bytes never enter this process), else with large reads and writes (always
-for TLS connections, whose bytes are decrypted here). When
-either side closes or fails, both sockets are shut down so the other side
-sees the end at once: a guest whose remote GPU server died gets its error
-instead of a hang.
+The relay does not parse frames: it moves whatever arrives. Every relay of
+a gateway is driven by one :class:`RelayLoop`, a single thread waiting on
+all their sockets with a selector (non-blocking sockets throughout), so a
+relayed connection costs two descriptors and no thread, idle or busy, and a
+peer that stops reading stalls only its own relay: the loop stops reading
+the other side (its bytes wait in the kernel's buffers, which is what
+pushes back on the sender) and serves everyone else meanwhile.
+
+Plain sockets move through a pipe with splice(2): the bytes never enter
+this process. TLS connections (``tls_connection.TlsConnection``, whose
+bytes are decrypted here) and sockets the kernel cannot splice move
+through a buffer. When either side closes or fails, both sockets are shut
+down so the other side sees the end at once: a guest whose remote GPU
+server died gets its error instead of a hang.
 """
 
+import collections
+import contextlib
 import errno
+import fcntl
 import os
+import select
 import socket
 import threading
 
@@ -21,6 +32,16 @@ from oslo_log import log as logging
 LOG = logging.getLogger(__name__)
 
 RELAY_BUFFER_BYTES = 1 << 20
+# How many reads from a TLS connection one turn may make before the loop
+# serves the others: a fast sender must not starve a small call elsewhere.
+# (A plain socket is read once a turn: the selector reports it again while
+# bytes wait, which a TLS connection's decrypted bytes would not make it do.)
+_TLS_READS_PER_TURN = 16
+_SPLICE_FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_WOULD_BLOCK = (BlockingIOError, InterruptedError)
+# What makes a side's reading direction move: bytes, the peer's end, an error.
+_READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 
 
 def _shutdown(sock):
@@ -30,96 +51,323 @@ def _shutdown(sock):
         pass
 
 
-def _copy_through_python(source, sink, counter):
-    buffer = bytearray(RELAY_BUFFER_BYTES)
-    view = memoryview(buffer)
-    while True:
-        count = source.recv_into(view)
-        if not count:
-            return
-        sink.sendall(view[:count])
-        counter[0] += count
+class _Ended(Exception):
+    """A direction saw its source's end: the relay ends."""
 
 
-def _splice_through_pipe(source, sink, counter):
-    """Move bytes socket -> pipe -> socket inside the kernel: no copy into
-    this process, and the GIL is free while they move."""
-    pipe_out, pipe_in = os.pipe()
-    try:
-        while True:
-            count = os.splice(source.fileno(), pipe_in, RELAY_BUFFER_BYTES)
-            if not count:
-                return
-            left = count
-            while left:
-                left -= os.splice(pipe_out, sink.fileno(), left)
-            counter[0] += count
-    finally:
-        os.close(pipe_out)
-        os.close(pipe_in)
+class _Side:
+    """One end of a relay, non-blocking: a plain socket, or a TLS
+    connection (its ``relay_*`` methods). ``reading`` is the direction
+    whose source it is, ``writing`` the one whose sink it is."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.tls = not isinstance(sock, socket.socket)
+        self.raw = sock.sock if self.tls else sock
+        self.raw.setblocking(False)
+        self.fd = self.raw.fileno()
+        self.events = 0  # what the loop waits for on it (0: not registered)
+        self.reading = self.writing = None
+        if self.raw.family != socket.AF_UNIX:
+            # Frames are small and answered one by one: never wait to
+            # coalesce them.
+            with contextlib.suppress(OSError):
+                self.raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def flush(self):
+        """True once nothing of this side's own waits to be sent (a TLS
+        connection's records)."""
+        return self.sock.relay_flush() if self.tls else True
+
+    def interest(self):
+        """The events the loop should wait for on this side."""
+        events = 0 if self.reading.wants_write else select.EPOLLIN
+        if self.writing.wants_write or (self.tls and self.sock.relay_has_output()):
+            events |= select.EPOLLOUT
+        return events
 
 
-def _spliceable(*socks):
-    # A TLS connection has no fileno: its socket carries ciphertext.
-    return hasattr(os, "splice") and all(hasattr(sock, "fileno") for sock in socks)
+class _Direction:
+    """Bytes from ``source`` to ``sink``: through a pipe with splice(2)
+    when both are plain sockets, else through a buffer."""
 
+    def __init__(self, source, sink, counter):
+        self.source = source
+        self.sink = sink
+        self.counter = counter
+        self.pending = 0          # bytes read, not yet written to the sink
+        self.wants_write = False  # waits for room in the sink
+        self.pipe = None
+        self.buffer = None
+        self.start = 0            # of the pending bytes in the buffer
+        if hasattr(os, "splice") and not source.tls and not sink.tls:
+            self.pipe = _nonblocking_pipe()
+        source.reading = sink.writing = self
 
-def _pump(source, sink, counter, label):
-    try:
-        if _spliceable(source, sink):
+    def close(self):
+        if self.pipe is not None:
+            for fd in self.pipe:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self.pipe = None
+
+    def pump(self):
+        """Move what can move now. True when bytes may be left where the
+        selector cannot see them (decrypted, inside a TLS connection):
+        the loop pumps it again next turn."""
+        self.wants_write = False
+        for _ in range(_TLS_READS_PER_TURN if self.source.tls else 1):
+            if not (self._drain() and self.sink.flush()):
+                self.wants_write = True
+                return False
             try:
-                _splice_through_pipe(source, sink, counter)
-                return
+                if not self._fill():
+                    self.sink.flush()  # best effort: what came before the end
+                    raise _Ended("closed by the peer")
+            except _WOULD_BLOCK:
+                return False
+            if not (self._drain() and self.sink.flush()):
+                self.wants_write = True
+                return False
+        return self.source.tls
+
+    def _fill(self):
+        if self.pipe is not None:
+            try:
+                self.pending = os.splice(self.source.fd, self.pipe[1], RELAY_BUFFER_BYTES,
+                                         flags=_SPLICE_FLAGS)
+                return self.pending
             except OSError as exc:
-                if counter[0] or exc.errno != errno.EINVAL:
+                if exc.errno != errno.EINVAL or self.counter[0]:
                     raise
                 # This kind of socket cannot be spliced: copy instead.
-        _copy_through_python(source, sink, counter)
-    except OSError as exc:
-        LOG.debug("Relay %s ended: %s", label, exc)
-    finally:
-        # One direction ending ends the relay: a session cannot live half open.
-        _shutdown(source)
-        _shutdown(sink)
+                self.close()
+        if self.buffer is None:
+            self.buffer = memoryview(bytearray(RELAY_BUFFER_BYTES))
+        if self.source.tls:
+            self.pending = self.source.sock.relay_recv_into(self.buffer)
+        else:
+            self.pending = self.source.raw.recv_into(self.buffer)
+        self.start = 0
+        return self.pending
+
+    def _drain(self):
+        """Write the pending bytes; False when the sink takes no more now."""
+        while self.pending:
+            try:
+                if self.pipe is not None:
+                    written = os.splice(self.pipe[0], self.sink.fd, self.pending,
+                                        flags=_SPLICE_FLAGS)
+                else:
+                    chunk = self.buffer[self.start:self.start + self.pending]
+                    if self.sink.tls:
+                        written = self.sink.sock.relay_send(chunk)
+                    else:
+                        written = self.sink.raw.send(chunk)
+                    self.start += written
+            except _WOULD_BLOCK:
+                return False
+            self.pending -= written
+            self.counter[0] += written
+        return True
+
+
+def _nonblocking_pipe():
+    read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    # A larger pipe moves a bulk copy in fewer turns; the kernel may refuse
+    # (a per-user limit on pipe memory), which only costs speed.
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(write_fd, _F_SETPIPE_SZ, RELAY_BUFFER_BYTES)
+    return read_fd, write_fd
 
 
 class Relay:
-    """Relays ``guest`` <-> ``remote`` until either side closes."""
+    """Relays ``guest`` <-> ``remote`` until either side closes; driven by
+    ``loop`` (a RelayLoop). ``on_close(relay)`` runs once, in the loop's
+    thread, when it ends."""
 
-    def __init__(self, guest, remote, label):
+    def __init__(self, guest, remote, label, loop, on_close=None):
         self.guest = guest
         self.remote = remote
         self.label = label
+        self.loop = loop
+        self.on_close = on_close
         self.bytes_up = [0]
         self.bytes_down = [0]
-        self._threads = [
-            threading.Thread(target=_pump, args=(guest, remote, self.bytes_up, label + " up"),
-                             name="orionx-relay-up", daemon=True),
-            threading.Thread(target=_pump, args=(remote, guest, self.bytes_down,
-                                                 label + " down"),
-                             name="orionx-relay-down", daemon=True),
-        ]
+        self._closed = threading.Event()
+        self.sides = ()
+        self.directions = ()
 
     def start(self):
-        for sock in (self.guest, self.remote):
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for thread in self._threads:
-            thread.start()
+        guest, remote = _Side(self.guest), _Side(self.remote)
+        self.sides = (guest, remote)
+        self.directions = (_Direction(guest, remote, self.bytes_up),
+                           _Direction(remote, guest, self.bytes_down))
+        self.loop.add(self)
         return self
 
     def wait(self, timeout_s=None):
-        for thread in self._threads:
-            thread.join(timeout_s)
-        for sock in (self.guest, self.remote):
-            sock.close()
-        LOG.info("Relay %s closed: %d bytes up, %d bytes down", self.label,
-                 self.bytes_up[0], self.bytes_down[0])
+        """True once the relay ended (within ``timeout_s``)."""
+        return self._closed.wait(timeout_s)
 
     def stop(self):
+        """End the relay (from any thread): both sides see the end."""
         _shutdown(self.guest)
         _shutdown(self.remote)
 
     @property
     def alive(self):
-        return any(thread.is_alive() for thread in self._threads)
+        return not self._closed.is_set()
+
+    def _close(self):
+        """In the loop's thread, once."""
+        for direction in self.directions:
+            direction.close()
+        for sock in (self.guest, self.remote):
+            _shutdown(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._closed.set()
+        LOG.info("Relay %s closed: %d bytes up, %d bytes down", self.label,
+                 self.bytes_up[0], self.bytes_down[0])
+        if self.on_close is not None:
+            try:
+                self.on_close(self)
+            except Exception:  # the loop serves every relay: it must go on
+                LOG.exception("Relay %s: its close callback failed", self.label)
+
+
+class RelayLoop:
+    """The one thread that drives every relay of a gateway, with epoll:
+    a small call relayed costs one wake-up and two splices each way."""
+
+    def __init__(self, name="orionx-relay"):
+        self.name = name
+        self._epoll = select.epoll()
+        self._wakeup_r, self._wakeup_w = socket.socketpair()
+        self._wakeup_r.setblocking(False)
+        self._wakeup_w.setblocking(False)
+        self._epoll.register(self._wakeup_r.fileno(), select.EPOLLIN)
+        self._incoming = collections.deque()
+        self._by_fd = {}       # fd -> (relay, side)
+        self._relays = set()
+        self._again = []       # (relay, direction) to pump next turn unasked
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __len__(self):
+        """How many relays it drives now."""
+        return len(self._relays)
+
+    def add(self, relay):
+        self._incoming.append(relay)
+        self._wake()
+
+    def _wake(self):
+        with contextlib.suppress(OSError):
+            self._wakeup_w.send(b"\0")
+
+    def stop(self, timeout_s=1.0):
+        """End every relay (both sides see the end) and the thread."""
+        self._stopped = True
+        self._wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+
+    def _run(self):
+        try:
+            while not self._stopped:
+                self._turn()
+        except Exception:  # a bug here would strand every relay: say so
+            LOG.exception("%s stopped", self.name)
+        finally:
+            for relay in list(self._relays):
+                self._end(relay, "the gateway stopped")
+            self._epoll.close()
+            self._wakeup_r.close()
+            self._wakeup_w.close()
+
+    def _turn(self):
+        by_fd = self._by_fd
+        for fd, events in self._epoll.poll(0 if self._again else -1):
+            found = by_fd.get(fd)
+            if found is None:
+                with contextlib.suppress(OSError):
+                    self._wakeup_r.recv(4096)
+                continue
+            relay, side = found
+            if relay.alive:
+                self._serve(relay, side, events)
+        if self._again:
+            again, self._again = self._again, []
+            for relay, direction in again:
+                if relay.alive:
+                    self._pump(relay, direction)
+        while self._incoming:
+            relay = self._incoming.popleft()
+            self._relays.add(relay)
+            # Pumped at once: bytes may wait already, in the kernel or
+            # inside a TLS connection (read with HELLO).
+            for direction in relay.directions:
+                if relay.alive:
+                    self._pump(relay, direction)
+
+    def _serve(self, relay, side, events):
+        if events & _READABLE:
+            self._pump(relay, side.reading)
+        if events & select.EPOLLOUT and relay.alive:
+            if not side.writing.wants_write:
+                # Only a TLS connection's own records waited for room.
+                try:
+                    side.flush()
+                except OSError as exc:
+                    self._end(relay, exc)
+                    return
+                self._watch(relay)
+            else:
+                self._pump(relay, side.writing)
+
+    def _pump(self, relay, direction):
+        try:
+            if direction.pump():
+                self._again.append((relay, direction))
+        except (_Ended, OSError) as exc:
+            self._end(relay, exc)
+            return
+        self._watch(relay)
+
+    def _watch(self, relay):
+        """Wait for what each side of ``relay`` needs now. A side that
+        needs nothing leaves the poller: it would report a hang-up over
+        and over while its direction waits for the other side."""
+        try:
+            for side in relay.sides:
+                events = side.interest()
+                if events == side.events:
+                    continue
+                if not side.events:
+                    self._epoll.register(side.fd, events)
+                    self._by_fd[side.fd] = (relay, side)
+                elif not events:
+                    self._epoll.unregister(side.fd)
+                    del self._by_fd[side.fd]
+                else:
+                    self._epoll.modify(side.fd, events)
+                side.events = events
+        except OSError as exc:  # a socket closed meanwhile
+            self._end(relay, exc)
+
+    def _end(self, relay, why):
+        if not relay.alive:
+            return
+        LOG.debug("Relay %s ended: %s", relay.label, why)
+        for side in relay.sides:
+            if side.events:
+                with contextlib.suppress(OSError):
+                    self._epoll.unregister(side.fd)
+                self._by_fd.pop(side.fd, None)
+                side.events = 0
+        self._relays.discard(relay)
+        # One direction ending ends the relay: a session cannot live half open.
+        relay._close()

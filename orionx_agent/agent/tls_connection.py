@@ -1,17 +1,23 @@
-"""TLS over a plain socket for the gateway, usable by two threads at once.
+"""TLS over a plain socket for the gateway, with its state in memory BIOs.
 
-A relay reads from each side in its own thread, so one TLS connection is
-read by one thread while another writes to it. An ``ssl.SSLSocket`` must not
-be used like that (OpenSSL forbids concurrent use of one SSL object), so the
-TLS state lives in memory BIOs instead: the socket is read outside any lock,
-and every use of the TLS object, with the sending of the records it
-produced, happens under one lock, which keeps records in order.
+The gateway reads HELLO from a TLS connection with blocking calls (``recv``,
+``recv_into``, ``sendall``, ``settimeout``), then hands it to the relay
+loop, which drives many connections from one thread and must never block:
+the ``relay_*`` methods are its non-blocking half (the socket is made
+non-blocking first). Keeping the TLS state in memory BIOs rather than an
+``ssl.SSLSocket`` is what allows both: ciphertext moves between the socket
+and the BIOs under this object's control, records the TLS object produced
+wait here until the socket takes them, and plaintext already decrypted
+(past HELLO) is still there for the relay. Every use of the TLS object is
+under one lock, which keeps records in order.
 
-The object looks enough like a socket for the relay and the HELLO reader:
-``recv``, ``recv_into``, ``sendall``, ``shutdown``, ``close``, ``family``.
-It has no ``fileno``: the relay must never splice its encrypted bytes.
+The object looks enough like a socket for the HELLO reader and the relay:
+``recv``, ``recv_into``, ``sendall``, ``shutdown``, ``close``, ``family``,
+``sock``. It has no ``fileno``: the relay must never splice its encrypted
+bytes.
 """
 
+import errno
 import socket
 import ssl
 import threading
@@ -28,6 +34,7 @@ class TlsConnection:
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=server_side,
                                      server_hostname=server_hostname)
         self._lock = threading.Lock()
+        self._unsent = bytearray()  # records the relay could not send yet
 
     def _flush(self):
         """Send the records the TLS object produced; caller holds the lock."""
@@ -97,6 +104,54 @@ class TlsConnection:
                 written = self._tls.write(view[:RECV_BYTES])
                 self._flush()
             view = view[written:]
+
+    # -- non-blocking, for the relay loop ----------------------------------
+
+    def relay_recv_into(self, view):
+        """Plaintext into ``view``: its count, 0 at the session's end;
+        BlockingIOError when none is to be had without waiting."""
+        while True:
+            with self._lock:
+                try:
+                    return self._tls.read(len(view), view)
+                except ssl.SSLWantReadError:
+                    pass
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                    return 0
+                finally:
+                    # A read may answer a key update: sent with the next flush.
+                    self._unsent += self._outgoing.read()
+            data = self.sock.recv(RECV_BYTES)  # BlockingIOError: wait for more
+            with self._lock:
+                if data:
+                    self._incoming.write(data)
+                else:
+                    self._incoming.write_eof()
+
+    def relay_send(self, view):
+        """Encrypt up to a record's worth of ``view``; its count.
+        BlockingIOError while earlier records still wait for the socket."""
+        if len(self._unsent) >= RECV_BYTES and not self.relay_flush():
+            raise BlockingIOError(errno.EAGAIN, "TLS records wait for the socket")
+        with self._lock:
+            written = self._tls.write(view[:RECV_BYTES])
+            self._unsent += self._outgoing.read()
+        self.relay_flush()
+        return written
+
+    def relay_flush(self):
+        """Send waiting records as far as the socket takes them; True once
+        none wait."""
+        while self._unsent:
+            try:
+                sent = self.sock.send(self._unsent)
+            except (BlockingIOError, InterruptedError):
+                return False
+            del self._unsent[:sent]
+        return True
+
+    def relay_has_output(self):
+        return bool(self._unsent)
 
     def shutdown(self, how=socket.SHUT_RDWR):
         self.sock.shutdown(how)
