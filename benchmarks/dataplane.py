@@ -1,64 +1,69 @@
-"""Data-plane benchmark: what the protocol costs over each transport.
+"""Data-plane benchmark: the C client library (libcuda.so.1) per transport
+and route, beside raw baselines measured in the same run.
 
-Starts its own GPU server (sim backend) and a raw echo server as separate
-processes, then prints, all from this one run:
+Builds the library and a small C driver-API program
+(benchmarks/dataplane_client.c) in a temporary directory, starts a GPU
+server (sim backend), a raw echo server, a plain two-hop forwarder and, for
+the routed paths, host agents' gateways (each its own process), then prints
+for each route:
 
-* baselines: round trip of a raw socket echo (unix, TCP) and numpy.copyto
-  bandwidth;
-* per transport (shm, unix, tcp): round trip of a small synchronous call,
-  host-to-device and device-to-host bandwidth for 1 MB and 64 MB, pipelined
-  launches per second, and the overhead of repeated gemm_f32 (n=1024)
-  against the same numpy work in this process;
-* the targets: overhead <= 2 % (shm, unix) and <= 5 % (tcp), small call
-  <= 2x the raw echo, shm bulk >= 50 % of copyto;
-* the routed paths through host agents' gateways, each gateway its own
-  process: ``handed`` (a guest connects to its host's gateway, which hands
-  the connection's descriptor to the GPU server: shared memory still
-  works), ``relayed`` (a guest on a host without the GPU connects to its
-  own gateway, which relays over TCP to the GPU host's gateway) and
-  ``tls-relayed`` (the same between TLS gateways: encrypted by the relaying
-  gateway, decrypted by the GPU host's, which relays to its GPU server),
-  with their targets: a hand-over costs nothing measurable (gemm overhead
-  <= 2 %), a relay <= 5 %, TLS included.
+* small synchronous call (cuCtxSynchronize) round trip beside its raw
+  baseline: a raw echo of 20 bytes from C over a unix socket (shm, unix,
+  handed), over TCP (tcp), or through a plain two-hop forwarder in C (unix
+  in, TCP out: relayed, tls-relayed);
+* pipelined launches per second end to end (cuLaunchKernel of the built-in
+  fill_f32 over one element, then cuCtxSynchronize), how fast the client
+  alone queues them, and what each launch costs the GPU server in CPU time
+  (its busiest thread and all of it, from /proc schedstat): the server's
+  per-op dispatch is what bounds the end-to-end rate;
+* 64 MB host-to-device and device-to-host copies beside numpy.copyto of
+  64 MB in this process;
+* for relayed routes, the CPU time each small call costs the relaying
+  gateway.
 
-Usage: python benchmarks/dataplane.py [--quick] [--transports shm,unix,tcp]
-                                      [--routes handed,relayed,tls-relayed]
+Routes: ``shm``, ``unix``, ``tcp`` (straight to the GPU server);
+``handed`` (through the GPU host's gateway, which hands the connection's
+descriptor to the GPU server: shared memory still works); ``relayed`` (a
+guest on a host without GPUs: its gateway relays over TCP to the GPU host's
+gateway, which hands over); ``tls-relayed`` (the same between TLS gateways:
+the GPU host's gateway ends TLS and relays to its GPU server).
+
+Targets (issue 14): over shm a small call <= 1.5x the raw unix echo,
+>= 100,000 launches/s, 64 MB copies >= 70 % of copyto; relayed, a small
+call <= 2x the raw two-hop relay.
+
+Usage: python benchmarks/dataplane.py [--quick]
+                                      [--routes shm,unix,tcp,handed,relayed,tls-relayed]
 """
 
 import argparse
 import os
+import pathlib
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 
-# Both sides must run the same BLAS with the same threads, and two OpenBLAS
-# pools spinning on the same few cores disturb each other: one thread each
-# (unless the caller chose otherwise) keeps the gemm comparison fair. This
-# has to be set before numpy loads, here and in the server's environment.
-BLAS_THREADS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-for _name in BLAS_THREADS_VARIABLES:
-    os.environ.setdefault(_name, "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-from guest_runtime import cuda as driver  # noqa: E402
-from guest_runtime import kernels, runtime  # noqa: E402
-from guest_runtime.client import Connection  # noqa: E402
 from orionx_agent.dev_tokens import development_token  # noqa: E402
 
 SECRET = "benchmark-secret"
 MB = 1 << 20
-SMALL_MESSAGE_BYTES = 20  # a PING reply: header and status
+COPY_BYTES = 64 * MB
+ROUTES = ("shm", "unix", "tcp", "handed", "relayed", "tls-relayed")
+RELAYED = ("relayed", "tls-relayed")
+GPU_UUID = "GPU-sim-%08d" % 0
 
 ECHO_SERVER = textwrap.dedent("""
-    import os, socket, sys, threading
+    import socket, sys, threading
     def serve(conn):
-        buf = bytearray(65536)
-        view = memoryview(buf)
+        view = memoryview(bytearray(65536))
         while True:
             n = conn.recv_into(view)
             if not n:
@@ -76,7 +81,6 @@ ECHO_SERVER = textwrap.dedent("""
     print(tcp.getsockname()[1], flush=True)
     accept(tcp, True)
 """)
-
 
 # One host agent's gateway, without a controller: a fixed route table says
 # which GPU is local (its GPU server's control socket) and which host's
@@ -120,59 +124,92 @@ GATEWAY_SERVER = textwrap.dedent("""
     threading.Event().wait()
 """)
 
-BATCHES = 40
+
+# -- processes --------------------------------------------------------------------
+
+def build(state_dir):
+    """(library directory, client binary), both built in ``state_dir``."""
+    sys.path.insert(0, str(REPO / "guest_runtime" / "libcuda"))
+    import build as libcuda_build  # the library's own build step
+
+    library_dir = pathlib.Path(state_dir, "lib")
+    libcuda_build.build(library_dir)
+    binary = pathlib.Path(state_dir, "dataplane_client")
+    subprocess.run([libcuda_build.compiler(), "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall",
+                    "-Wextra", "-Werror", "-I", str(REPO / "guest_runtime" / "libcuda" / "include"),
+                    "-o", str(binary), str(REPO / "benchmarks" / "dataplane_client.c"),
+                    "-L", str(library_dir), "-lcuda"], check=True)
+    return library_dir, binary
 
 
-def best_of(repeats, function):
-    """Best wall time of ``repeats`` runs: the least disturbed by the machine
-    (other processes share its cores)."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
-# -- servers ------------------------------------------------------------------
-
-def start_gpu_server(state_dir, memory_mb):
+def start_gpu_server(state_dir):
     conf = os.path.join(state_dir, "orionx.conf")
     with open(conf, "w") as handle:
         handle.write("[DEFAULT]\nsession_secret = %s\nstate_dir = %s\n[gpu_server]\n"
-                     "backend = sim\nsim_memory_mb = %d\n"
-                     "shm_ring_mb = 16\n" % (SECRET, state_dir, memory_mb))
-    # The TCP port is chosen by the server: find it from a free port instead.
+                     "backend = sim\nsim_memory_mb = 1024\nshm_ring_mb = 16\n"
+                     % (SECRET, state_dir))
+    # The server takes its TCP port from the command line: find a free one.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     child = subprocess.Popen(
         [sys.executable, "-m", "orionx_agent.cmd.gpu_server", "--config-file", conf,
          "--gpu_server-tcp-listen", "127.0.0.1:%d" % port],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO))
     unix_path = os.path.join(state_dir, "gpu-server-0.sock")
     _wait_for(lambda: os.path.exists(unix_path), child, "orionx-gpu-server")
-    return child, {"shm": ("unix:" + unix_path, "shm"), "unix": ("unix:" + unix_path, "unix"),
-                   "tcp": ("tcp:127.0.0.1:%d" % port, "tcp")}
+    return child, "unix:" + unix_path, "tcp:127.0.0.1:%d" % port
 
 
 def start_echo_server(state_dir):
+    """(child, unix endpoint, tcp endpoint) of the raw echo."""
     path = os.path.join(state_dir, "echo.sock")
     child = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, path],
                              stdout=subprocess.PIPE, text=True)
     port = int(child.stdout.readline())
-    return child, path, port
+    return child, "unix:" + path, "tcp:127.0.0.1:%d" % port
 
 
-def start_gateway(state_dir, name, gpu_uuid, control_path="-", remote="-", tls=("-",) * 3):
-    """A gateway process; returns (child, its unix endpoint, its TCP endpoint)."""
+def start_forwarder(state_dir, binary, library_dir, target):
+    """The raw two-hop relay: unix in, TCP out to ``target``."""
+    path = os.path.join(state_dir, "forward.sock")
+    child = subprocess.Popen([str(binary), "forward", path, target], stdout=subprocess.PIPE,
+                             text=True, env=dict(os.environ, LD_LIBRARY_PATH=str(library_dir)))
+    if child.stdout.readline().strip() != "ready":
+        sys.exit("the benchmark's forwarder did not start")
+    return child, "unix:" + path
+
+
+def start_gateways(state_dir, control_path):
+    """{name: (child, unix endpoint, tcp endpoint)}: the GPU host's gateways
+    (plain, TLS) and a GPU-less host's relaying to each."""
+    cert, key = make_certificate(state_dir)
+    gpu_hosts = {"gpu-host": _gateway(state_dir, "gpu-host", control_path=control_path),
+                 "gpu-host-tls": _gateway(state_dir, "gpu-host-tls", control_path=control_path,
+                                          tls=(cert, key, cert))}
+    found = {name: _gateway_ready(*value) for name, value in gpu_hosts.items()}
+    guest_hosts = {"guest-host": _gateway(state_dir, "guest-host",
+                                          remote=found["gpu-host"][2]),
+                   "guest-host-tls": _gateway(state_dir, "guest-host-tls",
+                                              remote=found["gpu-host-tls"][2],
+                                              tls=("-", "-", cert))}
+    found.update({name: _gateway_ready(*value) for name, value in guest_hosts.items()})
+    return found
+
+
+def _gateway(state_dir, name, control_path="-", remote="-", tls=("-",) * 3):
     path = os.path.join(state_dir, "gateway-%s.sock" % name)
-    child = subprocess.Popen([sys.executable, "-c", GATEWAY_SERVER, path, gpu_uuid,
+    child = subprocess.Popen([sys.executable, "-c", GATEWAY_SERVER, path, GPU_UUID,
                               control_path, remote, SECRET, *tls], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
-    port = int(child.stdout.readline())
-    kind = "tls" if tls[0] != "-" else "tcp"
-    return child, "unix:" + path, "%s:127.0.0.1:%d" % (kind, port)
+                             stderr=subprocess.DEVNULL, text=True, cwd=str(REPO))
+    return child, path, "tls" if tls[0] != "-" else "tcp"
+
+
+def _gateway_ready(child, path, kind):
+    line = child.stdout.readline()
+    if not line:
+        sys.exit("a benchmark gateway did not start")
+    return child, "unix:" + path, "%s:127.0.0.1:%d" % (kind, int(line))
 
 
 def make_certificate(state_dir):
@@ -184,25 +221,6 @@ def make_certificate(state_dir):
     return cert, key
 
 
-def start_gateways(state_dir):
-    """The GPU host's gateways (hand-over; TLS) and a GPU-less host's
-    (relay to each)."""
-    gpu_uuid = "GPU-sim-%08d" % 0
-    control_path = os.path.join(state_dir, "gpu-server-0.control.sock")
-    gpu_host, handed_unix, handed_tcp = start_gateway(state_dir, "gpu-host", gpu_uuid,
-                                                      control_path=control_path)
-    guest_host, relayed_unix, _ = start_gateway(state_dir, "guest-host", gpu_uuid,
-                                                remote=handed_tcp)
-    cert, key = make_certificate(state_dir)
-    gpu_host_tls, _, tls_tcp = start_gateway(state_dir, "gpu-host-tls", gpu_uuid,
-                                             control_path=control_path, tls=(cert, key, cert))
-    guest_host_tls, tls_relayed_unix, _ = start_gateway(state_dir, "guest-host-tls", gpu_uuid,
-                                                        remote=tls_tcp, tls=("-", "-", cert))
-    routes = {"handed": (handed_unix, "auto", "shm"), "relayed": (relayed_unix, "auto", "unix"),
-              "tls-relayed": (tls_relayed_unix, "auto", "unix")}
-    return [gpu_host, guest_host, gpu_host_tls, guest_host_tls], routes, gpu_uuid
-
-
 def _wait_for(predicate, child, name):
     deadline = time.monotonic() + 60
     while not predicate():
@@ -211,154 +229,126 @@ def _wait_for(predicate, child, name):
         time.sleep(0.05)
 
 
-# -- baselines ------------------------------------------------------------------
+# -- measuring --------------------------------------------------------------------
 
-def echo_rtt_us(sock, iterations):
-    message = b"x" * SMALL_MESSAGE_BYTES
-    buffer = bytearray(SMALL_MESSAGE_BYTES)
-    view = memoryview(buffer)
+def run_client(binary, env, *args):
+    result = subprocess.run([str(binary), *map(str, args)], env=env, capture_output=True,
+                            text=True, timeout=600)
+    if result.returncode:
+        sys.exit("benchmark client %s failed: %s" % (" ".join(map(str, args)),
+                                                     result.stderr.strip()))
+    return [float(v) for v in result.stdout.split()]
 
-    batch = max(1, iterations // BATCHES)
 
-    def run():
-        for _ in range(batch):
-            sock.sendall(message)
-            got = 0
-            while got < SMALL_MESSAGE_BYTES:
-                got += sock.recv_into(view[got:])
-    return best_of(BATCHES, run) / batch * 1e6
+def thread_cpu_ns(pid):
+    """{thread id: CPU time in ns} of process ``pid`` (schedstat: the
+    scheduler's own accounting, to the nanosecond)."""
+    found = {}
+    task_dir = "/proc/%d/task" % pid
+    for tid in os.listdir(task_dir):
+        try:
+            with open(os.path.join(task_dir, tid, "schedstat")) as handle:
+                found[int(tid)] = int(handle.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # the thread ended meanwhile
+    return found
+
+
+def cpu_spent_us(pid, before, ops):
+    """(busiest thread, whole process) CPU us per op since ``before``."""
+    after = thread_cpu_ns(pid)
+    spent = [after[tid] - before.get(tid, 0) for tid in after]
+    if not spent or not ops:
+        return 0.0, 0.0
+    return max(spent) / ops / 1e3, sum(spent) / ops / 1e3
 
 
 def copyto_gbps(nbytes):
     src = np.ones(nbytes, np.uint8)
     dst = np.empty_like(src)
     np.copyto(dst, src)  # fault the pages in before timing
-    repeats = max(3, int(256 * MB / nbytes))
-    return nbytes / best_of(repeats, lambda: np.copyto(dst, src)) / 1e9
+    best = float("inf")
+    for _ in range(10):
+        started = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - started)
+    return nbytes / best / 1e9
 
 
-# -- per transport ------------------------------------------------------------------
-
-def small_call_rtt_us(connection, iterations):
-    batch = max(1, iterations // BATCHES)
-
-    def run():
-        for _ in range(batch):
-            connection.ping()
-    run()  # warm up: first calls pay for page faults and the spinning estimate
-    return best_of(BATCHES, run) / batch * 1e6
-
-
-def bandwidth_gbps(connection, nbytes):
-    host = np.ones(nbytes, np.uint8)
-    view = memoryview(host)
-    (dptr,) = connection.mem_alloc(nbytes)
-    repeats = max(3, int(256 * MB / nbytes))
-    connection.memcpy_htod(dptr, buffer=view)
-    htod = best_of(repeats, lambda: connection.memcpy_htod(dptr, buffer=view))
-    dtoh = best_of(repeats, lambda: connection.memcpy_dtoh(dptr, nbytes, 0, reply_into=view))
-    connection.mem_free(dptr)
-    return nbytes / htod / 1e9, nbytes / dtoh / 1e9
-
-
-def launches_per_s(cuda, launches):
-    (_, dptr) = cuda.cuMemAlloc(1024)
-    kernels.fill_f32(dptr, 1.0, 256)
-    cuda.cuCtxSynchronize()
-
-    def run():
-        for _ in range(launches):
-            kernels.fill_f32(dptr, 1.0, 256)
-        cuda.cuCtxSynchronize()
-    elapsed = best_of(3, run)
-    cuda.cuMemFree(dptr)
-    return launches / elapsed
+def measure_route(name, env, baseline, setup, args):
+    """One route's figures; each beside its baseline, alternating rounds and
+    keeping the best of each (other work on the machine disturbs both)."""
+    binary, server_pid = setup["binary"], setup["server_pid"]
+    r = {"baseline_us": float("inf"), "call_us": float("inf"), "launches_per_s": 0.0,
+         "queued_per_s": 0.0, "htod": 0.0, "dtoh": 0.0, "copyto": 0.0}
+    relay_pid = setup["relay_pids"].get(name)
+    relay_cpu = float("inf")
+    for _ in range(args.rounds):
+        r["baseline_us"] = min(r["baseline_us"],
+                               run_client(binary, env, "echo", baseline, args.calls)[0])
+        before = thread_cpu_ns(relay_pid) if relay_pid else None
+        r["call_us"] = min(r["call_us"], run_client(binary, env, "call", args.calls)[0])
+        if relay_pid:
+            # The client makes 6 batches of calls (one to warm up).
+            relay_cpu = min(relay_cpu, cpu_spent_us(relay_pid, before, 6 * args.calls)[1])
+    r["relay_cpu_us"] = relay_cpu if relay_pid else None
+    before = thread_cpu_ns(server_pid)
+    r["launches_per_s"], r["queued_per_s"] = run_client(binary, env, "launch", args.launches)
+    # A tenth to warm up, then three timed runs.
+    r["server_thread_us"], r["server_total_us"] = cpu_spent_us(
+        server_pid, before, args.launches // 10 + 3 * args.launches)
+    for _ in range(args.rounds):
+        r["copyto"] = max(r["copyto"], copyto_gbps(COPY_BYTES))
+        up, down = run_client(binary, env, "copy", args.copies, COPY_BYTES)
+        r["htod"], r["dtoh"] = max(r["htod"], up), max(r["dtoh"], down)
+    return r
 
 
-def gemm_seconds(cuda, n, repeats, rounds):
-    """(remote, local) best seconds of ``repeats`` gemm_f32 of n x n, measured
-    in alternating rounds so that both see the same machine load."""
-    nbytes = 4 * n * n
-    host = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    b_host, c_host = host.copy(), np.empty_like(host)
-    a, b, c = (cuda.cuMemAlloc(nbytes)[1] for _ in range(3))
-    cuda.cuMemcpyHtoD(a, host, nbytes)
-    cuda.cuMemcpyHtoD(b, host, nbytes)
+# -- report -----------------------------------------------------------------------
 
-    def remote():
-        for _ in range(repeats):
-            kernels.gemm_f32(c, a, b, n, n, n)
-        err, = cuda.cuCtxSynchronize()
-        assert err == 0, cuda.last_error_message()
-
-    def local():
-        for _ in range(repeats):
-            np.matmul(host, b_host, out=c_host)
-    remote()
-    local()  # warm up BLAS on both sides
-    remote_s, local_s = [], []
-    for _ in range(rounds):
-        remote_s.append(best_of(1, remote))
-        local_s.append(best_of(1, local))
-    for ptr in (a, b, c):
-        cuda.cuMemFree(ptr)
-    return min(remote_s), min(local_s)
+BASELINE_NAMES = {"unix": "raw unix echo", "tcp": "raw TCP echo", "relay": "raw 2-hop relay"}
 
 
-def measure_transport(name, endpoint, transport, token, echo_sock, args, expected_kind=None):
-    connection = Connection(endpoint, token, transport=transport)
-    assert connection.transport == (expected_kind or name), (connection.transport, name)
-    # The echo is measured again right here, before and after, so that both
-    # round trips see the same load on a shared machine.
-    echo_before = echo_rtt_us(echo_sock, args.iterations)
-    result = {"rtt_us": small_call_rtt_us(connection, args.iterations)}
-    result["echo_us"] = min(echo_before, echo_rtt_us(echo_sock, args.iterations))
-    for size_mb in (1, 64):
-        result["htod_%d" % size_mb], result["dtoh_%d" % size_mb] = bandwidth_gbps(
-            connection, size_mb * MB)
-    connection.close()
-    runtime.configure(endpoint=endpoint, token=token, transport=transport)
-    driver.cuInit(0)
-    result["launches_per_s"] = launches_per_s(driver, args.launches)
-    remote, local = gemm_seconds(driver, args.gemm_n, args.gemm_repeats, args.gemm_rounds)
-    result["gemm_remote_s"], result["gemm_local_s"] = remote, local
-    result["gemm_overhead_pct"] = (remote / local - 1) * 100
-    runtime.reset()
-    return result
-
-
-# -- report ----------------------------------------------------------------------
-
-def report(baseline, results):
-    print("Baselines (this run)")
-    print("  raw echo round trip: unix %.1f us, tcp %.1f us (again beside each transport below)"
-          % (baseline["echo_unix_us"], baseline["echo_tcp_us"]))
-    print("  numpy.copyto: 1 MB %.2f GB/s, 64 MB %.2f GB/s"
-          % (baseline["copyto_1"], baseline["copyto_64"]))
-    print()
-    print("%-11s %9s %8s %8s %9s %9s %9s %9s %11s %10s"
-          % ("", "call us", "echo us", "x echo", "H2D 1MB", "D2H 1MB", "H2D 64MB", "D2H 64MB",
-             "launches/s", "gemm ovh"))
+def report(results, baseline_kinds):
+    print("C client library (libcuda.so.1), sim GPU server; every baseline from this run")
+    print("%-12s %9s %9s %-16s %6s %11s %11s %10s %10s %9s %9s"
+          % ("route", "call us", "base us", "baseline", "x", "launches/s", "queued/s",
+             "srv us/op", "srv thr us", "H2D 64MB", "D2H 64MB"))
     for name, r in results.items():
-        echo = r["echo_us"]
-        print("%-11s %9.1f %8.1f %8.2f %9.2f %9.2f %9.2f %9.2f %11.0f %9.2f%%"
-              % (name, r["rtt_us"], echo, r["rtt_us"] / echo, r["htod_1"], r["dtoh_1"],
-                 r["htod_64"], r["dtoh_64"], r["launches_per_s"], r["gemm_overhead_pct"]))
-    print("(bandwidths in GB/s; gemm overhead: %d x gemm_f32 n=%d against the same numpy "
-          "matmul in this process, BLAS threads %s on both sides)"
-          % (baseline["gemm_repeats"], baseline["gemm_n"], os.environ["OPENBLAS_NUM_THREADS"]))
+        print("%-12s %9.1f %9.1f %-16s %6.2f %11.0f %11.0f %10.1f %10.1f %6.2f %2.0f%% "
+              "%5.2f %2.0f%%"
+              % (name, r["call_us"], r["baseline_us"], BASELINE_NAMES[baseline_kinds[name]],
+                 r["call_us"] / r["baseline_us"], r["launches_per_s"], r["queued_per_s"],
+                 r["server_total_us"], r["server_thread_us"], r["htod"],
+                 100 * r["htod"] / r["copyto"], r["dtoh"], 100 * r["dtoh"] / r["copyto"]))
+    copyto = max(r["copyto"] for r in results.values())
+    print("(bandwidths in GB/s and %% of numpy.copyto of 64 MB, best %.2f GB/s; srv us/op: "
+          "GPU server CPU per launch, all threads; srv thr us: its busiest thread)" % copyto)
+    for name, r in results.items():
+        if r["relay_cpu_us"] is not None:
+            print("  %s: the relaying gateway spends %.1f us of CPU per small call"
+                  % (name, r["relay_cpu_us"]))
+    for name, r in results.items():
+        wall_us = 1e6 / r["launches_per_s"]
+        print("  %s launches: %.1f us each end to end, the client queues one in %.2f us, the "
+              "server's busiest thread spends %.1f us: %s" % (
+                  name, wall_us, 1e6 / r["queued_per_s"], r["server_thread_us"],
+                  "the GPU server's per-op dispatch is the ceiling"
+                  if r["server_thread_us"] >= 0.7 * wall_us else "not CPU-bound in the server"))
     print()
     print("Targets")
-    for name, r in results.items():
-        echo = r["echo_us"]
-        limit = 5.0 if name in ("tcp", "relayed", "tls-relayed") else 2.0
-        _target("%s gemm overhead %.2f %% <= %.0f %%" % (name, r["gemm_overhead_pct"], limit),
-                r["gemm_overhead_pct"] <= limit)
-        _target("%s small call %.2fx <= 2x raw echo" % (name, r["rtt_us"] / echo),
-                r["rtt_us"] <= 2 * echo)
-        if name == "shm":
-            worst = min(r["htod_64"], r["dtoh_64"]) / baseline["copyto_64"] * 100
-            _target("shm 64 MB bulk %.0f %% of copyto >= 50 %%" % worst, worst >= 50)
+    if "shm" in results:
+        r = results["shm"]
+        _target("shm small call %.2fx <= 1.5x raw unix echo" % (r["call_us"] / r["baseline_us"]),
+                r["call_us"] <= 1.5 * r["baseline_us"])
+        _target("shm %.0f pipelined launches/s >= 100,000" % r["launches_per_s"],
+                r["launches_per_s"] >= 100000)
+        worst = min(r["htod"], r["dtoh"]) / r["copyto"] * 100
+        _target("shm 64 MB copies %.0f %% of copyto >= 70 %%" % worst, worst >= 70)
+    if "relayed" in results:
+        r = results["relayed"]
+        _target("relayed small call %.2fx <= 2x raw two-hop relay"
+                % (r["call_us"] / r["baseline_us"]), r["call_us"] <= 2 * r["baseline_us"])
 
 
 def _target(text, met):
@@ -368,65 +358,60 @@ def _target(text, met):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
-    parser.add_argument("--transports", default="shm,unix,tcp")
-    parser.add_argument("--routes", default="handed,relayed,tls-relayed",
-                        help="routed paths through gateways to measure too (empty: none)")
+    parser.add_argument("--routes", default=",".join(ROUTES),
+                        help="comma-separated, of %s" % ", ".join(ROUTES))
     args = parser.parse_args(argv)
-    args.iterations = 500 if args.quick else 5000
-    args.launches = 500 if args.quick else 5000
-    args.gemm_n = 256 if args.quick else 1024
-    args.gemm_repeats = 3 if args.quick else 10
-    args.gemm_rounds = 3 if args.quick else 7
+    routes = [name for name in args.routes.split(",") if name]
+    unknown = sorted(set(routes) - set(ROUTES))
+    if unknown:
+        parser.error("unknown routes %s: choose from %s" % (", ".join(unknown), ", ".join(ROUTES)))
+    args.calls, args.launches, args.copies, args.rounds = (
+        (300, 10000, 1, 1) if args.quick else (3000, 100000, 4, 3))
 
-    state_dir = tempfile.mkdtemp(prefix="oxbench-", dir="/tmp")
-    gpu_server, endpoints = start_gpu_server(state_dir, memory_mb=1024)
-    echo_server, echo_path, echo_port = start_echo_server(state_dir)
-    children = [gpu_server, echo_server]
+    state_dir = tempfile.mkdtemp(prefix="oxbench-")
+    children = []
     try:
-        baseline, echo_socks = measure_baseline(echo_path, echo_port, args.iterations)
-        baseline.update(gemm_n=args.gemm_n, gemm_repeats=args.gemm_repeats)
-        token = development_token(SECRET, 100, 512)
-        results = {name: measure_transport(name, *endpoints[name], token,
-                                           echo_socks["tcp" if name == "tcp" else "unix"],
-                                           args)
-                   for name in args.transports.split(",")}
-        results.update(measure_routes(state_dir, children, echo_socks, args))
+        library_dir, binary = build(state_dir)
+        gpu_server, server_unix, server_tcp = start_gpu_server(state_dir)
+        children.append(gpu_server)
+        echo, echo_unix, echo_tcp = start_echo_server(state_dir)
+        children.append(echo)
+        baselines = {"unix": echo_unix, "tcp": echo_tcp}
+        endpoints = {"shm": (server_unix, "shm"), "unix": (server_unix, "unix"),
+                     "tcp": (server_tcp, "tcp")}
+        relay_pids = {}
+        if set(routes) & {"handed", *RELAYED}:
+            gateways = start_gateways(state_dir, os.path.join(state_dir,
+                                                              "gpu-server-0.control.sock"))
+            children.extend(child for child, _u, _t in gateways.values())
+            endpoints.update(handed=(gateways["gpu-host"][1], "auto"),
+                             relayed=(gateways["guest-host"][1], "auto"))
+            endpoints["tls-relayed"] = (gateways["guest-host-tls"][1], "auto")
+            relay_pids = {"relayed": gateways["guest-host"][0].pid,
+                          "tls-relayed": gateways["guest-host-tls"][0].pid}
+        if set(routes) & set(RELAYED):
+            forwarder, baselines["relay"] = start_forwarder(state_dir, binary, library_dir,
+                                                             echo_tcp)
+            children.append(forwarder)
+        baseline_kinds = {name: "relay" if name in RELAYED else "tcp" if name == "tcp"
+                          else "unix" for name in routes}
+        setup = {"binary": binary, "server_pid": gpu_server.pid, "relay_pids": relay_pids}
+        results = {}
+        for name in routes:
+            endpoint, transport = endpoints[name]
+            token = development_token(SECRET, 100, 512, gpu_uuid=GPU_UUID,
+                                      allocation_id="bench-%s" % name)
+            env = dict(os.environ, LD_LIBRARY_PATH=str(library_dir), ORIONX_ENDPOINT=endpoint,
+                       ORIONX_TOKEN=token, ORIONX_TRANSPORT=transport)
+            results[name] = measure_route(name, env, baselines[baseline_kinds[name]], setup,
+                                          args)
     finally:
         for child in children:
             child.terminate()
-            child.wait()
-    report(baseline, results)
+        for child in children:
+            child.wait(timeout=10)
+    report(results, baseline_kinds)
     return 0
-
-
-def measure_routes(state_dir, children, echo_socks, args):
-    """The routed paths, each with a token naming the GPU (gateways route by it)."""
-    routes = [name for name in args.routes.split(",") if name]
-    if not routes:
-        return {}
-    gateways, endpoints, gpu_uuid = start_gateways(state_dir)
-    children.extend(gateways)
-    token = development_token(SECRET, 100, 512, gpu_uuid=gpu_uuid)
-    results = {}
-    for name in routes:
-        endpoint, transport, kind = endpoints[name]
-        # The relay crosses TCP between hosts: compare it with the TCP echo.
-        echo = echo_socks["tcp" if name in ("relayed", "tls-relayed") else "unix"]
-        results[name] = measure_transport(name, endpoint, transport, token, echo, args,
-                                          expected_kind=kind)
-    return results
-
-
-def measure_baseline(echo_path, echo_port, iterations):
-    unix = socket.socket(socket.AF_UNIX)
-    unix.connect(echo_path)
-    tcp = socket.create_connection(("127.0.0.1", echo_port))
-    tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    baseline = {"echo_unix_us": echo_rtt_us(unix, iterations),
-                "echo_tcp_us": echo_rtt_us(tcp, iterations),
-                "copyto_1": statistics.median(copyto_gbps(MB) for _ in range(3)),
-                "copyto_64": copyto_gbps(64 * MB)}
-    return baseline, {"unix": unix, "tcp": tcp}
 
 
 if __name__ == "__main__":
