@@ -69,6 +69,24 @@ def _wait_running(process, timeout_s=30):
     assert line.strip() == "running", line + process.stderr.read()
 
 
+def test_queued_guest_waits_saying_where_it_stands(pool):
+    gpu_host = pool.agent("gpu", sim_gpus="1x1024")
+    pool.wait_up(gpu_host)
+    holder = orionx_run(pool, gpu_host.hostname, "loop", "8", compute=100, wait=False)
+    _wait_running(holder)
+    # orionx-run's broker binds for the library, waits in the queue and
+    # prints the position on orionx-run's stderr; the program just blocks.
+    queued = orionx_run(pool, gpu_host.hostname, "once", compute=100)
+    assert queued.returncode == 0, queued.stdout + queued.stderr
+    assert queued.stdout.strip() == "ok"
+    assert "waits for GPUs: position 1 in the queue" in queued.stderr, queued.stderr
+    assert "is bound; starting" in queued.stderr
+    holder_out, holder_err = holder.communicate(timeout=30)
+    assert holder.returncode == 0 and "finished" in holder_out, holder_out + holder_err
+    # Both orionx-runs deleted their allocations when their programs ended.
+    wait_for(_no_capacity_held, 10, "capacity released")
+
+
 def test_queue_then_preemption_seen_from_the_guest(pool):
     gpu_host = pool.agent("gpu", sim_gpus="1x1024")
     pool.wait_up(gpu_host)
