@@ -1,7 +1,8 @@
 """The all-in-one pool's demo: a minute that shows what the pool does.
 
 Each act runs real jobs through ``orionx-run`` (examples/throughput.py, a
-compute-bound gemm loop) against the pool's REST API and data plane:
+compute-bound gemm loop written for NVIDIA's cuda-python, on OrionX's
+libcuda.so.1) against the pool's REST API and data plane:
 
 1. two jobs share one GPU at 30 % and 70 %; their throughputs side by side;
 2. a third job that does not fit waits in the queue, position shown, and
