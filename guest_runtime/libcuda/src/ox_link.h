@@ -27,6 +27,8 @@ int ox_link_recv(struct ox_link *link, void *dst, size_t nbytes);
 const char *ox_link_error(const struct ox_link *link);
 /* Whether bulk data goes through a shared region. */
 int ox_link_has_region(const struct ox_link *link);
+/* Tell the agent the session is over (once; ox_link_close does it too). */
+void ox_link_end(struct ox_link *link);
 /* Tell the agent the session is over (a serial port stays open), let go of
  * the region and the channel, free LINK. */
 void ox_link_close(struct ox_link *link);

@@ -423,6 +423,20 @@ CUresult ox_session_open(const struct ox_config *config, int device, const char 
     return CUDA_SUCCESS;
 }
 
+void ox_session_finish(struct ox_session *s)
+{
+    /* A thread inside an exchange keeps the wire: writing now would cut
+     * its frame in two. */
+    if (pthread_mutex_trylock(&s->io_lock) != 0)
+        return;
+    if (s->ended == CUDA_SUCCESS && s->pending_bytes) {
+        struct iovec part = {s->pending, s->pending_bytes};
+        s->pending_bytes = 0;
+        ox_stream_send(s->stream, &part, 1);
+    }
+    ox_stream_finish(s->stream);
+}
+
 void ox_session_close(struct ox_session *s)
 {
     if (s == NULL)

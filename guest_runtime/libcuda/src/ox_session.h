@@ -40,6 +40,10 @@ CUresult ox_session_exchange(struct ox_session *session, const char *call,
                              void *recv_buffer, size_t recv_capacity, size_t *recv_bytes);
 /* Send the asynchronous ops still gathered. */
 CUresult ox_session_flush(struct ox_session *session, const char *call);
+/* The process is ending: send what is gathered and, on a VM's link, the
+ * end of the session (its port outlives the process). Leaves the session
+ * locked and allocated: another thread may still be in it. */
+void ox_session_finish(struct ox_session *session);
 /* Send what is gathered and close (the program's last launches still run). */
 void ox_session_close(struct ox_session *session);
 

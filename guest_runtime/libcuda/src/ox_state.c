@@ -85,6 +85,21 @@ CUresult ox_device_session(int device, const char *call, struct ox_session **out
     return status;
 }
 
+/* At exit (exit() or the end of main; not _exit or a signal): the last
+ * asynchronous ops go out, and a VM's serial port, which outlives the
+ * process, carries the end of its session. */
+__attribute__((destructor)) static void finish_sessions(void)
+{
+    for (int d = 0; d < ox_state.device_count; d++) {
+        struct ox_device *dev = &ox_state.devices[d];
+        if (pthread_mutex_trylock(&dev->open_lock) != 0)
+            continue;
+        if (dev->session != NULL)
+            ox_session_finish(dev->session);
+        pthread_mutex_unlock(&dev->open_lock);
+    }
+}
+
 void ox_device_uuid(int device, CUuuid *uuid)
 {
     /* FNV-1a over the vGPU id, spread over 16 bytes: stable for the vGPU.

@@ -580,6 +580,12 @@ int ox_stream_recv(struct ox_stream *s, void *dst, size_t nbytes)
     return socket_recv(s, dst, nbytes);
 }
 
+void ox_stream_finish(struct ox_stream *s)
+{
+    if (s->link != NULL)
+        ox_link_end(s->link);
+}
+
 void ox_stream_close(struct ox_stream *s)
 {
     if (s == NULL)

@@ -65,6 +65,9 @@ int ox_stream_take_fds(struct ox_stream *stream, int *fds, int max);
  * server goes. Takes the descriptors (closes them on failure too). */
 int ox_stream_upgrade_shm(struct ox_stream *stream, const int fds[OX_SHM_FDS],
                           uint64_t ring_bytes);
+/* The process is ending: a VM's link tells the agent its session is over;
+ * other streams need nothing (their socket closes with the process). */
+void ox_stream_finish(struct ox_stream *stream);
 /* Close everything the stream holds and free it. */
 void ox_stream_close(struct ox_stream *stream);
 

@@ -68,7 +68,8 @@ struct ox_link {
     /* the record being read */
     uint32_t record_left;
     int record_in_region;
-    int ended;
+    int ended;     /* the agent's END came */
+    int end_sent;  /* ours went */
     uint8_t buffer[READ_BUFFER_BYTES];
     size_t start, end;
 };
@@ -535,13 +536,20 @@ struct ox_link *ox_link_open(int vsock, const char *path, unsigned cid, unsigned
     return l;
 }
 
+void ox_link_end(struct ox_link *l)
+{
+    /* Always, even after the agent's own END: it reads up to the guest's
+     * before the port serves the next session. The peer may be gone. */
+    if (!l->end_sent)
+        send_record_header(l, RECORD_END);
+    l->end_sent = 1;
+}
+
 void ox_link_close(struct ox_link *l)
 {
     if (l == NULL)
         return;
-    /* Always, even after the agent's own END: it reads up to the guest's
-     * before the port serves the next session. The peer may be gone. */
-    send_record_header(l, RECORD_END);
+    ox_link_end(l);
     release_region(l);
     close(l->fd);
     free(l);
