@@ -272,3 +272,22 @@ def test_orionx_run_unbinds_an_existing_allocation_only_if_it_bound_it(controlle
     result, _ = _orionx_run(controller, tmp_path, "--allocation", uuid, requests=("count",))
     assert result.returncode == 0 and result.stdout.splitlines()[2] == "ok 1", result.stderr
     assert _bound(api, uuid)
+
+
+def test_a_program_killed_with_9_leaves_nothing_bound(controller, tmp_path):
+    api = controller.api()
+    uuid = _allocation(api)
+    suicide = PROGRAM + "\nimport signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "libcuda.so.1").write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-m", "guest_runtime.run", "--controller", controller.url,
+         "--host", "host-a", "--allocation", uuid, "--", sys.executable, "-c", suicide,
+         "bind"],
+        capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, ORIONX_AUTH_TOKEN=controller.token,
+                 ORIONX_LIBCUDA_DIR=str(library)))
+    assert result.returncode == 128 + 9, result.stdout + result.stderr
+    assert "ok 1" in result.stdout  # it had bound
+    assert not _bound(api, uuid)
