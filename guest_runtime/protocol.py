@@ -176,6 +176,14 @@ _TABLE = (
         "function:Q grid_x:I grid_y:I grid_z:I block_x:I block_y:I block_z:I "
         "shared_mem_bytes:I stream:Q", "", buffer=BUF_REQUEST,
         max_buffer_bytes=KERNEL_PARAMS_MAX_BYTES, buffer_holds="parameters", **_ASYNC, **_DEVICE),
+    # A function's parameters in order, each "offset:I size:I" (8 bytes,
+    # little-endian); params_bytes is the packed buffer's size. The client
+    # packs cuLaunchKernel's kernelParams (void**) with it.
+    _op(0x0054, "FUNC_GET_PARAM_LAYOUT", "function:Q", "param_count:I params_bytes:I",
+        buffer=BUF_REPLY, buffer_holds="offset:I size:I per parameter", **_CACHED),
+    # CUfunction_attribute values; a set one (cuFuncSetAttribute) is read back.
+    _op(0x0055, "FUNC_GET_ATTRIBUTE", "function:Q attribute:i", "value:i"),
+    _op(0x0056, "FUNC_SET_ATTRIBUTE", "function:Q attribute:i value:i", ""),
     _op(0x0060, "CTX_SYNCHRONIZE", "", ""),
     # Sent by the server, unasked, just before it closes a session: the
     # reply status and message say why (bad token, malformed frame, ...).
@@ -199,6 +207,54 @@ SESSION_ENDED = _the_op(SESSION_END)
 # The image a program passes to cuModuleLoadData to get the built-in kernels
 # (guest_runtime.builtin_kernels) as a module, on every backend.
 BUILTIN_MODULE_IMAGE = b"orionx:builtin-kernels\x00"
+
+# What the C library's cuLinkComplete gives for several inputs: this magic,
+# then a u32 input count and per input a u32 CUjitInputType, a u64 byte
+# count and the bytes (little-endian). cuModuleLoadData of it links the
+# inputs on the GPU server (the link errors come from that load).
+LINK_IMAGE_MAGIC = b"orionx:link\x00"
+LINK_IMAGE_HEADER = struct.Struct("<I")     # input count, after the magic
+LINK_IMAGE_INPUT = struct.Struct("<IQ")     # CUjitInputType, bytes
+
+
+def link_image(inputs):
+    """The link image of [(CUjitInputType, bytes)] (as the C library's
+    cuLinkComplete writes it for several inputs)."""
+    parts = [LINK_IMAGE_MAGIC, LINK_IMAGE_HEADER.pack(len(inputs))]
+    for jit_type, data in inputs:
+        parts += [LINK_IMAGE_INPUT.pack(jit_type, len(data)), bytes(data)]
+    return b"".join(parts)
+
+
+def link_inputs(image):
+    """[(CUjitInputType, bytes)] of a link image, or None for any other
+    image; CUDA_ERROR_INVALID_IMAGE for a malformed one."""
+    if not image.startswith(LINK_IMAGE_MAGIC):
+        return None
+
+    def refuse(what):
+        raise CudaError(CUresult.CUDA_ERROR_INVALID_IMAGE,
+                        "cuModuleLoadData: the link image %s; make it with cuLinkComplete" % what)
+    position = len(LINK_IMAGE_MAGIC) + LINK_IMAGE_HEADER.size
+    if len(image) < position:
+        refuse("is cut short before its input count")
+    (count,) = LINK_IMAGE_HEADER.unpack_from(image, len(LINK_IMAGE_MAGIC))
+    inputs = []
+    for index in range(count):
+        if len(image) < position + LINK_IMAGE_INPUT.size:
+            refuse("is cut short at input %d of %d" % (index, count))
+        jit_type, nbytes = LINK_IMAGE_INPUT.unpack_from(image, position)
+        position += LINK_IMAGE_INPUT.size
+        if len(image) < position + nbytes:
+            refuse("says input %d has %d bytes; %d are left" % (index, nbytes,
+                                                                len(image) - position))
+        inputs.append((jit_type, image[position:position + nbytes]))
+        position += nbytes
+    if not inputs:
+        refuse("holds no input")
+    if position != len(image):
+        refuse("holds %d bytes past its %d inputs" % (len(image) - position, count))
+    return inputs
 
 
 def pack_header(opcode, flags, request_id, payload_bytes):
@@ -225,6 +281,7 @@ def encode_request(op, request_id, args, buffer_bytes=0):
 
 __all__ = [
     "BUF_NONE", "BUF_REPLY", "BUF_REQUEST", "BUILTIN_MODULE_IMAGE", "CUresult", "CudaError",
-    "HELLO", "HEADER_BYTES", "MAGIC", "OPS", "OPS_BY_NAME", "Op", "ProtocolError",
+    "HELLO", "HEADER_BYTES", "LINK_IMAGE_HEADER", "LINK_IMAGE_INPUT", "LINK_IMAGE_MAGIC",
+    "MAGIC", "OPS", "OPS_BY_NAME", "Op", "ProtocolError",
     "SESSION_ENDED", "SHM_ATTACH", "VERSION",
 ]

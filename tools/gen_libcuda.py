@@ -93,6 +93,12 @@ def protocol_header():
            "/* The image cuModuleLoadData takes for the built-in kernels. */",
            "#define OX_BUILTIN_MODULE_IMAGE %s" % _c_string(protocol.BUILTIN_MODULE_IMAGE),
            "#define OX_BUILTIN_MODULE_IMAGE_BYTES %d" % len(protocol.BUILTIN_MODULE_IMAGE),
+           "/* cuLinkComplete's image of several inputs: the magic (NUL included),",
+           " * a u32 input count, per input a u32 CUjitInputType, u64 bytes, the bytes. */",
+           "#define OX_LINK_IMAGE_MAGIC %s" % _c_string(protocol.LINK_IMAGE_MAGIC),
+           "#define OX_LINK_IMAGE_MAGIC_BYTES %d" % len(protocol.LINK_IMAGE_MAGIC),
+           "#define OX_LINK_IMAGE_HEADER_BYTES %d" % protocol.LINK_IMAGE_HEADER.size,
+           "#define OX_LINK_IMAGE_INPUT_BYTES %d" % protocol.LINK_IMAGE_INPUT.size,
            "", "enum ox_opcode {"]
     out += ["    OX_OP_%s = 0x%04X," % (op.name, op.opcode) for op in _ops()]
     out += ["};", "",

@@ -26,7 +26,10 @@ class GpuBackend(abc.ABC):
         """Value of CUdevice_attribute ``attribute`` (an int), or None if unknown."""
 
     def driver_version(self):
-        return 12040
+        """A current driver's (CUDA 13.5): programs built for cuda-bindings 13
+        and NVRTC 13 take it as new enough for their PTX, which the
+        simulated GPU's executor reads whatever its ISA version."""
+        return 13050
 
     def close(self):  # noqa: B027 - optional: most backends hold nothing to release
         """Release the device when the server stops."""
@@ -92,6 +95,21 @@ class BackendContext(abc.ABC):
 
     @abc.abstractmethod
     def get_function(self, module, name): ...
+
+    def param_layout(self, function):
+        """(packed bytes, [(offset, size)] per parameter) of ``function``."""
+        raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,
+                        "this GPU server's backend cannot report kernel parameter layouts: "
+                        "pass packed parameters through cuLaunchKernel's extra")
+
+    def function_attribute(self, function, attribute):
+        """Value of CUfunction_attribute ``attribute`` (an int) of ``function``."""
+        raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,
+                        "this GPU server's backend cannot report function attributes")
+
+    def set_function_attribute(self, function, attribute, value):
+        raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,
+                        "this GPU server's backend cannot set function attributes")
 
     @abc.abstractmethod
     def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map,

@@ -17,7 +17,7 @@ from oslo_log import log as logging
 
 from guest_runtime.builtin_kernels import KERNELS
 from guest_runtime.curesult import CudaError, CUresult
-from guest_runtime.protocol import BUILTIN_MODULE_IMAGE
+from guest_runtime.protocol import BUILTIN_MODULE_IMAGE, link_inputs
 from orionx_agent.server import sim_kernels
 from orionx_agent.server.backend import BackendContext, GpuBackend
 from orionx_agent.server.cuda_kernels import BUILTIN_KERNELS_SOURCE
@@ -407,9 +407,28 @@ class CudaContext(BackendContext):
                 self._builtin_module = _check(driver.cuModuleLoadData(self.gpu.builtin_ptx()),
                                               "cuModuleLoadData of the built-in kernels")
             return self._builtin_module
+        inputs = link_inputs(image)
+        if inputs is not None:
+            return self._load_linked(driver, inputs)
         if not image.endswith(b"\0") and image.lstrip()[:1] in (b".", b"/"):
             image += b"\0"  # PTX text must be NUL-terminated for the driver
         return _check(driver.cuModuleLoadData(image), "cuModuleLoadData (PTX or cubin)")
+
+    @staticmethod
+    def _load_linked(driver, inputs):
+        """Link the inputs of the C library's link image with this GPU's
+        driver and load the cubin it makes."""
+        state = _check(driver.cuLinkCreate(0, [], []), "cuLinkCreate")
+        try:
+            for index, (jit_type, data) in enumerate(inputs):
+                _check(driver.cuLinkAddData(state, driver.CUjitInputType(jit_type), data,
+                                            len(data), b"input%d" % index, 0, [], []),
+                       "cuLinkAddData of link input %d" % index)
+            cubin, nbytes = _check(driver.cuLinkComplete(state), "cuLinkComplete")
+            image = ctypes.string_at(int(cubin), nbytes)
+            return _check(driver.cuModuleLoadData(image), "cuModuleLoadData of the linked cubin")
+        finally:
+            driver.cuLinkDestroy(state)
 
     def unload_module(self, module):
         if module is not self._builtin_module:
@@ -444,6 +463,32 @@ class CudaContext(BackendContext):
                 break
             layout.append((offset, size))
         return layout
+
+    def param_layout(self, function):
+        layout = self._layout(function)
+        return max((offset + size for offset, size in layout), default=0), layout
+
+    def function_attribute(self, function, attribute):
+        driver = self._current()
+        try:
+            attrib = driver.CUfunction_attribute(attribute)
+        except ValueError:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                            "cuFuncGetAttribute: function attribute %d is not known to this "
+                            "GPU server's CUDA" % attribute) from None
+        return _check(driver.cuFuncGetAttribute(attrib, function.handle),
+                      "cuFuncGetAttribute of %s" % function.name)
+
+    def set_function_attribute(self, function, attribute, value):
+        driver = self._current()
+        try:
+            attrib = driver.CUfunction_attribute(attribute)
+        except ValueError:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                            "cuFuncSetAttribute: function attribute %d is not known to this "
+                            "GPU server's CUDA" % attribute) from None
+        _check(driver.cuFuncSetAttribute(function.handle, attrib, value),
+               "cuFuncSetAttribute of %s" % function.name)
 
     def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map,
                charge=None):

@@ -17,6 +17,7 @@ import dataclasses
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 
@@ -56,6 +57,8 @@ ENDED_WAIT_S = 0.8
 # thread back and waits on the server's selector until its next frame
 # (shared-memory sessions keep theirs: their frames come through the ring).
 IDLE_PARK_S = 0.5
+# One parameter of FUNC_GET_PARAM_LAYOUT's reply: its offset and size.
+_PARAM_ENTRY = struct.Struct("<II")
 
 
 class SessionRefused(Exception):
@@ -672,6 +675,17 @@ class Session:
     def op_module_get_function(self, module, incoming):
         name = incoming.read().rstrip(b"\x00").decode("utf-8", "replace")
         return (self.functions.add(self.context.get_function(self.modules.get(module), name)),)
+
+    def op_func_get_param_layout(self, function):
+        params_bytes, layout = self.context.param_layout(self.functions.get(function))
+        entries = b"".join(_PARAM_ENTRY.pack(offset, nbytes) for offset, nbytes in layout)
+        return (len(layout), params_bytes), len(entries), iter([entries])
+
+    def op_func_get_attribute(self, function, attribute):
+        return (self.context.function_attribute(self.functions.get(function), attribute),)
+
+    def op_func_set_attribute(self, function, attribute, value):
+        self.context.set_function_attribute(self.functions.get(function), attribute, value)
 
     def op_launch_kernel(self, function, grid_x, grid_y, grid_z, block_x, block_y, block_z,
                          shared_mem_bytes, stream, incoming):

@@ -21,7 +21,7 @@ from oslo_log import log as logging
 
 from guest_runtime.builtin_kernels import KERNELS
 from guest_runtime.curesult import CudaError, CUresult
-from guest_runtime.protocol import BUILTIN_MODULE_IMAGE
+from guest_runtime.protocol import BUILTIN_MODULE_IMAGE, link_inputs
 from orionx_agent.server import sim_kernels
 from orionx_agent.server.backend import BackendContext, GpuBackend
 from orionx_agent.server.ptx import executor, faults, images
@@ -65,6 +65,23 @@ MAX_GRID_DIMS = (SIM_ATTRIBUTES[5], SIM_ATTRIBUTES[6], SIM_ATTRIBUTES[7])
 # Thread-instructions one PTX launch may run before it is stopped with
 # CUDA_ERROR_LAUNCH_TIMEOUT ([gpu_server] sim_ptx_instruction_budget).
 DEFAULT_PTX_INSTRUCTION_BUDGET = 10_000_000_000
+
+# CUfunction_attribute values the simulated GPU answers.
+FUNC_MAX_THREADS_PER_BLOCK = 0
+FUNC_SHARED_SIZE_BYTES = 1
+FUNC_CONST_SIZE_BYTES = 2
+FUNC_LOCAL_SIZE_BYTES = 3
+FUNC_NUM_REGS = 4
+FUNC_PTX_VERSION = 5
+FUNC_BINARY_VERSION = 6
+FUNC_CACHE_MODE_CA = 7
+FUNC_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+FUNC_PREFERRED_SHARED_MEMORY_CARVEOUT = 9
+# Cluster attributes (10..15), node updates (16) and shared memory modes
+# (17): none on the simulated GPU, all 0.
+FUNC_ZERO_ATTRIBUTES = range(10, 18)
+# The PTX and binary version of the built-in kernels, which have no PTX here.
+_BUILTIN_VERSION = 80
 
 
 class ArenaAllocator:
@@ -295,6 +312,9 @@ class SimContext(BackendContext):
         # call reports it.
         self._sticky_error = None
         self._abandoned = threading.Event()  # see abort_kernels
+        # cuFuncSetAttribute values, per function object, for this session
+        # only (the built-in kernels' objects are shared by every session).
+        self._function_attributes = {}
 
     def _kernel_done(self, charge, device_s, error):
         if charge is not None:
@@ -441,12 +461,15 @@ class SimContext(BackendContext):
         image = bytes(image)
         if image == BUILTIN_MODULE_IMAGE:
             return "builtin"
+        inputs = link_inputs(image)
+        if inputs is not None:
+            return self.link_modules([data for _, data in inputs])
         return _ptx_module("cuModuleLoadData", lambda: executor.Program(images.ptx_text(image)))
 
     def link_modules(self, module_images):
         """One module of several PTX images (or fatbinaries carrying PTX),
-        their .extern functions resolved across them: the cuLink* verb, for
-        when the protocol carries it."""
+        their .extern functions resolved across them: what loading the C
+        library's link image (cuLinkComplete of several inputs) does."""
         return _ptx_module("cuLinkComplete", lambda: executor.Program.link(
             [images.ptx_text(bytes(image)) for image in module_images]))
 
@@ -481,8 +504,78 @@ class SimContext(BackendContext):
             offset += nbytes  # the built-ins' orders need no padding
         return function.params.size, layout
 
+    def _static_attributes(self, function):
+        """The attributes of FUNCTION that only its code decides."""
+        if not isinstance(function, PtxFunction):
+            return {FUNC_SHARED_SIZE_BYTES: 0, FUNC_CONST_SIZE_BYTES: 0,
+                    FUNC_LOCAL_SIZE_BYTES: 0, FUNC_PTX_VERSION: _BUILTIN_VERSION,
+                    FUNC_BINARY_VERSION: _BUILTIN_VERSION}
+        program = function.module.program
+        module = program.module
+        major, _, minor = module.version.partition(".")
+        target = module.target.split(",")[0].strip()
+        arch = target[3:] if target.startswith("sm_") else ""
+        return {
+            FUNC_SHARED_SIZE_BYTES: module.shared_bytes,
+            FUNC_CONST_SIZE_BYTES: len(module.const_image),
+            FUNC_LOCAL_SIZE_BYTES: program.functions[function.name].stack_local_bytes,
+            FUNC_PTX_VERSION: int(major) * 10 + int(minor or 0) if major.isdigit() else 0,
+            FUNC_BINARY_VERSION: int(arch) if arch.isdigit() else _BUILTIN_VERSION,
+        }
+
+    def function_attribute(self, function, attribute):
+        """CUfunction_attribute values. The simulated GPU has no register file
+        (NUM_REGS is 0: registers never limit its occupancy) and no clusters."""
+        static = self._static_attributes(function)
+        if attribute in static:
+            return static[attribute]
+        if attribute == FUNC_MAX_THREADS_PER_BLOCK:
+            return executor.MAX_THREADS_PER_BLOCK
+        if attribute in (FUNC_NUM_REGS, FUNC_CACHE_MODE_CA) or attribute in \
+                FUNC_ZERO_ATTRIBUTES:
+            return 0
+        set_values = self._function_attributes.get(function, {})
+        if attribute == FUNC_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+            return set_values.get(attribute, executor.MAX_SHARED_BYTES_PER_BLOCK
+                                  - static[FUNC_SHARED_SIZE_BYTES])
+        if attribute == FUNC_PREFERRED_SHARED_MEMORY_CARVEOUT:
+            return set_values.get(attribute, -1)
+        raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                        "cuFuncGetAttribute: function attribute %d is not known to the "
+                        "simulated GPU" % attribute)
+
+    def set_function_attribute(self, function, attribute, value):
+        """What cuFuncSetAttribute may change: the dynamic shared memory a
+        launch may ask for (up to what the block has left) and the carveout."""
+        if attribute == FUNC_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+            room = (executor.MAX_SHARED_BYTES_PER_BLOCK
+                    - self._static_attributes(function)[FUNC_SHARED_SIZE_BYTES])
+            if not 0 <= value <= room:
+                raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                                "cuFuncSetAttribute: %d bytes of dynamic shared memory asked "
+                                "for; this kernel can have 0 to %d on the simulated GPU"
+                                % (value, room))
+        elif attribute == FUNC_PREFERRED_SHARED_MEMORY_CARVEOUT:
+            if not -1 <= value <= 100:
+                raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                                "cuFuncSetAttribute: a shared memory carveout of %d; give a "
+                                "percentage 0 to 100, or -1 for no preference" % value)
+        else:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                            "cuFuncSetAttribute: function attribute %d cannot be set (only "
+                            "MAX_DYNAMIC_SHARED_SIZE_BYTES and PREFERRED_SHARED_MEMORY_"
+                            "CARVEOUT can)" % attribute)
+        self._function_attributes.setdefault(function, {})[attribute] = value
+
     def launch(self, function, grid, block, shared_mem_bytes, stream, params, memory_map,
                charge=None):
+        allowed = self._function_attributes.get(function, {}).get(
+            FUNC_MAX_DYNAMIC_SHARED_SIZE_BYTES)
+        if allowed is not None and shared_mem_bytes > allowed:
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                            "kernel %s launched with %d bytes of dynamic shared memory; its "
+                            "MAX_DYNAMIC_SHARED_SIZE_BYTES is %d: raise it with "
+                            "cuFuncSetAttribute" % (function.name, shared_mem_bytes, allowed))
         if isinstance(function, PtxFunction):
             self._launch_ptx(function, grid, block, shared_mem_bytes, params, memory_map,
                              charge)

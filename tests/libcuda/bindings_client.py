@@ -77,16 +77,50 @@ def main():
     assert ok(driver.cuEventElapsedTime(start, end)) >= 0
     ok(driver.cuMemcpyDtoHAsync(back.ctypes.data, y, host.nbytes, stream))
     assert (back == 2 * host).all(), back[:4]
-    # kernelParams need the server's parameter layout: refused for now.
-    fails(driver.cuLaunchKernel(axpy, 1, 1, 1, 1, 1, 1, 0, stream,
-                                ((y, x, n, 2.0), (None, None, ctypes.c_uint64,
-                                                  ctypes.c_float)), 0),
-          R.CUDA_ERROR_NOT_SUPPORTED)
+    # kernelParams as cuda-bindings packs them: the library asks the
+    # function's layout once and packs the values (y = 2 x + y again).
+    typed = ((y, x, n, 2.0), (None, None, ctypes.c_uint64, ctypes.c_float))
+    ok(driver.cuLaunchKernel(axpy, 16, 1, 1, 256, 1, 1, 0, stream, typed, 0))
+    ok(driver.cuStreamSynchronize(stream))
+    ok(driver.cuMemcpyDtoH(back.ctypes.data, y, host.nbytes))
+    assert (back == 4 * host).all(), back[:4]
+    fails(driver.cuLaunchKernel(axpy, 1, 1, 1, 1, 1, 1, 0, stream, typed,
+                                ctypes.addressof(extra)), R.CUDA_ERROR_INVALID_VALUE)
+    assert [ok(driver.cuFuncGetParamInfo(axpy, i)) for i in range(4)] == [
+        (0, 8), (8, 8), (16, 8), (24, 4)]
+    fails(driver.cuFuncGetParamInfo(axpy, 4), R.CUDA_ERROR_INVALID_VALUE)
+
+    # cuLaunchKernelEx with attributes the pool honours or ignores, and the
+    # ones it refuses (y = 2 x + y a third time).
+    config = driver.CUlaunchConfig()
+    config.gridDimX, config.gridDimY, config.gridDimZ = 16, 1, 1
+    config.blockDimX, config.blockDimY, config.blockDimZ = 256, 1, 1
+    config.hStream = stream
+    priority = driver.CUlaunchAttribute()
+    priority.id = driver.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PRIORITY
+    priority.value.priority = 0
+    config.attrs, config.numAttrs = [priority], 1
+    ok(driver.cuLaunchKernelEx(config, axpy, typed, 0))
+    ok(driver.cuMemcpyDtoH(back.ctypes.data, y, host.nbytes))
+    assert (back == 6 * host).all(), back[:4]
+    cooperative = driver.CUlaunchAttribute()
+    cooperative.id = driver.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_COOPERATIVE
+    cooperative.value.cooperative = 1
+    config.attrs, config.numAttrs = [cooperative], 1
+    fails(driver.cuLaunchKernelEx(config, axpy, typed, 0), R.CUDA_ERROR_NOT_SUPPORTED)
+
+    # Function attributes and occupancy (the sim: 2048 threads and 16 blocks
+    # per multiprocessor, 16 multiprocessors, no registers to run out of).
+    attr = driver.CUfunction_attribute
+    assert ok(driver.cuFuncGetAttribute(attr.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+                                        axpy)) == 1024
+    assert ok(driver.cuOccupancyMaxActiveBlocksPerMultiprocessor(axpy, 256, 0)) == 8
+    assert ok(driver.cuOccupancyMaxActiveBlocksPerMultiprocessor(axpy, 100, 0)) == 16
+    assert ok(driver.cuOccupancyMaxPotentialBlockSize(axpy, None, 0, 0)) == (32, 1024)
+    assert ok(driver.cuOccupancyMaxPotentialBlockSize(axpy, None, 0, 96)) == (256, 96)
 
     # A name exported but not served yet answers NOT_SUPPORTED, never crashes.
-    fails(driver.cuFuncGetAttribute(
-        driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, axpy),
-        R.CUDA_ERROR_NOT_SUPPORTED)
+    fails(driver.cuModuleGetGlobal(module, b"anything"), R.CUDA_ERROR_NOT_SUPPORTED)
     # Names the library does not know are not found.
     result = driver.cuGetProcAddress(b"cuNoSuchEntryPoint", 12000, 0)
     assert result[0] == R.CUDA_ERROR_NOT_FOUND, result

@@ -1,14 +1,26 @@
 """Run by test_cuda_bindings.py in a child whose LD_LIBRARY_PATH puts the
 OrionX libcuda.so.1 first: NVIDIA's cuda.core, unchanged, sees the vGPU,
-makes a stream, allocates and copies. Prints "PASSED" when every check held."""
+makes a stream, allocates and copies, compiles a kernel with NVRTC and
+launches it (cuLibraryLoadData, cuKernelGetParamInfo, cuLaunchKernelEx
+underneath) on the sim's PTX executor. Prints "PASSED" when every check
+held."""
 
 import numpy as np
 from cuda.bindings import driver
 
 try:
-    from cuda.core import Device
+    from cuda.core import Device, LaunchConfig, Program, ProgramOptions, launch
 except ImportError:  # cuda.core before 1.0
-    from cuda.core.experimental import Device
+    from cuda.core.experimental import Device, LaunchConfig, Program, ProgramOptions, launch
+
+SAXPY = r"""
+extern "C" __global__ void saxpy(float a, const float *x, float *y, unsigned long long n)
+{
+    unsigned long long i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        y[i] = a * x[i] + y[i];
+}
+"""
 
 
 def main():
@@ -26,6 +38,18 @@ def main():
     stream.sync()
     assert driver.cuMemcpyDtoH(back.ctypes.data, int(target.handle), back.nbytes)[0] == 0
     assert (back == host).all()
+
+    # y = 2 x + y, compiled by NVRTC and launched through cuda.core.
+    options = ProgramOptions(arch="compute_%s%s" % tuple(device.compute_capability))
+    kernel = Program(SAXPY, "c++", options=options).compile("ptx").get_kernel("saxpy")
+    assert kernel.num_arguments == 4
+    ones = np.ones_like(host)
+    assert driver.cuMemcpyHtoD(int(target.handle), ones.ctypes.data, ones.nbytes)[0] == 0
+    launch(stream, LaunchConfig(grid=4, block=256), kernel, np.float32(2.0), source, target,
+           np.uint64(host.size))
+    stream.sync()
+    assert driver.cuMemcpyDtoH(back.ctypes.data, int(target.handle), back.nbytes)[0] == 0
+    assert (back == 2 * host + 1).all(), back[:4]
     source.close(stream)
     target.close(stream)
     print("PASSED")

@@ -31,6 +31,23 @@ static void check(int condition, const char *what)
 
 /* The parameters of the built-in fill_f32(out, n, value), packed without
  * padding: 20 bytes. */
+/* Two relocatable PTX inputs for cuLink*: add7 calls seven, defined in the other. */
+static const char link_library[] =
+    ".version 8.0\n.target sm_80\n.address_size 64\n"
+    ".visible .func (.param .b32 r) seven(.param .b32 x)\n"
+    "{\n.reg .f32 %f<3>;\nld.param.f32 %f1, [x];\nadd.f32 %f2, %f1, 0f40E00000;\n"
+    "st.param.f32 [r], %f2;\nret;\n}\n";
+static const char link_kernel[] =
+    ".version 8.0\n.target sm_80\n.address_size 64\n"
+    ".extern .func (.param .b32 r) seven(.param .b32 x);\n"
+    ".visible .entry add7(.param .u64 p)\n"
+    "{\n.reg .f32 %f<3>;\n.reg .b32 %r<2>;\n.reg .b64 %rd<5>;\n"
+    "ld.param.u64 %rd1, [p];\ncvta.to.global.u64 %rd2, %rd1;\nmov.u32 %r1, %tid.x;\n"
+    "mul.wide.u32 %rd3, %r1, 4;\nadd.s64 %rd4, %rd2, %rd3;\nld.global.f32 %f1, [%rd4];\n"
+    "{\n.param .b32 a;\nst.param.f32 [a], %f1;\n.param .b32 v;\n"
+    "call.uni (v), seven, (a);\nld.param.f32 %f2, [v];\n}\n"
+    "st.global.f32 [%rd4], %f2;\nret;\n}\n";
+
 static void pack_fill(unsigned char *buffer, CUdeviceptr out, unsigned long long n, float value)
 {
     memcpy(buffer, &out, 8);
@@ -168,9 +185,80 @@ int main(void)
     check(elapsed_ms >= 0, "elapsed time is not negative");
     expect(cuMemcpyDtoHAsync(back, a, bytes, stream), CUDA_SUCCESS, "cuMemcpyDtoHAsync");
     check(back[0] == 2.5f && back[N - 1] == 2.5f, "the kernel filled the buffer");
-    void *kernel_params[] = {&a};
-    expect(cuLaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, stream, kernel_params, NULL),
-           CUDA_ERROR_NOT_SUPPORTED, "kernelParams launches are refused for now");
+    /* kernelParams: packed here by the layout the server reports. */
+    unsigned long long fill_count = N;
+    float value = 7.0f;
+    void *kernel_params[] = {&a, &fill_count, &value};
+    expect(cuLaunchKernel(fill, 4, 1, 1, 256, 1, 1, 0, stream, kernel_params, NULL),
+           CUDA_SUCCESS, "cuLaunchKernel with kernelParams");
+    expect(cuMemcpyDtoH(back, a, bytes), CUDA_SUCCESS, "cuMemcpyDtoH after kernelParams");
+    check(back[0] == 7.0f && back[N - 1] == 7.0f, "the kernelParams launch filled the buffer");
+    expect(cuLaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, stream, kernel_params, extra),
+           CUDA_ERROR_INVALID_VALUE, "kernelParams and extra together are refused");
+    size_t param_offset = 0, param_bytes = 0;
+    expect(cuFuncGetParamInfo(fill, 2, &param_offset, &param_bytes), CUDA_SUCCESS,
+           "cuFuncGetParamInfo");
+    check(param_offset == 16 && param_bytes == 4, "fill_f32's value is 4 bytes at 16");
+    expect(cuFuncGetParamInfo(fill, 3, &param_offset, &param_bytes), CUDA_ERROR_INVALID_VALUE,
+           "cuFuncGetParamInfo past the last parameter");
+    CUlaunchAttribute attributes[2];
+    memset(attributes, 0, sizeof attributes);
+    attributes[0].id = CU_LAUNCH_ATTRIBUTE_PRIORITY;
+    attributes[1].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    attributes[1].value.clusterDim.x = attributes[1].value.clusterDim.y = 1;
+    attributes[1].value.clusterDim.z = 1;
+    CUlaunchConfig config = {1, 1, 1, 256, 1, 1, 0, stream, attributes, 2};
+    value = 9.0f;
+    expect(cuLaunchKernelEx(&config, fill, kernel_params, NULL), CUDA_SUCCESS,
+           "cuLaunchKernelEx with priority and a 1x1x1 cluster");
+    expect(cuMemcpyDtoH(back, a, bytes), CUDA_SUCCESS, "cuMemcpyDtoH after cuLaunchKernelEx");
+    check(back[0] == 9.0f && back[N - 1] == 9.0f, "cuLaunchKernelEx filled the buffer");
+    attributes[1].value.clusterDim.x = 2;
+    expect(cuLaunchKernelEx(&config, fill, kernel_params, NULL), CUDA_ERROR_NOT_SUPPORTED,
+           "clusters of two blocks are refused");
+    int blocks = -1, min_grid = -1, block_size = -1;
+    expect(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fill, 512, 0), CUDA_SUCCESS,
+           "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+    check(blocks == 4, "2048 threads per multiprocessor hold 4 blocks of 512");
+    expect(cuOccupancyMaxPotentialBlockSize(&min_grid, &block_size, fill, NULL, 0, 0),
+           CUDA_SUCCESS, "cuOccupancyMaxPotentialBlockSize");
+    check(block_size == 1024 && min_grid == 32, "1024 threads, 2 blocks on each of 16");
+
+    /* cuLink*: two inputs, linked when the image is loaded. */
+    CUlinkState link;
+    char info_log[64] = "x", error_log[64] = "x";
+    CUjit_option link_options[] = {3, 4, 5, 6};  /* info/error log buffers and sizes */
+    void *link_values[] = {info_log, (void *)(uintptr_t)sizeof info_log, error_log,
+                           (void *)(uintptr_t)sizeof error_log};
+    expect(cuLinkCreate(4, link_options, link_values, &link), CUDA_SUCCESS, "cuLinkCreate");
+    check(info_log[0] == '\0' && error_log[0] == '\0', "the link logs are empty");
+    expect(cuLinkAddData(link, CU_JIT_INPUT_PTX, (void *)link_kernel, sizeof link_kernel,
+                         "kernel", 0, NULL, NULL), CUDA_SUCCESS, "cuLinkAddData kernel");
+    expect(cuLinkAddData(link, CU_JIT_INPUT_PTX, (void *)link_library,
+                         strlen(link_library), "library", 0, NULL, NULL), CUDA_SUCCESS,
+           "cuLinkAddData library (its size without the NUL)");
+    expect(cuLinkAddData(link, CU_JIT_INPUT_NVVM, (void *)link_library, 8, "nvvm", 0, NULL,
+                         NULL), CUDA_ERROR_NOT_SUPPORTED, "an NVVM input is refused");
+    void *linked = NULL;
+    size_t linked_bytes = 0;
+    expect(cuLinkComplete(link, &linked, &linked_bytes), CUDA_SUCCESS, "cuLinkComplete");
+    CUlibrary library;
+    expect(cuLibraryLoadData(&library, linked, NULL, NULL, 0, NULL, NULL, 0), CUDA_SUCCESS,
+           "cuLibraryLoadData of the linked image");
+    expect(cuLinkDestroy(link), CUDA_SUCCESS, "cuLinkDestroy");
+    expect(cuLinkDestroy(link), CUDA_ERROR_INVALID_HANDLE, "a destroyed link is refused");
+    CUkernel add7;
+    expect(cuLibraryGetKernel(&add7, library, "add7"), CUDA_SUCCESS, "cuLibraryGetKernel");
+    int max_threads = 0;
+    expect(cuKernelGetAttribute(&max_threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, add7,
+                                device), CUDA_SUCCESS, "cuKernelGetAttribute");
+    check(max_threads == 1024, "add7 may have 1024 threads per block");
+    void *add7_params[] = {&a};
+    expect(cuLaunchKernel((CUfunction)add7, 1, 1, 1, 32, 1, 1, 0, stream, add7_params, NULL),
+           CUDA_SUCCESS, "cuLaunchKernel of a CUkernel");
+    expect(cuMemcpyDtoH(back, a, bytes), CUDA_SUCCESS, "cuMemcpyDtoH after add7");
+    check(back[0] == 16.0f && back[31] == 16.0f && back[32] == 9.0f, "add7 added 7 to 32");
+    expect(cuLibraryUnload(library), CUDA_SUCCESS, "cuLibraryUnload");
 
     /* An asynchronous error comes back from the next synchronizing call. */
     pack_fill(params, a, 1u << 30, 1.0f);

@@ -1,7 +1,9 @@
 """Run by test_cuda_bindings.py in a child whose LD_LIBRARY_PATH puts the
 OrionX libcuda.so.1 first: NVRTC compiles CUDA C to PTX, the library loads
 it on the sim GPU server (its PTX executor), finds the kernel and launches
-it with a packed extra buffer. Prints "PASSED"."""
+it with a packed extra buffer, with kernelParams, as a library's kernel
+through cuLaunchKernelEx, and linked from two relocatable inputs with
+cuLink*. Prints "PASSED"."""
 
 import ctypes
 import struct
@@ -19,6 +21,10 @@ extern "C" __global__ void saxpy(float a, const float *x, float *y, unsigned lon
 """
 
 
+def fails(result, code):
+    assert result[0] == code, (result, code)
+
+
 def ok(result):
     """The values of a (result, ...) tuple whose result is success."""
     assert result[0] == 0, result
@@ -26,9 +32,25 @@ def ok(result):
     return values[0] if len(values) == 1 else values
 
 
-def ptx_of(source):
+# Two inputs of one link: the kernel calls a device function of the other.
+LIBRARY = b"""
+extern "C" __device__ float twice_plus(float x, float b) { return 2.0f * x + b; }
+"""
+KERNEL = b"""
+extern "C" __device__ float twice_plus(float x, float b);
+extern "C" __global__ void apply(float *x, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        x[i] = twice_plus(x[i], 1.0f);
+}
+"""
+
+
+def ptx_of(source, *options):
     program = ok(nvrtc.nvrtcCreateProgram(source, b"saxpy.cu", 0, [], []))
-    ok(nvrtc.nvrtcCompileProgram(program, 1, [b"--gpu-architecture=compute_80"]))
+    options = [b"--gpu-architecture=compute_80", *options]
+    ok(nvrtc.nvrtcCompileProgram(program, len(options), options))
     ptx = b" " * ok(nvrtc.nvrtcGetPTXSize(program))
     ok(nvrtc.nvrtcGetPTX(program, ptx))
     return ptx
@@ -55,6 +77,60 @@ def main():
     ok(driver.cuCtxSynchronize())
     ok(driver.cuMemcpyDtoH(y.ctypes.data, dy, y.nbytes))
     assert (y == 2 * x + 1).all(), y[:4]
+
+    # kernelParams: the library packs them by the .entry's layout (the f32,
+    # its padding, three 8-byte values): y = 2 x + y again.
+    assert [ok(driver.cuFuncGetParamInfo(saxpy, i)) for i in range(4)] == [
+        (0, 4), (8, 8), (16, 8), (24, 8)]
+    typed = ((2.0, dx, dy, n), (ctypes.c_float, None, None, ctypes.c_uint64))
+    ok(driver.cuLaunchKernel(saxpy, 4, 1, 1, 256, 1, 1, 0, 0, typed, 0))
+    ok(driver.cuMemcpyDtoH(y.ctypes.data, dy, y.nbytes))
+    assert (y == 4 * x + 1).all(), y[:4]
+
+    # The same PTX as a library, its kernel launched with cuLaunchKernelEx.
+    library = ok(driver.cuLibraryLoadData(ptx, [], [], 0, [], [], 0))
+    kernel = ok(driver.cuLibraryGetKernel(library, b"saxpy"))
+    assert ok(driver.cuKernelGetParamInfo(kernel, 3)) == (24, 8)
+    fails(driver.cuKernelGetParamInfo(kernel, 4), driver.CUresult.CUDA_ERROR_INVALID_VALUE)
+    config = driver.CUlaunchConfig()
+    config.gridDimX, config.gridDimY, config.gridDimZ = 4, 1, 1
+    config.blockDimX, config.blockDimY, config.blockDimZ = 256, 1, 1
+    config.numAttrs = 0
+    ok(driver.cuLaunchKernelEx(config, ok(driver.cuKernelGetFunction(kernel)), typed, 0))
+    ok(driver.cuMemcpyDtoH(y.ctypes.data, dy, y.nbytes))
+    assert (y == 6 * x + 1).all(), y[:4]
+    module = ok(driver.cuLibraryGetModule(library))
+    ok(driver.cuModuleGetFunction(module, b"saxpy"))
+    ok(driver.cuLibraryUnload(library))
+
+    # cuLink* of two relocatable inputs; the server links them at load.
+    rdc = b"--relocatable-device-code=true"
+    link = ok(driver.cuLinkCreate(0, [], []))
+    pty = driver.CUjitInputType.CU_JIT_INPUT_PTX
+    for name, source in ((b"kernel", KERNEL), (b"library", LIBRARY)):
+        text = ptx_of(source, rdc)
+        ok(driver.cuLinkAddData(link, pty, text, len(text), name, 0, [], []))
+    cubin, size = ok(driver.cuLinkComplete(link))
+    image = ctypes.string_at(int(cubin), size)
+    apply = ok(driver.cuModuleGetFunction(ok(driver.cuModuleLoadData(image)), b"apply"))
+    ok(driver.cuLinkDestroy(link))
+    fails(driver.cuLinkDestroy(link), driver.CUresult.CUDA_ERROR_INVALID_HANDLE)
+    data = np.arange(64, dtype=np.float32)
+    ok(driver.cuMemcpyHtoD(dx, data.ctypes.data, data.nbytes))
+    ok(driver.cuLaunchKernel(apply, 1, 1, 1, 64, 1, 1, 0, 0,
+                             ((dx, 64), (None, ctypes.c_int)), 0))
+    back = np.zeros_like(data)
+    ok(driver.cuMemcpyDtoH(back.ctypes.data, dx, back.nbytes))
+    assert (back == 2 * data + 1).all(), back[:4]
+    # One input alone links into nothing to resolve its extern function:
+    # the load says so.
+    link = ok(driver.cuLinkCreate(0, [], []))
+    text = ptx_of(KERNEL, rdc)
+    ok(driver.cuLinkAddData(link, pty, text, len(text), b"kernel", 0, [], []))
+    cubin, size = ok(driver.cuLinkComplete(link))
+    result = driver.cuModuleLoadData(ctypes.string_at(int(cubin), size))
+    assert result[0] == driver.CUresult.CUDA_ERROR_INVALID_PTX, result
+    ok(driver.cuLinkDestroy(link))
     print("PASSED")
 
 

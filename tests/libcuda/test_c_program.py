@@ -25,8 +25,9 @@ def test_driver_sequence(server, libcuda_dir, tmp_path, transport):
     result = _run(binary, client_environment(server, libcuda_dir, transport))
     assert "ok cuLaunchKernel with extra" in result.stdout
     # Each failure the program provokes is told once, naming its call.
-    assert "orionx libcuda: cuLaunchKernel: kernelParams needs" in result.stderr
-    assert result.stderr.count("kernelParams needs") == 1
+    assert "ok cuLaunchKernel with kernelParams" in result.stdout
+    assert "orionx libcuda: cuLaunchKernel: both kernelParams and extra" in result.stderr
+    assert result.stderr.count("both kernelParams and extra") == 1
 
 
 def test_driver_sequence_under_sanitizers(server, libcuda_asan_dir, tmp_path):

@@ -1,5 +1,5 @@
-"""Backend verbs the session layer does not call yet: linking several PTX
-inputs into one module (for cuLink*), where .extern device functions
+"""Backend verbs: linking several PTX inputs into one module (what loading
+the C library's cuLink* image does), where .extern device functions
 resolve across inputs and what stays unresolved is refused at link time;
 and stopping a session's kernels when it ends."""
 
@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from guest_runtime import protocol
 from guest_runtime.curesult import CudaError, CUresult
 from orionx_agent.server.memory_map import Allocation, SessionMemoryMap
 from orionx_agent.server.sim_backend import SimGpu
@@ -54,6 +55,27 @@ def test_extern_functions_resolve_across_inputs(context):
     ctx.launch(apply, (1, 1, 1), (128, 1, 1), 0, None, params, memory_map)
     ctx.synchronize()
     np.testing.assert_array_equal(ctx._bytes(dptr, 4 * n).view(np.float32), 2 * data + 1)
+
+
+def test_a_link_image_loads_as_its_inputs_linked(context):
+    ctx, memory_map = context
+    image = protocol.link_image([(1, _rdc(KERNEL) + b"\0"), (1, _rdc(LIBRARY))])
+    module = ctx.load_module(image)
+    assert ctx.param_layout(ctx.get_function(module, "apply")) == (12, [(0, 8), (8, 4)])
+    with pytest.raises(CudaError) as caught:
+        ctx.load_module(protocol.link_image([(1, _rdc(KERNEL))]))
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_PTX
+
+
+@pytest.mark.parametrize("cut", [1, 4, 20, -1])
+def test_a_malformed_link_image_is_an_invalid_image(context, cut):
+    ctx, _ = context
+    image = protocol.link_image([(1, b"abc"), (1, b"defg")])
+    broken = image[:len(protocol.LINK_IMAGE_MAGIC) + cut] if cut > 0 else image + b"x"
+    with pytest.raises(CudaError) as caught:
+        ctx.load_module(broken)
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_IMAGE
+    assert "link image" in caught.value.message
 
 
 def test_an_unresolved_extern_function_is_refused_at_link(context):

@@ -108,25 +108,33 @@ extern char cuModuleGetFunction[];
 extern char cuModuleUnload[];
 extern char cuLaunchKernel[];
 extern char cuLaunchKernel_ptsz[];
-extern char cuModuleGetGlobal_v2[];
+extern char cuLaunchKernelEx[];
+extern char cuLaunchKernelEx_ptsz[];
+extern char cuLibraryLoadData[];
+extern char cuLibraryLoadFromFile[];
+extern char cuLibraryUnload[];
+extern char cuLibraryGetKernel[];
+extern char cuLibraryGetModule[];
+extern char cuKernelGetFunction[];
 extern char cuLinkCreate_v2[];
 extern char cuLinkAddData_v2[];
 extern char cuLinkAddFile_v2[];
 extern char cuLinkComplete[];
 extern char cuLinkDestroy[];
+extern char cuFuncGetParamInfo[];
+extern char cuKernelGetParamInfo[];
 extern char cuFuncGetAttribute[];
 extern char cuFuncSetAttribute[];
-extern char cuFuncGetParamInfo[];
+extern char cuKernelGetAttribute[];
+extern char cuKernelSetAttribute[];
+extern char cuFuncSetCacheConfig[];
+extern char cuKernelSetCacheConfig[];
 extern char cuOccupancyMaxActiveBlocksPerMultiprocessor[];
+extern char cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags[];
 extern char cuOccupancyMaxPotentialBlockSize[];
-extern char cuLaunchKernelEx[];
-extern char cuLaunchKernelEx_ptsz[];
-extern char cuLibraryLoadData[];
-extern char cuLibraryUnload[];
-extern char cuLibraryGetKernel[];
+extern char cuOccupancyMaxPotentialBlockSizeWithFlags[];
+extern char cuModuleGetGlobal_v2[];
 extern char cuLibraryGetGlobal[];
-extern char cuKernelGetFunction[];
-extern char cuKernelGetParamInfo[];
 extern char cuMemcpyPeer[];
 extern char cuMemcpyPeer_ptds[];
 extern char cuMemcpyPeerAsync[];
@@ -170,9 +178,10 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuEventQuery", 1, 1, {{2000, cuEventQuery}}, {0, NULL}},
     {"cuEventRecord", 1, 1, {{2000, cuEventRecord}}, {7000, cuEventRecord_ptsz}},
     {"cuEventSynchronize", 1, 1, {{2000, cuEventSynchronize}}, {0, NULL}},
-    {"cuFuncGetAttribute", 0, 1, {{2020, cuFuncGetAttribute}}, {0, NULL}},
-    {"cuFuncGetParamInfo", 0, 1, {{12040, cuFuncGetParamInfo}}, {0, NULL}},
-    {"cuFuncSetAttribute", 0, 1, {{9000, cuFuncSetAttribute}}, {0, NULL}},
+    {"cuFuncGetAttribute", 1, 1, {{2020, cuFuncGetAttribute}}, {0, NULL}},
+    {"cuFuncGetParamInfo", 1, 1, {{12040, cuFuncGetParamInfo}}, {0, NULL}},
+    {"cuFuncSetAttribute", 1, 1, {{9000, cuFuncSetAttribute}}, {0, NULL}},
+    {"cuFuncSetCacheConfig", 1, 1, {{3000, cuFuncSetCacheConfig}}, {0, NULL}},
     {"cuGetErrorName", 1, 1, {{6000, cuGetErrorName}}, {0, NULL}},
     {"cuGetErrorString", 1, 1, {{6000, cuGetErrorString}}, {0, NULL}},
     {"cuGetExportTable", 1, 1, {{3000, cuGetExportTable}}, {0, NULL}},
@@ -181,19 +190,24 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuIpcCloseMemHandle", 0, 1, {{4010, cuIpcCloseMemHandle}}, {0, NULL}},
     {"cuIpcGetMemHandle", 0, 1, {{4010, cuIpcGetMemHandle}}, {0, NULL}},
     {"cuIpcOpenMemHandle", 0, 1, {{11000, cuIpcOpenMemHandle_v2}}, {0, NULL}},
-    {"cuKernelGetFunction", 0, 1, {{12000, cuKernelGetFunction}}, {0, NULL}},
-    {"cuKernelGetParamInfo", 0, 1, {{12040, cuKernelGetParamInfo}}, {0, NULL}},
+    {"cuKernelGetAttribute", 1, 1, {{12000, cuKernelGetAttribute}}, {0, NULL}},
+    {"cuKernelGetFunction", 1, 1, {{12000, cuKernelGetFunction}}, {0, NULL}},
+    {"cuKernelGetParamInfo", 1, 1, {{12040, cuKernelGetParamInfo}}, {0, NULL}},
+    {"cuKernelSetAttribute", 1, 1, {{12000, cuKernelSetAttribute}}, {0, NULL}},
+    {"cuKernelSetCacheConfig", 1, 1, {{12000, cuKernelSetCacheConfig}}, {0, NULL}},
     {"cuLaunchKernel", 1, 1, {{4000, cuLaunchKernel}}, {7000, cuLaunchKernel_ptsz}},
-    {"cuLaunchKernelEx", 0, 1, {{11060, cuLaunchKernelEx}}, {7000, cuLaunchKernelEx_ptsz}},
+    {"cuLaunchKernelEx", 1, 1, {{11060, cuLaunchKernelEx}}, {7000, cuLaunchKernelEx_ptsz}},
     {"cuLibraryGetGlobal", 0, 1, {{12000, cuLibraryGetGlobal}}, {0, NULL}},
-    {"cuLibraryGetKernel", 0, 1, {{12000, cuLibraryGetKernel}}, {0, NULL}},
-    {"cuLibraryLoadData", 0, 1, {{12000, cuLibraryLoadData}}, {0, NULL}},
-    {"cuLibraryUnload", 0, 1, {{12000, cuLibraryUnload}}, {0, NULL}},
-    {"cuLinkAddData", 0, 1, {{6050, cuLinkAddData_v2}}, {0, NULL}},
-    {"cuLinkAddFile", 0, 1, {{6050, cuLinkAddFile_v2}}, {0, NULL}},
-    {"cuLinkComplete", 0, 1, {{5050, cuLinkComplete}}, {0, NULL}},
-    {"cuLinkCreate", 0, 1, {{6050, cuLinkCreate_v2}}, {0, NULL}},
-    {"cuLinkDestroy", 0, 1, {{5050, cuLinkDestroy}}, {0, NULL}},
+    {"cuLibraryGetKernel", 1, 1, {{12000, cuLibraryGetKernel}}, {0, NULL}},
+    {"cuLibraryGetModule", 1, 1, {{12000, cuLibraryGetModule}}, {0, NULL}},
+    {"cuLibraryLoadData", 1, 1, {{12000, cuLibraryLoadData}}, {0, NULL}},
+    {"cuLibraryLoadFromFile", 1, 1, {{12000, cuLibraryLoadFromFile}}, {0, NULL}},
+    {"cuLibraryUnload", 1, 1, {{12000, cuLibraryUnload}}, {0, NULL}},
+    {"cuLinkAddData", 1, 1, {{6050, cuLinkAddData_v2}}, {0, NULL}},
+    {"cuLinkAddFile", 1, 1, {{6050, cuLinkAddFile_v2}}, {0, NULL}},
+    {"cuLinkComplete", 1, 1, {{5050, cuLinkComplete}}, {0, NULL}},
+    {"cuLinkCreate", 1, 1, {{6050, cuLinkCreate_v2}}, {0, NULL}},
+    {"cuLinkDestroy", 1, 1, {{5050, cuLinkDestroy}}, {0, NULL}},
     {"cuMemAlloc", 1, 1, {{3020, cuMemAlloc_v2}}, {0, NULL}},
     {"cuMemAllocHost", 1, 1, {{3020, cuMemAllocHost_v2}}, {0, NULL}},
     {"cuMemAllocManaged", 0, 1, {{6000, cuMemAllocManaged}}, {0, NULL}},
@@ -227,8 +241,10 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuModuleLoadData", 1, 1, {{2000, cuModuleLoadData}}, {0, NULL}},
     {"cuModuleLoadDataEx", 1, 1, {{2010, cuModuleLoadDataEx}}, {0, NULL}},
     {"cuModuleUnload", 1, 1, {{2000, cuModuleUnload}}, {0, NULL}},
-    {"cuOccupancyMaxActiveBlocksPerMultiprocessor", 0, 1, {{6050, cuOccupancyMaxActiveBlocksPerMultiprocessor}}, {0, NULL}},
-    {"cuOccupancyMaxPotentialBlockSize", 0, 1, {{6050, cuOccupancyMaxPotentialBlockSize}}, {0, NULL}},
+    {"cuOccupancyMaxActiveBlocksPerMultiprocessor", 1, 1, {{6050, cuOccupancyMaxActiveBlocksPerMultiprocessor}}, {0, NULL}},
+    {"cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", 1, 1, {{7000, cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags}}, {0, NULL}},
+    {"cuOccupancyMaxPotentialBlockSize", 1, 1, {{6050, cuOccupancyMaxPotentialBlockSize}}, {0, NULL}},
+    {"cuOccupancyMaxPotentialBlockSizeWithFlags", 1, 1, {{7000, cuOccupancyMaxPotentialBlockSizeWithFlags}}, {0, NULL}},
     {"cuPointerGetAttribute", 1, 1, {{4000, cuPointerGetAttribute}}, {0, NULL}},
     {"cuPointerGetAttributes", 1, 1, {{7000, cuPointerGetAttributes}}, {0, NULL}},
     {"cuStreamCreate", 1, 1, {{2000, cuStreamCreate}}, {0, NULL}},

@@ -59,6 +59,9 @@ static const struct ox_op_info ops[] = {
     {OX_OP_MODULE_UNLOAD, "MODULE_UNLOAD", 8, 0, OX_BUF_NONE, 1, 0, 0, 1, 0},
     {OX_OP_MODULE_GET_FUNCTION, "MODULE_GET_FUNCTION", 8, 8, OX_BUF_REQUEST, 1, 4096, 0, 1, 1},
     {OX_OP_LAUNCH_KERNEL, "LAUNCH_KERNEL", 44, 0, OX_BUF_REQUEST, 0, 4096, 0, 9, 0},
+    {OX_OP_FUNC_GET_PARAM_LAYOUT, "FUNC_GET_PARAM_LAYOUT", 8, 8, OX_BUF_REPLY, 1, 0, 1, 1, 2},
+    {OX_OP_FUNC_GET_ATTRIBUTE, "FUNC_GET_ATTRIBUTE", 12, 4, OX_BUF_NONE, 1, 0, 0, 2, 1},
+    {OX_OP_FUNC_SET_ATTRIBUTE, "FUNC_SET_ATTRIBUTE", 16, 0, OX_BUF_NONE, 1, 0, 0, 3, 0},
     {OX_OP_CTX_SYNCHRONIZE, "CTX_SYNCHRONIZE", 0, 0, OX_BUF_NONE, 1, 0, 0, 0, 0},
     {OX_OP_SESSION_ENDED, "SESSION_ENDED", 0, 0, OX_BUF_NONE, 1, 0, 0, 0, 0},
 };
@@ -541,6 +544,64 @@ void ox_decode_launch_kernel_request(const uint8_t *in, struct ox_launch_kernel_
     value->stream = ox_get_u64(in + 36);
 }
 
+void ox_encode_func_get_param_layout_request(uint8_t *out, const struct ox_func_get_param_layout_request *value)
+{
+    ox_put_u64(out + 0, value->function);
+}
+
+void ox_decode_func_get_param_layout_request(const uint8_t *in, struct ox_func_get_param_layout_request *value)
+{
+    value->function = ox_get_u64(in + 0);
+}
+
+void ox_encode_func_get_param_layout_reply(uint8_t *out, const struct ox_func_get_param_layout_reply *value)
+{
+    ox_put_u32(out + 0, value->param_count);
+    ox_put_u32(out + 4, value->params_bytes);
+}
+
+void ox_decode_func_get_param_layout_reply(const uint8_t *in, struct ox_func_get_param_layout_reply *value)
+{
+    value->param_count = ox_get_u32(in + 0);
+    value->params_bytes = ox_get_u32(in + 4);
+}
+
+void ox_encode_func_get_attribute_request(uint8_t *out, const struct ox_func_get_attribute_request *value)
+{
+    ox_put_u64(out + 0, value->function);
+    ox_put_i32(out + 8, value->attribute);
+}
+
+void ox_decode_func_get_attribute_request(const uint8_t *in, struct ox_func_get_attribute_request *value)
+{
+    value->function = ox_get_u64(in + 0);
+    value->attribute = ox_get_i32(in + 8);
+}
+
+void ox_encode_func_get_attribute_reply(uint8_t *out, const struct ox_func_get_attribute_reply *value)
+{
+    ox_put_i32(out + 0, value->value);
+}
+
+void ox_decode_func_get_attribute_reply(const uint8_t *in, struct ox_func_get_attribute_reply *value)
+{
+    value->value = ox_get_i32(in + 0);
+}
+
+void ox_encode_func_set_attribute_request(uint8_t *out, const struct ox_func_set_attribute_request *value)
+{
+    ox_put_u64(out + 0, value->function);
+    ox_put_i32(out + 8, value->attribute);
+    ox_put_i32(out + 12, value->value);
+}
+
+void ox_decode_func_set_attribute_request(const uint8_t *in, struct ox_func_set_attribute_request *value)
+{
+    value->function = ox_get_u64(in + 0);
+    value->attribute = ox_get_i32(in + 8);
+    value->value = ox_get_i32(in + 12);
+}
+
 int ox_golden_encode_request(uint16_t opcode, const uint64_t *values, uint8_t *out)
 {
     switch (opcode) {
@@ -763,6 +824,27 @@ int ox_golden_encode_request(uint16_t opcode, const uint64_t *values, uint8_t *o
         ox_encode_launch_kernel_request(out, &value);
         return 0;
     }
+    case OX_OP_FUNC_GET_PARAM_LAYOUT: {
+        struct ox_func_get_param_layout_request value;
+        value.function = (uint64_t)values[0];
+        ox_encode_func_get_param_layout_request(out, &value);
+        return 0;
+    }
+    case OX_OP_FUNC_GET_ATTRIBUTE: {
+        struct ox_func_get_attribute_request value;
+        value.function = (uint64_t)values[0];
+        value.attribute = (int32_t)values[1];
+        ox_encode_func_get_attribute_request(out, &value);
+        return 0;
+    }
+    case OX_OP_FUNC_SET_ATTRIBUTE: {
+        struct ox_func_set_attribute_request value;
+        value.function = (uint64_t)values[0];
+        value.attribute = (int32_t)values[1];
+        value.value = (int32_t)values[2];
+        ox_encode_func_set_attribute_request(out, &value);
+        return 0;
+    }
     case OX_OP_CTX_SYNCHRONIZE: {
         (void)values;
         (void)out;
@@ -953,6 +1035,24 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, uint64_t *values)
         return 0;
     }
     case OX_OP_LAUNCH_KERNEL: {
+        (void)in;
+        (void)values;
+        return 0;
+    }
+    case OX_OP_FUNC_GET_PARAM_LAYOUT: {
+        struct ox_func_get_param_layout_reply value;
+        ox_decode_func_get_param_layout_reply(in, &value);
+        values[0] = (uint64_t)value.param_count;
+        values[1] = (uint64_t)value.params_bytes;
+        return 0;
+    }
+    case OX_OP_FUNC_GET_ATTRIBUTE: {
+        struct ox_func_get_attribute_reply value;
+        ox_decode_func_get_attribute_reply(in, &value);
+        values[0] = (uint64_t)(int64_t)value.value;
+        return 0;
+    }
+    case OX_OP_FUNC_SET_ATTRIBUTE: {
         (void)in;
         (void)values;
         return 0;

@@ -21,6 +21,12 @@
 /* The image cuModuleLoadData takes for the built-in kernels. */
 #define OX_BUILTIN_MODULE_IMAGE "orionx:builtin-kernels"
 #define OX_BUILTIN_MODULE_IMAGE_BYTES 23
+/* cuLinkComplete's image of several inputs: the magic (NUL included),
+ * a u32 input count, per input a u32 CUjitInputType, u64 bytes, the bytes. */
+#define OX_LINK_IMAGE_MAGIC "orionx:link"
+#define OX_LINK_IMAGE_MAGIC_BYTES 12
+#define OX_LINK_IMAGE_HEADER_BYTES 4
+#define OX_LINK_IMAGE_INPUT_BYTES 12
 
 enum ox_opcode {
     OX_OP_HELLO = 0x0001,
@@ -55,6 +61,9 @@ enum ox_opcode {
     OX_OP_MODULE_UNLOAD = 0x0051,
     OX_OP_MODULE_GET_FUNCTION = 0x0052,
     OX_OP_LAUNCH_KERNEL = 0x0053,
+    OX_OP_FUNC_GET_PARAM_LAYOUT = 0x0054,
+    OX_OP_FUNC_GET_ATTRIBUTE = 0x0055,
+    OX_OP_FUNC_SET_ATTRIBUTE = 0x0056,
     OX_OP_CTX_SYNCHRONIZE = 0x0060,
     OX_OP_SESSION_ENDED = 0xFFFF,
 };
@@ -417,6 +426,44 @@ struct ox_launch_kernel_request {
 void ox_encode_launch_kernel_request(uint8_t *out, const struct ox_launch_kernel_request *value);
 void ox_decode_launch_kernel_request(const uint8_t *in, struct ox_launch_kernel_request *value);
 #define OX_LAUNCH_KERNEL_REPLY_BYTES 0
+
+#define OX_FUNC_GET_PARAM_LAYOUT_REQUEST_BYTES 8
+struct ox_func_get_param_layout_request {
+    uint64_t function;
+};
+void ox_encode_func_get_param_layout_request(uint8_t *out, const struct ox_func_get_param_layout_request *value);
+void ox_decode_func_get_param_layout_request(const uint8_t *in, struct ox_func_get_param_layout_request *value);
+#define OX_FUNC_GET_PARAM_LAYOUT_REPLY_BYTES 8
+struct ox_func_get_param_layout_reply {
+    uint32_t param_count;
+    uint32_t params_bytes;
+};
+void ox_encode_func_get_param_layout_reply(uint8_t *out, const struct ox_func_get_param_layout_reply *value);
+void ox_decode_func_get_param_layout_reply(const uint8_t *in, struct ox_func_get_param_layout_reply *value);
+
+#define OX_FUNC_GET_ATTRIBUTE_REQUEST_BYTES 12
+struct ox_func_get_attribute_request {
+    uint64_t function;
+    int32_t attribute;
+};
+void ox_encode_func_get_attribute_request(uint8_t *out, const struct ox_func_get_attribute_request *value);
+void ox_decode_func_get_attribute_request(const uint8_t *in, struct ox_func_get_attribute_request *value);
+#define OX_FUNC_GET_ATTRIBUTE_REPLY_BYTES 4
+struct ox_func_get_attribute_reply {
+    int32_t value;
+};
+void ox_encode_func_get_attribute_reply(uint8_t *out, const struct ox_func_get_attribute_reply *value);
+void ox_decode_func_get_attribute_reply(const uint8_t *in, struct ox_func_get_attribute_reply *value);
+
+#define OX_FUNC_SET_ATTRIBUTE_REQUEST_BYTES 16
+struct ox_func_set_attribute_request {
+    uint64_t function;
+    int32_t attribute;
+    int32_t value;
+};
+void ox_encode_func_set_attribute_request(uint8_t *out, const struct ox_func_set_attribute_request *value);
+void ox_decode_func_set_attribute_request(const uint8_t *in, struct ox_func_set_attribute_request *value);
+#define OX_FUNC_SET_ATTRIBUTE_REPLY_BYTES 0
 
 #define OX_CTX_SYNCHRONIZE_REQUEST_BYTES 0
 #define OX_CTX_SYNCHRONIZE_REPLY_BYTES 0

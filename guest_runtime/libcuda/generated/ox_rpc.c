@@ -361,6 +361,41 @@ CUresult ox_rpc_launch_kernel(struct ox_session *session, const char *call, cons
     return status;
 }
 
+CUresult ox_rpc_func_get_param_layout(struct ox_session *session, const char *call, const struct ox_func_get_param_layout_request *request, struct ox_func_get_param_layout_reply *reply, void *buffer, size_t buffer_capacity, size_t *buffer_bytes)
+{
+    const struct ox_op_info *op = ox_op_info(OX_OP_FUNC_GET_PARAM_LAYOUT);
+    uint8_t request_bytes[OX_FUNC_GET_PARAM_LAYOUT_REQUEST_BYTES + 1];
+    ox_encode_func_get_param_layout_request(request_bytes, request);
+    uint8_t reply_bytes[OX_FUNC_GET_PARAM_LAYOUT_REPLY_BYTES + 1];
+    CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, buffer, buffer_capacity, buffer_bytes);
+    if (status == CUDA_SUCCESS)
+        ox_decode_func_get_param_layout_reply(reply_bytes, reply);
+    return status;
+}
+
+CUresult ox_rpc_func_get_attribute(struct ox_session *session, const char *call, const struct ox_func_get_attribute_request *request, struct ox_func_get_attribute_reply *reply)
+{
+    const struct ox_op_info *op = ox_op_info(OX_OP_FUNC_GET_ATTRIBUTE);
+    uint8_t request_bytes[OX_FUNC_GET_ATTRIBUTE_REQUEST_BYTES + 1];
+    ox_encode_func_get_attribute_request(request_bytes, request);
+    uint8_t reply_bytes[OX_FUNC_GET_ATTRIBUTE_REPLY_BYTES + 1];
+    CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, NULL, 0, NULL);
+    if (status == CUDA_SUCCESS)
+        ox_decode_func_get_attribute_reply(reply_bytes, reply);
+    return status;
+}
+
+CUresult ox_rpc_func_set_attribute(struct ox_session *session, const char *call, const struct ox_func_set_attribute_request *request)
+{
+    const struct ox_op_info *op = ox_op_info(OX_OP_FUNC_SET_ATTRIBUTE);
+    uint8_t request_bytes[OX_FUNC_SET_ATTRIBUTE_REQUEST_BYTES + 1];
+    ox_encode_func_set_attribute_request(request_bytes, request);
+    uint8_t reply_bytes[OX_FUNC_SET_ATTRIBUTE_REPLY_BYTES + 1];
+    CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, NULL, 0, NULL);
+    (void)reply_bytes;
+    return status;
+}
+
 CUresult ox_rpc_ctx_synchronize(struct ox_session *session, const char *call)
 {
     const struct ox_op_info *op = ox_op_info(OX_OP_CTX_SYNCHRONIZE);

@@ -9,24 +9,6 @@ int cuDeviceGetPCIBusId(void)
     return ox_unserved("cuDeviceGetPCIBusId");
 }
 
-OX_EXPORT int cuFuncGetAttribute(void);
-int cuFuncGetAttribute(void)
-{
-    return ox_unserved("cuFuncGetAttribute");
-}
-
-OX_EXPORT int cuFuncGetParamInfo(void);
-int cuFuncGetParamInfo(void)
-{
-    return ox_unserved("cuFuncGetParamInfo");
-}
-
-OX_EXPORT int cuFuncSetAttribute(void);
-int cuFuncSetAttribute(void)
-{
-    return ox_unserved("cuFuncSetAttribute");
-}
-
 OX_EXPORT int cuIpcCloseMemHandle(void);
 int cuIpcCloseMemHandle(void)
 {
@@ -45,76 +27,10 @@ int cuIpcOpenMemHandle_v2(void)
     return ox_unserved("cuIpcOpenMemHandle_v2");
 }
 
-OX_EXPORT int cuKernelGetFunction(void);
-int cuKernelGetFunction(void)
-{
-    return ox_unserved("cuKernelGetFunction");
-}
-
-OX_EXPORT int cuKernelGetParamInfo(void);
-int cuKernelGetParamInfo(void)
-{
-    return ox_unserved("cuKernelGetParamInfo");
-}
-
-OX_EXPORT int cuLaunchKernelEx(void);
-int cuLaunchKernelEx(void)
-{
-    return ox_unserved("cuLaunchKernelEx");
-}
-
 OX_EXPORT int cuLibraryGetGlobal(void);
 int cuLibraryGetGlobal(void)
 {
     return ox_unserved("cuLibraryGetGlobal");
-}
-
-OX_EXPORT int cuLibraryGetKernel(void);
-int cuLibraryGetKernel(void)
-{
-    return ox_unserved("cuLibraryGetKernel");
-}
-
-OX_EXPORT int cuLibraryLoadData(void);
-int cuLibraryLoadData(void)
-{
-    return ox_unserved("cuLibraryLoadData");
-}
-
-OX_EXPORT int cuLibraryUnload(void);
-int cuLibraryUnload(void)
-{
-    return ox_unserved("cuLibraryUnload");
-}
-
-OX_EXPORT int cuLinkAddData_v2(void);
-int cuLinkAddData_v2(void)
-{
-    return ox_unserved("cuLinkAddData_v2");
-}
-
-OX_EXPORT int cuLinkAddFile_v2(void);
-int cuLinkAddFile_v2(void)
-{
-    return ox_unserved("cuLinkAddFile_v2");
-}
-
-OX_EXPORT int cuLinkComplete(void);
-int cuLinkComplete(void)
-{
-    return ox_unserved("cuLinkComplete");
-}
-
-OX_EXPORT int cuLinkCreate_v2(void);
-int cuLinkCreate_v2(void)
-{
-    return ox_unserved("cuLinkCreate_v2");
-}
-
-OX_EXPORT int cuLinkDestroy(void);
-int cuLinkDestroy(void)
-{
-    return ox_unserved("cuLinkDestroy");
 }
 
 OX_EXPORT int cuMemAllocManaged(void);
@@ -139,16 +55,4 @@ OX_EXPORT int cuModuleGetGlobal_v2(void);
 int cuModuleGetGlobal_v2(void)
 {
     return ox_unserved("cuModuleGetGlobal_v2");
-}
-
-OX_EXPORT int cuOccupancyMaxActiveBlocksPerMultiprocessor(void);
-int cuOccupancyMaxActiveBlocksPerMultiprocessor(void)
-{
-    return ox_unserved("cuOccupancyMaxActiveBlocksPerMultiprocessor");
-}
-
-OX_EXPORT int cuOccupancyMaxPotentialBlockSize(void);
-int cuOccupancyMaxPotentialBlockSize(void)
-{
-    return ox_unserved("cuOccupancyMaxPotentialBlockSize");
 }

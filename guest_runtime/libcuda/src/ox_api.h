@@ -1,0 +1,30 @@
+/* What the driver calls of api_stream.c, api_module.c and api_launch.c
+ * share: handle parsing, and the kinds of module and function handles. */
+#ifndef OX_API_H
+#define OX_API_H
+
+#include "ox_internal.h"
+
+/* The extra bits of a module handle that is a CUlibrary, and of a function
+ * handle that is a CUkernel. A library and its module, or a kernel and its
+ * function, name the same server object: cuLibraryGetModule and
+ * cuKernelGetFunction only change these bits. */
+#define OX_MODULE_IS_LIBRARY 0x1
+#define OX_FUNCTION_IS_KERNEL 0x1
+
+/* Parse HANDLE of KIND into its device, extra bits (EXTRA may be NULL) and
+ * server number, and give the device's session; CALL and WHAT for errors
+ * (CUDA_ERROR_INVALID_HANDLE for a handle that is not one of ours). */
+CUresult ox_parse(const void *handle, enum ox_handle_kind kind, const char *call,
+                  const char *what, int *device, uint8_t *extra, uint32_t *number,
+                  struct ox_session **session);
+
+/* The parameter layout of server function FUNCTION of DEVICE, asked once
+ * per function and kept: PARAM_COUNT entries of (offset, size) in
+ * *ENTRIES (owned by the cache, valid for the process) and the packed
+ * buffer's size. */
+CUresult ox_param_layout(struct ox_session *session, int device, uint32_t function,
+                         const char *call, uint32_t *param_count, uint32_t *params_bytes,
+                         const uint32_t **entries);
+
+#endif

@@ -1,0 +1,77 @@
+"""The function ops over a live sim GPU server: parameter layouts and
+function attributes (FUNC_GET_PARAM_LAYOUT, FUNC_GET/SET_ATTRIBUTE)."""
+
+import struct
+
+import pytest
+
+from guest_runtime import protocol
+from guest_runtime.curesult import CudaError, CUresult
+
+PTX = """
+.version 8.0
+.target sm_80
+.address_size 64
+.visible .entry mixed(.param .f32 a, .param .u64 x, .param .u8 flag, .param .u32 n)
+{
+    .shared .align 4 .b8 tile[128];
+    ret;
+}
+"""
+
+
+def _layout(connection, function):
+    count, params_bytes, entries = connection.func_get_param_layout(function)
+    assert len(entries) == 8 * count
+    return params_bytes, [struct.unpack_from("<II", entries, 8 * i) for i in range(count)]
+
+
+def test_builtin_and_ptx_parameter_layouts(connect):
+    connection = connect()
+    (builtin,) = connection.module_load_data(buffer=protocol.BUILTIN_MODULE_IMAGE)
+    (axpy,) = connection.module_get_function(builtin, buffer=b"axpy_f32")
+    assert _layout(connection, axpy) == (28, [(0, 8), (8, 8), (16, 8), (24, 4)])
+    (module,) = connection.module_load_data(buffer=PTX.encode() + b"\0")
+    (mixed,) = connection.module_get_function(module, buffer=b"mixed")
+    # .entry parameters at their natural alignment, as CUDA C lays them out.
+    assert _layout(connection, mixed) == (24, [(0, 4), (8, 8), (16, 1), (20, 4)])
+
+
+def test_unknown_function_is_an_invalid_handle(connect):
+    connection = connect()
+    with pytest.raises(CudaError) as caught:
+        connection.func_get_param_layout(999)
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_HANDLE
+
+
+def test_function_attributes_read_and_set(connect):
+    connection = connect()
+    (module,) = connection.module_load_data(buffer=PTX.encode() + b"\0")
+    (mixed,) = connection.module_get_function(module, buffer=b"mixed")
+    assert connection.func_get_attribute(mixed, 0) == (1024,)   # MAX_THREADS_PER_BLOCK
+    assert connection.func_get_attribute(mixed, 1) == (128,)    # SHARED_SIZE_BYTES
+    assert connection.func_get_attribute(mixed, 5) == (80,)     # PTX_VERSION
+    assert connection.func_get_attribute(mixed, 6) == (80,)     # BINARY_VERSION
+    room = 48 * 1024 - 128
+    assert connection.func_get_attribute(mixed, 8) == (room,)   # MAX_DYNAMIC_SHARED
+    connection.func_set_attribute(mixed, 8, 1024)
+    assert connection.func_get_attribute(mixed, 8) == (1024,)
+    for attribute, value in ((8, room + 1), (9, 101), (0, 256)):
+        with pytest.raises(CudaError) as caught:
+            connection.func_set_attribute(mixed, attribute, value)
+        assert caught.value.code == CUresult.CUDA_ERROR_INVALID_VALUE
+    with pytest.raises(CudaError) as caught:
+        connection.func_get_attribute(mixed, 999)
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_VALUE
+
+
+def test_a_lowered_dynamic_shared_limit_refuses_a_bigger_launch(connect):
+    connection = connect()
+    (module,) = connection.module_load_data(buffer=PTX.encode() + b"\0")
+    (mixed,) = connection.module_get_function(module, buffer=b"mixed")
+    connection.func_set_attribute(mixed, 8, 256)
+    params = struct.pack("<f4xQB3xI", 1.0, 0, 0, 0)
+    connection.launch_kernel(mixed, 1, 1, 1, 1, 1, 1, 512, 0, buffer=params)
+    with pytest.raises(CudaError) as caught:
+        connection.ctx_synchronize()
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_VALUE
