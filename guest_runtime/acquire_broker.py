@@ -21,6 +21,7 @@ fresh tokens. The owner releases the allocation when the program ends.
 """
 
 import os
+import re
 import shutil
 import socketserver
 import sys
@@ -31,6 +32,9 @@ from guest_runtime.acquire import AcquiredAllocation
 from guest_runtime.curesult import CudaError, CUresult
 
 SOCKET_NAME = "acquire.sock"
+# Each broker's directory: the prefix, its orionx-run's PID, a random part.
+DIRECTORY_PREFIX = "orionx-run-"
+_DIRECTORY_NAME = re.compile(re.escape(DIRECTORY_PREFIX) + r"(\d+)-[A-Za-z0-9_]+")
 MAX_REQUEST_BYTES = 256
 # sockaddr_un's sun_path, less its terminating NUL.
 MAX_SOCKET_PATH_BYTES = 107
@@ -54,9 +58,16 @@ class AcquireBroker:
         """Whether this broker bound the allocation (then its owner releases it)."""
         return self.allocation.bound_here
 
-    def start(self):
-        """Listen and serve in a thread; returns the socket's path."""
-        self._directory = tempfile.mkdtemp(prefix="orionx-run-")  # mode 0700
+    def start(self, parent=None):
+        """Listen and serve in a thread; returns the socket's path. The
+        socket's directory is made in ``parent`` (default: the temporary
+        directory), where those of brokers killed before they could clean
+        up are removed first."""
+        parent = parent or tempfile.gettempdir()
+        remove_stale_directories(parent)
+        # Mode 0700: only this user reaches the socket.
+        self._directory = tempfile.mkdtemp(prefix="%s%d-" % (DIRECTORY_PREFIX, os.getpid()),
+                                           dir=parent)
         self.path = os.path.join(self._directory, SOCKET_NAME)
         if len(os.fsencode(self.path)) > MAX_SOCKET_PATH_BYTES:
             shutil.rmtree(self._directory, ignore_errors=True)
@@ -117,6 +128,36 @@ class AcquireBroker:
             index = sum(1 for earlier in vgpus[:ordinal] if earlier["token"] == vgpu["token"])
             lines.append("%s %s %d\n" % (",".join(vgpu["endpoints"]), vgpu["token"], index))
         return lines
+
+
+def remove_stale_directories(parent):
+    """Remove this user's broker directories in ``parent`` whose orionx-run
+    is gone (killed with -9, it could not remove its own)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        match = _DIRECTORY_NAME.fullmatch(name)
+        path = os.path.join(parent, name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process has that number now
+    return True
 
 
 class _Handler(socketserver.StreamRequestHandler):

@@ -126,6 +126,26 @@ def test_count_answers_without_binding(controller, broker_of):
     assert ("POST", "bind") not in broker.allocation.api.calls
 
 
+def test_a_killed_brokers_directory_is_removed_by_the_next(controller, tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = tmp_path / ("orionx-run-%d-abc123" % gone.pid)
+    stale.mkdir()
+    (stale / "acquire.sock").write_text("")
+    live = tmp_path / ("orionx-run-%d-def456" % os.getpid())
+    live.mkdir()
+    other = tmp_path / "orionx-run-notapid"
+    other.mkdir()
+    broker = AcquireBroker(controller.api(), "some-uuid", out=io.StringIO())
+    path = broker.start(parent=str(tmp_path))
+    try:
+        assert not stale.exists() and live.exists() and other.exists()
+        assert os.path.dirname(path).startswith(str(tmp_path / ("orionx-run-%d-" % os.getpid())))
+    finally:
+        broker.close()
+    assert not os.path.exists(os.path.dirname(path))
+
+
 def test_bind_gives_one_line_per_vgpu_then_fresh_tokens(controller, broker_of):
     api = controller.api()
     uuid = _allocation(api, count=2)
