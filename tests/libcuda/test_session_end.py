@@ -1,11 +1,15 @@
 """Sessions that end abruptly: a client killed with -9 in the middle of its
 work leaves nothing held on the GPU server, and a preempted client gets
-CUDA_ERROR_SESSION_PREEMPTED from its next call and every later one."""
+CUDA_ERROR_SESSION_PREEMPTED from its next call and every later one, also
+when it was stalled in the middle of sending a frame."""
 
 import signal
 import subprocess
 import time
 
+import pytest
+
+from tests.dataplane.conftest import _start
 from tests.libcuda.conftest import client_environment, compile_program
 
 HOLDER = r"""
@@ -140,3 +144,70 @@ def test_server_gone_while_client_waits(server, libcuda_dir, tmp_path):
     assert out.strip() == "46", err  # CUDA_ERROR_DEVICE_UNAVAILABLE, not a hang
     assert "connection to the GPU server lost" in err
     assert time.monotonic() - started < 10
+
+
+STALLED = r"""
+#include <orionx/cuda.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(void)
+{
+    size_t bytes = (size_t)COPY_MB << 20;
+    unsigned char *host = malloc(bytes);
+    CUcontext context;
+    CUdeviceptr dptr;
+    if (host == NULL || cuInit(0) || cuCtxCreate(&context, 0, 0) || cuMemAlloc(&dptr, bytes))
+        return 1;
+    memset(host, 5, bytes);
+    printf("copying\n");
+    fflush(stdout);
+    int copied = (int)cuMemcpyHtoD(dptr, host, bytes);  /* stopped and preempted midway */
+    printf("%d %d\n", copied, (int)cuCtxSynchronize());
+    free(host);
+    return 0;
+}
+"""
+
+
+def _held_by_its_thread(session):
+    if session.work_lock.acquire(blocking=False):
+        session.work_lock.release()
+        return False
+    return True
+
+
+@pytest.mark.parametrize("transport", ["unix", "shm"])
+def test_client_stalled_mid_write_is_told_why(socket_dir, libcuda_dir, tmp_path, transport):
+    """A client stopped in the middle of a big copy is preempted: the server
+    shuts its connection and says why before it goes; the client's failed
+    send then reports that reason, not a lost connection."""
+    copy_mb = 192
+    srv = _start(socket_dir, "gpu-stall.sock", memory_mb=256)
+    source = tmp_path / "stalled.c"
+    source.write_text(STALLED.replace("COPY_MB", str(copy_mb)))
+    binary = compile_program(source, tmp_path, libcuda_dir)
+    env = client_environment(srv, libcuda_dir, transport, memory_mb=copy_mb + 8)
+    child = subprocess.Popen([str(binary)], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "copying"
+        (session,) = srv.sessions()
+        # Stop the client while the server's thread is inside the copy's frame.
+        assert _wait_for(lambda: _held_by_its_thread(session))
+        child.send_signal(signal.SIGSTOP)
+        if not _held_by_its_thread(session):
+            pytest.skip("the copy finished before the client could be stopped in it")
+        srv.preempt_allocation("alloc-1", by_allocation="alloc-2")
+        assert _wait_for(lambda: not srv.sessions())
+        child.send_signal(signal.SIGCONT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        srv.stop()
+        srv.backend.close()
+    assert out.split() == ["10001", "10001"], err  # CUDA_ERROR_SESSION_PREEMPTED, sticky
+    assert "preempted by allocation alloc-2" in err
+    assert "connection to the GPU server lost" not in err

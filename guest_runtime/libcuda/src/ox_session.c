@@ -104,6 +104,30 @@ static CUresult lost(struct ox_session *s, const char *call)
     return end_session(s, call, CUDA_ERROR_DEVICE_UNAVAILABLE, message);
 }
 
+/* A send failed: the server may have ended the session and said why
+ * (SESSION_ENDED, sent before it shut the connection, for example to a
+ * client stalled in the middle of a frame when it was preempted). Report
+ * that rather than a lost connection when it is there. */
+static CUresult lost_sending(struct ox_session *s, const char *call)
+{
+    uint8_t head[OX_HEADER_BYTES + OX_STATUS_BYTES];
+    uint8_t flags;
+    uint16_t opcode;
+    uint32_t request_id, payload_bytes;
+    if (ox_stream_recv_left(s->stream, head, sizeof head) < 0
+        || ox_decode_header(head, &flags, &opcode, &request_id, &payload_bytes) < 0
+        || opcode != OX_OP_SESSION_ENDED || payload_bytes < OX_STATUS_BYTES)
+        return lost(s, call);
+    size_t message_bytes = payload_bytes - OX_STATUS_BYTES;
+    char message[1024];
+    if (message_bytes >= sizeof message)
+        message_bytes = sizeof message - 1;
+    if (ox_stream_recv_left(s->stream, message, message_bytes) < 0)
+        return lost(s, call);
+    message[message_bytes] = '\0';
+    return end_session(s, call, (CUresult)ox_get_i32(head + OX_HEADER_BYTES), message);
+}
+
 static int append_pending(struct ox_session *s, const void *data, size_t nbytes)
 {
     if (s->pending_bytes + nbytes > s->pending_capacity) {
@@ -224,7 +248,7 @@ static CUresult exchange_locked(struct ox_session *s, const char *call,
             struct iovec part = {s->pending, s->pending_bytes};
             s->pending_bytes = 0;
             if (ox_stream_send(s->stream, &part, 1) < 0)
-                return lost(s, call);
+                return lost_sending(s, call);
         }
         return CUDA_SUCCESS;
     }
@@ -237,7 +261,7 @@ static CUresult exchange_locked(struct ox_session *s, const char *call,
         parts[count++] = (struct iovec){(void *)send_buffer, send_bytes};
     s->pending_bytes = 0;
     if (ox_stream_send(s->stream, parts, count) < 0)
-        return lost(s, call);
+        return lost_sending(s, call);
     if (!op->sync)
         return CUDA_SUCCESS;
     return await_reply(s, call, op, request_id, reply, recv_buffer, recv_capacity, recv_bytes);
@@ -271,7 +295,7 @@ CUresult ox_session_flush(struct ox_session *s, const char *call)
         struct iovec part = {s->pending, s->pending_bytes};
         s->pending_bytes = 0;
         if (ox_stream_send(s->stream, &part, 1) < 0)
-            status = lost(s, call);
+            status = lost_sending(s, call);
     }
     pthread_mutex_unlock(&s->io_lock);
     return status;

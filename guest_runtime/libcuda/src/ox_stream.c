@@ -69,6 +69,7 @@ struct ox_stream {
     int shm_fds[OX_SHM_FDS];
     struct ring tx, rx;
     int spin_checks;
+    int no_wait;  /* ox_stream_recv_left: only what is there already */
 };
 
 static int fail(struct ox_stream *s, const char *format, ...)
@@ -308,7 +309,7 @@ static ssize_t socket_read(struct ox_stream *s, void *dst, size_t nbytes)
     }
     ssize_t got;
     do
-        got = recvmsg(s->sock, &message, MSG_CMSG_CLOEXEC);
+        got = recvmsg(s->sock, &message, MSG_CMSG_CLOEXEC | (s->no_wait ? MSG_DONTWAIT : 0));
     while (got < 0 && errno == EINTR);
     if (got < 0) {
         fail(s, "receive failed: %s", strerror(errno));
@@ -364,6 +365,21 @@ static int socket_recv(struct ox_stream *s, uint8_t *dst, size_t nbytes)
         s->end = (size_t)got;
     }
     return 0;
+}
+
+int ox_stream_recv_left(struct ox_stream *s, void *dst, size_t nbytes)
+{
+    /* A TLS connection that failed is unusable; a link's records are not
+     * worth salvaging (its agent ends a session with an END record). */
+    if (s->tls != NULL || s->link != NULL)
+        return -1;
+    char error[sizeof s->error];
+    memcpy(error, s->error, sizeof error);
+    s->no_wait = 1;
+    int rc = ox_stream_recv(s, dst, nbytes);
+    s->no_wait = 0;
+    memcpy(s->error, error, sizeof error);  /* the send's failure stays the reason */
+    return rc;
 }
 
 void ox_stream_expect_fds(struct ox_stream *s, int on)
@@ -518,6 +534,8 @@ static int shm_recv(struct ox_stream *s, uint8_t *dst, size_t total)
             return fail(s, "shared-memory ring corrupted by the peer (unread bytes %llu)",
                         (unsigned long long)available);
         if (available == 0) {
+            if (s->no_wait)
+                return fail(s, "nothing more from the GPU server");
             if (ring_sleep(s, r, WORD_READER_SLEEPS, r->data_fd, has_data) < 0)
                 return -1;
             continue;

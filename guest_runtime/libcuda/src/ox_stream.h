@@ -56,6 +56,11 @@ const char *ox_stream_error(const struct ox_stream *stream);
 int ox_stream_send(struct ox_stream *stream, const struct iovec *parts, int count);
 /* Read exactly NBYTES into DST. */
 int ox_stream_recv(struct ox_stream *stream, void *dst, size_t nbytes);
+/* After a failed send: read exactly NBYTES that the server sent before it
+ * went and that wait here already (its SESSION_ENDED saying why), never
+ * waiting for more; -1 when they are not all there. Sockets and shared
+ * memory only; TLS and VM links answer -1. */
+int ox_stream_recv_left(struct ox_stream *stream, void *dst, size_t nbytes);
 /* While ON, reads of a unix stream also collect SCM_RIGHTS descriptors. */
 void ox_stream_expect_fds(struct ox_stream *stream, int on);
 /* Move up to MAX collected descriptors into FDS; returns how many. */
