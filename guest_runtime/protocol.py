@@ -159,14 +159,23 @@ _TABLE = (
     _op(0x0029, "MEMSET_D32", "dst_dptr:Q value:I count:Q stream:Q", "", **_DEVICE),
     _op(0x002A, "MEMSET_D32_ASYNC", "dst_dptr:Q value:I count:Q stream:Q", "",
         **_ASYNC, **_DEVICE),
+    _op(0x002B, "MEMSET_D16", "dst_dptr:Q value:H count:Q stream:Q", "", **_DEVICE),
+    _op(0x002C, "MEMSET_D16_ASYNC", "dst_dptr:Q value:H count:Q stream:Q", "",
+        **_ASYNC, **_DEVICE),
     _op(0x0030, "STREAM_CREATE", "flags:I", "stream:Q"),
     _op(0x0031, "STREAM_DESTROY", "stream:Q", ""),
     _op(0x0032, "STREAM_SYNCHRONIZE", "stream:Q", ""),
+    # Whether the stream's work is done, without waiting: ready 0 is
+    # CUDA_ERROR_NOT_READY to the program; a failed kernel is the error.
+    _op(0x0033, "STREAM_QUERY", "stream:Q", "ready:I"),
+    # Later work of the stream waits for the event's recorded work.
+    _op(0x0034, "STREAM_WAIT_EVENT", "stream:Q event:Q flags:I", "", **_ASYNC),
     _op(0x0040, "EVENT_CREATE", "flags:I", "event:Q"),
     _op(0x0041, "EVENT_DESTROY", "event:Q", ""),
     _op(0x0042, "EVENT_RECORD", "event:Q stream:Q", "", **_ASYNC),
     _op(0x0043, "EVENT_SYNCHRONIZE", "event:Q", ""),
     _op(0x0044, "EVENT_ELAPSED_TIME", "start_event:Q end_event:Q", "elapsed_ms:f"),
+    _op(0x0045, "EVENT_QUERY", "event:Q", "ready:I"),
     _op(0x0050, "MODULE_LOAD_DATA", "", "module:Q", buffer=BUF_REQUEST,
         max_buffer_bytes=MODULE_IMAGE_MAX_BYTES, buffer_holds="image"),
     _op(0x0051, "MODULE_UNLOAD", "module:Q", ""),

@@ -72,6 +72,17 @@ class BackendContext(abc.ABC):
     @abc.abstractmethod
     def synchronize_stream(self, stream): ...
 
+    def query_stream(self, stream):
+        """Whether the stream's work is done (its failure raised), not waiting.
+        By default the backend waits for it: always done, then."""
+        self.synchronize_stream(stream)
+        return True
+
+    def wait_event(self, stream, event, flags):
+        """Make the stream's later work wait for the event's recorded work.
+        By default the backend waits for the event itself."""
+        self.synchronize_event(event)
+
     @abc.abstractmethod
     def create_event(self, flags): ...
 
@@ -83,6 +94,11 @@ class BackendContext(abc.ABC):
 
     @abc.abstractmethod
     def synchronize_event(self, event): ...
+
+    def query_event(self, event):
+        """Whether the event's recorded work is done, not waiting."""
+        self.synchronize_event(event)
+        return True
 
     @abc.abstractmethod
     def elapsed_ms(self, start, end): ...

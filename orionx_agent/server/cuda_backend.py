@@ -367,6 +367,9 @@ class CudaContext(BackendContext):
         if element_bytes == 1:
             _check(driver.cuMemsetD8Async(_ptr(dst), value, count, _stream(stream)),
                    "cuMemsetD8Async")
+        elif element_bytes == 2:
+            _check(driver.cuMemsetD16Async(_ptr(dst), value, count, _stream(stream)),
+                   "cuMemsetD16Async")
         else:
             _check(driver.cuMemsetD32Async(_ptr(dst), value, count, _stream(stream)),
                    "cuMemsetD32Async")
@@ -381,6 +384,24 @@ class CudaContext(BackendContext):
 
     def synchronize_stream(self, stream):
         _check(self._current().cuStreamSynchronize(_stream(stream)), "cuStreamSynchronize")
+
+    def query_stream(self, stream):
+        return self._ready(self._current().cuStreamQuery(_stream(stream)), "cuStreamQuery")
+
+    def wait_event(self, stream, event, flags):
+        _check(self._current().cuStreamWaitEvent(_stream(stream), event, flags),
+               "cuStreamWaitEvent")
+
+    def query_event(self, event):
+        return self._ready(self._current().cuEventQuery(event), "cuEventQuery")
+
+    @staticmethod
+    def _ready(result, what):
+        """True for success, False for CUDA_ERROR_NOT_READY, else CudaError."""
+        if int(result[0]) == CUresult.CUDA_ERROR_NOT_READY:
+            return False
+        _check(result, what)
+        return True
 
     def create_event(self, flags):
         return _check(self._current().cuEventCreate(flags), "cuEventCreate")

@@ -631,6 +631,11 @@ class Session:
 
     op_memset_d32_async = op_memset_d32
 
+    def op_memset_d16(self, dst_dptr, value, count, stream):
+        self._memset(dst_dptr, value, count, stream, 2)
+
+    op_memset_d16_async = op_memset_d16
+
     # -- streams and events ------------------------------------------------------
 
     def _stream(self, handle):
@@ -646,6 +651,12 @@ class Session:
     def op_stream_synchronize(self, stream):
         self.context.synchronize_stream(self._stream(stream))
 
+    def op_stream_query(self, stream):
+        return (int(self.context.query_stream(self._stream(stream))),)
+
+    def op_stream_wait_event(self, stream, event, flags):
+        self.context.wait_event(self._stream(stream), self.events.get(event), flags)
+
     def op_event_create(self, flags):
         return (self.events.add(self.context.create_event(flags)),)
 
@@ -657,6 +668,9 @@ class Session:
 
     def op_event_synchronize(self, event):
         self.context.synchronize_event(self.events.get(event))
+
+    def op_event_query(self, event):
+        return (int(self.context.query_event(self.events.get(event))),)
 
     def op_event_elapsed_time(self, start_event, end_event):
         return (self.context.elapsed_ms(self.events.get(start_event),

@@ -425,7 +425,7 @@ class SimContext(BackendContext):
 
     def memset(self, dst, value, count, element_bytes, stream):
         self._drain()
-        dtype = np.uint8 if element_bytes == 1 else np.uint32
+        dtype = {1: np.uint8, 2: np.uint16, 4: np.uint32}[element_bytes]
         self._bytes(dst, count * element_bytes).view(dtype)[:] = value
 
     def create_stream(self, flags):
@@ -436,6 +436,21 @@ class SimContext(BackendContext):
 
     def synchronize_stream(self, stream):
         self._drain()
+
+    def query_stream(self, stream):
+        """Done when none of the session's kernels is queued or running (its
+        streams share one queue); then their failure, if any, is raised."""
+        with self._idle:
+            if self._queued:
+                return False
+        self._drain()
+        return True
+
+    def wait_event(self, stream, event, flags):
+        pass  # the session's work runs in order: later work waits for all before
+
+    def query_event(self, event):
+        return True  # recording waits for the work before it (record_event)
 
     def create_event(self, flags):
         return _SimEvent()

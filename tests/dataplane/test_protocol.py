@@ -70,7 +70,7 @@ def test_ops_on_device_memory_are_the_copies_memsets_and_launches():
     touching = {op.name for op in protocol.OPS.values() if op.touches_device_memory}
     assert touching == {"MEMCPY_HTOD", "MEMCPY_HTOD_ASYNC", "MEMCPY_DTOH", "MEMCPY_DTOD",
                         "MEMCPY_DTOD_ASYNC", "MEMSET_D8", "MEMSET_D8_ASYNC", "MEMSET_D32",
-                        "MEMSET_D32_ASYNC", "LAUNCH_KERNEL"}
+                        "MEMSET_D32_ASYNC", "MEMSET_D16", "MEMSET_D16_ASYNC", "LAUNCH_KERNEL"}
 
 
 def test_request_round_trip():

@@ -1,5 +1,7 @@
-"""The function ops over a live sim GPU server: parameter layouts and
-function attributes (FUNC_GET_PARAM_LAYOUT, FUNC_GET/SET_ATTRIBUTE)."""
+"""Ops of the C library's driver calls over a live sim GPU server:
+parameter layouts and function attributes (FUNC_GET_PARAM_LAYOUT,
+FUNC_GET/SET_ATTRIBUTE), stream and event queries, stream waits and
+16-bit memsets."""
 
 import struct
 
@@ -75,3 +77,21 @@ def test_a_lowered_dynamic_shared_limit_refuses_a_bigger_launch(connect):
     with pytest.raises(CudaError) as caught:
         connection.ctx_synchronize()
     assert caught.value.code == CUresult.CUDA_ERROR_INVALID_VALUE
+
+
+def test_queries_waits_and_16_bit_memsets(connect):
+    connection = connect()
+    (dptr,) = connection.mem_alloc(64)
+    (stream,) = connection.stream_create(0)
+    (event,) = connection.event_create(0)
+    connection.memset_d16_async(dptr, 0xBEEF, 8, stream)
+    connection.event_record(event, stream)
+    connection.stream_wait_event(0, event, 0)
+    connection.memset_d16(dptr + 16, 0x0102, 4, 0)
+    assert connection.stream_query(stream) == (1,)
+    assert connection.event_query(event) == (1,)
+    (data,) = connection.memcpy_dtoh(dptr, 24, 0)
+    assert data == b"\xef\xbe" * 8 + b"\x02\x01" * 4
+    with pytest.raises(CudaError) as caught:
+        connection.stream_query(12345)
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_HANDLE

@@ -73,7 +73,10 @@ def main():
     extra, keep = extra_buffer(params)
     ok(driver.cuLaunchKernel(axpy, 16, 1, 1, 256, 1, 1, 0, stream, 0, ctypes.addressof(extra)))
     ok(driver.cuEventRecord(end, stream))
+    ok(driver.cuStreamWaitEvent(0, end, 0))
     ok(driver.cuStreamSynchronize(stream))
+    ok(driver.cuStreamQuery(stream))
+    ok(driver.cuEventQuery(end))
     assert ok(driver.cuEventElapsedTime(start, end)) >= 0
     ok(driver.cuMemcpyDtoHAsync(back.ctypes.data, y, host.nbytes, stream))
     assert (back == 2 * host).all(), back[:4]

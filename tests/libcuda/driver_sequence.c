@@ -178,7 +178,12 @@ int main(void)
         expect(cuLaunchKernel(fill, 4, 1, 1, 256, 1, 1, 0, stream, NULL, extra), CUDA_SUCCESS,
                i ? "cuLaunchKernel again" : "cuLaunchKernel with extra");
     expect(cuEventRecord(end, stream), CUDA_SUCCESS, "cuEventRecord end");
+    expect(cuStreamWaitEvent(NULL, end, 0), CUDA_SUCCESS, "cuStreamWaitEvent");
+    expect(cuStreamWaitEvent(NULL, end, 4), CUDA_ERROR_INVALID_VALUE,
+           "cuStreamWaitEvent with unknown flags");
     expect(cuStreamSynchronize(stream), CUDA_SUCCESS, "cuStreamSynchronize");
+    expect(cuStreamQuery(stream), CUDA_SUCCESS, "cuStreamQuery of a finished stream");
+    expect(cuEventQuery(end), CUDA_SUCCESS, "cuEventQuery of a passed event");
     expect(cuEventSynchronize(end), CUDA_SUCCESS, "cuEventSynchronize");
     float elapsed_ms = -1;
     expect(cuEventElapsedTime(&elapsed_ms, start, end), CUDA_SUCCESS, "cuEventElapsedTime");

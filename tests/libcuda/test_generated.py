@@ -44,7 +44,7 @@ def _sample_values(op_struct):
     """Distinct values of each field that use its whole width."""
     values = []
     for i, code in enumerate(op_struct.format.lstrip("<")):
-        values.append({"B": 0xA0 + i, "i": -1000 - i, "I": 0x80000000 + i,
+        values.append({"B": 0xA0 + i, "H": 0xA000 + i, "i": -1000 - i, "I": 0x80000000 + i,
                        "Q": 0xF123456789ABCD00 + i, "f": 1.5 + i}[code])
     return values
 

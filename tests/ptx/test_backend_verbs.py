@@ -3,6 +3,8 @@ the C library's cuLink* image does), where .extern device functions
 resolve across inputs and what stays unresolved is refused at link time;
 and stopping a session's kernels when it ends."""
 
+import functools
+import threading
 import time
 
 import numpy as np
@@ -129,3 +131,39 @@ def test_parameter_layouts_of_ptx_and_builtin_functions(context):
     builtin = ctx.load_module(BUILTIN_MODULE_IMAGE)
     assert ctx.param_layout(ctx.get_function(builtin, "axpy_f32")) == (
         28, [(0, 8), (8, 8), (16, 8), (24, 4)])
+
+
+def test_stream_and_event_queries_do_not_wait(context):
+    """While a kernel of the session is still on the engine, its stream is
+    not ready; once it ran, it is, and a failure is raised by the query."""
+    ctx, _ = context
+    gate = threading.Event()
+    with ctx._idle:
+        ctx._queued += 1
+    ctx.gpu.engine.submit(gate.wait, functools.partial(ctx._kernel_done, None))
+    assert ctx.query_stream(None) is False
+    gate.set()
+    ctx.synchronize()
+    assert ctx.query_stream(None) is True
+    event = ctx.create_event(0)
+    ctx.record_event(event, None)
+    assert ctx.query_event(event) is True
+
+    def fail():
+        raise RuntimeError("the kernel broke")
+    with ctx._idle:
+        ctx._queued += 1
+    ctx.gpu.engine.submit(fail, functools.partial(ctx._kernel_done, None))
+    ctx._wait_idle()
+    with pytest.raises(CudaError) as caught:
+        ctx.query_stream(None)
+    assert caught.value.code == CUresult.CUDA_ERROR_LAUNCH_FAILED
+
+
+def test_memset_d16_fills_16_bit_elements(context):
+    ctx, memory_map = context
+    dptr, handle = ctx.alloc(64)
+    memory_map.add(Allocation(dptr, 64, handle))
+    ctx.memset(dptr + 2, 0xBEEF, 4, 2, None)
+    words = ctx._bytes(dptr, 16).view(np.uint16)
+    assert list(words[:6]) == [0, 0xBEEF, 0xBEEF, 0xBEEF, 0xBEEF, 0]

@@ -47,14 +47,19 @@ static const struct ox_op_info ops[] = {
     {OX_OP_MEMSET_D8_ASYNC, "MEMSET_D8_ASYNC", 25, 0, OX_BUF_NONE, 0, 0, 0, 4, 0},
     {OX_OP_MEMSET_D32, "MEMSET_D32", 28, 0, OX_BUF_NONE, 1, 0, 0, 4, 0},
     {OX_OP_MEMSET_D32_ASYNC, "MEMSET_D32_ASYNC", 28, 0, OX_BUF_NONE, 0, 0, 0, 4, 0},
+    {OX_OP_MEMSET_D16, "MEMSET_D16", 26, 0, OX_BUF_NONE, 1, 0, 0, 4, 0},
+    {OX_OP_MEMSET_D16_ASYNC, "MEMSET_D16_ASYNC", 26, 0, OX_BUF_NONE, 0, 0, 0, 4, 0},
     {OX_OP_STREAM_CREATE, "STREAM_CREATE", 4, 8, OX_BUF_NONE, 1, 0, 0, 1, 1},
     {OX_OP_STREAM_DESTROY, "STREAM_DESTROY", 8, 0, OX_BUF_NONE, 1, 0, 0, 1, 0},
     {OX_OP_STREAM_SYNCHRONIZE, "STREAM_SYNCHRONIZE", 8, 0, OX_BUF_NONE, 1, 0, 0, 1, 0},
+    {OX_OP_STREAM_QUERY, "STREAM_QUERY", 8, 4, OX_BUF_NONE, 1, 0, 0, 1, 1},
+    {OX_OP_STREAM_WAIT_EVENT, "STREAM_WAIT_EVENT", 20, 0, OX_BUF_NONE, 0, 0, 0, 3, 0},
     {OX_OP_EVENT_CREATE, "EVENT_CREATE", 4, 8, OX_BUF_NONE, 1, 0, 0, 1, 1},
     {OX_OP_EVENT_DESTROY, "EVENT_DESTROY", 8, 0, OX_BUF_NONE, 1, 0, 0, 1, 0},
     {OX_OP_EVENT_RECORD, "EVENT_RECORD", 16, 0, OX_BUF_NONE, 0, 0, 0, 2, 0},
     {OX_OP_EVENT_SYNCHRONIZE, "EVENT_SYNCHRONIZE", 8, 0, OX_BUF_NONE, 1, 0, 0, 1, 0},
     {OX_OP_EVENT_ELAPSED_TIME, "EVENT_ELAPSED_TIME", 16, 4, OX_BUF_NONE, 1, 0, 0, 2, 1},
+    {OX_OP_EVENT_QUERY, "EVENT_QUERY", 8, 4, OX_BUF_NONE, 1, 0, 0, 1, 1},
     {OX_OP_MODULE_LOAD_DATA, "MODULE_LOAD_DATA", 0, 8, OX_BUF_REQUEST, 1, 67108864, 0, 0, 1},
     {OX_OP_MODULE_UNLOAD, "MODULE_UNLOAD", 8, 0, OX_BUF_NONE, 1, 0, 0, 1, 0},
     {OX_OP_MODULE_GET_FUNCTION, "MODULE_GET_FUNCTION", 8, 8, OX_BUF_REQUEST, 1, 4096, 0, 1, 1},
@@ -364,6 +369,38 @@ void ox_decode_memset_d32_async_request(const uint8_t *in, struct ox_memset_d32_
     value->stream = ox_get_u64(in + 20);
 }
 
+void ox_encode_memset_d16_request(uint8_t *out, const struct ox_memset_d16_request *value)
+{
+    ox_put_u64(out + 0, value->dst_dptr);
+    ox_put_u16(out + 8, value->value);
+    ox_put_u64(out + 10, value->count);
+    ox_put_u64(out + 18, value->stream);
+}
+
+void ox_decode_memset_d16_request(const uint8_t *in, struct ox_memset_d16_request *value)
+{
+    value->dst_dptr = ox_get_u64(in + 0);
+    value->value = ox_get_u16(in + 8);
+    value->count = ox_get_u64(in + 10);
+    value->stream = ox_get_u64(in + 18);
+}
+
+void ox_encode_memset_d16_async_request(uint8_t *out, const struct ox_memset_d16_async_request *value)
+{
+    ox_put_u64(out + 0, value->dst_dptr);
+    ox_put_u16(out + 8, value->value);
+    ox_put_u64(out + 10, value->count);
+    ox_put_u64(out + 18, value->stream);
+}
+
+void ox_decode_memset_d16_async_request(const uint8_t *in, struct ox_memset_d16_async_request *value)
+{
+    value->dst_dptr = ox_get_u64(in + 0);
+    value->value = ox_get_u16(in + 8);
+    value->count = ox_get_u64(in + 10);
+    value->stream = ox_get_u64(in + 18);
+}
+
 void ox_encode_stream_create_request(uint8_t *out, const struct ox_stream_create_request *value)
 {
     ox_put_u32(out + 0, value->flags);
@@ -402,6 +439,40 @@ void ox_encode_stream_synchronize_request(uint8_t *out, const struct ox_stream_s
 void ox_decode_stream_synchronize_request(const uint8_t *in, struct ox_stream_synchronize_request *value)
 {
     value->stream = ox_get_u64(in + 0);
+}
+
+void ox_encode_stream_query_request(uint8_t *out, const struct ox_stream_query_request *value)
+{
+    ox_put_u64(out + 0, value->stream);
+}
+
+void ox_decode_stream_query_request(const uint8_t *in, struct ox_stream_query_request *value)
+{
+    value->stream = ox_get_u64(in + 0);
+}
+
+void ox_encode_stream_query_reply(uint8_t *out, const struct ox_stream_query_reply *value)
+{
+    ox_put_u32(out + 0, value->ready);
+}
+
+void ox_decode_stream_query_reply(const uint8_t *in, struct ox_stream_query_reply *value)
+{
+    value->ready = ox_get_u32(in + 0);
+}
+
+void ox_encode_stream_wait_event_request(uint8_t *out, const struct ox_stream_wait_event_request *value)
+{
+    ox_put_u64(out + 0, value->stream);
+    ox_put_u64(out + 8, value->event);
+    ox_put_u32(out + 16, value->flags);
+}
+
+void ox_decode_stream_wait_event_request(const uint8_t *in, struct ox_stream_wait_event_request *value)
+{
+    value->stream = ox_get_u64(in + 0);
+    value->event = ox_get_u64(in + 8);
+    value->flags = ox_get_u32(in + 16);
 }
 
 void ox_encode_event_create_request(uint8_t *out, const struct ox_event_create_request *value)
@@ -476,6 +547,26 @@ void ox_encode_event_elapsed_time_reply(uint8_t *out, const struct ox_event_elap
 void ox_decode_event_elapsed_time_reply(const uint8_t *in, struct ox_event_elapsed_time_reply *value)
 {
     value->elapsed_ms = ox_get_f32(in + 0);
+}
+
+void ox_encode_event_query_request(uint8_t *out, const struct ox_event_query_request *value)
+{
+    ox_put_u64(out + 0, value->event);
+}
+
+void ox_decode_event_query_request(const uint8_t *in, struct ox_event_query_request *value)
+{
+    value->event = ox_get_u64(in + 0);
+}
+
+void ox_encode_event_query_reply(uint8_t *out, const struct ox_event_query_reply *value)
+{
+    ox_put_u32(out + 0, value->ready);
+}
+
+void ox_decode_event_query_reply(const uint8_t *in, struct ox_event_query_reply *value)
+{
+    value->ready = ox_get_u32(in + 0);
 }
 
 void ox_encode_module_load_data_reply(uint8_t *out, const struct ox_module_load_data_reply *value)
@@ -743,6 +834,24 @@ int ox_golden_encode_request(uint16_t opcode, const uint64_t *values, uint8_t *o
         ox_encode_memset_d32_async_request(out, &value);
         return 0;
     }
+    case OX_OP_MEMSET_D16: {
+        struct ox_memset_d16_request value;
+        value.dst_dptr = (uint64_t)values[0];
+        value.value = (uint16_t)values[1];
+        value.count = (uint64_t)values[2];
+        value.stream = (uint64_t)values[3];
+        ox_encode_memset_d16_request(out, &value);
+        return 0;
+    }
+    case OX_OP_MEMSET_D16_ASYNC: {
+        struct ox_memset_d16_async_request value;
+        value.dst_dptr = (uint64_t)values[0];
+        value.value = (uint16_t)values[1];
+        value.count = (uint64_t)values[2];
+        value.stream = (uint64_t)values[3];
+        ox_encode_memset_d16_async_request(out, &value);
+        return 0;
+    }
     case OX_OP_STREAM_CREATE: {
         struct ox_stream_create_request value;
         value.flags = (uint32_t)values[0];
@@ -759,6 +868,20 @@ int ox_golden_encode_request(uint16_t opcode, const uint64_t *values, uint8_t *o
         struct ox_stream_synchronize_request value;
         value.stream = (uint64_t)values[0];
         ox_encode_stream_synchronize_request(out, &value);
+        return 0;
+    }
+    case OX_OP_STREAM_QUERY: {
+        struct ox_stream_query_request value;
+        value.stream = (uint64_t)values[0];
+        ox_encode_stream_query_request(out, &value);
+        return 0;
+    }
+    case OX_OP_STREAM_WAIT_EVENT: {
+        struct ox_stream_wait_event_request value;
+        value.stream = (uint64_t)values[0];
+        value.event = (uint64_t)values[1];
+        value.flags = (uint32_t)values[2];
+        ox_encode_stream_wait_event_request(out, &value);
         return 0;
     }
     case OX_OP_EVENT_CREATE: {
@@ -791,6 +914,12 @@ int ox_golden_encode_request(uint16_t opcode, const uint64_t *values, uint8_t *o
         value.start_event = (uint64_t)values[0];
         value.end_event = (uint64_t)values[1];
         ox_encode_event_elapsed_time_request(out, &value);
+        return 0;
+    }
+    case OX_OP_EVENT_QUERY: {
+        struct ox_event_query_request value;
+        value.event = (uint64_t)values[0];
+        ox_encode_event_query_request(out, &value);
         return 0;
     }
     case OX_OP_MODULE_LOAD_DATA: {
@@ -974,6 +1103,16 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, uint64_t *values)
         (void)values;
         return 0;
     }
+    case OX_OP_MEMSET_D16: {
+        (void)in;
+        (void)values;
+        return 0;
+    }
+    case OX_OP_MEMSET_D16_ASYNC: {
+        (void)in;
+        (void)values;
+        return 0;
+    }
     case OX_OP_STREAM_CREATE: {
         struct ox_stream_create_reply value;
         ox_decode_stream_create_reply(in, &value);
@@ -986,6 +1125,17 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, uint64_t *values)
         return 0;
     }
     case OX_OP_STREAM_SYNCHRONIZE: {
+        (void)in;
+        (void)values;
+        return 0;
+    }
+    case OX_OP_STREAM_QUERY: {
+        struct ox_stream_query_reply value;
+        ox_decode_stream_query_reply(in, &value);
+        values[0] = (uint64_t)value.ready;
+        return 0;
+    }
+    case OX_OP_STREAM_WAIT_EVENT: {
         (void)in;
         (void)values;
         return 0;
@@ -1015,6 +1165,12 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, uint64_t *values)
         struct ox_event_elapsed_time_reply value;
         ox_decode_event_elapsed_time_reply(in, &value);
         values[0] = ox_f32_bits(value.elapsed_ms);
+        return 0;
+    }
+    case OX_OP_EVENT_QUERY: {
+        struct ox_event_query_reply value;
+        ox_decode_event_query_reply(in, &value);
+        values[0] = (uint64_t)value.ready;
         return 0;
     }
     case OX_OP_MODULE_LOAD_DATA: {

@@ -49,14 +49,19 @@ enum ox_opcode {
     OX_OP_MEMSET_D8_ASYNC = 0x0028,
     OX_OP_MEMSET_D32 = 0x0029,
     OX_OP_MEMSET_D32_ASYNC = 0x002A,
+    OX_OP_MEMSET_D16 = 0x002B,
+    OX_OP_MEMSET_D16_ASYNC = 0x002C,
     OX_OP_STREAM_CREATE = 0x0030,
     OX_OP_STREAM_DESTROY = 0x0031,
     OX_OP_STREAM_SYNCHRONIZE = 0x0032,
+    OX_OP_STREAM_QUERY = 0x0033,
+    OX_OP_STREAM_WAIT_EVENT = 0x0034,
     OX_OP_EVENT_CREATE = 0x0040,
     OX_OP_EVENT_DESTROY = 0x0041,
     OX_OP_EVENT_RECORD = 0x0042,
     OX_OP_EVENT_SYNCHRONIZE = 0x0043,
     OX_OP_EVENT_ELAPSED_TIME = 0x0044,
+    OX_OP_EVENT_QUERY = 0x0045,
     OX_OP_MODULE_LOAD_DATA = 0x0050,
     OX_OP_MODULE_UNLOAD = 0x0051,
     OX_OP_MODULE_GET_FUNCTION = 0x0052,
@@ -301,6 +306,28 @@ void ox_encode_memset_d32_async_request(uint8_t *out, const struct ox_memset_d32
 void ox_decode_memset_d32_async_request(const uint8_t *in, struct ox_memset_d32_async_request *value);
 #define OX_MEMSET_D32_ASYNC_REPLY_BYTES 0
 
+#define OX_MEMSET_D16_REQUEST_BYTES 26
+struct ox_memset_d16_request {
+    uint64_t dst_dptr;
+    uint16_t value;
+    uint64_t count;
+    uint64_t stream;
+};
+void ox_encode_memset_d16_request(uint8_t *out, const struct ox_memset_d16_request *value);
+void ox_decode_memset_d16_request(const uint8_t *in, struct ox_memset_d16_request *value);
+#define OX_MEMSET_D16_REPLY_BYTES 0
+
+#define OX_MEMSET_D16_ASYNC_REQUEST_BYTES 26
+struct ox_memset_d16_async_request {
+    uint64_t dst_dptr;
+    uint16_t value;
+    uint64_t count;
+    uint64_t stream;
+};
+void ox_encode_memset_d16_async_request(uint8_t *out, const struct ox_memset_d16_async_request *value);
+void ox_decode_memset_d16_async_request(const uint8_t *in, struct ox_memset_d16_async_request *value);
+#define OX_MEMSET_D16_ASYNC_REPLY_BYTES 0
+
 #define OX_STREAM_CREATE_REQUEST_BYTES 4
 struct ox_stream_create_request {
     uint32_t flags;
@@ -329,6 +356,29 @@ struct ox_stream_synchronize_request {
 void ox_encode_stream_synchronize_request(uint8_t *out, const struct ox_stream_synchronize_request *value);
 void ox_decode_stream_synchronize_request(const uint8_t *in, struct ox_stream_synchronize_request *value);
 #define OX_STREAM_SYNCHRONIZE_REPLY_BYTES 0
+
+#define OX_STREAM_QUERY_REQUEST_BYTES 8
+struct ox_stream_query_request {
+    uint64_t stream;
+};
+void ox_encode_stream_query_request(uint8_t *out, const struct ox_stream_query_request *value);
+void ox_decode_stream_query_request(const uint8_t *in, struct ox_stream_query_request *value);
+#define OX_STREAM_QUERY_REPLY_BYTES 4
+struct ox_stream_query_reply {
+    uint32_t ready;
+};
+void ox_encode_stream_query_reply(uint8_t *out, const struct ox_stream_query_reply *value);
+void ox_decode_stream_query_reply(const uint8_t *in, struct ox_stream_query_reply *value);
+
+#define OX_STREAM_WAIT_EVENT_REQUEST_BYTES 20
+struct ox_stream_wait_event_request {
+    uint64_t stream;
+    uint64_t event;
+    uint32_t flags;
+};
+void ox_encode_stream_wait_event_request(uint8_t *out, const struct ox_stream_wait_event_request *value);
+void ox_decode_stream_wait_event_request(const uint8_t *in, struct ox_stream_wait_event_request *value);
+#define OX_STREAM_WAIT_EVENT_REPLY_BYTES 0
 
 #define OX_EVENT_CREATE_REQUEST_BYTES 4
 struct ox_event_create_request {
@@ -381,6 +431,19 @@ struct ox_event_elapsed_time_reply {
 };
 void ox_encode_event_elapsed_time_reply(uint8_t *out, const struct ox_event_elapsed_time_reply *value);
 void ox_decode_event_elapsed_time_reply(const uint8_t *in, struct ox_event_elapsed_time_reply *value);
+
+#define OX_EVENT_QUERY_REQUEST_BYTES 8
+struct ox_event_query_request {
+    uint64_t event;
+};
+void ox_encode_event_query_request(uint8_t *out, const struct ox_event_query_request *value);
+void ox_decode_event_query_request(const uint8_t *in, struct ox_event_query_request *value);
+#define OX_EVENT_QUERY_REPLY_BYTES 4
+struct ox_event_query_reply {
+    uint32_t ready;
+};
+void ox_encode_event_query_reply(uint8_t *out, const struct ox_event_query_reply *value);
+void ox_decode_event_query_reply(const uint8_t *in, struct ox_event_query_reply *value);
 
 #define OX_MODULE_LOAD_DATA_REQUEST_BYTES 0
 #define OX_MODULE_LOAD_DATA_REPLY_BYTES 8

@@ -225,6 +225,28 @@ CUresult ox_rpc_memset_d32_async(struct ox_session *session, const char *call, c
     return status;
 }
 
+CUresult ox_rpc_memset_d16(struct ox_session *session, const char *call, const struct ox_memset_d16_request *request)
+{
+    const struct ox_op_info *op = ox_op_info(OX_OP_MEMSET_D16);
+    uint8_t request_bytes[OX_MEMSET_D16_REQUEST_BYTES + 1];
+    ox_encode_memset_d16_request(request_bytes, request);
+    uint8_t reply_bytes[OX_MEMSET_D16_REPLY_BYTES + 1];
+    CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, NULL, 0, NULL);
+    (void)reply_bytes;
+    return status;
+}
+
+CUresult ox_rpc_memset_d16_async(struct ox_session *session, const char *call, const struct ox_memset_d16_async_request *request)
+{
+    const struct ox_op_info *op = ox_op_info(OX_OP_MEMSET_D16_ASYNC);
+    uint8_t request_bytes[OX_MEMSET_D16_ASYNC_REQUEST_BYTES + 1];
+    ox_encode_memset_d16_async_request(request_bytes, request);
+    uint8_t reply_bytes[OX_MEMSET_D16_ASYNC_REPLY_BYTES + 1];
+    CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, NULL, 0, NULL);
+    (void)reply_bytes;
+    return status;
+}
+
 CUresult ox_rpc_stream_create(struct ox_session *session, const char *call, const struct ox_stream_create_request *request, struct ox_stream_create_reply *reply)
 {
     const struct ox_op_info *op = ox_op_info(OX_OP_STREAM_CREATE);
@@ -254,6 +276,29 @@ CUresult ox_rpc_stream_synchronize(struct ox_session *session, const char *call,
     uint8_t request_bytes[OX_STREAM_SYNCHRONIZE_REQUEST_BYTES + 1];
     ox_encode_stream_synchronize_request(request_bytes, request);
     uint8_t reply_bytes[OX_STREAM_SYNCHRONIZE_REPLY_BYTES + 1];
+    CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, NULL, 0, NULL);
+    (void)reply_bytes;
+    return status;
+}
+
+CUresult ox_rpc_stream_query(struct ox_session *session, const char *call, const struct ox_stream_query_request *request, struct ox_stream_query_reply *reply)
+{
+    const struct ox_op_info *op = ox_op_info(OX_OP_STREAM_QUERY);
+    uint8_t request_bytes[OX_STREAM_QUERY_REQUEST_BYTES + 1];
+    ox_encode_stream_query_request(request_bytes, request);
+    uint8_t reply_bytes[OX_STREAM_QUERY_REPLY_BYTES + 1];
+    CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, NULL, 0, NULL);
+    if (status == CUDA_SUCCESS)
+        ox_decode_stream_query_reply(reply_bytes, reply);
+    return status;
+}
+
+CUresult ox_rpc_stream_wait_event(struct ox_session *session, const char *call, const struct ox_stream_wait_event_request *request)
+{
+    const struct ox_op_info *op = ox_op_info(OX_OP_STREAM_WAIT_EVENT);
+    uint8_t request_bytes[OX_STREAM_WAIT_EVENT_REQUEST_BYTES + 1];
+    ox_encode_stream_wait_event_request(request_bytes, request);
+    uint8_t reply_bytes[OX_STREAM_WAIT_EVENT_REPLY_BYTES + 1];
     CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, NULL, 0, NULL);
     (void)reply_bytes;
     return status;
@@ -313,6 +358,18 @@ CUresult ox_rpc_event_elapsed_time(struct ox_session *session, const char *call,
     CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, NULL, 0, NULL);
     if (status == CUDA_SUCCESS)
         ox_decode_event_elapsed_time_reply(reply_bytes, reply);
+    return status;
+}
+
+CUresult ox_rpc_event_query(struct ox_session *session, const char *call, const struct ox_event_query_request *request, struct ox_event_query_reply *reply)
+{
+    const struct ox_op_info *op = ox_op_info(OX_OP_EVENT_QUERY);
+    uint8_t request_bytes[OX_EVENT_QUERY_REQUEST_BYTES + 1];
+    ox_encode_event_query_request(request_bytes, request);
+    uint8_t reply_bytes[OX_EVENT_QUERY_REPLY_BYTES + 1];
+    CUresult status = ox_session_exchange(session, call, op, request_bytes, NULL, 0, reply_bytes, NULL, 0, NULL);
+    if (status == CUDA_SUCCESS)
+        ox_decode_event_query_reply(reply_bytes, reply);
     return status;
 }
 

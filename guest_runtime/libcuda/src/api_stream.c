@@ -85,25 +85,46 @@ CUresult cuStreamSynchronize(CUstream hStream)
 
 CUresult cuStreamQuery(CUstream hStream)
 {
-    return cuStreamSynchronize(hStream);
-}
-
-CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
-{
-    static const char call[] = "cuStreamWaitEvent";
-    (void)Flags;
-    int device, event_device;
+    static const char call[] = "cuStreamQuery";
+    int device;
     struct ox_session *session;
     uint64_t server_stream;
     CUresult status = ox_stream_target(hStream, call, &device, &session, &server_stream);
     if (status != CUDA_SUCCESS)
         return status;
-    uint32_t event;
-    status = ox_parse(hEvent, OX_H_EVENT, call, "event", &event_device, NULL, &event, &session);
+    struct ox_stream_query_request request = {server_stream};
+    struct ox_stream_query_reply reply;
+    status = ox_rpc_stream_query(session, call, &request, &reply);
     if (status != CUDA_SUCCESS)
         return status;
-    struct ox_event_synchronize_request request = {event};
-    return ox_rpc_event_synchronize(session, call, &request);
+    return reply.ready ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;  /* an answer, not a failure */
+}
+
+CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
+{
+    static const char call[] = "cuStreamWaitEvent";
+    int device, event_device;
+    struct ox_session *session, *event_session;
+    uint64_t server_stream;
+    CUresult status = ox_stream_target(hStream, call, &device, &session, &server_stream);
+    if (status != CUDA_SUCCESS)
+        return status;
+    uint32_t event;
+    status = ox_parse(hEvent, OX_H_EVENT, call, "event", &event_device, NULL, &event,
+                      &event_session);
+    if (status != CUDA_SUCCESS)
+        return status;
+    if (Flags & ~1u)  /* CU_EVENT_WAIT_DEFAULT, CU_EVENT_WAIT_EXTERNAL */
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "flags 0x%x are not event wait flags",
+                       Flags);
+    if (event_device != device) {
+        /* Another device's GPU server cannot hold this stream back: wait
+         * here for the event, which orders the stream's later work too. */
+        struct ox_event_synchronize_request wait = {event};
+        return ox_rpc_event_synchronize(event_session, call, &wait);
+    }
+    struct ox_stream_wait_event_request request = {server_stream, event, Flags};
+    return ox_rpc_stream_wait_event(session, call, &request);
 }
 
 CUresult cuStreamGetPriority(CUstream hStream, int *priority)
@@ -212,7 +233,20 @@ CUresult cuEventSynchronize(CUevent hEvent)
 
 CUresult cuEventQuery(CUevent hEvent)
 {
-    return cuEventSynchronize(hEvent);
+    static const char call[] = "cuEventQuery";
+    int device;
+    uint32_t number;
+    struct ox_session *session;
+    CUresult status = ox_parse(hEvent, OX_H_EVENT, call, "event", &device, NULL, &number,
+                               &session);
+    if (status != CUDA_SUCCESS)
+        return status;
+    struct ox_event_query_request request = {number};
+    struct ox_event_query_reply reply;
+    status = ox_rpc_event_query(session, call, &request, &reply);
+    if (status != CUDA_SUCCESS)
+        return status;
+    return reply.ready ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;  /* an answer, not a failure */
 }
 
 CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd)

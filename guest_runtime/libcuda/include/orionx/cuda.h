@@ -466,11 +466,12 @@ CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int 
 CUresult cuStreamDestroy_v2(CUstream hStream);
 /* Wait for the stream's work; returns a pending asynchronous error. */
 CUresult cuStreamSynchronize(CUstream hStream);
-/* CUDA_SUCCESS once the stream's work is done. The protocol has no
- * non-blocking query yet, so this waits for it (never CUDA_ERROR_NOT_READY). */
+/* CUDA_SUCCESS when the stream's work is done, CUDA_ERROR_NOT_READY (with
+ * no message) while it is not, without waiting; a failed kernel's error. */
 CUresult cuStreamQuery(CUstream hStream);
-/* Order the stream's later work after HEVENT: waits in the client for the
- * event (a correct, stronger ordering until the protocol has a wait op). */
+/* Order the stream's later work after HEVENT's recorded work, on the GPU
+ * server without waiting here; an event of another device is waited for
+ * in the client (a correct, stronger ordering). */
 CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags);
 /* The stream's priority: always 0 (see cuCtxGetStreamPriorityRange). */
 CUresult cuStreamGetPriority(CUstream hStream, int *priority);
@@ -484,7 +485,7 @@ CUresult cuEventDestroy_v2(CUevent hEvent);
 CUresult cuEventRecord(CUevent hEvent, CUstream hStream);
 /* Wait until the work before the event's record is done. */
 CUresult cuEventSynchronize(CUevent hEvent);
-/* As cuStreamQuery: waits for the event, then CUDA_SUCCESS. */
+/* As cuStreamQuery, for the work before the event's record. */
 CUresult cuEventQuery(CUevent hEvent);
 /* Milliseconds between two recorded events, measured on the server. */
 CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
@@ -495,7 +496,8 @@ CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
 CUresult cuModuleLoad(CUmodule *module, const char *fname);
 /* Load IMAGE: PTX text (NUL-terminated), an ELF cubin, a fatbin, or the
  * built-in kernels' image "orionx:builtin-kernels". Other bytes:
- * CUDA_ERROR_INVALID_IMAGE. The sim backend serves only the built-in image. */
+ * CUDA_ERROR_INVALID_IMAGE. cuLinkComplete's image of several inputs links on
+ * the server at this load. The sim runs PTX (also inside a fatbin). */
 CUresult cuModuleLoadData(CUmodule *module, const void *image);
 /* As cuModuleLoadData; the JIT options are not sent (the server's own apply). */
 CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
