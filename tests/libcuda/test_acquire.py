@@ -96,23 +96,33 @@ def second_server(socket_dir):
 
 
 @pytest.fixture
-def two_devices(libcuda_dir, tmp_path):
+def two_devices(libcuda_asan_dir, tmp_path):
     source = tmp_path / "two.c"
     source.write_text(TWO_DEVICES)
-    return compile_program(source, tmp_path, libcuda_dir)
+    return compile_program(source, tmp_path, libcuda_asan_dir, sanitize=True)
 
 
-def _acquire_env(srv, libcuda_dir, path):
-    env = client_environment(srv, libcuda_dir)
+def _sanitized(env):
+    return dict(env, ASAN_OPTIONS="detect_leaks=1", UBSAN_OPTIONS="halt_on_error=1")
+
+
+def _acquire_env(srv, library_dir, path):
+    env = client_environment(srv, library_dir)
     del env["ORIONX_ENDPOINT"], env["ORIONX_TOKEN"]
     env["ORIONX_ACQUIRE_SOCKET"] = path
-    return env
+    return _sanitized(env)
 
 
-def test_devices_on_two_servers_bound_at_first_context(server, second_server, libcuda_dir,
+def _clean(stderr):
+    assert "Sanitizer" not in stderr and "runtime error" not in stderr, stderr
+
+
+def test_devices_on_two_servers_bound_at_first_context(server, second_server, libcuda_asan_dir,
                                                        socket_dir, two_devices):
     token_a = make_token(vgpu_id="vgpu-a", allocation_id="alloc-2")
-    token_b = make_token(vgpu_id="vgpu-b", allocation_id="alloc-2")
+    # Near the 8 KB a token may have: the broker's lines are longer than 4 KB.
+    token_b = make_token(vgpu_id="vgpu-b", allocation_id="alloc-" + "2" * 5200)
+    assert 7000 < len(token_b) <= 8 << 10
     # Device 0 on server A over its unix socket (after an endpoint that is
     # not there: the broker's order is kept), device 1 on server B over TCP.
     bind = "ok 2\n%s %s 0\n%s %s 0\n" % (
@@ -120,7 +130,7 @@ def test_devices_on_two_servers_bound_at_first_context(server, second_server, li
         second_server.endpoints[1], token_b)
     broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 2\n", bind)
     child = subprocess.Popen([str(two_devices)],
-                             env=_acquire_env(server, libcuda_dir, broker.path),
+                             env=_acquire_env(server, libcuda_asan_dir, broker.path),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
@@ -138,9 +148,9 @@ def test_devices_on_two_servers_bound_at_first_context(server, second_server, li
         (b,) = second_server.sessions()
         assert a.vgpu.id == "vgpu-a" and a.stream.kind == "shm"
         assert b.vgpu.id == "vgpu-b" and b.stream.kind == "tcp"
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        assert child.wait(timeout=30) == 0
+        _, stderr = child.communicate("go\n", timeout=30)
+        assert child.returncode == 0
+        _clean(stderr)
         assert _wait_for(lambda: broker.log[-1:] == ["closed"])
     finally:
         child.kill()
@@ -156,12 +166,12 @@ def test_devices_on_two_servers_bound_at_first_context(server, second_server, li
     ("ok 1\n", "ok 1\nunix:/x\n", "0 1", "999", "not as \"ENDPOINTS TOKEN VGPU_INDEX\""),
     ("yes\n", "", "999 -1", None, "not \"ok N\" or \"error CODE MESSAGE\""),
 ])
-def test_broker_refusals_reach_the_program(server, libcuda_dir, socket_dir, two_devices,
+def test_broker_refusals_reach_the_program(server, libcuda_asan_dir, socket_dir, two_devices,
                                            count_reply, bind_reply, counted, device0, message):
     broker = Broker(os.path.join(socket_dir, "acquire.sock"), count_reply, bind_reply)
     try:
         result = subprocess.run([str(two_devices)],
-                                env=_acquire_env(server, libcuda_dir, broker.path),
+                                env=_acquire_env(server, libcuda_asan_dir, broker.path),
                                 input="go\ngo\n", capture_output=True, text=True, timeout=30)
     finally:
         broker.close()
@@ -171,21 +181,53 @@ def test_broker_refusals_reach_the_program(server, libcuda_dir, socket_dir, two_
         assert lines[1] == "device 0 " + device0
     assert message in result.stderr
     assert result.stderr.count("orionx libcuda:") == 1, result.stderr
+    _clean(result.stderr)
 
 
-def test_no_broker_is_named(server, libcuda_dir, socket_dir, two_devices):
-    env = _acquire_env(server, libcuda_dir, os.path.join(socket_dir, "nobody.sock"))
+def test_no_broker_is_named(server, libcuda_asan_dir, socket_dir, two_devices):
+    env = _acquire_env(server, libcuda_asan_dir, os.path.join(socket_dir, "nobody.sock"))
     result = subprocess.run([str(two_devices)], env=env, input="", capture_output=True,
                             text=True, timeout=30)
     assert result.stdout.splitlines()[0] == "counted 100 -1"
     assert "ORIONX_ACQUIRE_SOCKET=" in result.stderr and "orionx-run" in result.stderr
 
 
-def test_an_endpoint_set_wins_over_the_broker(server, libcuda_dir, socket_dir, two_devices):
+def test_an_endpoint_set_wins_over_the_broker(server, libcuda_asan_dir, socket_dir,
+                                              two_devices):
     """ORIONX_ENDPOINT (with a token) is direct mode even when a broker is named."""
-    env = client_environment(server, libcuda_dir)
+    env = _sanitized(client_environment(server, libcuda_asan_dir))
     env["ORIONX_ACQUIRE_SOCKET"] = os.path.join(socket_dir, "nobody.sock")
     result = subprocess.run([str(two_devices)], env=env, input="go\ngo\n",
                             capture_output=True, text=True, timeout=30)
     assert result.stdout.splitlines()[:3] == ["counted 0 1", "device 0 0", "holding"], \
         result.stderr
+
+
+def test_processes_each_have_their_connection(server, libcuda_asan_dir, socket_dir,
+                                              two_devices):
+    """Two programs of one orionx-run (its children) each count and bind on
+    their own connection, and each connection's end is seen."""
+    bind = "ok 1\n%s %s 0\n" % (server.endpoints[0], make_token())
+    broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 1\n", bind)
+    env = _acquire_env(server, libcuda_asan_dir, broker.path)
+    children = [subprocess.Popen([str(two_devices)], env=env, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+    try:
+        for child in children:
+            assert child.stdout.readline().split() == ["counted", "0", "1"]
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline().split() == ["device", "0", "0"]
+            assert child.stdout.readline().strip() == "holding"
+        assert len(server.sessions()) == 2
+        for child in children:
+            _, stderr = child.communicate("go\n", timeout=30)
+            _clean(stderr)
+        assert _wait_for(lambda: broker.log.count("closed") == 2)
+        assert sorted(broker.log) == ["bind", "bind", "closed", "closed", "count", "count"]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+        broker.close()

@@ -129,6 +129,20 @@ def test_tls_missing_ca_file_is_named(tls_server, libcuda_asan_dir, copy_program
     assert "ORIONX_TLS_CA_FILE=/nonexistent/ca.pem" in stderr
 
 
+def test_tls_without_libssl_is_named(tls_server, tls_files, libcuda_asan_dir,  # noqa: F811
+                                     copy_program, tmp_path):
+    # A broken libssl.so.3 found first stands in for a system without one.
+    fake = tmp_path / "nossl"
+    fake.mkdir()
+    (fake / "libssl.so.3").write_bytes(b"not a library")
+    env = _tls_env(tls_server, libcuda_asan_dir, tls_files[0])
+    env["LD_LIBRARY_PATH"] = "%s:%s" % (libcuda_asan_dir, fake)
+    words, stderr = copy_program(env)
+    assert words[0] == "100"
+    assert "TLS needs the system's OpenSSL 3 (libssl.so.3), which cannot be loaded" in stderr
+    assert "apt-get install libssl3" in stderr
+
+
 # -- a KVM guest's link -------------------------------------------------------------
 
 
@@ -259,6 +273,25 @@ def test_serial_link_with_region_found_with_no_configuration(server, region, soc
         assert _wait_for(lambda: port.channels.sessions_relayed == 2)
         assert _wait_for(lambda: server.sessions() == [])
     finally:
+        port.close()
+
+
+def test_a_region_another_process_holds_is_left_alone(server, region, socket_dir,
+                                                     libcuda_asan_dir, copy_program):
+    import fcntl
+
+    region_path, sysfs = region
+    port = SerialPort(Directory(FakeVm(region_path)), server, socket_dir)
+    holder = os.open(region_path, os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # another program of the VM has it
+        env = _vm_env(server, libcuda_asan_dir, sysfs)
+        env["ORIONX_ENDPOINT"] = "serial:" + port.guest_path
+        words, stderr = copy_program(env)
+        assert words == ["0", "1", "1"], stderr
+        assert list(_region_words(region_path)) == [0, 0, 0]  # all went inline
+    finally:
+        os.close(holder)
         port.close()
 
 
