@@ -70,6 +70,8 @@ ENTRY_POINTS = (
     _entry("cuDeviceGetAttribute", (2000, "cuDeviceGetAttribute")),
     _entry("cuDeviceCanAccessPeer", (4000, "cuDeviceCanAccessPeer")),
     _entry("cuDeviceComputeCapability", (2000, "cuDeviceComputeCapability")),
+    _entry("cuProfilerStart", (4000, "cuProfilerStart")),
+    _entry("cuProfilerStop", (4000, "cuProfilerStop")),
     # primary contexts
     _entry("cuDevicePrimaryCtxRetain", (7000, "cuDevicePrimaryCtxRetain")),
     _entry("cuDevicePrimaryCtxRelease",
@@ -136,6 +138,9 @@ ENTRY_POINTS = (
     _entry("cuStreamGetPriority", (5050, "cuStreamGetPriority"),
            ptds="cuStreamGetPriority_ptsz"),
     _entry("cuStreamGetFlags", (5050, "cuStreamGetFlags"), ptds="cuStreamGetFlags_ptsz"),
+    _entry("cuLaunchHostFunc", (10000, "cuLaunchHostFunc"), ptds="cuLaunchHostFunc_ptsz"),
+    _entry("cuStreamAddCallback", (5000, "cuStreamAddCallback"),
+           ptds="cuStreamAddCallback_ptsz"),
     # events
     _entry("cuEventCreate", (2000, "cuEventCreate")),
     _entry("cuEventDestroy", (4000, "cuEventDestroy_v2")),
@@ -152,6 +157,8 @@ ENTRY_POINTS = (
     _entry("cuModuleUnload", (2000, "cuModuleUnload")),
     _entry("cuLaunchKernel", (4000, "cuLaunchKernel"), ptds="cuLaunchKernel_ptsz"),
     _entry("cuLaunchKernelEx", (11060, "cuLaunchKernelEx"), ptds="cuLaunchKernelEx_ptsz"),
+    _entry("cuLaunchCooperativeKernel", (9000, "cuLaunchCooperativeKernel"),
+           ptds="cuLaunchCooperativeKernel_ptsz"),
     # libraries, kernels, the linker
     _entry("cuLibraryLoadData", (12000, "cuLibraryLoadData")),
     _entry("cuLibraryLoadFromFile", (12000, "cuLibraryLoadFromFile")),

@@ -48,6 +48,21 @@ static const char link_kernel[] =
     "call.uni (v), seven, (a);\nld.param.f32 %f2, [v];\n}\n"
     "st.global.f32 [%rd4], %f2;\nret;\n}\n";
 
+static int host_calls;
+static CUresult callback_status = (CUresult)-1;
+
+static void count_host_call(void *user_data)
+{
+    host_calls += *(int *)user_data;
+}
+
+static void stream_callback(CUstream stream, CUresult status, void *user_data)
+{
+    (void)stream;
+    callback_status = status;
+    host_calls += *(int *)user_data;
+}
+
 static void pack_fill(unsigned char *buffer, CUdeviceptr out, unsigned long long n, float value)
 {
     memcpy(buffer, &out, 8);
@@ -183,6 +198,15 @@ int main(void)
            "cuStreamWaitEvent with unknown flags");
     expect(cuStreamSynchronize(stream), CUDA_SUCCESS, "cuStreamSynchronize");
     expect(cuStreamQuery(stream), CUDA_SUCCESS, "cuStreamQuery of a finished stream");
+    int one = 1, ten = 10;
+    expect(cuLaunchHostFunc(stream, count_host_call, &one), CUDA_SUCCESS, "cuLaunchHostFunc");
+    expect(cuStreamAddCallback(stream, stream_callback, &ten, 0), CUDA_SUCCESS,
+           "cuStreamAddCallback");
+    check(host_calls == 11 && callback_status == CUDA_SUCCESS, "both host functions ran");
+    expect(cuStreamAddCallback(stream, stream_callback, &ten, 1), CUDA_ERROR_INVALID_VALUE,
+           "cuStreamAddCallback with flags");
+    expect(cuProfilerStart(), CUDA_SUCCESS, "cuProfilerStart");
+    expect(cuProfilerStop(), CUDA_SUCCESS, "cuProfilerStop");
     expect(cuEventQuery(end), CUDA_SUCCESS, "cuEventQuery of a passed event");
     expect(cuEventSynchronize(end), CUDA_SUCCESS, "cuEventSynchronize");
     float elapsed_ms = -1;
@@ -221,6 +245,8 @@ int main(void)
     attributes[1].value.clusterDim.x = 2;
     expect(cuLaunchKernelEx(&config, fill, kernel_params, NULL), CUDA_ERROR_NOT_SUPPORTED,
            "clusters of two blocks are refused");
+    expect(cuLaunchCooperativeKernel(fill, 1, 1, 1, 1, 1, 1, 0, stream, kernel_params),
+           CUDA_ERROR_NOT_SUPPORTED, "cooperative launches are refused");
     int blocks = -1, min_grid = -1, block_size = -1;
     expect(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fill, 512, 0), CUDA_SUCCESS,
            "cuOccupancyMaxActiveBlocksPerMultiprocessor");

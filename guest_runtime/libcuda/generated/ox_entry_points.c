@@ -19,6 +19,8 @@ extern char cuDeviceTotalMem_v2[];
 extern char cuDeviceGetAttribute[];
 extern char cuDeviceCanAccessPeer[];
 extern char cuDeviceComputeCapability[];
+extern char cuProfilerStart[];
+extern char cuProfilerStop[];
 extern char cuDevicePrimaryCtxRetain[];
 extern char cuDevicePrimaryCtxRelease[];
 extern char cuDevicePrimaryCtxRelease_v2[];
@@ -93,6 +95,10 @@ extern char cuStreamGetPriority[];
 extern char cuStreamGetPriority_ptsz[];
 extern char cuStreamGetFlags[];
 extern char cuStreamGetFlags_ptsz[];
+extern char cuLaunchHostFunc[];
+extern char cuLaunchHostFunc_ptsz[];
+extern char cuStreamAddCallback[];
+extern char cuStreamAddCallback_ptsz[];
 extern char cuEventCreate[];
 extern char cuEventDestroy_v2[];
 extern char cuEventRecord[];
@@ -110,6 +116,8 @@ extern char cuLaunchKernel[];
 extern char cuLaunchKernel_ptsz[];
 extern char cuLaunchKernelEx[];
 extern char cuLaunchKernelEx_ptsz[];
+extern char cuLaunchCooperativeKernel[];
+extern char cuLaunchCooperativeKernel_ptsz[];
 extern char cuLibraryLoadData[];
 extern char cuLibraryLoadFromFile[];
 extern char cuLibraryUnload[];
@@ -195,6 +203,8 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuKernelGetParamInfo", 1, 1, {{12040, cuKernelGetParamInfo}}, {0, NULL}},
     {"cuKernelSetAttribute", 1, 1, {{12000, cuKernelSetAttribute}}, {0, NULL}},
     {"cuKernelSetCacheConfig", 1, 1, {{12000, cuKernelSetCacheConfig}}, {0, NULL}},
+    {"cuLaunchCooperativeKernel", 1, 1, {{9000, cuLaunchCooperativeKernel}}, {7000, cuLaunchCooperativeKernel_ptsz}},
+    {"cuLaunchHostFunc", 1, 1, {{10000, cuLaunchHostFunc}}, {7000, cuLaunchHostFunc_ptsz}},
     {"cuLaunchKernel", 1, 1, {{4000, cuLaunchKernel}}, {7000, cuLaunchKernel_ptsz}},
     {"cuLaunchKernelEx", 1, 1, {{11060, cuLaunchKernelEx}}, {7000, cuLaunchKernelEx_ptsz}},
     {"cuLibraryGetGlobal", 0, 1, {{12000, cuLibraryGetGlobal}}, {0, NULL}},
@@ -247,6 +257,9 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuOccupancyMaxPotentialBlockSizeWithFlags", 1, 1, {{7000, cuOccupancyMaxPotentialBlockSizeWithFlags}}, {0, NULL}},
     {"cuPointerGetAttribute", 1, 1, {{4000, cuPointerGetAttribute}}, {0, NULL}},
     {"cuPointerGetAttributes", 1, 1, {{7000, cuPointerGetAttributes}}, {0, NULL}},
+    {"cuProfilerStart", 1, 1, {{4000, cuProfilerStart}}, {0, NULL}},
+    {"cuProfilerStop", 1, 1, {{4000, cuProfilerStop}}, {0, NULL}},
+    {"cuStreamAddCallback", 1, 1, {{5000, cuStreamAddCallback}}, {7000, cuStreamAddCallback_ptsz}},
     {"cuStreamCreate", 1, 1, {{2000, cuStreamCreate}}, {0, NULL}},
     {"cuStreamCreateWithPriority", 1, 1, {{5050, cuStreamCreateWithPriority}}, {0, NULL}},
     {"cuStreamDestroy", 1, 1, {{4000, cuStreamDestroy_v2}}, {0, NULL}},

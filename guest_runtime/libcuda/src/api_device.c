@@ -267,3 +267,15 @@ CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDe
     *canAccessPeer = 0;  /* each vGPU is its own session: no shared address space */
     return CUDA_SUCCESS;
 }
+
+/* A profiler runs where the GPU is, on the GPU server's host: these only
+ * mark a range, and nothing here records it. */
+CUresult cuProfilerStart(void)
+{
+    return ox_require_init("cuProfilerStart");
+}
+
+CUresult cuProfilerStop(void)
+{
+    return ox_require_init("cuProfilerStop");
+}

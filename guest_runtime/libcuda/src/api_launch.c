@@ -294,6 +294,19 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDi
     return launch(f, &shape, kernelParams, extra, "cuLaunchKernel");
 }
 
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                   unsigned int gridDimZ, unsigned int blockDimX,
+                                   unsigned int blockDimY, unsigned int blockDimZ,
+                                   unsigned int sharedMemBytes, CUstream hStream,
+                                   void **kernelParams)
+{
+    (void)f, (void)gridDimX, (void)gridDimY, (void)gridDimZ, (void)blockDimX;
+    (void)blockDimY, (void)blockDimZ, (void)sharedMemBytes, (void)hStream, (void)kernelParams;
+    return ox_fail(CUDA_ERROR_NOT_SUPPORTED, "cuLaunchCooperativeKernel",
+                   "cooperative launches (grid-wide synchronization) cannot run on a pooled "
+                   "vGPU: launch with cuLaunchKernel and synchronize between kernels");
+}
+
 /* Launch attributes that a pooled GPU honours by running the kernel in
  * order on its stream, or that only tune a real GPU's caches and
  * scheduling: accepted and not sent. */

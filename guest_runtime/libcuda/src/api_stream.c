@@ -161,6 +161,45 @@ CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
     return CUDA_SUCCESS;
 }
 
+static CUresult host_function(CUstream stream, CUhostFn fn, CUstreamCallback callback,
+                              void *user_data, const char *call)
+{
+    if (fn == NULL && callback == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "the function is NULL");
+    int device;
+    struct ox_session *session;
+    uint64_t server_stream;
+    CUresult status = ox_stream_target(stream, call, &device, &session, &server_stream);
+    if (status != CUDA_SUCCESS)
+        return status;
+    /* The GPU server cannot call into this process: wait for the stream's
+     * work here, then run the function before anything later is sent. */
+    struct ox_stream_synchronize_request request = {server_stream};
+    status = ox_rpc_stream_synchronize(session, call, &request);
+    if (fn != NULL) {
+        if (status != CUDA_SUCCESS)
+            return status;  /* CUDA skips host functions of a failed stream */
+        fn(user_data);
+    } else {
+        callback(stream, status, user_data);
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
+{
+    return host_function(hStream, fn, NULL, userData, "cuLaunchHostFunc");
+}
+
+CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData,
+                             unsigned int flags)
+{
+    static const char call[] = "cuStreamAddCallback";
+    if (flags != 0)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "flags must be 0, not 0x%x", flags);
+    return host_function(hStream, NULL, callback, userData, call);
+}
+
 /* -- events ---------------------------------------------------------------------------- */
 
 CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)

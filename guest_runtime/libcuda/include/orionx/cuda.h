@@ -339,6 +339,9 @@ CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev);
 /* 0: vGPUs are separate sessions, no peer access; CUDA_ERROR_INVALID_DEVICE
  * when both are the same device, as CUDA answers. */
 CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDev);
+/* Profiler ranges: accepted, nothing to start (profile on the GPU server). */
+CUresult cuProfilerStart(void);
+CUresult cuProfilerStop(void);
 
 /* -- primary contexts ----------------------------------------------------- */
 
@@ -477,6 +480,15 @@ CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
 CUresult cuStreamGetPriority(CUstream hStream, int *priority);
 /* The flags the stream was created with (0 for the default stream). */
 CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags);
+/* Host functions on a stream: the call waits for the stream's work, then
+ * runs FN in the calling thread before it returns, so the stream's later
+ * work (sent after it) follows it as CUDA orders it. */
+typedef void (*CUhostFn)(void *userData);
+typedef void (*CUstreamCallback)(CUstream hStream, CUresult status, void *userData);
+CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData);
+/* As cuLaunchHostFunc; CALLBACK is told the stream's status. FLAGS must be 0. */
+CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData,
+                             unsigned int flags);
 /* An event of the current context's session; FLAGS are passed to the server. */
 CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags);
 /* Destroy an event. */
@@ -558,6 +570,14 @@ CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const char *pa
  * the link itself come back from that load). */
 CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *sizeOut);
 CUresult cuLinkDestroy(CUlinkState state);
+
+/* Cooperative launches (grid-wide synchronization) cannot be remoted:
+ * CUDA_ERROR_NOT_SUPPORTED, with a line on stderr. */
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                   unsigned int gridDimZ, unsigned int blockDimX,
+                                   unsigned int blockDimY, unsigned int blockDimZ,
+                                   unsigned int sharedMemBytes, CUstream hStream,
+                                   void **kernelParams);
 
 /* -- functions and occupancy ----------------------------------------------- */
 
