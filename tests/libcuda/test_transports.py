@@ -321,6 +321,52 @@ def test_driver_sequence_over_the_serial_link(server, region, socket_dir, libcud
         port.close()
 
 
+FORKS = r"""
+#define _POSIX_C_SOURCE 200809L
+#include <orionx/cuda.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(void)
+{
+    CUcontext context;
+    CUdeviceptr dptr;
+    unsigned value = 0x12345678, back = 0;
+    if (cuInit(0) || cuCtxCreate(&context, 0, 0) || cuMemAlloc(&dptr, 4))
+        return 1;
+    pid_t child = fork();
+    if (child == 0)
+        exit(0);  /* runs the library's exit work in the child */
+    waitpid(child, NULL, 0);
+    CUresult status = cuMemcpyHtoD(dptr, &value, 4);
+    if (status == CUDA_SUCCESS)
+        status = cuMemcpyDtoH(&back, dptr, 4);
+    printf("%d %d\n", (int)status, back == value);
+    return 0;
+}
+"""
+
+
+def test_a_forked_child_leaves_the_session_alone(server, socket_dir, libcuda_asan_dir,
+                                                 tmp_path):
+    """A child forked after the session opened shares its link: its exit
+    must not end the parent's session."""
+    source = tmp_path / "forks.c"
+    source.write_text(FORKS)
+    binary = compile_program(source, tmp_path, libcuda_asan_dir, sanitize=True)
+    port = SerialPort(Directory(FakeVm(None)), server, socket_dir)
+    try:
+        env = _vm_env(server, libcuda_asan_dir)
+        env["ORIONX_ENDPOINT"] = "serial:" + port.guest_path
+        result = subprocess.run([str(binary)], env=env, capture_output=True, text=True,
+                                timeout=30)
+        assert result.stdout.split() == ["0", "1"], result.stderr
+    finally:
+        port.close()
+
+
 def test_unknown_vm_is_told_what_to_do(server, socket_dir, libcuda_asan_dir, copy_program):
     port = SerialPort(Directory(FakeVm(None), known=False), server, socket_dir)
     try:

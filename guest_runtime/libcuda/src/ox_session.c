@@ -33,6 +33,7 @@ struct ox_session {
     CUresult ended;  /* CUDA_SUCCESS while the session lives */
     char ended_message[1024];
     uint32_t transports;  /* what HELLO offered */
+    pid_t pid;            /* the process that opened it (a forked child must not write) */
     pthread_mutex_t cache_lock;
     struct cache_entry cache[CACHE_ENTRIES];
     int cache_count;
@@ -438,6 +439,7 @@ CUresult ox_session_open(const struct ox_config *config, int device, const char 
     pthread_mutex_init(&s->cache_lock, NULL);
     s->stream = stream;
     s->next_request_id = 1;
+    s->pid = getpid();
     CUresult status = start(s, config, route, call);
     if (status != CUDA_SUCCESS) {
         ox_session_close(s);
@@ -449,9 +451,10 @@ CUresult ox_session_open(const struct ox_config *config, int device, const char 
 
 void ox_session_finish(struct ox_session *s)
 {
-    /* A thread inside an exchange keeps the wire: writing now would cut
-     * its frame in two. */
-    if (pthread_mutex_trylock(&s->io_lock) != 0)
+    /* A forked child that exits shares the parent's connection: a frame or
+     * an END from it would land in the parent's session. A thread inside an
+     * exchange keeps the wire: writing now would cut its frame in two. */
+    if (s->pid != getpid() || pthread_mutex_trylock(&s->io_lock) != 0)
         return;
     if (s->ended == CUDA_SUCCESS && s->pending_bytes) {
         struct iovec part = {s->pending, s->pending_bytes};
