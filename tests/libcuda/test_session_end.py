@@ -178,7 +178,7 @@ def _held_by_its_thread(session):
     return True
 
 
-@pytest.mark.parametrize("transport", ["unix", "shm"])
+@pytest.mark.parametrize("transport", ["unix", "shm", "tcp"])
 def test_client_stalled_mid_write_is_told_why(socket_dir, libcuda_dir, tmp_path, transport):
     """A client stopped in the middle of a big copy is preempted: the server
     shuts its connection and says why before it goes; the client's failed
