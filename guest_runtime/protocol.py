@@ -193,6 +193,9 @@ _TABLE = (
     # CUfunction_attribute values; a set one (cuFuncSetAttribute) is read back.
     _op(0x0055, "FUNC_GET_ATTRIBUTE", "function:Q attribute:i", "value:i"),
     _op(0x0056, "FUNC_SET_ATTRIBUTE", "function:Q attribute:i value:i", ""),
+    # A module's .global or .const variable: its device pointer and size.
+    _op(0x0057, "MODULE_GET_GLOBAL", "module:Q", "dptr:Q nbytes:Q", buffer=BUF_REQUEST,
+        max_buffer_bytes=NAME_MAX_BYTES, buffer_holds="name"),
     _op(0x0060, "CTX_SYNCHRONIZE", "", ""),
     # Sent by the server, unasked, just before it closes a session: the
     # reply status and message say why (bad token, malformed frame, ...).

@@ -155,6 +155,7 @@ ENTRY_POINTS = (
     _entry("cuModuleLoadDataEx", (2010, "cuModuleLoadDataEx")),
     _entry("cuModuleGetFunction", (2000, "cuModuleGetFunction")),
     _entry("cuModuleUnload", (2000, "cuModuleUnload")),
+    _entry("cuModuleGetGlobal", (3020, "cuModuleGetGlobal_v2")),
     _entry("cuLaunchKernel", (4000, "cuLaunchKernel"), ptds="cuLaunchKernel_ptsz"),
     _entry("cuLaunchKernelEx", (11060, "cuLaunchKernelEx"), ptds="cuLaunchKernelEx_ptsz"),
     _entry("cuLaunchCooperativeKernel", (9000, "cuLaunchCooperativeKernel"),
@@ -165,6 +166,7 @@ ENTRY_POINTS = (
     _entry("cuLibraryUnload", (12000, "cuLibraryUnload")),
     _entry("cuLibraryGetKernel", (12000, "cuLibraryGetKernel")),
     _entry("cuLibraryGetModule", (12000, "cuLibraryGetModule")),
+    _entry("cuLibraryGetGlobal", (12000, "cuLibraryGetGlobal")),
     _entry("cuKernelGetFunction", (12000, "cuKernelGetFunction")),
     _entry("cuLinkCreate", (6050, "cuLinkCreate_v2")),
     _entry("cuLinkAddData", (6050, "cuLinkAddData_v2")),
@@ -189,8 +191,6 @@ ENTRY_POINTS = (
            (7000, "cuOccupancyMaxPotentialBlockSizeWithFlags")),
     # Exported for programs that resolve them up front (CuPy dlsyms these);
     # later phases of the C library serve them.
-    _entry("cuModuleGetGlobal", (3020, "cuModuleGetGlobal_v2"), served=False),
-    _entry("cuLibraryGetGlobal", (12000, "cuLibraryGetGlobal"), served=False),
     _entry("cuMemcpyPeer", (4000, "cuMemcpyPeer"), ptds="cuMemcpyPeer_ptds", served=False),
     _entry("cuMemcpyPeerAsync", (4000, "cuMemcpyPeerAsync"), ptds="cuMemcpyPeerAsync_ptsz",
            served=False),

@@ -112,6 +112,20 @@ class BackendContext(abc.ABC):
     @abc.abstractmethod
     def get_function(self, module, name): ...
 
+    def module_variables_bytes(self, module):
+        """Bytes of session memory the module's variables need (0: the backend
+        keeps them itself, or there are none)."""
+        return 0
+
+    def place_module_variables(self, module, allocation):  # noqa: B027 - only with bytes above
+        """Put the module's variables in the session's ``allocation``."""
+
+    def module_global(self, module, name):
+        """(device pointer, bytes) of the module's variable ``name``."""
+        raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,
+                        "this GPU server's backend cannot reach module variables yet: pass "
+                        "a buffer of your own to the kernel instead")
+
     def param_layout(self, function):
         """(packed bytes, [(offset, size)] per parameter) of ``function``."""
         raise CudaError(CUresult.CUDA_ERROR_NOT_SUPPORTED,

@@ -181,6 +181,8 @@ class Session:
         self.events = HandleTable("event")
         self.modules = HandleTable("module")
         self.functions = HandleTable("function")
+        # module handle -> the Allocation holding its variables (sim backend)
+        self.module_variables = {}
         self._handlers = {opcode: getattr(self, op.handler_name)
                           for opcode, op in protocol.OPS.items() if op.is_call}
 
@@ -575,14 +577,22 @@ class Session:
         if nbytes == 0:
             raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
                             "cuMemAlloc of 0 bytes: ask for at least one byte")
+        return (self._allocate(nbytes).dptr,)
+
+    def _allocate(self, nbytes):
+        """A new Allocation of the session, within its vGPU's quota."""
         self.memory_map.reserve(nbytes)
         try:
-            return (self.server.memory.allocate(self, nbytes).dptr,)
+            return self.server.memory.allocate(self, nbytes)
         except BaseException:
             self.memory_map.cancel_reservation(nbytes)
             raise
 
     def op_mem_free(self, dptr):
+        if any(a.dptr == dptr for a in self.module_variables.values()):
+            raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
+                            "cuMemFree of 0x%x, the variables of a loaded module: they go "
+                            "with cuModuleUnload" % dptr)
         self.server.memory.release(self, self.memory_map.remove(dptr))
 
     def op_memcpy_htod(self, dst_dptr, incoming):
@@ -681,10 +691,34 @@ class Session:
     def op_module_load_data(self, incoming):
         with self.server.module_images.held(incoming.nbytes, self.label,
                                             lambda: self.ended_by_server is not None):
-            return (self.modules.add(self.context.load_module(incoming.read())),)
+            module = self.context.load_module(incoming.read())
+        # The module's variables are session memory, counted in the quota
+        # as a real GPU's are, so host copies and kernels reach them.
+        nbytes = self.context.module_variables_bytes(module)
+        allocation = None
+        try:
+            if nbytes:
+                allocation = self._allocate(nbytes)
+                self.context.place_module_variables(module, allocation)
+        except BaseException:
+            if allocation is not None:
+                self.server.memory.release(self, self.memory_map.remove(allocation.dptr))
+            self.context.unload_module(module)
+            raise
+        handle = self.modules.add(module)
+        if allocation is not None:
+            self.module_variables[handle] = allocation
+        return (handle,)
 
     def op_module_unload(self, module):
         self.context.unload_module(self.modules.pop(module))
+        allocation = self.module_variables.pop(module, None)
+        if allocation is not None:
+            self.server.memory.release(self, self.memory_map.remove(allocation.dptr))
+
+    def op_module_get_global(self, module, incoming):
+        name = incoming.read().rstrip(b"\x00").decode("utf-8", "replace")
+        return self.context.module_global(self.modules.get(module), name)
 
     def op_module_get_function(self, module, incoming):
         name = incoming.read().rstrip(b"\x00").decode("utf-8", "replace")

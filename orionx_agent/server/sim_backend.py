@@ -491,6 +491,32 @@ class SimContext(BackendContext):
     def unload_module(self, module):
         pass
 
+    def module_variables_bytes(self, module):
+        """Bytes of device memory the module's .global and .const variables need."""
+        return module.program.variables_layout[0] if isinstance(module, PtxModule) else 0
+
+    def place_module_variables(self, module, allocation):
+        """Put the module's variables in ``allocation`` (of module_variables_bytes),
+        initialised: from now on kernels and host copies reach them there."""
+        self._drain()
+        image = module.program.variables_image()
+        self._bytes(allocation.dptr, allocation.nbytes)[:len(image)] = np.frombuffer(
+            bytes(image), dtype=np.uint8)
+        module.program.place_variables(allocation.dptr)
+
+    def module_global(self, module, name):
+        """(device pointer, bytes) of the module's .global or .const ``name``."""
+        if not isinstance(module, PtxModule):
+            raise CudaError(CUresult.CUDA_ERROR_NOT_FOUND,
+                            "cuModuleGetGlobal: the built-in module has no variables")
+        found = module.program.variable(name)
+        if found is None:
+            names = sorted(set(module.program.module.globals) | set(module.program.module.const))
+            raise CudaError(CUresult.CUDA_ERROR_NOT_FOUND,
+                            "cuModuleGetGlobal: no .global or .const variable %r in the PTX "
+                            "module; it has %s" % (name, ", ".join(names) or "none"))
+        return found
+
     def get_function(self, module, name):
         if isinstance(module, PtxModule):
             if name not in module.program.kernels:
@@ -644,10 +670,23 @@ class SimContext(BackendContext):
             shared_mem_bytes, np.frombuffer(padded, dtype=np.uint8), len(params),
             GlobalMemory(self.gpu.arena, allocations, self.label),
             self.gpu.ptx_instruction_budget, sm_count=SIM_SM_COUNT, abandoned=self._abandoned)
+        program = function.module.program
+        const_bytes = len(program.module.const_image)
+        if program.const_dptr is not None and const_bytes:
+            # The host may have written the module's .const variables (cuModuleGetGlobal
+            # and a copy): the kernel reads them as they are when it starts.
+            const_offset = self._offset(program.const_dptr, const_bytes)
+            arena = self.gpu.arena
+
+            def run():
+                program.const[:const_bytes] = arena[const_offset:const_offset + const_bytes]
+                executor.run(launch)
+        else:
+            def run():
+                executor.run(launch)
         with self._idle:
             self._queued += 1
-        self.gpu.engine.submit(lambda: executor.run(launch),
-                               functools.partial(self._kernel_done, charge))
+        self.gpu.engine.submit(run, functools.partial(self._kernel_done, charge))
 
     def synchronize(self):
         self._drain()

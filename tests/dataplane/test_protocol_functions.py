@@ -95,3 +95,82 @@ def test_queries_waits_and_16_bit_memsets(connect):
     with pytest.raises(CudaError) as caught:
         connection.stream_query(12345)
     assert caught.value.code == CUresult.CUDA_ERROR_INVALID_HANDLE
+
+
+VARIABLES_PTX = """
+.version 8.0
+.target sm_80
+.address_size 64
+.visible .global .align 4 .u32 counter = 5;
+.visible .const .align 4 .f32 scale = 0f40000000;
+.visible .entry bump(.param .u64 out)
+{
+    .reg .u32 %r<3>;
+    .reg .f32 %f<2>;
+    .reg .u64 %rd<2>;
+    ld.global.u32 %r1, [counter];
+    add.u32 %r2, %r1, 1;
+    st.global.u32 [counter], %r2;
+    ld.const.f32 %f1, [scale];
+    ld.param.u64 %rd1, [out];
+    st.global.f32 [%rd1], %f1;
+    ret;
+}
+"""
+
+
+def _u32(connection, dptr):
+    (data,) = connection.memcpy_dtoh(dptr, 4, 0)
+    return struct.unpack("<I", data)[0]
+
+
+def test_module_variables_are_session_memory(connect):
+    connection = connect()
+    free_before, _ = connection.mem_get_info()
+    (module,) = connection.module_load_data(buffer=VARIABLES_PTX.encode() + b"\0")
+    free_after, _ = connection.mem_get_info()
+    assert free_after < free_before  # the module's variables count in the quota
+    (bump,) = connection.module_get_function(module, buffer=b"bump")
+    counter, counter_bytes = connection.module_get_global(module, buffer=b"counter")
+    scale, scale_bytes = connection.module_get_global(module, buffer=b"scale")
+    assert (counter_bytes, scale_bytes) == (4, 4)
+    assert _u32(connection, counter) == 5
+    (out,) = connection.mem_alloc(4)
+    params = struct.pack("<Q", out)
+    for _ in range(2):
+        connection.launch_kernel(bump, 1, 1, 1, 1, 1, 1, 0, 0, buffer=params)
+    assert _u32(connection, counter) == 7
+    assert struct.unpack("<f", connection.memcpy_dtoh(out, 4, 0)[0])[0] == 2.0
+    # Host writes reach the kernel: a __device__ counter and a __constant__.
+    connection.memcpy_htod(counter, buffer=struct.pack("<I", 100))
+    connection.memcpy_htod(scale, buffer=struct.pack("<f", 3.5))
+    connection.launch_kernel(bump, 1, 1, 1, 1, 1, 1, 0, 0, buffer=params)
+    assert _u32(connection, counter) == 101
+    assert struct.unpack("<f", connection.memcpy_dtoh(out, 4, 0)[0])[0] == 3.5
+    # A second load has variables of its own.
+    (other,) = connection.module_load_data(buffer=VARIABLES_PTX.encode() + b"\0")
+    other_counter, _ = connection.module_get_global(other, buffer=b"counter")
+    assert other_counter != counter and _u32(connection, other_counter) == 5
+    with pytest.raises(CudaError) as caught:
+        connection.module_get_global(module, buffer=b"nothing")
+    assert caught.value.code == CUresult.CUDA_ERROR_NOT_FOUND
+    connection.mem_free(counter)  # asynchronous: the next synchronous op says it failed
+    with pytest.raises(CudaError) as caught:
+        connection.ctx_synchronize()
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_VALUE
+    assert _u32(connection, counter) == 101
+    connection.module_unload(module)
+    with pytest.raises(CudaError) as caught:
+        connection.memcpy_dtoh(counter, 4, 0)
+    assert caught.value.code == CUresult.CUDA_ERROR_INVALID_VALUE
+    connection.module_unload(other)
+    connection.mem_free(out)
+    assert connection.mem_get_info()[0] == free_before
+
+
+def test_the_builtin_module_has_no_variables(connect):
+    connection = connect()
+    (module,) = connection.module_load_data(buffer=protocol.BUILTIN_MODULE_IMAGE)
+    with pytest.raises(CudaError) as caught:
+        connection.module_get_global(module, buffer=b"x")
+    assert caught.value.code == CUresult.CUDA_ERROR_NOT_FOUND

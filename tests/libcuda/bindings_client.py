@@ -122,8 +122,9 @@ def main():
     assert ok(driver.cuOccupancyMaxPotentialBlockSize(axpy, None, 0, 0)) == (32, 1024)
     assert ok(driver.cuOccupancyMaxPotentialBlockSize(axpy, None, 0, 96)) == (256, 96)
 
+    fails(driver.cuModuleGetGlobal(module, b"anything"), R.CUDA_ERROR_NOT_FOUND)
     # A name exported but not served yet answers NOT_SUPPORTED, never crashes.
-    fails(driver.cuModuleGetGlobal(module, b"anything"), R.CUDA_ERROR_NOT_SUPPORTED)
+    fails(driver.cuIpcGetMemHandle(x), R.CUDA_ERROR_NOT_SUPPORTED)
     # Names the library does not know are not found.
     result = driver.cuGetProcAddress(b"cuNoSuchEntryPoint", 12000, 0)
     assert result[0] == R.CUDA_ERROR_NOT_FOUND, result

@@ -48,6 +48,13 @@ static const char link_kernel[] =
     "call.uni (v), seven, (a);\nld.param.f32 %f2, [v];\n}\n"
     "st.global.f32 [%rd4], %f2;\nret;\n}\n";
 
+/* A module with a __device__ variable, for cuModuleGetGlobal. */
+static const char variable_module[] =
+    ".version 8.0\n.target sm_80\n.address_size 64\n"
+    ".visible .global .align 4 .u32 counter = 5;\n"
+    ".visible .entry bump()\n{\n.reg .u32 %r<3>;\nld.global.u32 %r1, [counter];\n"
+    "add.u32 %r2, %r1, 1;\nst.global.u32 [counter], %r2;\nret;\n}\n";
+
 static int host_calls;
 static CUresult callback_status = (CUresult)-1;
 
@@ -290,6 +297,31 @@ int main(void)
     expect(cuMemcpyDtoH(back, a, bytes), CUDA_SUCCESS, "cuMemcpyDtoH after add7");
     check(back[0] == 16.0f && back[31] == 16.0f && back[32] == 9.0f, "add7 added 7 to 32");
     expect(cuLibraryUnload(library), CUDA_SUCCESS, "cuLibraryUnload");
+
+    /* Module variables: asked twice, copied, bumped by a kernel, gone with the module. */
+    CUmodule with_variable;
+    CUfunction bump;
+    CUdeviceptr counter = 0, again = 0, range_base = 0;
+    size_t counter_bytes = 0, range_bytes = 0;
+    unsigned int counter_value = 0;
+    expect(cuModuleLoadData(&with_variable, variable_module), CUDA_SUCCESS,
+           "cuModuleLoadData of a module with a variable");
+    expect(cuModuleGetFunction(&bump, with_variable, "bump"), CUDA_SUCCESS, "get bump");
+    expect(cuModuleGetGlobal(&counter, &counter_bytes, with_variable, "counter"), CUDA_SUCCESS,
+           "cuModuleGetGlobal");
+    expect(cuModuleGetGlobal(&again, NULL, with_variable, "counter"), CUDA_SUCCESS,
+           "cuModuleGetGlobal again");
+    check(counter != 0 && counter == again && counter_bytes == 4, "one 4-byte counter");
+    expect(cuLaunchKernel(bump, 1, 1, 1, 1, 1, 1, 0, stream, NULL, NULL), CUDA_SUCCESS,
+           "cuLaunchKernel of a kernel without parameters");
+    expect(cuMemcpy((CUdeviceptr)(uintptr_t)&counter_value, counter, 4), CUDA_SUCCESS,
+           "cuMemcpy from the variable");
+    check(counter_value == 6, "the kernel bumped the counter");
+    expect(cuMemGetAddressRange(&range_base, &range_bytes, counter), CUDA_SUCCESS,
+           "cuMemGetAddressRange of the variable");
+    expect(cuModuleUnload(with_variable), CUDA_SUCCESS, "cuModuleUnload with a variable");
+    expect(cuMemGetAddressRange(&range_base, &range_bytes, counter), CUDA_ERROR_NOT_FOUND,
+           "the variable went with its module");
 
     /* An asynchronous error comes back from the next synchronizing call. */
     pack_fill(params, a, 1u << 30, 1.0f);

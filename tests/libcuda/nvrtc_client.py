@@ -20,6 +20,20 @@ extern "C" __global__ void saxpy(float a, const float *x, float *y, unsigned lon
 }
 """
 
+# Module variables: a __constant__ the host sets and a __device__ counter.
+VARIABLES = b"""
+__constant__ float scale = 2.0f;
+__device__ unsigned int launches = 0;
+extern "C" __global__ void scaled(float *y, const float *x, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        y[i] = scale * x[i];
+    if (i == 0)
+        atomicAdd(&launches, 1u);
+}
+"""
+
 
 def fails(result, code):
     assert result[0] == code, (result, code)
@@ -131,6 +145,35 @@ def main():
     result = driver.cuModuleLoadData(ctypes.string_at(int(cubin), size))
     assert result[0] == driver.CUresult.CUDA_ERROR_INVALID_PTX, result
     ok(driver.cuLinkDestroy(link))
+
+    # cuModuleGetGlobal / cuLibraryGetGlobal: copies reach the variables and
+    # kernels started later see them.
+    variables = ok(driver.cuModuleLoadData(ptx_of(VARIABLES)))
+    scaled = ok(driver.cuModuleGetFunction(variables, b"scaled"))
+    scale, scale_bytes = ok(driver.cuModuleGetGlobal(variables, b"scale"))
+    assert scale_bytes == 4
+    three = np.array([3.0], dtype=np.float32)
+    ok(driver.cuMemcpyHtoD(scale, three.ctypes.data, 4))
+    ok(driver.cuMemcpyHtoD(dx, x.ctypes.data, x.nbytes))
+    for _ in range(2):
+        ok(driver.cuLaunchKernel(scaled, 4, 1, 1, 256, 1, 1, 0, 0,
+                                 ((dy, dx, n), (None, None, ctypes.c_int)), 0))
+    ok(driver.cuMemcpyDtoH(y.ctypes.data, dy, y.nbytes))
+    assert (y == 3 * x).all(), y[:4]
+    launches, _ = ok(driver.cuModuleGetGlobal(variables, b"launches"))
+    count = np.zeros(1, dtype=np.uint32)
+    ok(driver.cuMemcpy(count.ctypes.data, launches, 4))  # unified: the library knows it
+    assert count[0] == 2, count
+    fails(driver.cuModuleGetGlobal(variables, b"nothing"),
+          driver.CUresult.CUDA_ERROR_NOT_FOUND)
+    library = ok(driver.cuLibraryLoadData(ptx_of(VARIABLES), [], [], 0, [], [], 0))
+    own_scale, _ = ok(driver.cuLibraryGetGlobal(library, b"scale"))
+    assert int(own_scale) != int(scale)
+    back_scale = np.zeros(1, dtype=np.float32)
+    ok(driver.cuMemcpyDtoH(back_scale.ctypes.data, own_scale, 4))
+    assert back_scale[0] == 2.0, back_scale
+    ok(driver.cuLibraryUnload(library))
+    ok(driver.cuModuleUnload(variables))
     print("PASSED")
 
 

@@ -112,6 +112,7 @@ extern char cuModuleLoadData[];
 extern char cuModuleLoadDataEx[];
 extern char cuModuleGetFunction[];
 extern char cuModuleUnload[];
+extern char cuModuleGetGlobal_v2[];
 extern char cuLaunchKernel[];
 extern char cuLaunchKernel_ptsz[];
 extern char cuLaunchKernelEx[];
@@ -123,6 +124,7 @@ extern char cuLibraryLoadFromFile[];
 extern char cuLibraryUnload[];
 extern char cuLibraryGetKernel[];
 extern char cuLibraryGetModule[];
+extern char cuLibraryGetGlobal[];
 extern char cuKernelGetFunction[];
 extern char cuLinkCreate_v2[];
 extern char cuLinkAddData_v2[];
@@ -141,8 +143,6 @@ extern char cuOccupancyMaxActiveBlocksPerMultiprocessor[];
 extern char cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags[];
 extern char cuOccupancyMaxPotentialBlockSize[];
 extern char cuOccupancyMaxPotentialBlockSizeWithFlags[];
-extern char cuModuleGetGlobal_v2[];
-extern char cuLibraryGetGlobal[];
 extern char cuMemcpyPeer[];
 extern char cuMemcpyPeer_ptds[];
 extern char cuMemcpyPeerAsync[];
@@ -207,7 +207,7 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuLaunchHostFunc", 1, 1, {{10000, cuLaunchHostFunc}}, {7000, cuLaunchHostFunc_ptsz}},
     {"cuLaunchKernel", 1, 1, {{4000, cuLaunchKernel}}, {7000, cuLaunchKernel_ptsz}},
     {"cuLaunchKernelEx", 1, 1, {{11060, cuLaunchKernelEx}}, {7000, cuLaunchKernelEx_ptsz}},
-    {"cuLibraryGetGlobal", 0, 1, {{12000, cuLibraryGetGlobal}}, {0, NULL}},
+    {"cuLibraryGetGlobal", 1, 1, {{12000, cuLibraryGetGlobal}}, {0, NULL}},
     {"cuLibraryGetKernel", 1, 1, {{12000, cuLibraryGetKernel}}, {0, NULL}},
     {"cuLibraryGetModule", 1, 1, {{12000, cuLibraryGetModule}}, {0, NULL}},
     {"cuLibraryLoadData", 1, 1, {{12000, cuLibraryLoadData}}, {0, NULL}},
@@ -246,7 +246,7 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuMemsetD8", 1, 1, {{3020, cuMemsetD8_v2}}, {7000, cuMemsetD8_v2_ptds}},
     {"cuMemsetD8Async", 1, 1, {{3020, cuMemsetD8Async}}, {7000, cuMemsetD8Async_ptsz}},
     {"cuModuleGetFunction", 1, 1, {{2000, cuModuleGetFunction}}, {0, NULL}},
-    {"cuModuleGetGlobal", 0, 1, {{3020, cuModuleGetGlobal_v2}}, {0, NULL}},
+    {"cuModuleGetGlobal", 1, 1, {{3020, cuModuleGetGlobal_v2}}, {0, NULL}},
     {"cuModuleLoad", 1, 1, {{2000, cuModuleLoad}}, {0, NULL}},
     {"cuModuleLoadData", 1, 1, {{2000, cuModuleLoadData}}, {0, NULL}},
     {"cuModuleLoadDataEx", 1, 1, {{2010, cuModuleLoadDataEx}}, {0, NULL}},

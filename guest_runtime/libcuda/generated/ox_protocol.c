@@ -67,6 +67,7 @@ static const struct ox_op_info ops[] = {
     {OX_OP_FUNC_GET_PARAM_LAYOUT, "FUNC_GET_PARAM_LAYOUT", 8, 8, OX_BUF_REPLY, 1, 0, 1, 1, 2},
     {OX_OP_FUNC_GET_ATTRIBUTE, "FUNC_GET_ATTRIBUTE", 12, 4, OX_BUF_NONE, 1, 0, 0, 2, 1},
     {OX_OP_FUNC_SET_ATTRIBUTE, "FUNC_SET_ATTRIBUTE", 16, 0, OX_BUF_NONE, 1, 0, 0, 3, 0},
+    {OX_OP_MODULE_GET_GLOBAL, "MODULE_GET_GLOBAL", 8, 16, OX_BUF_REQUEST, 1, 4096, 0, 1, 2},
     {OX_OP_CTX_SYNCHRONIZE, "CTX_SYNCHRONIZE", 0, 0, OX_BUF_NONE, 1, 0, 0, 0, 0},
     {OX_OP_SESSION_ENDED, "SESSION_ENDED", 0, 0, OX_BUF_NONE, 1, 0, 0, 0, 0},
 };
@@ -693,6 +694,28 @@ void ox_decode_func_set_attribute_request(const uint8_t *in, struct ox_func_set_
     value->value = ox_get_i32(in + 12);
 }
 
+void ox_encode_module_get_global_request(uint8_t *out, const struct ox_module_get_global_request *value)
+{
+    ox_put_u64(out + 0, value->module);
+}
+
+void ox_decode_module_get_global_request(const uint8_t *in, struct ox_module_get_global_request *value)
+{
+    value->module = ox_get_u64(in + 0);
+}
+
+void ox_encode_module_get_global_reply(uint8_t *out, const struct ox_module_get_global_reply *value)
+{
+    ox_put_u64(out + 0, value->dptr);
+    ox_put_u64(out + 8, value->nbytes);
+}
+
+void ox_decode_module_get_global_reply(const uint8_t *in, struct ox_module_get_global_reply *value)
+{
+    value->dptr = ox_get_u64(in + 0);
+    value->nbytes = ox_get_u64(in + 8);
+}
+
 int ox_golden_encode_request(uint16_t opcode, const uint64_t *values, uint8_t *out)
 {
     switch (opcode) {
@@ -974,6 +997,12 @@ int ox_golden_encode_request(uint16_t opcode, const uint64_t *values, uint8_t *o
         ox_encode_func_set_attribute_request(out, &value);
         return 0;
     }
+    case OX_OP_MODULE_GET_GLOBAL: {
+        struct ox_module_get_global_request value;
+        value.module = (uint64_t)values[0];
+        ox_encode_module_get_global_request(out, &value);
+        return 0;
+    }
     case OX_OP_CTX_SYNCHRONIZE: {
         (void)values;
         (void)out;
@@ -1211,6 +1240,13 @@ int ox_golden_decode_reply(uint16_t opcode, const uint8_t *in, uint64_t *values)
     case OX_OP_FUNC_SET_ATTRIBUTE: {
         (void)in;
         (void)values;
+        return 0;
+    }
+    case OX_OP_MODULE_GET_GLOBAL: {
+        struct ox_module_get_global_reply value;
+        ox_decode_module_get_global_reply(in, &value);
+        values[0] = (uint64_t)value.dptr;
+        values[1] = (uint64_t)value.nbytes;
         return 0;
     }
     case OX_OP_CTX_SYNCHRONIZE: {

@@ -69,6 +69,7 @@ enum ox_opcode {
     OX_OP_FUNC_GET_PARAM_LAYOUT = 0x0054,
     OX_OP_FUNC_GET_ATTRIBUTE = 0x0055,
     OX_OP_FUNC_SET_ATTRIBUTE = 0x0056,
+    OX_OP_MODULE_GET_GLOBAL = 0x0057,
     OX_OP_CTX_SYNCHRONIZE = 0x0060,
     OX_OP_SESSION_ENDED = 0xFFFF,
 };
@@ -527,6 +528,20 @@ struct ox_func_set_attribute_request {
 void ox_encode_func_set_attribute_request(uint8_t *out, const struct ox_func_set_attribute_request *value);
 void ox_decode_func_set_attribute_request(const uint8_t *in, struct ox_func_set_attribute_request *value);
 #define OX_FUNC_SET_ATTRIBUTE_REPLY_BYTES 0
+
+#define OX_MODULE_GET_GLOBAL_REQUEST_BYTES 8
+struct ox_module_get_global_request {
+    uint64_t module;
+};
+void ox_encode_module_get_global_request(uint8_t *out, const struct ox_module_get_global_request *value);
+void ox_decode_module_get_global_request(const uint8_t *in, struct ox_module_get_global_request *value);
+#define OX_MODULE_GET_GLOBAL_REPLY_BYTES 16
+struct ox_module_get_global_reply {
+    uint64_t dptr;
+    uint64_t nbytes;
+};
+void ox_encode_module_get_global_reply(uint8_t *out, const struct ox_module_get_global_reply *value);
+void ox_decode_module_get_global_reply(const uint8_t *in, struct ox_module_get_global_reply *value);
 
 #define OX_CTX_SYNCHRONIZE_REQUEST_BYTES 0
 #define OX_CTX_SYNCHRONIZE_REPLY_BYTES 0

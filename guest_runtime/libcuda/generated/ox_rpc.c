@@ -453,6 +453,18 @@ CUresult ox_rpc_func_set_attribute(struct ox_session *session, const char *call,
     return status;
 }
 
+CUresult ox_rpc_module_get_global(struct ox_session *session, const char *call, const struct ox_module_get_global_request *request, const void *buffer, size_t buffer_bytes, struct ox_module_get_global_reply *reply)
+{
+    const struct ox_op_info *op = ox_op_info(OX_OP_MODULE_GET_GLOBAL);
+    uint8_t request_bytes[OX_MODULE_GET_GLOBAL_REQUEST_BYTES + 1];
+    ox_encode_module_get_global_request(request_bytes, request);
+    uint8_t reply_bytes[OX_MODULE_GET_GLOBAL_REPLY_BYTES + 1];
+    CUresult status = ox_session_exchange(session, call, op, request_bytes, buffer, buffer_bytes, reply_bytes, NULL, 0, NULL);
+    if (status == CUDA_SUCCESS)
+        ox_decode_module_get_global_reply(reply_bytes, reply);
+    return status;
+}
+
 CUresult ox_rpc_ctx_synchronize(struct ox_session *session, const char *call)
 {
     const struct ox_op_info *op = ox_op_info(OX_OP_CTX_SYNCHRONIZE);

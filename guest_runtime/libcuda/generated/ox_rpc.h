@@ -49,6 +49,7 @@ CUresult ox_rpc_launch_kernel(struct ox_session *session, const char *call, cons
 CUresult ox_rpc_func_get_param_layout(struct ox_session *session, const char *call, const struct ox_func_get_param_layout_request *request, struct ox_func_get_param_layout_reply *reply, void *buffer, size_t buffer_capacity, size_t *buffer_bytes);
 CUresult ox_rpc_func_get_attribute(struct ox_session *session, const char *call, const struct ox_func_get_attribute_request *request, struct ox_func_get_attribute_reply *reply);
 CUresult ox_rpc_func_set_attribute(struct ox_session *session, const char *call, const struct ox_func_set_attribute_request *request);
+CUresult ox_rpc_module_get_global(struct ox_session *session, const char *call, const struct ox_module_get_global_request *request, const void *buffer, size_t buffer_bytes, struct ox_module_get_global_reply *reply);
 CUresult ox_rpc_ctx_synchronize(struct ox_session *session, const char *call);
 
 #endif

@@ -27,12 +27,6 @@ int cuIpcOpenMemHandle_v2(void)
     return ox_unserved("cuIpcOpenMemHandle_v2");
 }
 
-OX_EXPORT int cuLibraryGetGlobal(void);
-int cuLibraryGetGlobal(void)
-{
-    return ox_unserved("cuLibraryGetGlobal");
-}
-
 OX_EXPORT int cuMemAllocManaged(void);
 int cuMemAllocManaged(void)
 {
@@ -49,10 +43,4 @@ OX_EXPORT int cuMemcpyPeerAsync(void);
 int cuMemcpyPeerAsync(void)
 {
     return ox_unserved("cuMemcpyPeerAsync");
-}
-
-OX_EXPORT int cuModuleGetGlobal_v2(void);
-int cuModuleGetGlobal_v2(void)
-{
-    return ox_unserved("cuModuleGetGlobal_v2");
 }

@@ -140,6 +140,63 @@ static CUresult get_function(void **out, const void *handle, const char *name, u
     return CUDA_SUCCESS;
 }
 
+/* The module variables this process asked for, by module: their ranges
+ * are in the device memory table (cuMemcpy and pointer queries know them)
+ * until their module is unloaded. */
+struct variable {
+    int device;
+    uint32_t module;
+    CUdeviceptr base;
+};
+
+static pthread_mutex_t variables_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct variable *variables;
+static size_t variables_count, variables_capacity;
+
+static CUresult remember_variable(int device, uint32_t module, CUdeviceptr base, size_t bytes,
+                                  const char *call)
+{
+    CUdeviceptr known_base;
+    size_t known_bytes;
+    int known_device;
+    if (ox_find_allocation(base, &known_base, &known_bytes, &known_device) == 0)
+        return CUDA_SUCCESS;  /* asked before */
+    pthread_mutex_lock(&variables_lock);
+    if (variables_count == variables_capacity) {
+        size_t capacity = variables_capacity ? 2 * variables_capacity : 16;
+        struct variable *grown = realloc(variables, capacity * sizeof *grown);
+        if (grown == NULL) {
+            pthread_mutex_unlock(&variables_lock);
+            return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, call, "no host memory to track a variable");
+        }
+        variables = grown;
+        variables_capacity = capacity;
+    }
+    variables[variables_count++] = (struct variable){device, module, base};
+    pthread_mutex_unlock(&variables_lock);
+    return ox_record_allocation(device, base, bytes, call);
+}
+
+static void forget_variables(int device, uint32_t module)
+{
+    pthread_mutex_lock(&variables_lock);
+    for (size_t i = 0; i < variables_count;) {
+        if (variables[i].device == device && variables[i].module == module) {
+            int recorded_device;
+            ox_forget_allocation(variables[i].base, &recorded_device);
+            variables[i] = variables[--variables_count];
+        } else {
+            i++;
+        }
+    }
+    if (variables_count == 0) {
+        free(variables);
+        variables = NULL;
+        variables_capacity = 0;
+    }
+    pthread_mutex_unlock(&variables_lock);
+}
+
 static CUresult unload(const void *handle, const char *call, const char *what)
 {
     int device;
@@ -150,7 +207,43 @@ static CUresult unload(const void *handle, const char *call, const char *what)
     if (status != CUDA_SUCCESS)
         return status;
     struct ox_module_unload_request request = {module};
-    return ox_rpc_module_unload(session, call, &request);
+    status = ox_rpc_module_unload(session, call, &request);
+    if (status == CUDA_SUCCESS)
+        forget_variables(device, module);
+    return status;
+}
+
+/* The variable NAME of module or library HANDLE: its pointer and size
+ * (either output may be NULL). */
+static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, const void *handle,
+                           const char *name, const char *call, const char *what)
+{
+    int device;
+    uint32_t module;
+    struct ox_session *session;
+    CUresult status = ox_parse(handle, OX_H_MODULE, call, what, &device, NULL, &module,
+                               &session);
+    if (status != CUDA_SUCCESS)
+        return status;
+    if (name == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "name is NULL");
+    size_t name_bytes = strnlen(name, OX_NAME_MAX_BYTES + 1);
+    if (name_bytes > OX_NAME_MAX_BYTES)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "a variable name over %d bytes",
+                       OX_NAME_MAX_BYTES);
+    struct ox_module_get_global_request request = {module};
+    struct ox_module_get_global_reply reply;
+    status = ox_rpc_module_get_global(session, call, &request, name, name_bytes, &reply);
+    if (status != CUDA_SUCCESS)
+        return status;
+    status = remember_variable(device, module, reply.dptr, reply.nbytes, call);
+    if (status != CUDA_SUCCESS)
+        return status;
+    if (dptr != NULL)
+        *dptr = reply.dptr;
+    if (bytes != NULL)
+        *bytes = reply.nbytes;
+    return CUDA_SUCCESS;
 }
 
 /* -- modules -------------------------------------------------------------------------------- */
@@ -191,6 +284,11 @@ CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)
 CUresult cuModuleUnload(CUmodule hmod)
 {
     return unload(hmod, "cuModuleUnload", "module");
+}
+
+CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name)
+{
+    return get_global(dptr, bytes, hmod, name, "cuModuleGetGlobal", "module");
 }
 
 /* -- libraries and kernels ------------------------------------------------------------------ */
@@ -240,6 +338,12 @@ CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *na
 {
     return get_function((void **)pKernel, library, name, OX_FUNCTION_IS_KERNEL,
                         "cuLibraryGetKernel");
+}
+
+CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library,
+                            const char *name)
+{
+    return get_global(dptr, bytes, library, name, "cuLibraryGetGlobal", "library");
 }
 
 CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)

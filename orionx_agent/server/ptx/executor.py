@@ -76,14 +76,58 @@ class Program:
         self.dynamic_shared_offset = align_up(static, max(16, self.module.shared_align))
         for name in self.module.dynamic_shared:
             self.shared_offsets[name] = self.dynamic_shared_offset
-        self.const = np.frombuffer(bytes(self.module.const_image).ljust(
-            align_up(len(self.module.const_image), 16) or 16, b"\0"), dtype=np.uint8)
+        # Writable: a host that placed the module's variables in an
+        # allocation (place_variables) refreshes it before each launch.
+        self.const = np.frombuffer(bytearray(bytes(self.module.const_image).ljust(
+            align_up(len(self.module.const_image), 16) or 16, b"\0")), dtype=np.uint8)
         # Written by kernels and kept between launches, as a module's
         # variables are; each loaded module has its own.
         self.module_globals = np.frombuffer(bytearray(bytes(self.module.global_image).ljust(
             align_up(len(self.module.global_image), 16) or 16, b"\0")), dtype=np.uint8)
         if not self.kernels:
             raise PtxError("the PTX module has no .entry kernel")
+        # Device pointers of the module's .global and .const variables once
+        # the host placed them in an allocation (place_variables); until
+        # then .global variables live in module_globals, behind a window.
+        self.globals_dptr = None
+        self.const_dptr = None
+
+    @property
+    def variables_layout(self):
+        """(bytes, const offset) of one buffer holding the module's .global
+        variables, then its .const ones: what place_variables expects."""
+        const_offset = align_up(len(self.module.global_image), 256)
+        const_bytes = len(self.module.const_image)
+        if not const_bytes and not self.module.global_image:
+            return 0, 0
+        return const_offset + const_bytes, const_offset
+
+    def variables_image(self):
+        """The initial bytes of that buffer."""
+        nbytes, const_offset = self.variables_layout
+        image = bytearray(nbytes)
+        image[:len(self.module.global_image)] = self.module.global_image
+        image[const_offset:] = self.module.const_image
+        return image
+
+    def place_variables(self, dptr):
+        """From now on the module's .global variables are the bytes at
+        ``dptr`` (global memory, the launch's allocations reach them) and
+        its .const ones are read from ``dptr + const offset``, which the
+        host copies into ``const`` before each launch."""
+        _, const_offset = self.variables_layout
+        self.globals_dptr = dptr
+        self.const_dptr = dptr + const_offset
+
+    def variable(self, name):
+        """(device pointer, bytes) of the placed .global or .const ``name``, or None."""
+        if name in self.module.globals and self.globals_dptr is not None:
+            variable = self.module.globals[name]
+            return self.globals_dptr + variable.offset, variable.nbytes
+        if name in self.module.const and self.const_dptr is not None:
+            variable = self.module.const[name]
+            return self.const_dptr + variable.offset, variable.nbytes
+        return None
 
     @classmethod
     def link(cls, texts):
@@ -237,7 +281,9 @@ class Batch:
         self.const = launch.program.const
         self.const_bytes = len(launch.program.module.const_image)
         self.module_globals = launch.program.module_globals
-        self.module_globals_bytes = len(launch.program.module.global_image)
+        # Placed variables are ordinary global memory (symbol_address).
+        self.module_globals_bytes = 0 if launch.program.globals_dptr is not None else \
+            len(launch.program.module.global_image)
         self.kernel_params = launch.kernel_params
         self.kernel_param_bytes = launch.kernel_param_bytes
         self.global_memory = launch.global_memory
@@ -294,9 +340,11 @@ class Frame:
         if space == "local":
             return self.local_base + symbol.offset
         if space == "global":
-            module = self.block.launch.program.module
-            return memory.MODULE_GLOBALS_WINDOW + module.globals[symbol.name].offset + \
-                symbol.offset
+            program = self.block.launch.program
+            base = program.globals_dptr
+            if base is None:
+                base = memory.MODULE_GLOBALS_WINDOW
+            return base + program.module.globals[symbol.name].offset + symbol.offset
         if space in ("kparam", "param", "callparam"):
             return symbol.offset
         raise AssertionError("function addresses are refused at load: %s" % symbol.name)

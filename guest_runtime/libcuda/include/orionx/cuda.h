@@ -516,8 +516,15 @@ CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int nu
                             CUjit_option *options, void **optionValues);
 /* The kernel NAME of module HMOD (CUDA_ERROR_NOT_FOUND when it has none). */
 CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name);
-/* Unload a module; its functions' handles become invalid. */
+/* Unload a module; its functions' handles and variables become invalid. */
 CUresult cuModuleUnload(CUmodule hmod);
+/* The device pointer and size of the module's __device__ (.global) or
+ * __constant__ (.const) variable NAME (either output may be NULL): copies
+ * reach it, and a kernel started later sees what they wrote. The module's
+ * variables count against the vGPU's memory. CUDA_ERROR_NOT_FOUND when it
+ * has no such variable; on a backend that cannot reach module variables,
+ * CUDA_ERROR_NOT_SUPPORTED. */
+CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name);
 /* Launch F (pipelined: errors of the kernel come back from the next
  * synchronizing call). Parameters: KERNELPARAMS, one pointer per parameter
  * to its value, packed here by the function's parameter layout (asked of
@@ -550,6 +557,9 @@ CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileName,
 CUresult cuLibraryUnload(CUlibrary library);
 /* The kernel NAME of LIBRARY (CUDA_ERROR_NOT_FOUND when it has none). */
 CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name);
+/* As cuModuleGetGlobal, of LIBRARY. */
+CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library,
+                            const char *name);
 /* The module of LIBRARY (the same server module). */
 CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library);
 /* The function of KERNEL in its device's context. */
