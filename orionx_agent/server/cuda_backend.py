@@ -451,6 +451,16 @@ class CudaContext(BackendContext):
         finally:
             driver.cuLinkDestroy(state)
 
+    def module_global(self, module, name):
+        """The driver's pointer to the module's variable: it stays in the
+        module's memory, which the session lets copies reach."""
+        if module is self._builtin_module:
+            raise CudaError(CUresult.CUDA_ERROR_NOT_FOUND,
+                            "cuModuleGetGlobal: the built-in module has no variables")
+        dptr, nbytes = _check(self._current().cuModuleGetGlobal(module, name.encode()),
+                              "cuModuleGetGlobal(%r)" % name)
+        return int(dptr), int(nbytes)
+
     def unload_module(self, module):
         if module is not self._builtin_module:
             _check(self._current().cuModuleUnload(module), "cuModuleUnload")

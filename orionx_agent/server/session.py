@@ -183,6 +183,9 @@ class Session:
         self.functions = HandleTable("function")
         # module handle -> the Allocation holding its variables (sim backend)
         self.module_variables = {}
+        # module handle -> {(dptr, bytes)} of variables a backend keeps in its
+        # own module memory (cuda): copies may reach them too
+        self.variable_ranges = {}
         self._handlers = {opcode: getattr(self, op.handler_name)
                           for opcode, op in protocol.OPS.items() if op.is_call}
 
@@ -588,6 +591,18 @@ class Session:
             self.memory_map.cancel_reservation(nbytes)
             raise
 
+    def _resolve(self, dptr, nbytes, what):
+        """CudaError unless ``[dptr, dptr + nbytes)`` is the session's: in one
+        of its allocations, or a variable of one of its modules."""
+        try:
+            self.memory_map.resolve(dptr, nbytes, what)
+        except CudaError:
+            for ranges in self.variable_ranges.values():
+                if any(start <= dptr and dptr + nbytes <= start + size
+                       for start, size in ranges):
+                    return
+            raise
+
     def op_mem_free(self, dptr):
         if any(a.dptr == dptr for a in self.module_variables.values()):
             raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
@@ -603,7 +618,7 @@ class Session:
 
     def _to_device(self, dst_dptr, stream, incoming, what):
         backend_stream = self._stream(stream)
-        self.memory_map.resolve(dst_dptr, incoming.nbytes, what)
+        self._resolve(dst_dptr, incoming.nbytes, what)
         # The backend hands out destination views chunk by chunk and commits
         # each when asked for the next: the bytes go from the stream straight
         # into device memory (sim) or a pinned staging buffer (cuda).
@@ -613,21 +628,21 @@ class Session:
 
     def op_memcpy_dtoh(self, src_dptr, nbytes, stream):
         backend_stream = self._stream(stream)
-        self.memory_map.resolve(src_dptr, nbytes, "cuMemcpyDtoH")
+        self._resolve(src_dptr, nbytes, "cuMemcpyDtoH")
         self.usage.bytes_from_device += nbytes
         return (), nbytes, self.context.read_views(src_dptr, nbytes, backend_stream)
 
     def op_memcpy_dtod(self, dst_dptr, src_dptr, nbytes, stream):
         backend_stream = self._stream(stream)
-        self.memory_map.resolve(src_dptr, nbytes, "cuMemcpyDtoD source")
-        self.memory_map.resolve(dst_dptr, nbytes, "cuMemcpyDtoD destination")
+        self._resolve(src_dptr, nbytes, "cuMemcpyDtoD source")
+        self._resolve(dst_dptr, nbytes, "cuMemcpyDtoD destination")
         self.context.copy_dtod(dst_dptr, src_dptr, nbytes, backend_stream)
 
     op_memcpy_dtod_async = op_memcpy_dtod
 
     def _memset(self, dst_dptr, value, count, stream, element_bytes):
         backend_stream = self._stream(stream)
-        self.memory_map.resolve(dst_dptr, count * element_bytes, "cuMemsetD%d" %
+        self._resolve(dst_dptr, count * element_bytes, "cuMemsetD%d" %
                                 (8 * element_bytes))
         self.context.memset(dst_dptr, value, count, element_bytes, backend_stream)
 
@@ -712,13 +727,17 @@ class Session:
 
     def op_module_unload(self, module):
         self.context.unload_module(self.modules.pop(module))
+        self.variable_ranges.pop(module, None)
         allocation = self.module_variables.pop(module, None)
         if allocation is not None:
             self.server.memory.release(self, self.memory_map.remove(allocation.dptr))
 
     def op_module_get_global(self, module, incoming):
         name = incoming.read().rstrip(b"\x00").decode("utf-8", "replace")
-        return self.context.module_global(self.modules.get(module), name)
+        dptr, nbytes = self.context.module_global(self.modules.get(module), name)
+        if module not in self.module_variables:  # the backend's own memory
+            self.variable_ranges.setdefault(module, set()).add((dptr, nbytes))
+        return dptr, nbytes
 
     def op_module_get_function(self, module, incoming):
         name = incoming.read().rstrip(b"\x00").decode("utf-8", "replace")

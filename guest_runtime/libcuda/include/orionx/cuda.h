@@ -521,9 +521,8 @@ CUresult cuModuleUnload(CUmodule hmod);
 /* The device pointer and size of the module's __device__ (.global) or
  * __constant__ (.const) variable NAME (either output may be NULL): copies
  * reach it, and a kernel started later sees what they wrote. The module's
- * variables count against the vGPU's memory. CUDA_ERROR_NOT_FOUND when it
- * has no such variable; on a backend that cannot reach module variables,
- * CUDA_ERROR_NOT_SUPPORTED. */
+ * variables count against the vGPU's memory on the sim backend.
+ * CUDA_ERROR_NOT_FOUND when it has no such variable. */
 CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name);
 /* Launch F (pipelined: errors of the kernel come back from the next
  * synchronizing call). Parameters: KERNELPARAMS, one pointer per parameter
