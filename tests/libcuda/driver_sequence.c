@@ -231,6 +231,11 @@ int main(void)
     check(back[0] == 7.0f && back[N - 1] == 7.0f, "the kernelParams launch filled the buffer");
     expect(cuLaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, stream, kernel_params, extra),
            CUDA_ERROR_INVALID_VALUE, "kernelParams and extra together are refused");
+    expect(cuLaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, stream, NULL, NULL),
+           CUDA_ERROR_INVALID_VALUE, "a kernel with parameters launched without any");
+    void *missing_params[] = {&a, NULL, &value};
+    expect(cuLaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, stream, missing_params, NULL),
+           CUDA_ERROR_INVALID_VALUE, "a NULL parameter pointer is refused");
     size_t param_offset = 0, param_bytes = 0;
     expect(cuFuncGetParamInfo(fill, 2, &param_offset, &param_bytes), CUDA_SUCCESS,
            "cuFuncGetParamInfo");
