@@ -187,6 +187,8 @@ ENTRY_POINTS = (
     _entry("cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags",
            (7000, "cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags")),
     _entry("cuOccupancyMaxPotentialBlockSize", (6050, "cuOccupancyMaxPotentialBlockSize")),
+    _entry("cuOccupancyAvailableDynamicSMemPerBlock",
+           (10020, "cuOccupancyAvailableDynamicSMemPerBlock")),
     _entry("cuOccupancyMaxPotentialBlockSizeWithFlags",
            (7000, "cuOccupancyMaxPotentialBlockSizeWithFlags")),
     # Exported for programs that resolve them up front (CuPy dlsyms these);

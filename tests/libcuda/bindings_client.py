@@ -3,6 +3,8 @@ the OrionX libcuda.so.1 first: NVIDIA's own cuda.bindings.driver, unchanged,
 against a sim GPU server. Prints "PASSED" when every check held."""
 
 import ctypes
+import importlib.util
+import pathlib
 import struct
 import sys
 
@@ -137,7 +139,29 @@ def main():
     ok(driver.cuMemFree(y))
     fails(driver.cuMemFree(y), R.CUDA_ERROR_INVALID_VALUE)
     ok(driver.cuDevicePrimaryCtxRelease(device))
+    check_every_served_name_resolves()
     print("PASSED")
+
+
+def check_every_served_name_resolves():
+    """cuda-bindings resolves each name at the ABI version it was built for:
+    every name the library serves and the bindings know must come back
+    non-NULL (an entry whose first version is set too late would not)."""
+    try:
+        from cuda.bindings._internal import driver as internal
+        table = internal._inspect_function_pointers()
+    except (ImportError, AttributeError):
+        return  # a cuda-bindings without the table: nothing to compare
+    spec = importlib.util.spec_from_file_location(
+        "orionx_libcuda_entry_points", pathlib.Path(__file__).resolve().parents[2]
+        / "guest_runtime" / "libcuda" / "entry_points.py")
+    entry_points = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = entry_points
+    spec.loader.exec_module(entry_points)
+    unresolved = [version.symbol for entry in entry_points.ENTRY_POINTS if entry.served
+                  for version in entry.versions
+                  if "__" + version.symbol in table and not table["__" + version.symbol]]
+    assert not unresolved, unresolved
 
 
 if __name__ == "__main__":

@@ -43,6 +43,17 @@ def main():
     options = ProgramOptions(arch="compute_%s%s" % tuple(device.compute_capability))
     kernel = Program(SAXPY, "c++", options=options).compile("ptx").get_kernel("saxpy")
     assert kernel.num_arguments == 4
+    # Attributes and occupancy as the sim reports them (2048 threads and 64 KB
+    # of shared memory per multiprocessor, 48 KB per block, no registers).
+    attributes = kernel.attributes
+    assert attributes.max_threads_per_block == 1024 and attributes.num_regs == 0
+    assert attributes.ptx_version >= 80 and attributes.shared_size_bytes == 0
+    occupancy = kernel.occupancy
+    assert occupancy.max_active_blocks_per_multiprocessor(256, 0) == 8
+    assert tuple(occupancy.max_potential_block_size(0, 0)) == (32, 1024)
+    assert occupancy.available_dynamic_shared_memory_per_block(2, 256) == 32768
+    assert occupancy.available_dynamic_shared_memory_per_block(1, 256) == 48 << 10
+    assert occupancy.available_dynamic_shared_memory_per_block(9, 256) == 0
     ones = np.ones_like(host)
     assert driver.cuMemcpyHtoD(int(target.handle), ones.ctypes.data, ones.nbytes)[0] == 0
     launch(stream, LaunchConfig(grid=4, block=256), kernel, np.float32(2.0), source, target,

@@ -142,6 +142,7 @@ extern char cuKernelSetCacheConfig[];
 extern char cuOccupancyMaxActiveBlocksPerMultiprocessor[];
 extern char cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags[];
 extern char cuOccupancyMaxPotentialBlockSize[];
+extern char cuOccupancyAvailableDynamicSMemPerBlock[];
 extern char cuOccupancyMaxPotentialBlockSizeWithFlags[];
 extern char cuMemcpyPeer[];
 extern char cuMemcpyPeer_ptds[];
@@ -251,6 +252,7 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuModuleLoadData", 1, 1, {{2000, cuModuleLoadData}}, {0, NULL}},
     {"cuModuleLoadDataEx", 1, 1, {{2010, cuModuleLoadDataEx}}, {0, NULL}},
     {"cuModuleUnload", 1, 1, {{2000, cuModuleUnload}}, {0, NULL}},
+    {"cuOccupancyAvailableDynamicSMemPerBlock", 1, 1, {{10020, cuOccupancyAvailableDynamicSMemPerBlock}}, {0, NULL}},
     {"cuOccupancyMaxActiveBlocksPerMultiprocessor", 1, 1, {{6050, cuOccupancyMaxActiveBlocksPerMultiprocessor}}, {0, NULL}},
     {"cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", 1, 1, {{7000, cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags}}, {0, NULL}},
     {"cuOccupancyMaxPotentialBlockSize", 1, 1, {{6050, cuOccupancyMaxPotentialBlockSize}}, {0, NULL}},

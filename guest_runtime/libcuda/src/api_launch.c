@@ -472,6 +472,7 @@ CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice d
 /* What occupancy depends on, of the function's device and of the function. */
 struct occupancy_limits {
     int warp_size, sm_count, threads_per_sm, blocks_per_sm, shared_per_sm, registers_per_sm;
+    int shared_per_block;  /* the most one block may opt in to */
     int function_threads, function_shared, function_registers;
 };
 
@@ -494,6 +495,7 @@ static CUresult occupancy_limits(const void *func, const char *call,
         {&o->blocks_per_sm, CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR},
         {&o->shared_per_sm, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR},
         {&o->registers_per_sm, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR},
+        {&o->shared_per_block, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN},
     };
     for (size_t i = 0; i < sizeof device_values / sizeof device_values[0]; i++) {
         status = cuDeviceGetAttribute(device_values[i].value, device_values[i].attribute,
@@ -576,6 +578,34 @@ CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CU
                        "flags 0x%x are not occupancy flags", flags);
     return max_active_blocks(numBlocks, func, blockSize, dynamicSMemSize,
                              "cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags");
+}
+
+CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func,
+                                                 int numBlocks, int blockSize)
+{
+    static const char call[] = "cuOccupancyAvailableDynamicSMemPerBlock";
+    if (dynamicSmemSize == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "dynamicSmemSize is NULL");
+    if (numBlocks <= 0 || blockSize <= 0)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
+                       "numBlocks %d and blockSize %d must be positive", numBlocks, blockSize);
+    struct occupancy_limits o;
+    CUresult status = occupancy_limits(func, call, &o);
+    if (status != CUDA_SUCCESS)
+        return status;
+    /* Without shared memory, do NUMBLOCKS fit at all? Then split what the
+     * multiprocessor has among them, within what one block may have. */
+    struct occupancy_limits unshared = o;
+    unshared.function_shared = 0;
+    long long available = 0;
+    if (blocks_per_sm(&unshared, blockSize, 0) >= numBlocks) {
+        long long share = o.shared_per_sm / numBlocks;
+        if (share > o.shared_per_block)
+            share = o.shared_per_block;
+        available = share - o.function_shared;
+    }
+    *dynamicSmemSize = available > 0 ? (size_t)available : 0;
+    return CUDA_SUCCESS;
 }
 
 static CUresult potential_block_size(int *minGridSize, int *blockSize, CUfunction func,
