@@ -1,6 +1,7 @@
 """A small guest for the end-to-end test, built from Debian packages: the
 cloud kernel (virtio drivers as modules), busybox, and an initramfs with
-this host's python3, numpy and guest_runtime. Its /init loads the virtio
+this host's python3, numpy, NVIDIA's cuda-python (the driver bindings and
+cuda-pathfinder) and the pool's libcuda.so.1 on the library path. Its /init loads the virtio
 modules, names the serial ports as udev would, runs the guest program and
 powers off a minute later; the program's verdict goes to the serial console.
 """
@@ -37,7 +38,7 @@ for tries in 1 2 3 4 5 6 7 8 9 10; do
     sleep 1
 done
 echo "ORIONX-E2E: guest up, running the program"
-PYTHONPATH=/opt/orionx PYTHONDONTWRITEBYTECODE=1 timeout 240 \
+LD_LIBRARY_PATH=/opt/orionx/lib PYTHONPATH=/opt/orionx PYTHONDONTWRITEBYTECODE=1 timeout 240 \
     /usr/bin/python3.11 /opt/orionx/e2e_guest.py
 echo "ORIONX-E2E: program exited with status $?"
 # The test looks at the pool between the program's end and the domain's stop
@@ -127,9 +128,20 @@ def build(work_dir, cache_dir, guest_program):
     return kernel, initramfs
 
 
-def _add_libraries(root, binaries):
+def _loaded_library(soname):
+    """The path the dynamic linker finds SONAME at, from its cache."""
+    for line in subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout.split(
+            "\n"):
+        parts = line.split()
+        if parts and parts[0] == soname and "x86-64" in line:
+            return parts[-1]
+    raise RuntimeError("the dynamic linker knows no %s" % soname)
+
+
+def _add_libraries(root, binaries, direct=False):
+    """The shared libraries BINARIES need (or, DIRECT, BINARIES themselves)."""
     for binary in binaries:
-        for library in _shared_libraries(binary):
+        for library in [binary] if direct else _shared_libraries(binary):
             if not library.startswith(("/lib", "/usr/lib")):
                 continue  # numpy's own, shipped beside it
             target = os.path.join(root, library.lstrip("/"))
@@ -151,9 +163,43 @@ def _add_python(root):
         if os.path.isdir(folder):
             _copy_tree(folder, os.path.join(root, "opt/orionx", os.path.basename(folder)))
     _add_libraries(root, glob.glob(os.path.join(numpy_dir, "**", "*.so"), recursive=True))
-    _copy_tree(os.path.join(REPO_ROOT, "guest_runtime"), os.path.join(root, "opt/orionx",
-                                                                     "guest_runtime"),
+    _add_cuda_python(root)
+
+
+# What `from cuda.bindings import driver` loads: the guest needs no runtime,
+# NVRTC, NVML or cuFile bindings, which would only make the image bigger.
+CUDA_BINDINGS_KEPT = ("__init__.py", "_version.py", "_internal", "_fast_enum.py", "utils",
+                      "driver", "cydriver")
+
+
+def _add_cuda_python(root):
+    """NVIDIA's driver bindings, cuda-pathfinder, the examples' kernels and
+    the pool's libcuda.so.1 (built by the install) under /opt/orionx."""
+    import cuda.bindings
+    import cuda.pathfinder
+    bindings_dir = os.path.dirname(cuda.bindings.__file__)
+    target = os.path.join(root, "opt/orionx/cuda")
+
+    def ignored(folder, names):
+        trimmed = folder == bindings_dir or os.path.basename(folder) == "_internal"
+        return [n for n in names if n == "__pycache__" or n.endswith((".pxd", ".pyx"))
+                or (trimmed and not n.startswith(CUDA_BINDINGS_KEPT))]
+
+    shutil.copytree(bindings_dir, os.path.join(target, "bindings"), symlinks=True,
+                    ignore=ignored)
+    _copy_tree(os.path.dirname(cuda.pathfinder.__file__), os.path.join(target, "pathfinder"),
                skipped=("__pycache__",))
+    extensions = glob.glob(os.path.join(target, "bindings", "**", "*.so"), recursive=True)
+    _add_libraries(root, extensions)
+    # cuda-pathfinder opens libdl.so.2 by name (for dlinfo): nothing links it.
+    _add_libraries(root, [_loaded_library("libdl.so.2")], direct=True)
+    shutil.copy(os.path.join(REPO_ROOT, "examples", "kernels.py"),
+                os.path.join(root, "opt/orionx"))
+    library = os.path.join(REPO_ROOT, "guest_runtime", "lib", "libcuda.so.1")
+    if not os.path.exists(library):
+        raise RuntimeError("%s is not built: run make libcuda" % library)
+    os.makedirs(os.path.join(root, "opt/orionx/lib"), exist_ok=True)
+    shutil.copy(library, os.path.join(root, "opt/orionx/lib"))
 
 
 def write_initramfs(root, path):
