@@ -37,6 +37,7 @@ Usage: python benchmarks/dataplane.py [--quick]
 """
 
 import argparse
+import functools
 import os
 import pathlib
 import socket
@@ -231,36 +232,60 @@ def _wait_for(predicate, child, name):
 
 # -- measuring --------------------------------------------------------------------
 
-def run_client(binary, env, *args):
-    result = subprocess.run([str(binary), *map(str, args)], env=env, capture_output=True,
-                            text=True, timeout=600)
-    if result.returncode:
-        sys.exit("benchmark client %s failed: %s" % (" ".join(map(str, args)),
-                                                     result.stderr.strip()))
-    return [float(v) for v in result.stdout.split()]
+def run_client(binary, env, *args, readings=None):
+    """The numbers a client mode prints; ``readings()``, when given, runs
+    after it printed and before it ends (its session still open)."""
+    child = subprocess.Popen([str(binary), *map(str, args)], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        taken = readings() if readings is not None and line else None
+        _out, err = child.communicate(timeout=600)  # closes its stdin: it ends
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    if child.returncode or not line:
+        sys.exit("benchmark client %s failed: %s" % (" ".join(map(str, args)), err.strip()))
+    numbers = [float(v) for v in line.split()]
+    return numbers if readings is None else (numbers, taken)
 
 
-def thread_cpu_ns(pid):
-    """{thread id: CPU time in ns} of process ``pid`` (schedstat: the
-    scheduler's own accounting, to the nanosecond)."""
-    found = {}
-    task_dir = "/proc/%d/task" % pid
-    for tid in os.listdir(task_dir):
-        try:
-            with open(os.path.join(task_dir, tid, "schedstat")) as handle:
-                found[int(tid)] = int(handle.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # the thread ended meanwhile
-    return found
+class CpuClock:
+    """CPU time a process spends from now on: in all its threads (from
+    /proc/PID/stat, threads that ended included, to the clock tick) and in
+    its busiest thread still alive (schedstat, to the nanosecond)."""
 
+    TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
-def cpu_spent_us(pid, before, ops):
-    """(busiest thread, whole process) CPU us per op since ``before``."""
-    after = thread_cpu_ns(pid)
-    spent = [after[tid] - before.get(tid, 0) for tid in after]
-    if not spent or not ops:
-        return 0.0, 0.0
-    return max(spent) / ops / 1e3, sum(spent) / ops / 1e3
+    def __init__(self, pid):
+        self.pid = pid
+        self.process_s = self._process_s()
+        self.threads_ns = self._threads_ns()
+
+    def _process_s(self):
+        with open("/proc/%d/stat" % self.pid) as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * self.TICK_S  # utime, stime
+
+    def _threads_ns(self):
+        found = {}
+        task_dir = "/proc/%d/task" % self.pid
+        for tid in os.listdir(task_dir):
+            try:
+                with open(os.path.join(task_dir, tid, "schedstat")) as handle:
+                    found[int(tid)] = int(handle.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass  # the thread ended meanwhile
+        return found
+
+    def per_op_us(self, ops):
+        """(whole process, busiest thread) CPU us per op since created."""
+        process_s = self._process_s() - self.process_s
+        now = self._threads_ns()
+        busiest_ns = max((ns - self.threads_ns.get(tid, 0) for tid, ns in now.items()),
+                         default=0)
+        return process_s / ops * 1e6, busiest_ns / ops / 1e3
 
 
 def copyto_gbps(nbytes):
@@ -279,24 +304,26 @@ def measure_route(name, env, baseline, setup, args):
     """One route's figures; each beside its baseline, alternating rounds and
     keeping the best of each (other work on the machine disturbs both)."""
     binary, server_pid = setup["binary"], setup["server_pid"]
-    r = {"baseline_us": float("inf"), "call_us": float("inf"), "launches_per_s": 0.0,
-         "queued_per_s": 0.0, "htod": 0.0, "dtoh": 0.0, "copyto": 0.0}
+    r = {"baseline_us": float("inf"), "call_us": float("inf"), "htod": 0.0, "dtoh": 0.0,
+         "copyto": 0.0, "relay_cpu_us": None}
     relay_pid = setup["relay_pids"].get(name)
-    relay_cpu = float("inf")
     for _ in range(args.rounds):
         r["baseline_us"] = min(r["baseline_us"],
                                run_client(binary, env, "echo", baseline, args.calls)[0])
-        before = thread_cpu_ns(relay_pid) if relay_pid else None
-        r["call_us"] = min(r["call_us"], run_client(binary, env, "call", args.calls)[0])
-        if relay_pid:
-            # The client makes 6 batches of calls (one to warm up).
-            relay_cpu = min(relay_cpu, cpu_spent_us(relay_pid, before, 6 * args.calls)[1])
-    r["relay_cpu_us"] = relay_cpu if relay_pid else None
-    before = thread_cpu_ns(server_pid)
-    r["launches_per_s"], r["queued_per_s"] = run_client(binary, env, "launch", args.launches)
+        if relay_pid is None:
+            r["call_us"] = min(r["call_us"], run_client(binary, env, "call", args.calls)[0])
+            continue
+        # The client makes 6 batches of calls (one to warm up).
+        (call_us,), (_process, thread) = run_client(
+            binary, env, "call", args.calls,
+            readings=functools.partial(CpuClock(relay_pid).per_op_us, 6 * args.calls))
+        r["call_us"] = min(r["call_us"], call_us)
+        r["relay_cpu_us"] = min(r["relay_cpu_us"] or thread, thread)
+    clock = CpuClock(server_pid)
     # A tenth to warm up, then three timed runs.
-    r["server_thread_us"], r["server_total_us"] = cpu_spent_us(
-        server_pid, before, args.launches // 10 + 3 * args.launches)
+    (r["launches_per_s"], r["queued_per_s"]), (r["server_us"], r["server_thread_us"]) = (
+        run_client(binary, env, "launch", args.launches, readings=lambda: clock.per_op_us(
+            args.launches // 10 + 3 * args.launches)))
     for _ in range(args.rounds):
         r["copyto"] = max(r["copyto"], copyto_gbps(COPY_BYTES))
         up, down = run_client(binary, env, "copy", args.copies, COPY_BYTES)
@@ -319,14 +346,14 @@ def report(results, baseline_kinds):
               "%5.2f %2.0f%%"
               % (name, r["call_us"], r["baseline_us"], BASELINE_NAMES[baseline_kinds[name]],
                  r["call_us"] / r["baseline_us"], r["launches_per_s"], r["queued_per_s"],
-                 r["server_total_us"], r["server_thread_us"], r["htod"],
+                 r["server_us"], r["server_thread_us"], r["htod"],
                  100 * r["htod"] / r["copyto"], r["dtoh"], 100 * r["dtoh"] / r["copyto"]))
     copyto = max(r["copyto"] for r in results.values())
     print("(bandwidths in GB/s and %% of numpy.copyto of 64 MB, best %.2f GB/s; srv us/op: "
           "GPU server CPU per launch, all threads; srv thr us: its busiest thread)" % copyto)
     for name, r in results.items():
         if r["relay_cpu_us"] is not None:
-            print("  %s: the relaying gateway spends %.1f us of CPU per small call"
+            print("  %s: the relaying gateway's relay thread spends %.1f us of CPU per small call"
                   % (name, r["relay_cpu_us"]))
     for name, r in results.items():
         wall_us = 1e6 / r["launches_per_s"]
@@ -360,13 +387,16 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     parser.add_argument("--routes", default=",".join(ROUTES),
                         help="comma-separated, of %s" % ", ".join(ROUTES))
+    parser.add_argument("--rounds", type=int, help="rounds of each figure beside its baseline "
+                        "(default 3, 1 with --quick)")
     args = parser.parse_args(argv)
     routes = [name for name in args.routes.split(",") if name]
     unknown = sorted(set(routes) - set(ROUTES))
     if unknown:
         parser.error("unknown routes %s: choose from %s" % (", ".join(unknown), ", ".join(ROUTES)))
-    args.calls, args.launches, args.copies, args.rounds = (
+    args.calls, args.launches, args.copies, rounds = (
         (300, 10000, 1, 1) if args.quick else (3000, 100000, 4, 3))
+    args.rounds = args.rounds or rounds
 
     state_dir = tempfile.mkdtemp(prefix="oxbench-")
     children = []

@@ -17,6 +17,9 @@
  *                              pinned host memory, in GB/s
  *
  * The session comes from ORIONX_ENDPOINT, ORIONX_TOKEN and ORIONX_TRANSPORT.
+ * Once it has printed, a mode waits for its stdin to end before it exits, so
+ * that the benchmark can read the servers' CPU time while the session (and
+ * the threads serving it) still exist.
  */
 
 #include <orionx/cuda.h>
@@ -218,6 +221,15 @@ static void dtoh(int count)
         CHECK(cuMemcpyDtoH(host, buffer, copy_bytes));
 }
 
+/* Printed: wait until the benchmark has taken its readings. */
+static void hold(void)
+{
+    fflush(stdout);
+    char byte;
+    while (read(0, &byte, 1) > 0)
+        ;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: dataplane_client echo ENDPOINT COUNT | forward PATH TCP_ENDPOINT | "
@@ -243,6 +255,7 @@ int main(int argc, char **argv)
         echo_sock = connect_endpoint(argv[2]);
         echo(count);
         printf("%.3f\n", best_of(5, count, echo) / count * 1e6);
+        hold();
         return 0;
     }
     int count = atoi(argv[2]);
@@ -274,5 +287,6 @@ int main(int argc, char **argv)
     } else {
         usage();
     }
+    hold();
     return 0;
 }

@@ -4,14 +4,16 @@ connection and the GPU server it reaches on this host.
 
 The relay does not parse frames: it moves whatever arrives. Every relay of
 a gateway is driven by one :class:`RelayLoop`, a single thread waiting on
-all their sockets with a selector (non-blocking sockets throughout), so a
-relayed connection costs two descriptors and no thread, idle or busy, and a
-peer that stops reading stalls only its own relay: the loop stops reading
-the other side (its bytes wait in the kernel's buffers, which is what
-pushes back on the sender) and serves everyone else meanwhile.
+all their sockets with epoll (non-blocking sockets throughout), so a
+relayed connection holds no thread, idle or busy, and an idle one no
+descriptor but its two sockets. A peer that stops reading stalls only its
+own relay: the loop stops reading the other side (its bytes wait in the
+kernel's buffers, which pushes back on the sender) and serves every other
+relay meanwhile.
 
-Plain sockets move through a pipe with splice(2): the bytes never enter
-this process. TLS connections (``tls_connection.TlsConnection``, whose
+Between plain sockets the bytes move with splice(2) through a pipe and
+never enter this process: a small call's frame costs one wake-up and two
+splices per hop. TLS connections (``tls_connection.TlsConnection``, whose
 bytes are decrypted here) and sockets the kernel cannot splice move
 through a buffer. When either side closes or fails, both sockets are shut
 down so the other side sees the end at once: a guest whose remote GPU
@@ -37,6 +39,9 @@ RELAY_BUFFER_BYTES = 1 << 20
 # (A plain socket is read once a turn: the selector reports it again while
 # bytes wait, which a TLS connection's decrypted bytes would not make it do.)
 _TLS_READS_PER_TURN = 16
+# At most this much goes through the shared pipe at once: what a pipe holds
+# by default, so that even a sink that takes nothing leaves little to spill.
+SHARED_PIPE_FILL_BYTES = 64 * 1024
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
@@ -88,20 +93,25 @@ class _Side:
 
 
 class _Direction:
-    """Bytes from ``source`` to ``sink``: through a pipe with splice(2)
-    when both are plain sockets, else through a buffer."""
+    """Bytes from ``source`` to ``sink``. Between plain sockets they move
+    with splice(2) through the loop's one shared pipe, which each turn
+    leaves empty: an idle relay holds no pipe. Once the sink falls behind
+    (it took less than arrived), what it did not take is read out of the
+    shared pipe and the direction gets a pipe of its own, kept until the
+    relay ends. TLS connections move through a buffer."""
 
-    def __init__(self, source, sink, counter):
+    def __init__(self, source, sink, counter, shared_pipe):
         self.source = source
         self.sink = sink
         self.counter = counter
+        self.splices = hasattr(os, "splice") and not source.tls and not sink.tls
+        self.shared_pipe = shared_pipe
+        self.pipe = None          # its own, once the sink fell behind
         self.pending = 0          # bytes read, not yet written to the sink
+        self.in_pipe = False      # ... and they wait in its pipe (else in buffer)
         self.wants_write = False  # waits for room in the sink
-        self.pipe = None
         self.buffer = None
         self.start = 0            # of the pending bytes in the buffer
-        if hasattr(os, "splice") and not source.tls and not sink.tls:
-            self.pipe = _nonblocking_pipe()
         source.reading = sink.writing = self
 
     def close(self):
@@ -115,6 +125,8 @@ class _Direction:
         """Move what can move now. True when bytes may be left where the
         selector cannot see them (decrypted, inside a TLS connection):
         the loop pumps it again next turn."""
+        if self.splices and self.pipe is None and not self.pending:
+            return self._splice_through_shared_pipe()
         self.wants_write = False
         for _ in range(_TLS_READS_PER_TURN if self.source.tls else 1):
             if not (self._drain() and self.sink.flush()):
@@ -131,31 +143,65 @@ class _Direction:
                 return False
         return self.source.tls
 
+    def _splice_through_shared_pipe(self):
+        """The common case, kept short: what the socket holds (a small
+        call's frame), into the shared pipe and on to the sink."""
+        read_fd, write_fd = self.shared_pipe
+        try:
+            count = os.splice(self.source.fd, write_fd, SHARED_PIPE_FILL_BYTES,
+                              flags=_SPLICE_FLAGS)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self.splices = False  # this kind of socket cannot be spliced: copy
+            return self.pump()
+        if not count:
+            raise _Ended("closed by the peer")
+        try:
+            written = os.splice(read_fd, self.sink.fd, count, flags=_SPLICE_FLAGS)
+        except _WOULD_BLOCK:
+            written = 0
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            written = 0
+            self.splices = False
+        self.counter[0] += written
+        if written < count:
+            self._spill(read_fd, count - written)
+            if self.splices:
+                self.pipe = _nonblocking_pipe()
+            if not self._drain():
+                self.wants_write = True
+        return False
+
+    def _spill(self, read_fd, count):
+        """Take ``count`` bytes out of the shared pipe into the buffer."""
+        spilled = bytearray()
+        while len(spilled) < count:
+            spilled += os.read(read_fd, count - len(spilled))
+        self.buffer, self.start, self.pending, self.in_pipe = memoryview(spilled), 0, count, False
+
     def _fill(self):
-        if self.pipe is not None:
-            try:
-                self.pending = os.splice(self.source.fd, self.pipe[1], RELAY_BUFFER_BYTES,
-                                         flags=_SPLICE_FLAGS)
-                return self.pending
-            except OSError as exc:
-                if exc.errno != errno.EINVAL or self.counter[0]:
-                    raise
-                # This kind of socket cannot be spliced: copy instead.
-                self.close()
-        if self.buffer is None:
+        if self.splices:
+            self.pending = os.splice(self.source.fd, self.pipe[1], RELAY_BUFFER_BYTES,
+                                     flags=_SPLICE_FLAGS)
+            self.in_pipe = True
+            return self.pending
+        if self.buffer is None or len(self.buffer) < RELAY_BUFFER_BYTES:
             self.buffer = memoryview(bytearray(RELAY_BUFFER_BYTES))
         if self.source.tls:
             self.pending = self.source.sock.relay_recv_into(self.buffer)
         else:
             self.pending = self.source.raw.recv_into(self.buffer)
-        self.start = 0
+        self.start, self.in_pipe = 0, False
         return self.pending
 
     def _drain(self):
         """Write the pending bytes; False when the sink takes no more now."""
         while self.pending:
             try:
-                if self.pipe is not None:
+                if self.in_pipe:
                     written = os.splice(self.pipe[0], self.sink.fd, self.pending,
                                         flags=_SPLICE_FLAGS)
                 else:
@@ -201,8 +247,8 @@ class Relay:
     def start(self):
         guest, remote = _Side(self.guest), _Side(self.remote)
         self.sides = (guest, remote)
-        self.directions = (_Direction(guest, remote, self.bytes_up),
-                           _Direction(remote, guest, self.bytes_down))
+        self.directions = (_Direction(guest, remote, self.bytes_up, self.loop.shared_pipe),
+                           _Direction(remote, guest, self.bytes_down, self.loop.shared_pipe))
         self.loop.add(self)
         return self
 
@@ -248,6 +294,8 @@ class RelayLoop:
         self._wakeup_r.setblocking(False)
         self._wakeup_w.setblocking(False)
         self._epoll.register(self._wakeup_r.fileno(), select.EPOLLIN)
+        # Every direction splices through this one, which it leaves empty.
+        self.shared_pipe = _nonblocking_pipe() if hasattr(os, "splice") else None
         self._incoming = collections.deque()
         self._by_fd = {}       # fd -> (relay, side)
         self._relays = set()
@@ -287,6 +335,8 @@ class RelayLoop:
             self._epoll.close()
             self._wakeup_r.close()
             self._wakeup_w.close()
+            for fd in self.shared_pipe or ():
+                os.close(fd)
 
     def _turn(self):
         by_fd = self._by_fd
@@ -312,6 +362,8 @@ class RelayLoop:
             for direction in relay.directions:
                 if relay.alive:
                     self._pump(relay, direction)
+            if relay.alive:
+                self._watch(relay)
 
     def _serve(self, relay, side, events):
         if events & _READABLE:
@@ -329,13 +381,17 @@ class RelayLoop:
                 self._pump(relay, side.writing)
 
     def _pump(self, relay, direction):
+        waited = direction.wants_write
         try:
             if direction.pump():
                 self._again.append((relay, direction))
+        except _WOULD_BLOCK:
+            return  # woken for nothing (another turn took the bytes)
         except (_Ended, OSError) as exc:
             self._end(relay, exc)
             return
-        self._watch(relay)
+        if direction.wants_write != waited or direction.source.tls or direction.sink.tls:
+            self._watch(relay)
 
     def _watch(self, relay):
         """Wait for what each side of ``relay`` needs now. A side that
