@@ -137,6 +137,10 @@ int main(void)
     expect(cuMemsetD16(b, 0x1234, 8), CUDA_SUCCESS, "cuMemsetD16");
     expect(cuMemcpyDtoH(halves, b, sizeof halves), CUDA_SUCCESS, "read the D16 memset");
     check(halves[0] == 0x1234 && halves[7] == 0x1234, "memset D16 wrote its pattern");
+    expect(cuMemsetD16Async(b, 0xBEEF, 4, NULL), CUDA_SUCCESS, "cuMemsetD16Async");
+    expect(cuMemcpyDtoH(halves, b, sizeof halves), CUDA_SUCCESS, "read the async D16 memset");
+    check(halves[0] == 0xBEEF && halves[3] == 0xBEEF && halves[4] == 0x1234,
+          "async memset D16 wrote 4 elements and no more");
     unsigned char octets[4];
     expect(cuMemsetD8(b, 0xAB, 4), CUDA_SUCCESS, "cuMemsetD8");
     expect(cuMemcpyDtoH(octets, b, 4), CUDA_SUCCESS, "read the D8 memset");

@@ -6,7 +6,6 @@
 #include "ox_state.h"
 
 #define HOST_ALIGNMENT_BYTES 4096
-#define PATTERN_BYTES (1u << 20)  /* cuMemsetD16's pattern, sent as copies */
 
 CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes)
 {
@@ -320,8 +319,10 @@ CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstr
 
 /* -- memsets ---------------------------------------------------------------------- */
 
-static CUresult memset_d8(CUdeviceptr dst, unsigned char value, size_t n, CUstream stream,
-                          int async, const char *call)
+/* One body for the three element sizes: each has its own op (the server
+ * fills with the element's pattern), synchronous or pipelined. */
+static CUresult memset_elements(CUdeviceptr dst, uint32_t value, int element_bytes, size_t n,
+                                CUstream stream, int async, const char *call)
 {
     int device;
     struct ox_session *session;
@@ -329,81 +330,63 @@ static CUresult memset_d8(CUdeviceptr dst, unsigned char value, size_t n, CUstre
     CUresult status = ox_stream_target(stream, call, &device, &session, &server_stream);
     if (status != CUDA_SUCCESS)
         return status;
-    if (async) {
-        struct ox_memset_d8_async_request request = {dst, value, n, server_stream};
-        return ox_rpc_memset_d8_async(session, call, &request);
+    switch (element_bytes) {
+    case 1:
+        if (async) {
+            struct ox_memset_d8_async_request request = {dst, (uint8_t)value, n, server_stream};
+            return ox_rpc_memset_d8_async(session, call, &request);
+        } else {
+            struct ox_memset_d8_request request = {dst, (uint8_t)value, n, server_stream};
+            return ox_rpc_memset_d8(session, call, &request);
+        }
+    case 2:
+        if (async) {
+            struct ox_memset_d16_async_request request = {dst, (uint16_t)value, n,
+                                                          server_stream};
+            return ox_rpc_memset_d16_async(session, call, &request);
+        } else {
+            struct ox_memset_d16_request request = {dst, (uint16_t)value, n, server_stream};
+            return ox_rpc_memset_d16(session, call, &request);
+        }
+    default:
+        if (async) {
+            struct ox_memset_d32_async_request request = {dst, value, n, server_stream};
+            return ox_rpc_memset_d32_async(session, call, &request);
+        } else {
+            struct ox_memset_d32_request request = {dst, value, n, server_stream};
+            return ox_rpc_memset_d32(session, call, &request);
+        }
     }
-    struct ox_memset_d8_request request = {dst, value, n, server_stream};
-    return ox_rpc_memset_d8(session, call, &request);
-}
-
-static CUresult memset_d32(CUdeviceptr dst, unsigned int value, size_t n, CUstream stream,
-                           int async, const char *call)
-{
-    int device;
-    struct ox_session *session;
-    uint64_t server_stream;
-    CUresult status = ox_stream_target(stream, call, &device, &session, &server_stream);
-    if (status != CUDA_SUCCESS)
-        return status;
-    if (async) {
-        struct ox_memset_d32_async_request request = {dst, value, n, server_stream};
-        return ox_rpc_memset_d32_async(session, call, &request);
-    }
-    struct ox_memset_d32_request request = {dst, value, n, server_stream};
-    return ox_rpc_memset_d32(session, call, &request);
-}
-
-/* The protocol has no 16-bit memset: a repeated pattern goes as copies. */
-static CUresult memset_d16(CUdeviceptr dst, unsigned short value, size_t n, CUstream stream,
-                           int async, const char *call)
-{
-    if ((value & 0xFF) == (value >> 8))
-        return memset_d8(dst, (unsigned char)value, 2 * n, stream, async, call);
-    size_t total = 2 * n;
-    size_t pattern_bytes = total < PATTERN_BYTES ? total : PATTERN_BYTES;
-    uint16_t *pattern = malloc(pattern_bytes ? pattern_bytes : 2);
-    if (pattern == NULL)
-        return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, call, "no host memory for a memset pattern");
-    for (size_t i = 0; i < pattern_bytes / 2; i++)
-        pattern[i] = value;
-    CUresult status = CUDA_SUCCESS;
-    for (size_t done = 0; done < total && status == CUDA_SUCCESS; done += pattern_bytes) {
-        size_t chunk = total - done < pattern_bytes ? total - done : pattern_bytes;
-        status = htod(dst + done, pattern, chunk, stream, async, call);
-    }
-    free(pattern);
-    return status;
 }
 
 CUresult cuMemsetD8_v2(CUdeviceptr dstDevice, unsigned char uc, size_t N)
 {
-    return memset_d8(dstDevice, uc, N, NULL, 0, "cuMemsetD8");
+    return memset_elements(dstDevice, uc, 1, N, NULL, 0, "cuMemsetD8");
 }
 
 CUresult cuMemsetD16_v2(CUdeviceptr dstDevice, unsigned short us, size_t N)
 {
-    return memset_d16(dstDevice, us, N, NULL, 0, "cuMemsetD16");
+    return memset_elements(dstDevice, us, 2, N, NULL, 0, "cuMemsetD16");
 }
 
 CUresult cuMemsetD32_v2(CUdeviceptr dstDevice, unsigned int ui, size_t N)
 {
-    return memset_d32(dstDevice, ui, N, NULL, 0, "cuMemsetD32");
+    return memset_elements(dstDevice, ui, 4, N, NULL, 0, "cuMemsetD32");
 }
 
 CUresult cuMemsetD8Async(CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream)
 {
-    return memset_d8(dstDevice, uc, N, hStream, 1, "cuMemsetD8Async");
+    return memset_elements(dstDevice, uc, 1, N, hStream, 1, "cuMemsetD8Async");
 }
 
 CUresult cuMemsetD16Async(CUdeviceptr dstDevice, unsigned short us, size_t N, CUstream hStream)
 {
-    return memset_d16(dstDevice, us, N, hStream, 1, "cuMemsetD16Async");
+    return memset_elements(dstDevice, us, 2, N, hStream, 1, "cuMemsetD16Async");
 }
 
 CUresult cuMemsetD32Async(CUdeviceptr dstDevice, unsigned int ui, size_t N, CUstream hStream)
 {
-    return memset_d32(dstDevice, ui, N, hStream, 1, "cuMemsetD32Async");
+    return memset_elements(dstDevice, ui, 4, N, hStream, 1, "cuMemsetD32Async");
 }
 
 /* -- pointer attributes ------------------------------------------------------------- */
