@@ -34,6 +34,7 @@ class Job:
         self.transport = transport or "fastest"
         self.result = None
         self.queue_positions = []
+        self.told_preempted = False  # the library's line with the GPU server's reason
         self.out = out
         argv = [sys.executable, "-m", "guest_runtime.run", "--controller", controller_url,
                 "--compute-pct", str(compute_pct), "--memory-mb", str(memory_mb),
@@ -56,6 +57,8 @@ class Job:
                 continue
             if "position" in line and "queue" in line:
                 self.queue_positions.append(line)
+            if "was preempted by" in line:
+                self.told_preempted = True
             print("    [%s] %s" % (self.label, line), file=self.out, flush=True)
 
     def wait(self, timeout_s=120):
@@ -70,10 +73,11 @@ class Job:
 
     @property
     def outcome(self):
+        failed = self.result is None or "error" in self.result
+        if failed and self.told_preempted:
+            return "preempted"
         if self.result is None:
             return "failed (exit %s)" % self.process.returncode
-        if self.result.get("error") == "CUDA_ERROR_SESSION_PREEMPTED":
-            return "preempted"
         if "error" in self.result:
             return self.result["error"]
         return "ok" if self.result.get("ok") else "wrong result"
