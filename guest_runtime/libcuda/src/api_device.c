@@ -25,9 +25,13 @@ CUresult cuInit(unsigned int Flags)
     pthread_mutex_unlock(&ox_state.lock);
     if (status != CUDA_SUCCESS)
         return status;
-    /* Connect device 0 now, so that cuInit fails when its server is not there. */
+    /* Connect device 0 now, so that cuInit fails when its server is not
+     * there. In acquire mode the broker has counted the devices already, and
+     * binding waits for the first call that needs a server: a program that
+     * only counts devices never waits in the queue. */
     struct ox_session *session;
-    status = ox_device_session(0, call, &session);
+    if (ox_acquire_bound(&ox_state.config))
+        status = ox_device_session(0, call, &session);
     if (status == CUDA_SUCCESS) {
         pthread_mutex_lock(&ox_state.lock);
         ox_state.initialised = 1;
@@ -170,8 +174,7 @@ CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
         return status;
     if (uuid == NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "uuid is NULL");
-    ox_device_uuid(dev, uuid);
-    return CUDA_SUCCESS;
+    return ox_device_uuid(dev, uuid, call);
 }
 
 CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)

@@ -133,8 +133,9 @@ CUresult ox_record_host(void *base, size_t bytes, unsigned flags, int registered
                         const char *call);
 int ox_forget_host(void *base, int registered);
 int ox_find_host(const void *ptr, void **base, size_t *bytes, unsigned *flags);
-/* The UUID of DEVICE (from its vGPU's id in the token). */
-void ox_device_uuid(int device, CUuuid *uuid);
+/* The UUID of DEVICE (from its vGPU's id in the token); in acquire mode it
+ * binds first, and a failed binding is CALL's error. */
+CUresult ox_device_uuid(int device, CUuuid *uuid, const char *call);
 /* The primary context of DEVICE as a handle. */
 CUcontext ox_primary_context(int device);
 /* Device of context handle CTX if it is alive. */

@@ -64,15 +64,6 @@ CUresult ox_check_device(int device, const char *call)
 CUresult ox_device_session(int device, const char *call, struct ox_session **out)
 {
     struct ox_config *config = &ox_state.config;
-    /* cuInit connects device 0 so that it fails when the server is not
-     * there. In acquire mode the broker has counted the devices already,
-     * and binding waits for the first call that needs a server, as
-     * guest_runtime/acquire.py does: a program that only counts devices
-     * never waits in the queue. */
-    if (!ox_acquire_bound(config) && strcmp(call, "cuInit") == 0) {
-        *out = NULL;
-        return CUDA_SUCCESS;
-    }
     CUresult status = ox_acquire_bind(config, 0, call);
     if (status != CUDA_SUCCESS)
         return status;
@@ -100,11 +91,13 @@ __attribute__((destructor)) static void finish_sessions(void)
     }
 }
 
-void ox_device_uuid(int device, CUuuid *uuid)
+CUresult ox_device_uuid(int device, CUuuid *uuid, const char *call)
 {
     /* FNV-1a over the vGPU id, spread over 16 bytes: stable for the vGPU.
      * In acquire mode the ids come with the binding. */
-    ox_acquire_bind(&ox_state.config, 0, "cuDeviceGetUuid");
+    CUresult status = ox_acquire_bind(&ox_state.config, 0, call);
+    if (status != CUDA_SUCCESS)
+        return status;
     const char *id = ox_state.config.routes[device].vgpu_id;
     uint64_t hash[2] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull};
     for (int half = 0; half < 2; half++) {
@@ -114,6 +107,7 @@ void ox_device_uuid(int device, CUuuid *uuid)
         hash[half] *= 0x100000001b3ull;
     }
     memcpy(uuid->bytes, hash, sizeof uuid->bytes);
+    return CUDA_SUCCESS;
 }
 
 /* -- contexts --------------------------------------------------------------------- */
