@@ -50,6 +50,28 @@ def test_bindings_in_per_thread_default_stream_mode(server, libcuda_dir):
     _run_client(env)
 
 
+# The 12.9 line of cuda-bindings, beside the 13.x one of the venv: the
+# Makefile installs it into a directory of its own and names it here.
+BINDINGS_12_DIR = os.environ.get("ORIONX_TEST_CUDA_BINDINGS_12")
+
+
+@needs_bindings
+def test_bindings_of_cuda_12_drive_the_pool(server, libcuda_dir):
+    if not BINDINGS_12_DIR or not os.path.isdir(BINDINGS_12_DIR):
+        message = ("cuda-bindings 12.9 is not installed: make test installs it "
+                   "(constraints-cuda-bindings-12.txt) and sets ORIONX_TEST_CUDA_BINDINGS_12")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    env = client_environment(server, libcuda_dir, "shm")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (BINDINGS_12_DIR, env.get("PYTHONPATH"))
+                                        if p)
+    version = subprocess.run([sys.executable, "-c", "import cuda.bindings as b; "
+                              "print(b.__version__)"], env=env, capture_output=True, text=True)
+    assert version.stdout.startswith("12.9."), version.stdout + version.stderr
+    _run_client(env)
+
+
 def test_resolver_gives_ptds_variants(libcuda_dir):
     library = ctypes.CDLL(str(libcuda_dir / "libcuda.so.1"))
     resolve = library.cuGetProcAddress_v2
