@@ -11,7 +11,6 @@ import tempfile
 
 import pytest
 
-from guest_runtime import runtime
 from guest_runtime.client import Connection
 from orionx_agent.dev_tokens import development_token
 from orionx_agent.server.server import GpuServer
@@ -90,19 +89,3 @@ def connect(endpoint_for):
     yield open_connection
     for connection in opened:
         connection.close()
-
-
-@pytest.fixture
-def driver(endpoint_for):
-    """driver(transport) -> guest_runtime.cuda, initialised against a live server."""
-    from guest_runtime import cuda
-
-    def init(transport="unix", memory_mb=64):
-        settings = endpoint_for(transport)
-        runtime.configure(endpoint=settings["endpoints"], token=make_token(memory_mb),
-                          transport=settings["transport"],
-                          tls_ca_file=settings.get("tls_ca_file"))
-        assert cuda.cuInit(0) == (cuda.CUresult.CUDA_SUCCESS,)
-        return cuda
-    yield init
-    runtime.reset()

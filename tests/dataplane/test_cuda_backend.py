@@ -12,17 +12,18 @@ import os
 import struct
 import types
 
-import numpy as np
 import pytest
 
-from guest_runtime import kernels, protocol, runtime
+from guest_runtime import protocol
 from guest_runtime.client import Connection
 from guest_runtime.curesult import CudaError, CUresult
 from orionx_agent.server import cuda_backend
 from orionx_agent.server.server import GpuServer
 from tests.dataplane import fake_cuda_driver
 from tests.dataplane.conftest import SECRET, make_token
+from tests.dataplane.driver_checks import run_checks
 from tests.dataplane.test_isolation import wait_until
+from tests.libcuda.conftest import client_environment, libcuda_dir  # noqa: F401 - fixture
 
 # Read before any test installs the stand-in driver.
 GPU_UNAVAILABLE = cuda_backend.unavailable_reason()
@@ -57,58 +58,16 @@ def cuda_server(backend, socket_dir):
     srv.backend.close()
 
 
-@pytest.fixture
-def cuda():
-    from guest_runtime import cuda
-    yield cuda
-    runtime.reset()
-
-
-def ok(result):
-    from guest_runtime import cuda
-    assert result[0] == 0, (result, cuda.last_error_message())
-    return result[1] if len(result) == 2 else result[1:]
-
-
 def test_builtin_kernels_and_copies_larger_than_the_staging_buffer(backend, cuda_server,
-                                                                   cuda):
+                                                                   libcuda_dir):  # noqa: F811
     copy_bytes = 3 * cuda_backend.STAGING_BYTES  # three staging rounds each way
-    runtime.configure(endpoint=cuda_server.endpoints[0],
-                      token=make_token(memory_mb=4 * copy_bytes // (1 << 20)))
-    ok(cuda.cuInit(0))
-    n = copy_bytes // 4
-    rng = np.random.default_rng(0)
-    x, y = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
-    d_x, d_y, d_sum = (ok(cuda.cuMemAlloc(size)) for size in (x.nbytes, y.nbytes, 4))
-    ok(cuda.cuMemcpyHtoD(d_x, x, x.nbytes))
-    ok(cuda.cuMemcpyHtoD(d_y, y, y.nbytes))
-    kernels.axpy_f32(d_y, d_x, n, 2.0)
-    kernels.sum_f32(d_sum, d_y, n)
-    out, total = np.empty_like(y), np.empty(1, np.float32)
-    ok(cuda.cuMemcpyDtoH(out, d_y, out.nbytes))
-    ok(cuda.cuMemcpyDtoH(total, d_sum, 4))
-    np.testing.assert_allclose(out, np.float32(2.0) * x + y, rtol=1e-6)
-    assert total[0] == pytest.approx(float(out.astype(np.float64).sum()), rel=1e-3)
+    env = client_environment(cuda_server, libcuda_dir,
+                             memory_mb=4 * copy_bytes // (1 << 20))
+    env["ORIONX_CHECK_COPY_BYTES"] = str(copy_bytes)
+    run_checks(env, "staged_copies")
     if backend.calls is not None:
-        assert backend.calls.count("cuMemcpyHtoDAsync") == 6
-        assert backend.calls.count("cuMemcpyDtoHAsync") == 3 + 1  # and the sum
-
-    m, k, nn = 200, 70, 130
-    a = rng.standard_normal((m, k), dtype=np.float32)
-    b = rng.standard_normal((k, nn), dtype=np.float32)
-    d_a, d_b, d_c = (ok(cuda.cuMemAlloc(s)) for s in (a.nbytes, b.nbytes, 4 * m * nn))
-    ok(cuda.cuMemcpyHtoD(d_a, a, a.nbytes))
-    ok(cuda.cuMemcpyHtoD(d_b, b, b.nbytes))
-    kernels.gemm_f32(d_c, d_a, d_b, m, nn, k)
-    c = np.empty((m, nn), np.float32)
-    ok(cuda.cuMemcpyDtoH(c, d_c, c.nbytes))
-    np.testing.assert_allclose(c, a @ b, rtol=1e-3, atol=1e-3)
-
-    ok(cuda.cuMemsetD32(d_x, 5, 4))
-    head = np.empty(4, np.uint32)
-    ok(cuda.cuMemcpyDtoH(head, d_x, 16))
-    assert (head == 5).all()
-    runtime.reset()
+        assert backend.calls.count("cuMemcpyHtoDAsync") == 6 + 2  # and gemm's two inputs
+        assert backend.calls.count("cuMemcpyDtoHAsync") == 3 + 1 + 1 + 1  # sum, gemm, head
     if backend.state is not None:
         assert wait_until(lambda: backend.state["used"] == 0)  # staging freed too
 

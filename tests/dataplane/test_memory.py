@@ -1,12 +1,10 @@
 """The session memory map (quota, bisect lookups) and the sim arena allocator."""
 
-import ctypes
 import random
 
 import pytest
 
 from guest_runtime.curesult import CudaError, CUresult
-from guest_runtime.kernel_params import pack_kernel_params
 from orionx_agent.server.memory_map import MB, Allocation, SessionMemoryMap, VGpuAccount
 from orionx_agent.server.sim_backend import ALIGNMENT_BYTES, ArenaAllocator
 
@@ -65,15 +63,3 @@ def test_arena_first_fit_and_coalescing():
         arena.release(offset, ALIGNMENT_BYTES)
     assert arena.free_bytes() == 16 * ALIGNMENT_BYTES
     assert arena.allocate(16 * ALIGNMENT_BYTES) == 0  # all coalesced again
-
-
-def test_kernel_params_use_natural_alignment():
-    packed = pack_kernel_params(((7, 2.5, 0x1000), (ctypes.c_int, ctypes.c_float, None)))
-    assert len(packed) == 16  # int, float, then the pointer at offset 8
-    assert packed[8:] == (0x1000).to_bytes(8, "little")
-    packed = pack_kernel_params(((3, 0x20), (ctypes.c_uint8, None)))
-    assert len(packed) == 16 and packed[:1] == b"\x03" and packed[1:8] == bytes(7)
-    assert pack_kernel_params(None) == b""
-    with pytest.raises(CudaError) as caught:
-        pack_kernel_params(0xDEAD)
-    assert caught.value.code == CUresult.CUDA_ERROR_NOT_SUPPORTED

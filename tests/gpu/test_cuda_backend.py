@@ -6,32 +6,23 @@ tests/dataplane/test_cuda_backend.py and tests/qos/test_cuda_qos.py.
 Skipped, with the reason, where cuda-python or a GPU is missing; run them
 all with tests/gpu/run.sh."""
 
-import ctypes
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import pytest
 
-from guest_runtime import runtime
 from orionx_agent.server import cuda_backend
 from orionx_agent.server.server import GpuServer
 from tests.dataplane.conftest import SECRET, make_token
+from tests.dataplane.driver_checks import run_checks
+from tests.libcuda.conftest import client_environment, libcuda_dir  # noqa: F401 - fixture
 
 REASON = cuda_backend.unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason="cuda backend unavailable: %s"
                                 % REASON)
-
-SAXPY_SOURCE = r"""
-extern "C" __global__ void my_saxpy(float a, const float *x, float *y, int n)
-{
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) y[i] = a * x[i] + y[i];
-}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -44,44 +35,10 @@ def server():
     shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture
-def driver(server):
-    from guest_runtime import cuda
-
-    def init(transport="shm", memory_mb=256):
-        runtime.configure(endpoint=server.endpoints[0], token=make_token(memory_mb),
-                          transport=transport)
-        assert cuda.cuInit(0)[0] == 0
-        return cuda
-    yield init
-    runtime.reset()
-
-
-def ok(result):
-    from guest_runtime import cuda
-    assert result[0] == 0, (result, cuda.last_error_message())
-    return result[1] if len(result) == 2 else result[1:]
-
-
-def test_programs_own_ptx(driver):
-    from cuda.bindings import nvrtc  # the real one, in this test process
-    prog = nvrtc.nvrtcCreateProgram(SAXPY_SOURCE.encode(), b"saxpy.cu", 0, [], [])[1]
-    assert int(nvrtc.nvrtcCompileProgram(prog, 1, [b"--gpu-architecture=compute_70"])[0]) == 0
-    size = nvrtc.nvrtcGetPTXSize(prog)[1]
-    ptx = b" " * size
-    nvrtc.nvrtcGetPTX(prog, ptx)
-    cuda = driver("shm")
-    module = ok(cuda.cuModuleLoadData(ptx))
-    function = ok(cuda.cuModuleGetFunction(module, b"my_saxpy"))
-    n = 5000
-    x, y = np.arange(n, dtype=np.float32), np.ones(n, dtype=np.float32)
-    d_x, d_y = ok(cuda.cuMemAlloc(x.nbytes)), ok(cuda.cuMemAlloc(y.nbytes))
-    ok(cuda.cuMemcpyHtoD(d_x, x, x.nbytes))
-    ok(cuda.cuMemcpyHtoD(d_y, y, y.nbytes))
-    args = ((3.0, d_x, d_y, n), (ctypes.c_float, None, None, ctypes.c_int))
-    ok(cuda.cuLaunchKernel(function, (n + 255) // 256, 1, 1, 256, 1, 1, 0, 0, args, 0))
-    ok(cuda.cuMemcpyDtoH(y, d_y, y.nbytes))
-    np.testing.assert_allclose(y, 3.0 * x + 1.0)
+def test_programs_own_ptx(server, libcuda_dir):  # noqa: F811
+    """CUDA C compiled with NVRTC, on NVIDIA's bindings over the library."""
+    run_checks(client_environment(server, libcuda_dir, transport="shm", memory_mb=256),
+               "programs_own_ptx")
 
 
 @pytest.mark.parametrize("example", ["saxpy.py", "gemm.py"])

@@ -5,6 +5,8 @@ import os
 import socket
 import stat
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,6 +16,8 @@ from guest_runtime import protocol
 from guest_runtime.client import Connection
 from guest_runtime.curesult import CudaError, CUresult
 from orionx_agent.server.control import ControlClient, ControlError
+from tests.dataplane import driver_checks
+from tests.libcuda.conftest import client_environment, libcuda_dir  # noqa: F401 - fixture
 from tests.qos.conftest import MB, make_token
 
 
@@ -236,23 +240,27 @@ def _params(fmt, *values):
     return struct.pack(fmt, *values)
 
 
-def test_the_driver_api_reports_preemption_in_cudas_terms(server, control):
-    """What a program using guest_runtime.cuda sees: a CUresult it can name."""
-    from guest_runtime import cuda, runtime
-    runtime.configure(endpoint=server.endpoints[0], token=make_token(allocation_id="prog"),
-                      transport="unix")
+def test_the_driver_api_reports_preemption_in_cudas_terms(server, control,
+                                                          libcuda_dir):  # noqa: F811
+    """What a program on NVIDIA's bindings over the library sees: a CUresult
+    it can name, and the server's reason on stderr."""
+    env = client_environment(server, libcuda_dir, transport="unix",
+                             token=make_token(allocation_id="prog"))
+    child = subprocess.Popen([sys.executable, "-m", "tests.dataplane.driver_checks",
+                              "preemption_is_a_cuda_error"], cwd=driver_checks.REPO, env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     try:
-        assert cuda.cuInit(0) == (cuda.CUresult.CUDA_SUCCESS,)
-        err, dptr = cuda.cuMemAlloc(MB)
-        assert err == cuda.CUresult.CUDA_SUCCESS
+        assert child.stdout.readline().strip() == "READY"
         control.preempt("prog", by_allocation="batch-42")
-        err, _ = cuda.cuMemAlloc(MB)
-        assert err == cuda.CUresult.CUDA_ERROR_SESSION_PREEMPTED
-        assert cuda.cuGetErrorName(err) == (cuda.CUresult.CUDA_SUCCESS,
-                                            b"CUDA_ERROR_SESSION_PREEMPTED")
-        assert "preempted by allocation batch-42" in cuda.last_error_message()
+        out, err = child.communicate("go\n", timeout=60)
     finally:
-        runtime.reset()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0 and "PASSED" in out, out + err
+    assert "preempted by allocation batch-42" in err
+    assert "CUDA_ERROR_SESSION_PREEMPTED" in err
 
 
 def test_control_does_not_wait_behind_a_session_waiting_for_its_share(qos_server,
