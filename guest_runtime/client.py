@@ -44,7 +44,6 @@ class Connection:
         self._ids = itertools.count(1)
         self._cache = {}
         self._pending = bytearray()
-        self.builtin_functions = {}  # name -> function handle (guest_runtime.kernels)
         self.ended = None
         self.stream = self._connect(endpoints, transport, tls_ca_file, timeout_s)
         try:
