@@ -1,13 +1,16 @@
 """CUDA driver result codes and the exception that carries one.
 
 The values are CUDA's own, so a status read off the wire means the same as it
-would from the real driver, and ``guest_runtime.cuda`` can hand it back
-unchanged in its ``(CUresult, value...)`` tuples.
+would from the real driver, and the C library (``libcuda.so.1``) hands it
+back to the program unchanged.
 
 One code is OrionX's own, named in CUDA's style and numbered above CUDA's
 range (which ends at 999) so it can never mean anything else:
 ``CUDA_ERROR_SESSION_PREEMPTED``, the GPU server ended the session because
-the pool gave its vGPU to another allocation.
+the pool gave its vGPU to another allocation. The library's
+``cuGetErrorName`` names it; NVIDIA's cuda-bindings have no member for it,
+so there a call returning it raises ``ValueError: 10001 is not a valid
+CUresult`` (tests/dataplane/driver_checks.py checks both).
 """
 
 import enum
