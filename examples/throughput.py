@@ -73,7 +73,7 @@ def main(argv=None):
         result = run(args.seconds, args.n, args.label)
     except CudaError as exc:
         print("RESULT %s" % json.dumps({"label": args.label, "error": exc.name}), flush=True)
-        return EXIT_PREEMPTED if exc.name == "CUDA_ERROR_SESSION_PREEMPTED" else 1
+        return EXIT_PREEMPTED if exc.name == "CUDA_ERROR_MPS_CLIENT_TERMINATED" else 1
     print("RESULT %s" % json.dumps(result), flush=True)
     return 0 if result["ok"] else 1
 

@@ -4,13 +4,11 @@ The values are CUDA's own, so a status read off the wire means the same as it
 would from the real driver, and the C library (``libcuda.so.1``) hands it
 back to the program unchanged.
 
-One code is OrionX's own, named in CUDA's style and numbered above CUDA's
-range (which ends at 999) so it can never mean anything else:
-``CUDA_ERROR_SESSION_PREEMPTED``, the GPU server ended the session because
-the pool gave its vGPU to another allocation. The library's
-``cuGetErrorName`` names it; NVIDIA's cuda-bindings have no member for it,
-so there a call returning it raises ``ValueError: 10001 is not a valid
-CUresult`` (tests/dataplane/driver_checks.py checks both).
+A preempted session ends with CUDA's own code for a client that its
+server has terminated, ``CUDA_ERROR_MPS_CLIENT_TERMINATED`` (810): like an
+MPS client, the process must start again to use CUDA, and the message
+names the allocation that took the GPU. A code of the pool's own would be
+unknown to NVIDIA's bindings, which raise on a CUresult they cannot name.
 """
 
 import enum
@@ -43,9 +41,9 @@ class CUresult(enum.IntEnum):
     CUDA_ERROR_NOT_PERMITTED = 800
     CUDA_ERROR_NOT_SUPPORTED = 801
     CUDA_ERROR_UNKNOWN = 999
-    # OrionX: the session was preempted; its message names the allocation
-    # that took the GPU. Everything the session held is gone.
-    CUDA_ERROR_SESSION_PREEMPTED = 10001
+    # The session was preempted (or its allocation revoked); the message
+    # names why. Everything the session held is gone.
+    CUDA_ERROR_MPS_CLIENT_TERMINATED = 810
 
 
 class CudaError(Exception):

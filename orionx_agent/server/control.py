@@ -55,7 +55,7 @@ class ControlClient:
 
     def preempt(self, allocation_id, by_allocation=None):
         """End every session of ``allocation_id``; their clients' next calls fail
-        with CUDA_ERROR_SESSION_PREEMPTED naming ``by_allocation``."""
+        with CUDA_ERROR_MPS_CLIENT_TERMINATED naming ``by_allocation``."""
         return self.call("preempt", allocation_id=allocation_id, by_allocation=by_allocation)
 
     def revoke(self, allocation_id, below_generation, reason):

@@ -309,7 +309,7 @@ class GpuServer:
                      and s.claims.generation < revoked.below_generation]
         for session in ended:
             session.preempt(_revoked_message(revoked),
-                            CUresult.CUDA_ERROR_SESSION_PREEMPTED)
+                            CUresult.CUDA_ERROR_MPS_CLIENT_TERMINATED)
         LOG.info("Revoked allocation %s below generation %d (%s): ended %d session(s)",
                  allocation_id, revoked.below_generation, revoked.reason, len(ended))
         return {"allocation_id": allocation_id,

@@ -291,7 +291,7 @@ class Session:
         with self.yielding(), self.work_lock:
             yield
 
-    def preempt(self, message, code=CUresult.CUDA_ERROR_SESSION_PREEMPTED):
+    def preempt(self, message, code=CUresult.CUDA_ERROR_MPS_CLIENT_TERMINATED):
         """End the session from another thread (preemption, revocation):
         tell the client ``message`` with ``code``, free everything it holds
         at once, and keep the connection only until the client has read why.
@@ -464,6 +464,11 @@ class Session:
                 result = fields, nbytes, next(views, None), views
         except CudaError as exc:
             incoming.discard()
+            if self.ended_by_server is not None:
+                # Ending the session stopped this op's kernel: the client is
+                # owed the reason (SESSION_ENDED, sent by preempt()), not the
+                # LAUNCH_FAILED that stopping it caused.
+                return
             self._fail(op, request_id, exc)
             return
         except SessionPreempted:

@@ -223,35 +223,20 @@ def check_staged_copies():
     assert (head == 5).all()
 
 
-SESSION_PREEMPTED = 10001  # the pool's own code (guest_runtime.curesult)
-
-
-def _pool_code_of(call):
-    """The result code of CALL where it is the pool's own: NVIDIA's CUresult
-    has no member for it, so the bindings raise ValueError naming the number
-    (as they would for any code newer than themselves)."""
-    try:
-        result = call()
-    except ValueError as exc:
-        assert str(SESSION_PREEMPTED) in str(exc), exc
-        return SESSION_PREEMPTED
-    return int(result[0])
-
-
 def check_preemption_is_a_cuda_error():
     """The session is preempted while this process waits on stdin (the
     parent preempts it, then writes a line): the next call and every later
-    one fail with CUDA_ERROR_SESSION_PREEMPTED, which the library names."""
+    one fail with CUDA's CUDA_ERROR_MPS_CLIENT_TERMINATED, which NVIDIA's
+    bindings name."""
     from cuda.bindings import driver
     ok(driver.cuMemAlloc(1 << 20))
     print("READY", flush=True)
     sys.stdin.readline()
-    assert _pool_code_of(lambda: driver.cuMemAlloc(1 << 20)) == SESSION_PREEMPTED
-    assert _pool_code_of(lambda: driver.cuCtxSynchronize()) == SESSION_PREEMPTED  # sticky
-    libcuda = ctypes.CDLL("libcuda.so.1")
-    name = ctypes.c_char_p()
-    assert libcuda.cuGetErrorName(SESSION_PREEMPTED, ctypes.byref(name)) == 0
-    assert name.value == b"CUDA_ERROR_SESSION_PREEMPTED"
+    terminated = driver.CUresult.CUDA_ERROR_MPS_CLIENT_TERMINATED
+    assert driver.cuMemAlloc(1 << 20)[0] == terminated
+    assert driver.cuCtxSynchronize()[0] == terminated  # sticky
+    _, name = driver.cuGetErrorName(terminated)
+    assert name == b"CUDA_ERROR_MPS_CLIENT_TERMINATED"
 
 
 def check_programs_own_ptx():

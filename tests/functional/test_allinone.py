@@ -241,7 +241,7 @@ def test_make_run_demo_non_interactive(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     out = result.stdout
     for expected in ("1. Two jobs on slices of one GPU", "position 1 in the queue",
-                     "CUDA_ERROR_SESSION_PREEMPTED", "5. Summary", "Stopping the pool"):
+                     "CUDA_ERROR_MPS_CLIENT_TERMINATED", "5. Summary", "Stopping the pool"):
         assert expected in out, out[-4000:]
     summary = out[out.index("5. Summary"):]
     assert "preempted" in summary and "tcp" in summary

@@ -1,6 +1,6 @@
 """Sessions that end abruptly: a client killed with -9 in the middle of its
 work leaves nothing held on the GPU server, and a preempted client gets
-CUDA_ERROR_SESSION_PREEMPTED from its next call and every later one, also
+CUDA_ERROR_MPS_CLIENT_TERMINATED from its next call and every later one, also
 when it was stalled in the middle of sending a frame."""
 
 import signal
@@ -82,7 +82,7 @@ def test_preempted_client_is_told(server, libcuda_dir, tmp_path):
     finally:
         if child.poll() is None:
             child.kill()
-    assert out.split() == ["10001", "10001"]  # CUDA_ERROR_SESSION_PREEMPTED, sticky
+    assert out.split() == ["810", "810"]  # CUDA_ERROR_MPS_CLIENT_TERMINATED, sticky
     assert "preempted by allocation alloc-2" in err
     assert err.count("preempted by") == 2  # once per call that met it
     assert server.memory.resident_bytes == 0
@@ -208,6 +208,6 @@ def test_client_stalled_mid_write_is_told_why(socket_dir, libcuda_dir, tmp_path,
             child.kill()
         srv.stop()
         srv.backend.close()
-    assert out.split() == ["10001", "10001"], err  # CUDA_ERROR_SESSION_PREEMPTED, sticky
+    assert out.split() == ["810", "810"], err  # CUDA_ERROR_MPS_CLIENT_TERMINATED, sticky
     assert "preempted by allocation alloc-2" in err
     assert "connection to the GPU server lost" not in err

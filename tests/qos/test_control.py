@@ -113,7 +113,7 @@ def test_preempted_session_gets_a_distinct_error_and_loses_everything(
     for _ in range(2):  # the first call and every later one
         with pytest.raises(CudaError) as caught:
             victim.mem_get_info()
-        assert caught.value.code == CUresult.CUDA_ERROR_SESSION_PREEMPTED
+        assert caught.value.code == CUresult.CUDA_ERROR_MPS_CLIENT_TERMINATED
         assert "preempted by allocation high-7" in caught.value.message
     assert [s["allocation_id"] for s in control.usage()["sessions"]] == ["other"]
     assert bystander.mem_get_info()[0] == 56 * MB
@@ -144,7 +144,7 @@ def test_preemption_reaches_a_session_waiting_for_its_share(qos_server, open_ses
     control.preempt("slow", by_allocation="urgent")
     thread.join(10)
     assert not thread.is_alive()
-    assert outcome[0].code == CUresult.CUDA_ERROR_SESSION_PREEMPTED
+    assert outcome[0].code == CUresult.CUDA_ERROR_MPS_CLIENT_TERMINATED
     assert "preempted by allocation urgent" in outcome[0].message
     assert control.usage()["gpu"]["memory_used_mb"] == 0
     control.close()
@@ -260,7 +260,7 @@ def test_the_driver_api_reports_preemption_in_cudas_terms(server, control,
             child.wait()
     assert child.returncode == 0 and "PASSED" in out, out + err
     assert "preempted by allocation batch-42" in err
-    assert "CUDA_ERROR_SESSION_PREEMPTED" in err
+    assert "CUDA_ERROR_MPS_CLIENT_TERMINATED" in err
 
 
 def test_control_does_not_wait_behind_a_session_waiting_for_its_share(qos_server,

@@ -119,8 +119,8 @@ static const struct {
     {CUDA_ERROR_NOT_PERMITTED, "CUDA_ERROR_NOT_PERMITTED", "operation not permitted"},
     {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
     {CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
-    {CUDA_ERROR_SESSION_PREEMPTED, "CUDA_ERROR_SESSION_PREEMPTED",
-     "the pool gave this vGPU to another allocation; everything the session held is gone"},
+    {CUDA_ERROR_MPS_CLIENT_TERMINATED, "CUDA_ERROR_MPS_CLIENT_TERMINATED",
+     "the client has been terminated by the server; restart the process to use CUDA"},
 };
 
 const char *ox_error_name(CUresult code)

@@ -83,7 +83,7 @@ typedef enum cudaError_enum {
     CUDA_ERROR_UNKNOWN = 999,
     /* OrionX's own, above CUDA's range: the GPU server ended the session
      * because the pool gave its vGPU to another allocation. */
-    CUDA_ERROR_SESSION_PREEMPTED = 10001
+    CUDA_ERROR_MPS_CLIENT_TERMINATED = 810
 } CUresult;
 
 /* Device attributes the GPU servers report (others: CUDA_ERROR_INVALID_VALUE
