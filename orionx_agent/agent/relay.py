@@ -34,11 +34,11 @@ from oslo_log import log as logging
 LOG = logging.getLogger(__name__)
 
 RELAY_BUFFER_BYTES = 1 << 20
-# How many reads from a TLS connection one turn may make before the loop
-# serves the others: a fast sender must not starve a small call elsewhere.
-# (A plain socket is read once a turn: the selector reports it again while
-# bytes wait, which a TLS connection's decrypted bytes would not make it do.)
-_TLS_READS_PER_TURN = 16
+# How many reads one direction may make in one turn before the loop serves
+# the others: a fast sender must not starve a small call elsewhere. A TLS
+# connection is read until it would block or this many times (the poller
+# does not see bytes it decrypted already: it is pumped again next turn).
+_READS_PER_TURN = 16
 # At most this much goes through the shared pipe at once: what a pipe holds
 # by default, so that even a sink that takes nothing leaves little to spill.
 SHARED_PIPE_FILL_BYTES = 64 * 1024
@@ -128,7 +128,10 @@ class _Direction:
         if self.splices and self.pipe is None and not self.pending:
             return self._splice_through_shared_pipe()
         self.wants_write = False
-        for _ in range(_TLS_READS_PER_TURN if self.source.tls else 1):
+        # A TLS source must be read until it would block (see above); a
+        # plain one here is a bulk flow: moving on while it flows saves
+        # the poller a turn per pipeful.
+        for _ in range(_READS_PER_TURN):
             if not (self._drain() and self.sink.flush()):
                 self.wants_write = True
                 return False
@@ -141,6 +144,8 @@ class _Direction:
             if not (self._drain() and self.sink.flush()):
                 self.wants_write = True
                 return False
+            if self.source.tls and not self.source.sock.relay_buffered():
+                return False  # the rest, if any, is in the socket: the poller sees it
         return self.source.tls
 
     def _splice_through_shared_pipe(self):

@@ -35,6 +35,9 @@ class TlsConnection:
                                      server_hostname=server_hostname)
         self._lock = threading.Lock()
         self._unsent = bytearray()  # records the relay could not send yet
+        # Ciphertext is read into this one buffer: recv(n) would allocate n
+        # bytes (an mmap at this size) for every read, however few arrive.
+        self._received = memoryview(bytearray(RECV_BYTES))
 
     def _flush(self):
         """Send the records the TLS object produced; caller holds the lock."""
@@ -44,13 +47,13 @@ class TlsConnection:
 
     def _feed(self):
         """Read ciphertext from the socket (no lock held); False at its end."""
-        data = self.sock.recv(RECV_BYTES)
+        count = self.sock.recv_into(self._received)
         with self._lock:
-            if data:
-                self._incoming.write(data)
+            if count:
+                self._incoming.write(self._received[:count])
             else:
                 self._incoming.write_eof()
-        return bool(data)
+        return bool(count)
 
     def handshake(self, timeout_s):
         """Complete the TLS handshake within ``timeout_s``; ssl.SSLError or
@@ -121,10 +124,10 @@ class TlsConnection:
                 finally:
                     # A read may answer a key update: sent with the next flush.
                     self._unsent += self._outgoing.read()
-            data = self.sock.recv(RECV_BYTES)  # BlockingIOError: wait for more
+            count = self.sock.recv_into(self._received)  # BlockingIOError: wait for more
             with self._lock:
-                if data:
-                    self._incoming.write(data)
+                if count:
+                    self._incoming.write(self._received[:count])
                 else:
                     self._incoming.write_eof()
 
@@ -149,6 +152,11 @@ class TlsConnection:
                 return False
             del self._unsent[:sent]
         return True
+
+    def relay_buffered(self):
+        """Whether bytes wait inside, decrypted or not yet: the socket's
+        readiness does not show them."""
+        return bool(self._tls.pending() or self._incoming.pending)
 
     def relay_has_output(self):
         return bool(self._unsent)
