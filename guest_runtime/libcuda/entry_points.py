@@ -96,6 +96,8 @@ ENTRY_POINTS = (
     _entry("cuCtxGetFlags", (7000, "cuCtxGetFlags")),
     _entry("cuCtxGetApiVersion", (3020, "cuCtxGetApiVersion")),
     _entry("cuCtxSynchronize", (2000, "cuCtxSynchronize")),
+    _entry("cuCtxEnablePeerAccess", (4000, "cuCtxEnablePeerAccess")),
+    _entry("cuCtxDisablePeerAccess", (4000, "cuCtxDisablePeerAccess")),
     _entry("cuCtxGetStreamPriorityRange", (5050, "cuCtxGetStreamPriorityRange")),
     # memory
     _entry("cuMemGetInfo", (3020, "cuMemGetInfo_v2")),
@@ -191,11 +193,10 @@ ENTRY_POINTS = (
            (10020, "cuOccupancyAvailableDynamicSMemPerBlock")),
     _entry("cuOccupancyMaxPotentialBlockSizeWithFlags",
            (7000, "cuOccupancyMaxPotentialBlockSizeWithFlags")),
+    _entry("cuMemcpyPeer", (4000, "cuMemcpyPeer"), ptds="cuMemcpyPeer_ptds"),
+    _entry("cuMemcpyPeerAsync", (4000, "cuMemcpyPeerAsync"), ptds="cuMemcpyPeerAsync_ptsz"),
     # Exported for programs that resolve them up front (CuPy dlsyms these);
     # later phases of the C library serve them.
-    _entry("cuMemcpyPeer", (4000, "cuMemcpyPeer"), ptds="cuMemcpyPeer_ptds", served=False),
-    _entry("cuMemcpyPeerAsync", (4000, "cuMemcpyPeerAsync"), ptds="cuMemcpyPeerAsync_ptsz",
-           served=False),
     _entry("cuMemAllocManaged", (6000, "cuMemAllocManaged"), served=False),
     _entry("cuIpcGetMemHandle", (4010, "cuIpcGetMemHandle"), served=False),
     _entry("cuIpcOpenMemHandle", (11000, "cuIpcOpenMemHandle_v2"), served=False),

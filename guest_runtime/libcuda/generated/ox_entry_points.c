@@ -41,6 +41,8 @@ extern char cuCtxGetDevice[];
 extern char cuCtxGetFlags[];
 extern char cuCtxGetApiVersion[];
 extern char cuCtxSynchronize[];
+extern char cuCtxEnablePeerAccess[];
+extern char cuCtxDisablePeerAccess[];
 extern char cuCtxGetStreamPriorityRange[];
 extern char cuMemGetInfo_v2[];
 extern char cuMemAlloc_v2[];
@@ -157,6 +159,8 @@ extern char cuDeviceGetPCIBusId[];
 const struct ox_proc_entry ox_proc_entries[] = {
     {"cuCtxCreate", 1, 3, {{3020, cuCtxCreate_v2}, {11040, cuCtxCreate_v3}, {12050, cuCtxCreate_v4}}, {0, NULL}},
     {"cuCtxDestroy", 1, 1, {{4000, cuCtxDestroy_v2}}, {0, NULL}},
+    {"cuCtxDisablePeerAccess", 1, 1, {{4000, cuCtxDisablePeerAccess}}, {0, NULL}},
+    {"cuCtxEnablePeerAccess", 1, 1, {{4000, cuCtxEnablePeerAccess}}, {0, NULL}},
     {"cuCtxGetApiVersion", 1, 1, {{3020, cuCtxGetApiVersion}}, {0, NULL}},
     {"cuCtxGetCurrent", 1, 1, {{4000, cuCtxGetCurrent}}, {0, NULL}},
     {"cuCtxGetDevice", 1, 1, {{2000, cuCtxGetDevice}}, {0, NULL}},
@@ -238,8 +242,8 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuMemcpyDtoHAsync", 1, 1, {{3020, cuMemcpyDtoHAsync_v2}}, {7000, cuMemcpyDtoHAsync_v2_ptsz}},
     {"cuMemcpyHtoD", 1, 1, {{3020, cuMemcpyHtoD_v2}}, {7000, cuMemcpyHtoD_v2_ptds}},
     {"cuMemcpyHtoDAsync", 1, 1, {{3020, cuMemcpyHtoDAsync_v2}}, {7000, cuMemcpyHtoDAsync_v2_ptsz}},
-    {"cuMemcpyPeer", 0, 1, {{4000, cuMemcpyPeer}}, {7000, cuMemcpyPeer_ptds}},
-    {"cuMemcpyPeerAsync", 0, 1, {{4000, cuMemcpyPeerAsync}}, {7000, cuMemcpyPeerAsync_ptsz}},
+    {"cuMemcpyPeer", 1, 1, {{4000, cuMemcpyPeer}}, {7000, cuMemcpyPeer_ptds}},
+    {"cuMemcpyPeerAsync", 1, 1, {{4000, cuMemcpyPeerAsync}}, {7000, cuMemcpyPeerAsync_ptsz}},
     {"cuMemsetD16", 1, 1, {{3020, cuMemsetD16_v2}}, {7000, cuMemsetD16_v2_ptds}},
     {"cuMemsetD16Async", 1, 1, {{3020, cuMemsetD16Async}}, {7000, cuMemsetD16Async_ptsz}},
     {"cuMemsetD32", 1, 1, {{3020, cuMemsetD32_v2}}, {7000, cuMemsetD32_v2_ptds}},

@@ -32,15 +32,3 @@ int cuMemAllocManaged(void)
 {
     return ox_unserved("cuMemAllocManaged");
 }
-
-OX_EXPORT int cuMemcpyPeer(void);
-int cuMemcpyPeer(void)
-{
-    return ox_unserved("cuMemcpyPeer");
-}
-
-OX_EXPORT int cuMemcpyPeerAsync(void);
-int cuMemcpyPeerAsync(void)
-{
-    return ox_unserved("cuMemcpyPeerAsync");
-}

@@ -319,3 +319,36 @@ CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
         *greatestPriority = 0;
     return ox_require_init("cuCtxGetStreamPriorityRange");
 }
+
+/* vGPUs share no address space (cuDeviceCanAccessPeer answers 0), so peer
+ * access cannot be enabled; cuMemcpyPeer copies between devices all the same. */
+CUresult cuCtxEnablePeerAccess(CUcontext peerContext, unsigned int Flags)
+{
+    static const char call[] = "cuCtxEnablePeerAccess";
+    int current, peer;
+    struct ox_session *session;
+    CUresult status = ox_current_device(call, &current, &session);
+    if (status == CUDA_SUCCESS)
+        status = ox_context_device(peerContext, call, &peer);
+    if (status != CUDA_SUCCESS)
+        return status;
+    if (Flags != 0)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "Flags must be 0, got %u", Flags);
+    return ox_fail(CUDA_ERROR_PEER_ACCESS_UNSUPPORTED, call,
+                   "devices %d and %d are separate vGPUs with no shared address space "
+                   "(cuDeviceCanAccessPeer says 0): copy between them with cuMemcpyPeer",
+                   current, peer);
+}
+
+CUresult cuCtxDisablePeerAccess(CUcontext peerContext)
+{
+    static const char call[] = "cuCtxDisablePeerAccess";
+    int peer;
+    CUresult status = ox_require_init(call);
+    if (status == CUDA_SUCCESS)
+        status = ox_context_device(peerContext, call, &peer);
+    if (status != CUDA_SUCCESS)
+        return status;
+    return ox_fail(CUDA_ERROR_PEER_ACCESS_NOT_ENABLED, call,
+                   "peer access to device %d was never enabled (vGPUs cannot have it)", peer);
+}

@@ -281,13 +281,18 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size
     return dtod(dstDevice, srcDevice, ByteCount, hStream, 1, "cuMemcpyDtoDAsync");
 }
 
-static int is_device(CUdeviceptr ptr)
+/* The device of PTR's allocation, else -1 (host memory). */
+static int device_of(CUdeviceptr ptr)
 {
     CUdeviceptr base;
     size_t bytes;
     int device;
-    return ox_find_allocation(ptr, &base, &bytes, &device) == 0;
+    return ox_find_allocation(ptr, &base, &bytes, &device) == 0 ? device : -1;
 }
+
+static CUresult peer(CUdeviceptr dst, CUcontext dst_context, CUdeviceptr src,
+                     CUcontext src_context, size_t bytes, CUstream stream, int async,
+                     const char *call);
 
 static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream,
                         int async, const char *call)
@@ -295,12 +300,15 @@ static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream
     CUresult status = ox_require_init(call);
     if (status != CUDA_SUCCESS)
         return status;
-    int dst_device = is_device(dst), src_device = is_device(src);
-    if (dst_device && src_device)
+    int dst_device = device_of(dst), src_device = device_of(src);
+    if (dst_device >= 0 && src_device >= 0 && dst_device != src_device)
+        return peer(dst, ox_primary_context(dst_device), src, ox_primary_context(src_device),
+                    bytes, stream, async, call);
+    if (dst_device >= 0 && src_device >= 0)
         return dtod(dst, src, bytes, stream, async, call);
-    if (dst_device)
+    if (dst_device >= 0)
         return htod(dst, (const void *)(uintptr_t)src, bytes, stream, async, call);
-    if (src_device)
+    if (src_device >= 0)
         return dtoh((void *)(uintptr_t)dst, src, bytes, stream, call);
     if (bytes)
         memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, bytes);
@@ -315,6 +323,92 @@ CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount)
 CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream)
 {
     return unified(dst, src, ByteCount, hStream, 1, "cuMemcpyAsync");
+}
+
+/* Each vGPU is its own session, possibly on another host, so there is no
+ * peer access (cuDeviceCanAccessPeer answers 0): a copy between devices is
+ * staged through this process's memory, a chunk at a time, and is complete
+ * when the call returns. The asynchronous form first waits for its stream,
+ * which keeps it in the stream's order. */
+#define PEER_STAGING_BYTES (8u << 20)
+
+static CUresult device_dtod(int device, CUdeviceptr dst, CUdeviceptr src, size_t bytes,
+                            const char *call)
+{
+    struct ox_session *session;
+    CUresult status = ox_device_session(device, call, &session);
+    if (status != CUDA_SUCCESS)
+        return status;
+    struct ox_memcpy_dtod_request request = {dst, src, bytes, 0};
+    return ox_rpc_memcpy_dtod(session, call, &request);
+}
+
+static CUresult staged(int dst_device, CUdeviceptr dst, int src_device, CUdeviceptr src,
+                       size_t bytes, const char *call)
+{
+    struct ox_session *from, *to;
+    CUresult status = ox_device_session(src_device, call, &from);
+    if (status == CUDA_SUCCESS)
+        status = ox_device_session(dst_device, call, &to);
+    if (status != CUDA_SUCCESS)
+        return status;
+    size_t staging_bytes = bytes < PEER_STAGING_BYTES ? bytes : PEER_STAGING_BYTES;
+    uint8_t *staging = malloc(staging_bytes ? staging_bytes : 1);
+    if (staging == NULL)
+        return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, call,
+                       "no host memory to stage a copy between devices (%zu bytes)",
+                       staging_bytes);
+    for (size_t done = 0; done < bytes && status == CUDA_SUCCESS;) {
+        size_t chunk = bytes - done < staging_bytes ? bytes - done : staging_bytes;
+        struct ox_memcpy_dtoh_request read = {src + done, chunk, 0};
+        size_t got = 0;
+        status = ox_rpc_memcpy_dtoh(from, call, &read, staging, chunk, &got);
+        if (status == CUDA_SUCCESS && got != chunk)
+            status = ox_fail(CUDA_ERROR_UNKNOWN, call, "the GPU server sent %zu of %zu bytes",
+                             got, chunk);
+        if (status == CUDA_SUCCESS) {
+            struct ox_memcpy_htod_request write = {dst + done};
+            status = ox_rpc_memcpy_htod(to, call, &write, staging, chunk);
+        }
+        done += chunk;
+    }
+    free(staging);
+    return status;
+}
+
+static CUresult peer(CUdeviceptr dst, CUcontext dst_context, CUdeviceptr src,
+                     CUcontext src_context, size_t bytes, CUstream stream, int async,
+                     const char *call)
+{
+    CUresult status = ox_require_init(call);
+    int dst_device, src_device;
+    if (status == CUDA_SUCCESS)
+        status = ox_context_device(dst_context, call, &dst_device);
+    if (status == CUDA_SUCCESS)
+        status = ox_context_device(src_context, call, &src_device);
+    if (status != CUDA_SUCCESS)
+        return status;
+    if (bytes == 0)
+        return CUDA_SUCCESS;
+    if (async && (status = cuStreamSynchronize(stream)) != CUDA_SUCCESS)
+        return status;
+    if (dst_device == src_device)
+        return device_dtod(dst_device, dst, src, bytes, call);
+    return staged(dst_device, dst, src_device, src, bytes, call);
+}
+
+CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
+                      CUcontext srcContext, size_t ByteCount)
+{
+    return peer(dstDevice, dstContext, srcDevice, srcContext, ByteCount, NULL, 0,
+                "cuMemcpyPeer");
+}
+
+CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
+                           CUcontext srcContext, size_t ByteCount, CUstream hStream)
+{
+    return peer(dstDevice, dstContext, srcDevice, srcContext, ByteCount, hStream, 1,
+                "cuMemcpyPeerAsync");
 }
 
 /* -- memsets ---------------------------------------------------------------------- */

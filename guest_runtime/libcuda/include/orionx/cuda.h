@@ -73,6 +73,7 @@ typedef enum cudaError_enum {
     CUDA_ERROR_ILLEGAL_ADDRESS = 700,
     CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
     CUDA_ERROR_PEER_ACCESS_UNSUPPORTED = 217,
+    CUDA_ERROR_PEER_ACCESS_NOT_ENABLED = 705,
     CUDA_ERROR_PRIMARY_CONTEXT_ACTIVE = 708,
     CUDA_ERROR_CONTEXT_IS_DESTROYED = 709,
     CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED = 712,
@@ -388,6 +389,8 @@ CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version);
 /* Wait for all work of the current context's device; returns a pending
  * asynchronous error (sticky errors, docs/protocol.md). */
 CUresult cuCtxSynchronize(void);
+CUresult cuCtxEnablePeerAccess(CUcontext peerContext, unsigned int Flags);
+CUresult cuCtxDisablePeerAccess(CUcontext peerContext);
 /* Stream priorities: 0 (least) to 0 (greatest); priorities are recorded,
  * GPU servers schedule by vGPU, not by stream. */
 CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority);
@@ -439,6 +442,10 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size
  * process's device allocations (anything else is host memory). */
 CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
 CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream);
+CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
+                      CUcontext srcContext, size_t ByteCount);
+CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
+                           CUcontext srcContext, size_t ByteCount, CUstream hStream);
 /* Set N elements of 8, 16 or 32 bits at DSTDEVICE to a value (the async
  * forms on HSTREAM, pipelined). The server has 8- and 32-bit memsets;
  * 16-bit ones with two different bytes are sent as pattern copies. */
