@@ -395,6 +395,10 @@ class RelayLoop:
         except (_Ended, OSError) as exc:
             self._end(relay, exc)
             return
+        except Exception as exc:  # a bug ends this relay, never the loop
+            LOG.exception("Relay %s failed", relay.label)
+            self._end(relay, exc)
+            return
         if direction.wants_write != waited or direction.source.tls or direction.sink.tls:
             self._watch(relay)
 
