@@ -168,6 +168,9 @@ class _Direction:
             written = 0
         except OSError as exc:
             if exc.errno != errno.EINVAL:
+                # The sink failed: its bytes must not stay in the shared
+                # pipe, where the next relay's sink would get them.
+                _read_exactly(read_fd, count)
                 raise
             written = 0
             self.splices = False
@@ -182,9 +185,7 @@ class _Direction:
 
     def _spill(self, read_fd, count):
         """Take ``count`` bytes out of the shared pipe into the buffer."""
-        spilled = bytearray()
-        while len(spilled) < count:
-            spilled += os.read(read_fd, count - len(spilled))
+        spilled = _read_exactly(read_fd, count)
         self.buffer, self.start, self.pending, self.in_pipe = memoryview(spilled), 0, count, False
 
     def _fill(self):
@@ -221,6 +222,14 @@ class _Direction:
             self.pending -= written
             self.counter[0] += written
         return True
+
+
+def _read_exactly(fd, count):
+    """``count`` bytes that wait in the pipe ``fd``."""
+    got = bytearray()
+    while len(got) < count:
+        got += os.read(fd, count - len(got))
+    return got
 
 
 def _nonblocking_pipe():

@@ -16,6 +16,7 @@ import threading
 import pytest
 
 from guest_runtime import protocol
+from orionx_agent.agent import relay as relay_module
 from orionx_agent.agent.gateway import Gateway
 from orionx_agent.agent.relay import Relay, RelayLoop
 from orionx_agent.agent.tls_connection import TlsConnection
@@ -146,6 +147,23 @@ def test_a_stalled_peer_stalls_only_its_own_relay(loop):
     assert _receive(stalled_guest, STALLED_BYTES) == flood
     flooder.join(TIMEOUT_S)
     for sock in (stalled_guest, flooding_remote, guest, remote):
+        sock.close()
+
+
+def test_a_failed_sink_leaves_nothing_for_the_next_relay(loop):
+    """Bytes spliced into the loop's shared pipe for a sink that then
+    fails are taken out again: the next relay must never receive them."""
+    source, source_peer = socket.socketpair()
+    sink, sink_peer = socket.socketpair()
+    sink.shutdown(socket.SHUT_WR)  # every write to it fails (EPIPE)
+    direction = relay_module._Direction(relay_module._Side(source), relay_module._Side(sink),
+                                        [0], loop.shared_pipe)
+    source_peer.sendall(b"another session's bytes")
+    with pytest.raises(BrokenPipeError):
+        direction.pump()
+    with pytest.raises(BlockingIOError):
+        os.read(loop.shared_pipe[0], 1)  # empty
+    for sock in (source, source_peer, sink, sink_peer):
         sock.close()
 
 
