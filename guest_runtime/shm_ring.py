@@ -85,6 +85,11 @@ class ShmRingStream:
         # Bulk copies move in chunks of an eighth of the ring, so that writer
         # and reader copy at the same time instead of taking turns.
         self._chunk_bytes = max(ring_bytes // 8, 4096)
+        # A writer that sleeps for space is woken once a quarter of the ring
+        # is free, not for every small frame read: woken each time, a client
+        # pipelining launches pays a system call and a context switch per
+        # launch, only to fill the ring again and sleep.
+        self._wake_writer_at_used_bytes = ring_bytes - max(ring_bytes // 4, 1)
         self._spin_checks = _SPIN_CHECKS_PROBE
         self._sleeps = 0
         self.peer_sock = peer_sock
@@ -159,7 +164,7 @@ class ShmRingStream:
             view[done:done + chunk] = ring.data[position:position + chunk]
             ring.set_word(_TAIL, tail + chunk)
             done += chunk
-            self._ring_doorbell(ring, _WRITER_SLEEPS, ring.space_fd)
+            self._space_freed(ring)
 
     def recv_exact(self, nbytes):
         ring = self._rx
@@ -170,7 +175,7 @@ class ShmRingStream:
             # The common case of a small frame already in the ring, in one piece.
             data = bytes(ring.data[position:position + nbytes])
             ring.set_word(_TAIL, tail + nbytes)
-            self._ring_doorbell(ring, _WRITER_SLEEPS, ring.space_fd)
+            self._space_freed(ring)
             return data
         data = bytearray(nbytes)
         self.recv_into(memoryview(data))
@@ -181,6 +186,10 @@ class ShmRingStream:
         return ring.word(_HEAD) != ring.word(_TAIL)
 
     # doorbells
+
+    def _space_freed(self, ring):
+        if ring.word(_HEAD) - ring.word(_TAIL) <= self._wake_writer_at_used_bytes:
+            self._ring_doorbell(ring, _WRITER_SLEEPS, ring.space_fd)
 
     @staticmethod
     def _ring_doorbell(ring, sleeper_flag, fd):
@@ -202,6 +211,10 @@ class ShmRingStream:
         return False
 
     def _sleep(self, ring, my_flag, my_fd, ready):
+        # Whatever we wait for, a writer waiting for the space we freed
+        # below the wake-up mark gets it first: two ends that each wait for
+        # the other would otherwise stand still.
+        self._ring_doorbell(self._rx, _WRITER_SLEEPS, self._rx.space_fd)
         if self._spin(ring, ready):
             return
         ring.set_word(my_flag, 1)

@@ -131,6 +131,11 @@ class ComputeScheduler:
         with self._cond:
             self._raise_if_ended(session)  # an ended session gets no new meter
             meter = self._meter(session)
+            # Most launches may run at once: one look under the lock, without
+            # joining the waiting list (nobody can see it between the two).
+            if not self._wait_s(session, meter, time.monotonic()):
+                self._take_slot(session, meter)
+                return
             self._waiting.append(session)
             meter.waiting += 1
         try:
@@ -148,11 +153,7 @@ class ComputeScheduler:
             self._raise_if_ended(session)
             wait_s = self._wait_s(session, meter, time.monotonic())
             if not wait_s:
-                meter.inflight += 1
-                meter.active_at = time.monotonic()
-                self._inflight_of[session] = self._inflight_of.get(session, 0) + 1
-                self._inflight += 1
-                self._cond.notify_all()  # a slot may still be free for the next best
+                self._take_slot(session, meter)
                 return True
             depth = release_fully(session.work_lock)
             try:
@@ -164,6 +165,15 @@ class ComputeScheduler:
         # waiting for the condition (never the other way round).
         reacquire(session.work_lock, depth)
         return False
+
+    def _take_slot(self, session, meter):
+        """Admit one kernel of ``session``; call with the condition held."""
+        meter.inflight += 1
+        meter.active_at = time.monotonic()
+        self._inflight_of[session] = self._inflight_of.get(session, 0) + 1
+        self._inflight += 1
+        if self._waiting:
+            self._cond.notify_all()  # a slot may still be free for the next best
 
     @staticmethod
     def _raise_if_ended(session):
