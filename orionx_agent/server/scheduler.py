@@ -184,6 +184,10 @@ class ComputeScheduler:
     def _wait_s(self, session, meter, now):
         """0 if ``session`` may launch now, else how long to wait at most
         (it is woken earlier when a kernel ends or limits change)."""
+        if len(self._meters) == 1 and self.compute_mode != "hard":
+            # Alone on the device: an elastic share never holds it back, and
+            # there is nobody to order it against (what follows would agree).
+            return 0
         if self._inflight >= self.inflight_kernels and (
                 self.compute_mode == "hard" or self._contended(session, now)):
             return self.window_s
