@@ -51,6 +51,15 @@ def server(socket_dir):
 
 
 @pytest.fixture
+def second_server(socket_dir):
+    """Another sim GPU server: devices of one process on two servers."""
+    srv = _start(socket_dir, "gpu-b.sock")
+    yield srv
+    srv.stop()
+    srv.backend.close()
+
+
+@pytest.fixture
 def tls_server(socket_dir, tls_files):
     import ssl
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

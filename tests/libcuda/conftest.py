@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.dataplane.conftest import make_token, server, socket_dir  # noqa: F401 - fixtures
+from tests.dataplane.conftest import make_token, second_server, server, socket_dir  # noqa: F401 - fixtures
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LIBCUDA = REPO / "guest_runtime" / "libcuda"

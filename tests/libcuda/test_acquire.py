@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from tests.dataplane.conftest import _start, make_token
+from tests.dataplane.conftest import make_token
 from tests.libcuda.conftest import client_environment, compile_program
 from tests.libcuda.test_session_end import _wait_for
 
@@ -85,14 +85,6 @@ class Broker:
 
     def close(self):
         self._listener.close()
-
-
-@pytest.fixture
-def second_server(socket_dir):
-    srv = _start(socket_dir, "gpu-b.sock")
-    yield srv
-    srv.stop()
-    srv.backend.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import subprocess
 
 from tests.dataplane.conftest import make_token
 from tests.libcuda.conftest import compile_program
-from tests.libcuda.test_acquire import Broker, _acquire_env, _clean, second_server  # noqa: F401
+from tests.libcuda.test_acquire import Broker, _acquire_env, _clean
 
 PEER_PROGRAM = r"""
 #include <orionx/cuda.h>
