@@ -123,5 +123,5 @@ def numba_array(dptr, shape, itemsize):
         strides.insert(0, stride)
         stride *= extent
     count = stride // itemsize
-    return struct.pack("<QQqqQ", 0, 0, count, itemsize, dptr) + \
+    return struct.pack("<QQqqQ", 0, 0, count, itemsize, int(dptr)) + \
         struct.pack("<%dq" % (2 * len(shape)), *shape, *strides)

@@ -20,7 +20,9 @@ def corpus_ptx():
 
 @pytest.fixture
 def device(cuda):
-    return Device(cuda, corpus_ptx())
+    opened = Device(cuda, corpus_ptx())
+    yield opened
+    opened.close()
 
 
 RNG = np.random.default_rng(15)
@@ -190,7 +192,7 @@ def _numba_kernels():
 def test_numba_axpy(device):
     axpy, _, _ = _numba_kernels()
     ptx, name = compilers.numba_ptx(axpy, "void(float32[:], float32[:], float32[:], float32)")
-    module = ok(device.cuda.cuModuleLoadData(ptx.encode()))
+    module = device.load(ptx)
     n = 777
     x, y = RNG.random(n, dtype=np.float32), RNG.random(n, dtype=np.float32)
     d_out = device.zeros(n, np.float32)
@@ -198,7 +200,7 @@ def test_numba_axpy(device):
               + compilers.numba_array(device.upload(y), n, 4)
               + np.float32(1.5).tobytes())
     function = ok(device.cuda.cuModuleGetFunction(module, name.encode()))
-    ok(device.cuda.cuLaunchKernel(function, 4, 1, 1, 256, 1, 1, 0, 0, params, 0))
+    device.launch_packed(function, (4, 1, 1), (256, 1, 1), params)
     expected = (np.float32(1.5) * x + y).astype(np.float32)
     np.testing.assert_allclose(device.download(d_out, n, np.float32), expected, rtol=1e-6)
 
@@ -206,20 +208,20 @@ def test_numba_axpy(device):
 def test_numba_shared_reduction_with_atomic_max(device):
     _, block_max, _ = _numba_kernels()
     ptx, name = compilers.numba_ptx(block_max, "void(int32[:], int32[:])")
-    module = ok(device.cuda.cuModuleLoadData(ptx.encode()))
+    module = device.load(ptx)
     n = 1000
     x = RNG.integers(-10**6, 10**6, n).astype(np.int32)
     d_out = device.upload(np.array([-(1 << 31)], dtype=np.int32))
     params = compilers.numba_array(device.upload(x), n, 4) + compilers.numba_array(d_out, 1, 4)
     function = ok(device.cuda.cuModuleGetFunction(module, name.encode()))
-    ok(device.cuda.cuLaunchKernel(function, 8, 1, 1, 128, 1, 1, 0, 0, params, 0))
+    device.launch_packed(function, (8, 1, 1), (128, 1, 1), params)
     assert device.download(d_out, 1, np.int32)[0] == x.max()
 
 
 def test_numba_2d_grid_math_and_float_atomics(device):
     _, _, grid_2d = _numba_kernels()
     ptx, name = compilers.numba_ptx(grid_2d, "void(float64[:, :], float64[:, :], float64[:])")
-    module = ok(device.cuda.cuModuleLoadData(ptx.encode()))
+    module = device.load(ptx)
     rows, cols = 37, 21
     a = RNG.random((rows, cols))
     d_out, d_total = device.zeros(rows * cols, np.float64), device.zeros(1, np.float64)
@@ -227,7 +229,7 @@ def test_numba_2d_grid_math_and_float_atomics(device):
               + compilers.numba_array(d_out, (rows, cols), 8)
               + compilers.numba_array(d_total, 1, 8))
     function = ok(device.cuda.cuModuleGetFunction(module, name.encode()))
-    ok(device.cuda.cuLaunchKernel(function, 3, 2, 1, 16, 16, 1, 0, 0, params, 0))
+    device.launch_packed(function, (3, 2, 1), (16, 16, 1), params)
     expected = np.sqrt(a) + np.exp(a * 0.1) + a ** 2
     np.testing.assert_allclose(device.download(d_out, rows * cols, np.float64)
                                .reshape(rows, cols), expected, rtol=1e-15)

@@ -29,7 +29,9 @@ def more_ptx():
 
 @pytest.fixture
 def device(cuda):
-    return Device(cuda, more_ptx())
+    opened = Device(cuda, more_ptx())
+    yield opened
+    opened.close()
 
 
 def test_struct_parameter_by_value(device):
