@@ -18,10 +18,6 @@ what is not the CUDA API:
 * ``client``: a protocol-level connection, one stub per op of the table,
   with which the server's tests and benchmarks drive it; not a CUDA API.
 
-``cuda``, ``kernel_params``, ``runtime``, ``vm_devices`` and ``shim`` are the
-former Python driver API, left only while tests/ptx's in-process fixture
-still uses it.
-
 The server's halves (request checks and replies, shared-memory segments,
 the agent's side of the VM link, HELLO's reader) are in ``orionx_agent``.
 Session tokens are opaque here: the controller mints them and the host side

@@ -1,16 +1,13 @@
-"""Acquire mode in the guest: bind the allocation when the application
-first needs a GPU, wait in the queue while the pool is full (saying where it
-stands), and unbind when the process ends.
+"""Acquire mode: bind the allocation when the application first needs a
+GPU, wait in the queue while the pool is full (saying where it stands), and
+unbind when the program ends.
 
-A process killed before it can unbind is covered by its host's agent: it
-sees the session end and the controller unbinds the allocation.
-
-The Python runtime (``guest_runtime/runtime.py``) binds in the program's own
-process; ``orionx-run``'s broker (``acquire_broker.py``) binds on behalf of
-programs on the C library, and unbinds itself when they end.
+``orionx-run``'s broker (``acquire_broker.py``) binds through this on behalf
+of the programs it runs, and releases when they end. A program killed before
+that is covered by its host's agent: it sees the session end and the
+controller unbinds the allocation.
 """
 
-import atexit
 import sys
 import threading
 
@@ -23,16 +20,14 @@ QUEUE_POLL_S = 0.5
 class AcquiredAllocation:
     """An acquire-mode allocation this process binds and unbinds."""
 
-    def __init__(self, controller_url, allocation_uuid, host=None, out=None,
-                 release_at_exit=True, api=None):
-        """``release_at_exit`` false: the owner calls :meth:`release` (or
-        deletes the allocation) itself; ``api``: a ControllerAPI to share."""
+    def __init__(self, controller_url, allocation_uuid, host=None, out=None, api=None):
+        """The owner calls :meth:`release` (or deletes the allocation) when
+        the program ends; ``api``: a ControllerAPI to share."""
         self.api = api or ControllerAPI(controller_url)
         self.uuid = allocation_uuid
         self.host = host
         self.out = out or sys.stderr
         self.bound_here = False
-        self.release_at_exit = release_at_exit
         self._lock = threading.Lock()
         self._session = None
         self._cancelled = threading.Event()
@@ -74,10 +69,7 @@ class AcquiredAllocation:
 
     def _bind_and_wait(self):
         allocation = self.api.bind(self.uuid)
-        if not self.bound_here:
-            self.bound_here = True
-            if self.release_at_exit:
-                atexit.register(self.release)
+        self.bound_here = True
         position = None
         while not _bound(allocation):
             if allocation["state"] != "queued":

@@ -44,8 +44,7 @@ class AcquireBroker:
     """Serves ``count`` and ``bind`` for one allocation while a program runs."""
 
     def __init__(self, api, uuid, host=None, out=None):
-        self.allocation = AcquiredAllocation(None, uuid, host, out=out or sys.stderr,
-                                             release_at_exit=False, api=api)
+        self.allocation = AcquiredAllocation(None, uuid, host, out=out or sys.stderr, api=api)
         self._lock = threading.Lock()
         self._sessions_given = 0
         self._directory = None

@@ -15,7 +15,7 @@ import threading
 
 from guest_runtime import protocol
 from guest_runtime.curesult import CudaError, CUresult
-from guest_runtime.endpoints import ENDPOINT_KINDS, connect, parse_endpoints
+from guest_runtime.endpoints import SOCKET_KINDS, connect, parse_endpoints
 from guest_runtime.protocol import BUF_REPLY, ProtocolError
 from guest_runtime.shm_ring import ShmRingStream
 from guest_runtime.streams import ConnectionClosed
@@ -23,7 +23,7 @@ from guest_runtime.streams import ConnectionClosed
 LOG = logging.getLogger(__name__)
 
 # Transport preferences: "auto" takes the fastest the server offers.
-TRANSPORT_CHOICES = ("auto", "shm", "unix", "vsock", "serial", "tcp", "tls")
+TRANSPORT_CHOICES = ("auto", "shm", *SOCKET_KINDS)
 
 # Small asynchronous frames (launches, frees, memsets) are gathered here and
 # sent together with the next synchronous call, or once this many bytes wait:
@@ -73,7 +73,7 @@ class Connection:
     def _connect(self, endpoints, transport, tls_ca_file, timeout_s):
         if isinstance(endpoints, str):
             endpoints = parse_endpoints(endpoints)
-        wanted = {"shm": ("unix",), "auto": ENDPOINT_KINDS}.get(transport, (transport,))
+        wanted = {"shm": ("unix",), "auto": SOCKET_KINDS}.get(transport, (transport,))
         failures = []
         for endpoint in endpoints:
             if endpoint.kind not in wanted:

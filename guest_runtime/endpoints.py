@@ -1,25 +1,24 @@
-"""Where a GPU server is and how to reach it: endpoint strings, the
-endpoints a KVM guest has, and ``connect``.
+"""Where a GPU server is and how to reach it: endpoint strings and ``connect``.
 
 An endpoint is ``unix:PATH``, ``tcp:HOST:PORT``, ``tls:HOST:PORT``,
-``vsock:CID:PORT`` or ``serial:PATH``; :func:`connect` gives the stream
-over it (a :class:`~guest_runtime.streams.SocketStream`, or for vsock and
-serial a :class:`~guest_runtime.vm_link.VmLinkStream` with its handshake
-with the host's agent done).
+``vsock:CID:PORT`` or ``serial:PATH``; the agent and the controller pass
+all of them on. :func:`connect` gives a
+:class:`~guest_runtime.streams.SocketStream` over the socket kinds; a KVM
+guest's vsock and virtio-serial links to its host's agent are reached by
+the C library (``libcuda.so.1``), which finds them with no configuration.
 """
 
 import dataclasses
-import os
 import socket
 import ssl
 
-from guest_runtime import vm_devices
 from guest_runtime.streams import SocketStream
 
 # Fastest first; "unix" is upgraded to shared memory when the server offers it.
 # "vsock" and "serial" are a KVM guest's links to its host's agent
 # (guest_runtime.vm_link), with bulk data through ivshmem where the VM has it.
 ENDPOINT_KINDS = ("unix", "vsock", "serial", "tcp", "tls")
+SOCKET_KINDS = ("unix", "tcp", "tls")  # what connect() reaches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,18 +58,6 @@ def parse_endpoints(text):
     return sorted(endpoints, key=lambda e: ENDPOINT_KINDS.index(e.kind))
 
 
-def vm_endpoints(vsock_device=vm_devices.VSOCK_DEVICE,
-                 serial_path=vm_devices.SERIAL_PORT_PATH):
-    """The link endpoints this VM has, vsock first; [] outside a VM."""
-    found = []
-    if os.path.exists(vsock_device) and hasattr(socket, "AF_VSOCK"):
-        port = int(os.environ.get("ORIONX_VSOCK_PORT", vm_devices.DEFAULT_VSOCK_PORT))
-        found.append(Endpoint("vsock", (vm_devices.HOST_CID, port)))
-    if os.path.exists(serial_path):
-        found.append(Endpoint("serial", serial_path))
-    return found
-
-
 def connect_unix(path, timeout_s=None):
     """A unix stream socket connected to ``path``, its timeout ``timeout_s``
     (None: blocking); the socket is closed again when connecting fails."""
@@ -85,10 +72,11 @@ def connect_unix(path, timeout_s=None):
 
 
 def connect(endpoint, timeout_s=10.0, tls_ca_file=None):
-    """A stream connected to ``endpoint``: a SocketStream, or for vsock and
-    serial a VmLinkStream whose handshake with the agent is done."""
-    if endpoint.kind in ("vsock", "serial"):
-        return vm_devices.connect_link(endpoint, timeout_s)
+    """A SocketStream connected to a unix, tcp or tls ``endpoint``."""
+    if endpoint.kind not in SOCKET_KINDS:
+        raise ValueError("%s: a VM's %s link to its host's agent is the C library's "
+                         "(libcuda.so.1); connect() reaches %s endpoints"
+                         % (endpoint, endpoint.kind, ", ".join(SOCKET_KINDS)))
     if endpoint.kind == "unix":
         sock = connect_unix(endpoint.address, timeout_s)
     else:

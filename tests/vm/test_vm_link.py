@@ -1,5 +1,6 @@
-"""The guest-agent link: handshake, inline and shared-region records, and
-finding the ivshmem region in a guest's sysfs (a stand-in tree here)."""
+"""The guest-agent link as the agent serves it: handshake, inline and
+shared-region records (the guest's side here is vm_link's own; a guest
+program's is the C library's, tested in tests/libcuda/test_transports.py)."""
 
 import mmap
 import os
@@ -8,7 +9,7 @@ import threading
 
 import pytest
 
-from guest_runtime import endpoints, vm_devices, vm_link
+from guest_runtime import vm_link
 from guest_runtime.streams import ConnectionClosed
 from orionx_agent.agent import vm_link_host
 
@@ -103,39 +104,6 @@ def test_a_peer_that_is_no_agent_is_named():
     guest.close()
 
 
-def _fake_pci(root, name, vendor, device, size=REGION_BYTES):
-    path = root / name
-    path.mkdir(parents=True)
-    (path / "vendor").write_text("0x%04x\n" % vendor)
-    (path / "device").write_text("0x%04x\n" % device)
-    (path / "resource2").write_bytes(b"\0" * size)
-    return path
-
-
-def test_the_ivshmem_region_is_found_and_held_by_one_process_at_a_time(tmp_path):
-    _fake_pci(tmp_path, "0000:00:02.0", 0x1AF4, 0x1000)   # a virtio NIC
-    _fake_pci(tmp_path, "0000:00:05.0", 0x1AF4, 0x1110)
-    assert [os.path.basename(p) for p in vm_devices.ivshmem_devices(str(tmp_path))] == [
-        "0000:00:05.0"]
-    region, nonce = vm_devices.claim_region(str(tmp_path))
-    assert region is not None and region.nonce == nonce
-    assert region.ring_bytes == (REGION_BYTES - vm_link.REGION_CONTROL_BYTES) // 2
-    # Held: another claim (another process of the VM) finds none free.
-    assert vm_devices.claim_region(str(tmp_path)) == (None, None)
-    region.close()
-    again, _ = vm_devices.claim_region(str(tmp_path))
-    assert again is not None
-    again.close()
-
-
-def test_vm_endpoints_outside_a_vm(tmp_path):
-    assert endpoints.vm_endpoints(str(tmp_path / "vsock"), str(tmp_path / "port")) == []
-    (tmp_path / "port").write_bytes(b"")
-    assert [str(e) for e in endpoints.vm_endpoints(str(tmp_path / "vsock"),
-                                                    str(tmp_path / "port"))] == [
-        "serial:%s" % (tmp_path / "port")]
-
-
 def test_vm_endpoints_parse_and_print():
     from guest_runtime.endpoints import parse_endpoint, parse_endpoints
 
@@ -146,3 +114,10 @@ def test_vm_endpoints_parse_and_print():
         "unix", "vsock", "tcp"]
     with pytest.raises(ValueError, match="vsock:CID:PORT"):
         parse_endpoint("vsock:two:8702")
+
+
+def test_the_python_client_leaves_vm_links_to_the_library():
+    from guest_runtime.endpoints import connect, parse_endpoint
+
+    with pytest.raises(ValueError, match=r"vsock:2:8702: .*libcuda\.so\.1"):
+        connect(parse_endpoint("vsock:2:8702"))

@@ -1,1 +1,0 @@
-"""``cuda.bindings`` under orionx-run: only ``driver`` is served."""
