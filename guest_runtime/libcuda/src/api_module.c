@@ -346,36 +346,33 @@ CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library,
     return get_global(dptr, bytes, library, name, "cuLibraryGetGlobal", "library");
 }
 
-CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
+/* A library is a module and a kernel a function to the GPU server: the
+ * handle is checked as KIND and given back with the extra bits cleared. */
+static CUresult same_object(void **out, const void *handle, enum ox_handle_kind kind,
+                            const char *call, const char *what, const char *out_name)
 {
-    static const char call[] = "cuLibraryGetModule";
     int device;
-    uint32_t module;
+    uint32_t number;
     struct ox_session *session;
-    CUresult status = ox_parse(library, OX_H_MODULE, call, "library", &device, NULL, &module,
-                               &session);
+    CUresult status = ox_parse(handle, kind, call, what, &device, NULL, &number, &session);
     if (status != CUDA_SUCCESS)
         return status;
-    if (pMod == NULL)
-        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "pMod is NULL");
-    *pMod = (CUmodule)(uintptr_t)ox_handle(OX_H_MODULE, device, 0, module);
+    if (out == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "%s is NULL", out_name);
+    *out = (void *)(uintptr_t)ox_handle(kind, device, 0, number);
     return CUDA_SUCCESS;
+}
+
+CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
+{
+    return same_object((void **)pMod, library, OX_H_MODULE, "cuLibraryGetModule", "library",
+                       "pMod");
 }
 
 CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
 {
-    static const char call[] = "cuKernelGetFunction";
-    int device;
-    uint32_t function;
-    struct ox_session *session;
-    CUresult status = ox_parse(kernel, OX_H_FUNCTION, call, "kernel", &device, NULL, &function,
-                               &session);
-    if (status != CUDA_SUCCESS)
-        return status;
-    if (pFunc == NULL)
-        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "pFunc is NULL");
-    *pFunc = (CUfunction)(uintptr_t)ox_handle(OX_H_FUNCTION, device, 0, function);
-    return CUDA_SUCCESS;
+    return same_object((void **)pFunc, kernel, OX_H_FUNCTION, "cuKernelGetFunction", "kernel",
+                       "pFunc");
 }
 
 /* -- the linker ----------------------------------------------------------------------------- */
