@@ -113,6 +113,19 @@ static CUresult load_file(void **out, const char *fname, uint8_t extra, const ch
 
 /* The kernel NAME of module or library HANDLE as a function handle with
  * extra bits EXTRA (a function, or a kernel). */
+/* The length of a function's or variable's NAME, within what a frame carries. */
+static CUresult name_length(const char *name, const char *what, const char *call,
+                            size_t *name_bytes)
+{
+    if (name == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "the %s name is NULL", what);
+    *name_bytes = strnlen(name, OX_NAME_MAX_BYTES + 1);
+    if (*name_bytes > OX_NAME_MAX_BYTES)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "a %s name over %d bytes", what,
+                       OX_NAME_MAX_BYTES);
+    return CUDA_SUCCESS;
+}
+
 static CUresult get_function(void **out, const void *handle, const char *name, uint8_t extra,
                              const char *call)
 {
@@ -123,12 +136,11 @@ static CUresult get_function(void **out, const void *handle, const char *name, u
                                &device, NULL, &module, &session);
     if (status != CUDA_SUCCESS)
         return status;
-    if (out == NULL || name == NULL)
-        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "the output or the name is NULL");
-    size_t name_bytes = strnlen(name, OX_NAME_MAX_BYTES + 1);
-    if (name_bytes > OX_NAME_MAX_BYTES)
-        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "a function name over %d bytes",
-                       OX_NAME_MAX_BYTES);
+    if (out == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "the output is NULL");
+    size_t name_bytes;
+    if ((status = name_length(name, "function", call, &name_bytes)) != CUDA_SUCCESS)
+        return status;
     struct ox_module_get_function_request request = {module};
     struct ox_module_get_function_reply reply;
     status = ox_rpc_module_get_function(session, call, &request, name, name_bytes, &reply);
@@ -225,12 +237,9 @@ static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, const void *handle,
                                &session);
     if (status != CUDA_SUCCESS)
         return status;
-    if (name == NULL)
-        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "name is NULL");
-    size_t name_bytes = strnlen(name, OX_NAME_MAX_BYTES + 1);
-    if (name_bytes > OX_NAME_MAX_BYTES)
-        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "a variable name over %d bytes",
-                       OX_NAME_MAX_BYTES);
+    size_t name_bytes;
+    if ((status = name_length(name, "variable", call, &name_bytes)) != CUDA_SUCCESS)
+        return status;
     struct ox_module_get_global_request request = {module};
     struct ox_module_get_global_reply reply;
     status = ox_rpc_module_get_global(session, call, &request, name, name_bytes, &reply);
