@@ -53,7 +53,7 @@ def _wait_healthy(url, process, timeout_s=60):
 class AllInOne:
     def __init__(self, state_dir, sim_gpus="1x4096"):
         self.state_dir = state_dir
-        self.port = free_port()
+        self.port = free_port(3)  # the API, the agent's gateway, its /metrics
         self.url = "http://127.0.0.1:%d" % self.port
         self.process = subprocess.Popen(
             [str(BIN / "orionx-allinone"), "--state-dir", str(state_dir),
@@ -233,7 +233,7 @@ def test_capacity_is_handed_on_only_once_the_deleted_allocations_session_ended(t
 
 
 def test_make_run_demo_non_interactive(tmp_path):
-    port = free_port()
+    port = free_port(3)
     result = subprocess.run(
         ["make", "--no-print-directory", "run", "STATE_DIR=%s" % (tmp_path / "state"),
          "DEMO_ARGS=--exit-after-demo --port %d" % port],
