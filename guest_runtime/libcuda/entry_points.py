@@ -155,6 +155,7 @@ ENTRY_POINTS = (
     _entry("cuModuleLoad", (2000, "cuModuleLoad")),
     _entry("cuModuleLoadData", (2000, "cuModuleLoadData")),
     _entry("cuModuleLoadDataEx", (2010, "cuModuleLoadDataEx")),
+    _entry("cuModuleLoadFatBinary", (2000, "cuModuleLoadFatBinary")),
     _entry("cuModuleGetFunction", (2000, "cuModuleGetFunction")),
     _entry("cuModuleUnload", (2000, "cuModuleUnload")),
     _entry("cuModuleGetGlobal", (3020, "cuModuleGetGlobal_v2")),

@@ -30,7 +30,7 @@ from guest_runtime.shm_ring import ShmRingStream
 from guest_runtime.streams import ConnectionClosed, SocketStream
 from orionx_agent import frames
 from orionx_agent import hello as hello_frames
-from orionx_agent.server import shm_segment
+from orionx_agent.server import device_attributes, shm_segment
 from orionx_agent.server.memory_map import SessionMemoryMap
 from orionx_common.session_token import TokenError, verify_token
 
@@ -565,7 +565,8 @@ class Session:
 
     def op_device_get_attribute(self, attribute, device):
         self._check_device(device)
-        value = self.server.backend.attribute(attribute)
+        value = device_attributes.vgpu_attribute(self.server.backend.attribute(attribute),
+                                                 attribute)
         if value is None:
             raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
                             "device attribute %d is not known to this GPU server" % attribute)

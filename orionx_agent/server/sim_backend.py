@@ -24,6 +24,12 @@ from guest_runtime.curesult import CudaError, CUresult
 from guest_runtime.protocol import BUILTIN_MODULE_IMAGE, link_inputs
 from orionx_agent.server import sim_kernels
 from orionx_agent.server.backend import BackendContext, GpuBackend
+from orionx_agent.server.device_attributes import (
+    MAX_BLOCK_DIMS,
+    MAX_GRID_DIMS,
+    SIM_ATTRIBUTES,
+    SIM_SM_COUNT,
+)
 from orionx_agent.server.ptx import executor, faults, images
 from orionx_agent.server.ptx.memory import GlobalMemory
 from orionx_agent.server.ptx.parser import PtxError
@@ -37,31 +43,6 @@ LOG = logging.getLogger(__name__)
 SIM_BASE_DPTR = 0x7_0000_0000
 ALIGNMENT_BYTES = 256
 
-# CUdevice_attribute values of a plausible mid-range GPU, and the limits
-# the PTX executor holds launches to: compilers asking for them choose
-# compute_80 PTX, 32-thread warps and 48 KB of shared memory per block.
-SIM_SM_COUNT = 16
-SIM_ATTRIBUTES = {
-    1: executor.MAX_THREADS_PER_BLOCK,   # MAX_THREADS_PER_BLOCK
-    2: 1024, 3: 1024, 4: 64,             # MAX_BLOCK_DIM_X/Y/Z
-    5: 2147483647, 6: 65535, 7: 65535,   # MAX_GRID_DIM_X/Y/Z
-    8: executor.MAX_SHARED_BYTES_PER_BLOCK,  # MAX_SHARED_MEMORY_PER_BLOCK
-    9: 65536,   # TOTAL_CONSTANT_MEMORY
-    10: executor.WARP_SIZE,  # WARP_SIZE
-    12: 65536,  # MAX_REGISTERS_PER_BLOCK
-    13: executor.CLOCK_KHZ,  # CLOCK_RATE (kHz)
-    16: SIM_SM_COUNT,  # MULTIPROCESSOR_COUNT
-    17: 0,      # KERNEL_EXEC_TIMEOUT
-    39: 2048,   # MAX_THREADS_PER_MULTIPROCESSOR
-    41: 1,      # UNIFIED_ADDRESSING
-    75: 8, 76: 0,  # COMPUTE_CAPABILITY_MAJOR/MINOR
-    81: 65536,  # MAX_SHARED_MEMORY_PER_MULTIPROCESSOR
-    82: 65536,  # MAX_REGISTERS_PER_MULTIPROCESSOR
-    97: executor.MAX_SHARED_BYTES_PER_BLOCK,  # MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
-    106: 16,    # MAX_BLOCKS_PER_MULTIPROCESSOR
-}
-MAX_BLOCK_DIMS = (SIM_ATTRIBUTES[2], SIM_ATTRIBUTES[3], SIM_ATTRIBUTES[4])
-MAX_GRID_DIMS = (SIM_ATTRIBUTES[5], SIM_ATTRIBUTES[6], SIM_ATTRIBUTES[7])
 # Thread-instructions one PTX launch may run before it is stopped with
 # CUDA_ERROR_LAUNCH_TIMEOUT ([gpu_server] sim_ptx_instruction_budget).
 DEFAULT_PTX_INSTRUCTION_BUDGET = 10_000_000_000

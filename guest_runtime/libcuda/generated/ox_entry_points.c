@@ -112,6 +112,7 @@ extern char cuEventElapsedTime_v2[];
 extern char cuModuleLoad[];
 extern char cuModuleLoadData[];
 extern char cuModuleLoadDataEx[];
+extern char cuModuleLoadFatBinary[];
 extern char cuModuleGetFunction[];
 extern char cuModuleUnload[];
 extern char cuModuleGetGlobal_v2[];
@@ -255,6 +256,7 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuModuleLoad", 1, 1, {{2000, cuModuleLoad}}, {0, NULL}},
     {"cuModuleLoadData", 1, 1, {{2000, cuModuleLoadData}}, {0, NULL}},
     {"cuModuleLoadDataEx", 1, 1, {{2010, cuModuleLoadDataEx}}, {0, NULL}},
+    {"cuModuleLoadFatBinary", 1, 1, {{2000, cuModuleLoadFatBinary}}, {0, NULL}},
     {"cuModuleUnload", 1, 1, {{2000, cuModuleUnload}}, {0, NULL}},
     {"cuOccupancyAvailableDynamicSMemPerBlock", 1, 1, {{10020, cuOccupancyAvailableDynamicSMemPerBlock}}, {0, NULL}},
     {"cuOccupancyMaxActiveBlocksPerMultiprocessor", 1, 1, {{6050, cuOccupancyMaxActiveBlocksPerMultiprocessor}}, {0, NULL}},

@@ -83,6 +83,7 @@ CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
     ox_state.contexts[dev].primary_set_current = 0;
     ox_state.contexts[dev].flags = 0;
     pthread_mutex_unlock(&ox_state.lock);
+    ox_context_storage_ended(dev);
     return status;
 }
 
@@ -190,9 +191,12 @@ CUresult cuCtxDestroy_v2(CUcontext ctx)
     if (status == CUDA_SUCCESS)
         status = ox_rpc_ctx_synchronize(session, call);
     pthread_mutex_lock(&ox_state.lock);
-    if (slot >= 0 && ox_context_slot(ctx) == slot)
+    int ended = slot >= 0 && ox_context_slot(ctx) == slot;
+    if (ended)
         ox_state.contexts[slot].in_use = 0;
     pthread_mutex_unlock(&ox_state.lock);
+    if (ended)
+        ox_context_storage_ended(slot);
     /* Off this thread's stack; other threads find it dead when they use it. */
     int kept = 0;
     for (int i = 0; i < ox_thread.depth; i++)

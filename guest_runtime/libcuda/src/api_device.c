@@ -40,24 +40,16 @@ CUresult cuInit(unsigned int Flags)
     return status;
 }
 
+/* The driver API release this library implements, before and after cuInit:
+ * the CUDA runtime checks it against its own release and puts it in its
+ * integrity check, so it never changes (a server's GPU driver decides only
+ * which PTX it can compile, and says so when it cannot). */
 CUresult cuDriverGetVersion(int *driverVersion)
 {
-    static const char call[] = "cuDriverGetVersion";
     if (driverVersion == NULL)
-        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "driverVersion is NULL");
-    *driverVersion = CUDA_VERSION;
-    pthread_mutex_lock(&ox_state.lock);
-    int initialised = ox_state.initialised;
-    pthread_mutex_unlock(&ox_state.lock);
-    struct ox_session *session;
-    /* Before cuInit (NVIDIA's bindings ask first) the library's own version. */
-    if (!initialised || ox_device_session(0, call, &session) != CUDA_SUCCESS)
-        return CUDA_SUCCESS;
-    struct ox_driver_get_version_reply reply;
-    CUresult status = ox_rpc_driver_get_version(session, call, &reply);
-    if (status == CUDA_SUCCESS)
-        *driverVersion = reply.version;
-    return status;
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, "cuDriverGetVersion", "driverVersion is NULL");
+    *driverVersion = OX_DRIVER_VERSION;
+    return CUDA_SUCCESS;
 }
 
 /* -- the resolver --------------------------------------------------------------- */
@@ -99,17 +91,6 @@ CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cu
 CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
 {
     return cuGetProcAddress_v2(symbol, pfn, cudaVersion, flags, NULL);
-}
-
-CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
-{
-    (void)pExportTableId;
-    if (ppExportTable != NULL)
-        *ppExportTable = NULL;
-    return ox_fail(CUDA_ERROR_NOT_FOUND, "cuGetExportTable",
-                   "NVIDIA's private driver tables (of the CUDA runtime and some NVIDIA "
-                   "libraries) are not served yet, a later phase; the public driver API "
-                   "is not affected");
 }
 
 /* -- devices ---------------------------------------------------------------------- */
@@ -209,12 +190,14 @@ static const CUdevice_attribute not_remoted[] = {
     CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS,
     CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
     CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM,
+    CU_DEVICE_ATTRIBUTE_COOPERATIVE_MULTI_DEVICE_LAUNCH,
     CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES,
     CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST,
     CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
     CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
     CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED,
     CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED,
+    CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED,
     CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED,
     CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED,
 };

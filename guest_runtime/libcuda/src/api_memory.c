@@ -58,8 +58,8 @@ CUresult cuMemFree_v2(CUdeviceptr dptr)
 {
     static const char call[] = "cuMemFree";
     CUresult status = ox_require_init(call);
-    if (status != CUDA_SUCCESS)
-        return status;
+    if (status != CUDA_SUCCESS || dptr == 0)
+        return status;  /* freeing 0 does nothing (the runtime's cudaFree(0) comes here) */
     int device;
     if (ox_forget_allocation(dptr, &device) < 0)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call,

@@ -63,6 +63,22 @@ static size_t image_bytes(const uint8_t *image)
     return n + 1;
 }
 
+/* The image at IMAGE: the fatbinary a CUDA runtime's wrapper (what
+ * __cudaRegisterFatBinary registered; the runtime loads kernels by handing
+ * it over as it is) points at, else IMAGE itself. */
+#define FATBIN_WRAPPER_MAGIC 0x466243B1u
+
+static const void *unwrapped(const void *image)
+{
+    uint32_t magic;
+    memcpy(&magic, image, 4);
+    if (magic != FATBIN_WRAPPER_MAGIC)
+        return image;
+    const void *fatbin;
+    memcpy(&fatbin, (const uint8_t *)image + 8, sizeof fatbin);  /* after magic, version */
+    return fatbin != NULL ? fatbin : image;
+}
+
 /* Load BYTES of IMAGE on the current context's device as a module handle
  * with extra bits EXTRA (a module, or a library). */
 static CUresult load(void **out, const void *image, size_t bytes, uint8_t extra,
@@ -262,6 +278,7 @@ CUresult cuModuleLoadData(CUmodule *module, const void *image)
     static const char call[] = "cuModuleLoadData";
     if (module == NULL || image == NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "module or image is NULL");
+    image = unwrapped(image);
     return load((void **)module, image, image_bytes(image), 0, call);
 }
 
@@ -274,7 +291,17 @@ CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int nu
     (void)optionValues;
     if (module == NULL || image == NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "module or image is NULL");
+    image = unwrapped(image);
     return load((void **)module, image, image_bytes(image), 0, call);
+}
+
+CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin)
+{
+    static const char call[] = "cuModuleLoadFatBinary";
+    if (module == NULL || fatCubin == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "module or fatCubin is NULL");
+    fatCubin = unwrapped(fatCubin);
+    return load((void **)module, fatCubin, image_bytes(fatCubin), 0, call);
 }
 
 CUresult cuModuleLoad(CUmodule *module, const char *fname)
@@ -318,6 +345,7 @@ CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *j
     (void)numLibraryOptions;
     if (library == NULL || code == NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "library or code is NULL");
+    code = unwrapped(code);
     return load((void **)library, code, image_bytes(code), OX_MODULE_IS_LIBRARY, call);
 }
 

@@ -141,6 +141,12 @@ CUcontext ox_primary_context(int device);
 /* Device of context handle CTX if it is alive. */
 CUresult ox_context_device(CUcontext ctx, const char *call, int *device);
 
+/* The driver API release cuDriverGetVersion reports (api_device.c). */
+#define OX_DRIVER_VERSION 13050
+/* Context slot SLOT ended (destroyed, or a primary context reset): the CUDA
+ * runtime's state stored for it is destroyed (api_export.c). */
+void ox_context_storage_ended(int slot);
+
 /* Each op of a frame carries at most this many bytes of bulk data: copies
  * beyond it travel as several frames (payload_bytes is a u32). */
 #define OX_FRAME_DATA_MAX_BYTES (1ull << 30)
