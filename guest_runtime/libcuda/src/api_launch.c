@@ -219,6 +219,52 @@ struct launch {
     CUstream stream;
 };
 
+/* The launch limits of each device (threads per block, block and grid
+ * dimensions), asked once: a shape beyond them fails at the launch call, as
+ * on a local GPU, not later at a synchronisation. */
+static struct {
+    int known;
+    int threads_per_block, block[3], grid[3];
+} limits[OX_DEVICES_MAX];
+static pthread_mutex_t limits_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static CUresult check_shape(int device, const struct launch *shape, const char *call)
+{
+    pthread_mutex_lock(&limits_lock);
+    int known = limits[device].known;
+    pthread_mutex_unlock(&limits_lock);
+    if (!known) {
+        int values[7];
+        for (int i = 0; i < 7; i++) {  /* attributes 1..7: threads, block x y z, grid x y z */
+            CUresult status = cuDeviceGetAttribute(&values[i], (CUdevice_attribute)(i + 1),
+                                                   device);
+            if (status != CUDA_SUCCESS)
+                return status;
+        }
+        pthread_mutex_lock(&limits_lock);
+        limits[device].threads_per_block = values[0];
+        memcpy(limits[device].block, values + 1, sizeof limits[device].block);
+        memcpy(limits[device].grid, values + 4, sizeof limits[device].grid);
+        limits[device].known = 1;
+        pthread_mutex_unlock(&limits_lock);
+    }
+    uint64_t threads = (uint64_t)shape->block[0] * shape->block[1] * shape->block[2];
+    int fits = threads > 0 && threads <= (uint64_t)limits[device].threads_per_block;
+    for (int i = 0; i < 3; i++)
+        fits = fits && shape->grid[i] > 0 && shape->block[i] <= (unsigned)limits[device].block[i]
+               && shape->grid[i] <= (unsigned)limits[device].grid[i];
+    if (!fits)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
+                       "grid (%u, %u, %u) of blocks (%u, %u, %u) does not fit device %d: at most "
+                       "%d threads per block, blocks up to (%d, %d, %d), grids up to (%d, %d, "
+                       "%d), none 0", shape->grid[0], shape->grid[1], shape->grid[2],
+                       shape->block[0], shape->block[1], shape->block[2], device,
+                       limits[device].threads_per_block, limits[device].block[0],
+                       limits[device].block[1], limits[device].block[2], limits[device].grid[0],
+                       limits[device].grid[1], limits[device].grid[2]);
+    return CUDA_SUCCESS;
+}
+
 /* The one launch path of cuLaunchKernel and cuLaunchKernelEx. */
 static CUresult launch(const void *f, const struct launch *shape, void **kernelParams,
                        void **extra, const char *call)
@@ -241,6 +287,8 @@ static CUresult launch(const void *f, const struct launch *shape, void **kernelP
     if (kernelParams != NULL && extra != NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
                        "both kernelParams and extra were given: pass one");
+    if ((status = check_shape(device, shape, call)) != CUDA_SUCCESS)
+        return status;
     const void *params = NULL;
     size_t params_bytes = 0;
     uint8_t packed[OX_KERNEL_PARAMS_MAX_BYTES];

@@ -84,9 +84,16 @@ static const void *unwrapped(const void *image)
 static CUresult load(void **out, const void *image, size_t bytes, uint8_t extra,
                      const char *call)
 {
-    int device;
+    int device = 0;
     struct ox_session *session;
-    CUresult status = ox_current_device(call, &device, &session);
+    CUresult status;
+    /* A library belongs to no context: the CUDA runtime loads its kernels
+     * before it makes one current. Without a current context it goes to
+     * device 0 (its kernels run there only: docs/runtime-api.md). */
+    if (extra == OX_MODULE_IS_LIBRARY && ox_thread_has_context() == 0)
+        status = ox_device_session(0, call, &session);
+    else
+        status = ox_current_device(call, &device, &session);
     if (status != CUDA_SUCCESS)
         return status;
     if (bytes == 0 || bytes > OX_MODULE_IMAGE_MAX_BYTES)

@@ -119,6 +119,8 @@ CUresult ox_device_session(int device, const char *call, struct ox_session **out
 CUresult ox_check_device(int device, const char *call);
 /* The calling thread's current context: its device (and session). */
 CUresult ox_current_device(const char *call, int *device, struct ox_session **session);
+/* Whether the calling thread has a current context (alive or not). */
+int ox_thread_has_context(void);
 /* The device and session a stream handle runs on (0, CU_STREAM_LEGACY and
  * CU_STREAM_PER_THREAD: the current context's default stream). */
 CUresult ox_stream_target(CUstream stream, const char *call, int *device,

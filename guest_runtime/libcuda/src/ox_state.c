@@ -153,6 +153,11 @@ CUresult ox_context_device(CUcontext ctx, const char *call, int *device)
     return CUDA_SUCCESS;
 }
 
+int ox_thread_has_context(void)
+{
+    return ox_thread.depth > 0;
+}
+
 CUresult ox_current_device(const char *call, int *device, struct ox_session **session)
 {
     CUresult status = ox_require_init(call);

@@ -1,0 +1,106 @@
+"""Unchanged CUDA runtime programs over the OrionX libcuda.so.1: NVIDIA's
+runtime (libcudart, static or shared) finds the library as its driver and
+starts on it (docs/runtime-api.md), against a sim GPU server.
+
+- cuda.bindings.runtime of both pinned cuda-bindings releases (12.9, 13.x),
+- a CUDA C program built here with nvcc from NVIDIA's wheel, its kernels
+  compiled to PTX (which the sim runs), with the default static runtime and
+  with ``-cudart shared``, run under orionx-run,
+- CuPy, whose runtime is static inside its extension modules.
+"""
+
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from tests.dataplane.conftest import make_token
+from tests.libcuda.conftest import client_environment
+from tests.libcuda.test_cuda_bindings import BINDINGS_12_DIR, needs_bindings
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def _missing(message):
+    """A test dependency is not installed: a failure in CI, else a skip."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _cuda_wheel_root():
+    """Where NVIDIA's CUDA 13 wheels (nvcc, crt, runtime, nvvm) unpack."""
+    spec = importlib.util.find_spec("nvidia")
+    for location in (spec.submodule_search_locations if spec else []):
+        root = pathlib.Path(location) / "cu13"
+        if (root / "bin" / "nvcc").exists():
+            return root
+    return _missing("nvcc is not installed: pip install the test extra (nvidia-cuda-nvcc, "
+                    "nvidia-cuda-crt, nvidia-cuda-runtime; constraints.txt pins them)")
+
+
+def _run(command, env, timeout=180):
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0 and result.stdout.strip().endswith("PASSED"), (
+        "%s\nstdout:\n%s\nstderr:\n%s" % (command, result.stdout, result.stderr))
+    return result
+
+
+@needs_bindings
+def test_cuda_bindings_runtime(server, libcuda_dir):
+    env = client_environment(server, libcuda_dir, "shm")
+    result = _run([sys.executable, str(HERE / "runtime_client.py")], env)
+    # The runtime's own report of a bad device reaches the program's stderr.
+    assert "the CUDA runtime says (CUDA): Invalid device number 1" in result.stderr
+
+
+@needs_bindings
+def test_cuda_bindings_runtime_of_cuda_12(server, libcuda_dir):
+    if not BINDINGS_12_DIR or not os.path.isdir(BINDINGS_12_DIR):
+        _missing("cuda-bindings 12.9 is not installed: make test installs it "
+                 "(constraints-cuda-bindings-12.txt) and sets ORIONX_TEST_CUDA_BINDINGS_12")
+    env = client_environment(server, libcuda_dir, "unix")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (BINDINGS_12_DIR, env.get("PYTHONPATH"))
+                                        if p)
+    result = _run([sys.executable, "-c", "import cuda.bindings, runpy, sys; "
+                   "print(cuda.bindings.__version__); sys.argv = [sys.argv[1]]; "
+                   "runpy.run_path(sys.argv[0], run_name='__main__')",
+                   str(HERE / "runtime_client.py")], env)
+    assert result.stdout.startswith("12.9."), result.stdout
+
+
+@pytest.fixture(scope="module")
+def nvcc_programs(tmp_path_factory):
+    """runtime_program.cu built twice: static runtime (nvcc's default) and
+    -cudart shared; the kernels as compute_80 PTX only."""
+    root = _cuda_wheel_root()
+    out = tmp_path_factory.mktemp("nvcc")
+    # The runtime wheel ships libcudart.so.13 but no libcudart.so to link with.
+    (out / "libcudart.so").symlink_to(root / "lib" / "libcudart.so.13")
+    source = HERE / "runtime_program.cu"
+    gencode = ["-gencode", "arch=compute_80,code=compute_80"]
+    nvcc = str(root / "bin" / "nvcc")
+    subprocess.run([nvcc, *gencode, "-o", str(out / "static"), str(source)], check=True)
+    subprocess.run([nvcc, *gencode, "-cudart", "shared", "-L", str(out), "-o",
+                    str(out / "shared"), str(source)], check=True)
+    return {"static": out / "static", "shared": out / "shared", "runtime": root / "lib"}
+
+
+@pytest.mark.parametrize("cudart", ["static", "shared"])
+def test_nvcc_program_runs_unchanged_under_orionx_run(server, libcuda_dir, nvcc_programs,
+                                                      cudart):
+    env = dict(os.environ, ORIONX_LIBCUDA_DIR=str(libcuda_dir))
+    if cudart == "shared":  # the wheel's libcudart.so.13, not one the system may have
+        env["LD_LIBRARY_PATH"] = str(nvcc_programs["runtime"])
+    result = _run([sys.executable, "-m", "guest_runtime.run", "--endpoint",
+                   ",".join(server.endpoints), "--token", make_token(memory_mb=64), "--",
+                   str(nvcc_programs[cudart])], env)
+    assert "OrionX simulated GPU" in result.stdout and "64 MB" in result.stdout
+    if cudart == "shared":
+        mapped = subprocess.run(["ldd", str(nvcc_programs["shared"])], env=env,
+                                capture_output=True, text=True).stdout
+        assert "libcudart.so.13" in mapped, mapped
