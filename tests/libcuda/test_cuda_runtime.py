@@ -104,3 +104,15 @@ def test_nvcc_program_runs_unchanged_under_orionx_run(server, libcuda_dir, nvcc_
         mapped = subprocess.run(["ldd", str(nvcc_programs["shared"])], env=env,
                                 capture_output=True, text=True).stdout
         assert "libcudart.so.13" in mapped, mapped
+
+
+def test_cupy_runs_unchanged(server, libcuda_dir, tmp_path):
+    if importlib.util.find_spec("cupy") is None:
+        _missing("CuPy is not installed: pip install the test extra (cupy-cuda13x; "
+                 "constraints.txt pins it)")
+    env = client_environment(server, libcuda_dir, "shm")
+    # CuPy compiles its kernels with NVRTC to a cubin for the device's
+    # architecture unless told to keep PTX; the sim runs PTX only (a GPU
+    # server loads the cubin as it is). The cache goes with the test.
+    env.update(CUPY_COMPILE_WITH_PTX="1", CUPY_CACHE_DIR=str(tmp_path / "kernels"))
+    _run([sys.executable, str(HERE / "cupy_client.py")], env, timeout=300)

@@ -91,6 +91,11 @@ extern char cuStreamSynchronize[];
 extern char cuStreamSynchronize_ptsz[];
 extern char cuStreamQuery[];
 extern char cuStreamQuery_ptsz[];
+extern char cuStreamIsCapturing[];
+extern char cuStreamIsCapturing_ptsz[];
+extern char cuStreamGetCaptureInfo[];
+extern char cuStreamGetCaptureInfo_v2[];
+extern char cuStreamGetCaptureInfo_v3[];
 extern char cuStreamWaitEvent[];
 extern char cuStreamWaitEvent_ptsz[];
 extern char cuStreamGetPriority[];
@@ -156,8 +161,28 @@ extern char cuIpcGetMemHandle[];
 extern char cuIpcOpenMemHandle_v2[];
 extern char cuIpcCloseMemHandle[];
 extern char cuDeviceGetPCIBusId[];
+extern char cuStreamBeginCapture_v2[];
+extern char cuGraphCreate[];
+extern char cuGraphInstantiateWithFlags[];
+extern char cuGraphLaunch[];
+extern char cuDeviceGetDefaultMemPool[];
+extern char cuMemPoolCreate[];
+extern char cuMemAllocAsync[];
+extern char cuMemFreeAsync[];
+extern char cuMemAllocFromPoolAsync[];
+extern char cuMemAllocPitch_v2[];
+extern char cuMemcpy2D_v2[];
+extern char cuMemcpy2DAsync_v2[];
+extern char cuMemcpy3D_v2[];
+extern char cuMemcpy3DAsync_v2[];
+extern char cuArrayCreate_v2[];
+extern char cuArray3DCreate_v2[];
+extern char cuTexObjectCreate[];
+extern char cuSurfObjectCreate[];
 
 const struct ox_proc_entry ox_proc_entries[] = {
+    {"cuArray3DCreate", 0, 1, {{3020, cuArray3DCreate_v2}}, {0, NULL}},
+    {"cuArrayCreate", 0, 1, {{3020, cuArrayCreate_v2}}, {0, NULL}},
     {"cuCtxCreate", 1, 3, {{3020, cuCtxCreate_v2}, {11040, cuCtxCreate_v3}, {12050, cuCtxCreate_v4}}, {0, NULL}},
     {"cuCtxDestroy", 1, 1, {{4000, cuCtxDestroy_v2}}, {0, NULL}},
     {"cuCtxDisablePeerAccess", 1, 1, {{4000, cuCtxDisablePeerAccess}}, {0, NULL}},
@@ -176,6 +201,7 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuDeviceGet", 1, 1, {{2000, cuDeviceGet}}, {0, NULL}},
     {"cuDeviceGetAttribute", 1, 1, {{2000, cuDeviceGetAttribute}}, {0, NULL}},
     {"cuDeviceGetCount", 1, 1, {{2000, cuDeviceGetCount}}, {0, NULL}},
+    {"cuDeviceGetDefaultMemPool", 0, 1, {{11020, cuDeviceGetDefaultMemPool}}, {0, NULL}},
     {"cuDeviceGetName", 1, 1, {{2000, cuDeviceGetName}}, {0, NULL}},
     {"cuDeviceGetPCIBusId", 0, 1, {{4010, cuDeviceGetPCIBusId}}, {0, NULL}},
     {"cuDeviceGetUuid", 1, 2, {{9020, cuDeviceGetUuid}, {11040, cuDeviceGetUuid_v2}}, {0, NULL}},
@@ -200,6 +226,9 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuGetErrorString", 1, 1, {{6000, cuGetErrorString}}, {0, NULL}},
     {"cuGetExportTable", 1, 1, {{3000, cuGetExportTable}}, {0, NULL}},
     {"cuGetProcAddress", 1, 2, {{11030, cuGetProcAddress}, {12000, cuGetProcAddress_v2}}, {0, NULL}},
+    {"cuGraphCreate", 0, 1, {{10000, cuGraphCreate}}, {0, NULL}},
+    {"cuGraphInstantiateWithFlags", 0, 1, {{11040, cuGraphInstantiateWithFlags}}, {0, NULL}},
+    {"cuGraphLaunch", 0, 1, {{10000, cuGraphLaunch}}, {0, NULL}},
     {"cuInit", 1, 1, {{2000, cuInit}}, {0, NULL}},
     {"cuIpcCloseMemHandle", 0, 1, {{4010, cuIpcCloseMemHandle}}, {0, NULL}},
     {"cuIpcGetMemHandle", 0, 1, {{4010, cuIpcGetMemHandle}}, {0, NULL}},
@@ -225,9 +254,13 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuLinkCreate", 1, 1, {{6050, cuLinkCreate_v2}}, {0, NULL}},
     {"cuLinkDestroy", 1, 1, {{5050, cuLinkDestroy}}, {0, NULL}},
     {"cuMemAlloc", 1, 1, {{3020, cuMemAlloc_v2}}, {0, NULL}},
+    {"cuMemAllocAsync", 0, 1, {{11020, cuMemAllocAsync}}, {0, NULL}},
+    {"cuMemAllocFromPoolAsync", 0, 1, {{11020, cuMemAllocFromPoolAsync}}, {0, NULL}},
     {"cuMemAllocHost", 1, 1, {{3020, cuMemAllocHost_v2}}, {0, NULL}},
     {"cuMemAllocManaged", 0, 1, {{6000, cuMemAllocManaged}}, {0, NULL}},
+    {"cuMemAllocPitch", 0, 1, {{3020, cuMemAllocPitch_v2}}, {0, NULL}},
     {"cuMemFree", 1, 1, {{3020, cuMemFree_v2}}, {0, NULL}},
+    {"cuMemFreeAsync", 0, 1, {{11020, cuMemFreeAsync}}, {0, NULL}},
     {"cuMemFreeHost", 1, 1, {{2000, cuMemFreeHost}}, {0, NULL}},
     {"cuMemGetAddressRange", 1, 1, {{3020, cuMemGetAddressRange_v2}}, {0, NULL}},
     {"cuMemGetInfo", 1, 1, {{3020, cuMemGetInfo_v2}}, {0, NULL}},
@@ -235,7 +268,12 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuMemHostGetDevicePointer", 1, 1, {{3020, cuMemHostGetDevicePointer_v2}}, {0, NULL}},
     {"cuMemHostRegister", 1, 1, {{6050, cuMemHostRegister_v2}}, {0, NULL}},
     {"cuMemHostUnregister", 1, 1, {{4000, cuMemHostUnregister}}, {0, NULL}},
+    {"cuMemPoolCreate", 0, 1, {{11020, cuMemPoolCreate}}, {0, NULL}},
     {"cuMemcpy", 1, 1, {{4000, cuMemcpy}}, {7000, cuMemcpy_ptds}},
+    {"cuMemcpy2D", 0, 1, {{3020, cuMemcpy2D_v2}}, {0, NULL}},
+    {"cuMemcpy2DAsync", 0, 1, {{3020, cuMemcpy2DAsync_v2}}, {0, NULL}},
+    {"cuMemcpy3D", 0, 1, {{3020, cuMemcpy3D_v2}}, {0, NULL}},
+    {"cuMemcpy3DAsync", 0, 1, {{3020, cuMemcpy3DAsync_v2}}, {0, NULL}},
     {"cuMemcpyAsync", 1, 1, {{4000, cuMemcpyAsync}}, {7000, cuMemcpyAsync_ptsz}},
     {"cuMemcpyDtoD", 1, 1, {{3020, cuMemcpyDtoD_v2}}, {7000, cuMemcpyDtoD_v2_ptds}},
     {"cuMemcpyDtoDAsync", 1, 1, {{3020, cuMemcpyDtoDAsync_v2}}, {7000, cuMemcpyDtoDAsync_v2_ptsz}},
@@ -268,14 +306,19 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuProfilerStart", 1, 1, {{4000, cuProfilerStart}}, {0, NULL}},
     {"cuProfilerStop", 1, 1, {{4000, cuProfilerStop}}, {0, NULL}},
     {"cuStreamAddCallback", 1, 1, {{5000, cuStreamAddCallback}}, {7000, cuStreamAddCallback_ptsz}},
+    {"cuStreamBeginCapture", 0, 1, {{10010, cuStreamBeginCapture_v2}}, {0, NULL}},
     {"cuStreamCreate", 1, 1, {{2000, cuStreamCreate}}, {0, NULL}},
     {"cuStreamCreateWithPriority", 1, 1, {{5050, cuStreamCreateWithPriority}}, {0, NULL}},
     {"cuStreamDestroy", 1, 1, {{4000, cuStreamDestroy_v2}}, {0, NULL}},
+    {"cuStreamGetCaptureInfo", 1, 3, {{10010, cuStreamGetCaptureInfo}, {11030, cuStreamGetCaptureInfo_v2}, {12030, cuStreamGetCaptureInfo_v3}}, {0, NULL}},
     {"cuStreamGetFlags", 1, 1, {{5050, cuStreamGetFlags}}, {7000, cuStreamGetFlags_ptsz}},
     {"cuStreamGetPriority", 1, 1, {{5050, cuStreamGetPriority}}, {7000, cuStreamGetPriority_ptsz}},
+    {"cuStreamIsCapturing", 1, 1, {{10000, cuStreamIsCapturing}}, {7000, cuStreamIsCapturing_ptsz}},
     {"cuStreamQuery", 1, 1, {{2000, cuStreamQuery}}, {7000, cuStreamQuery_ptsz}},
     {"cuStreamSynchronize", 1, 1, {{2000, cuStreamSynchronize}}, {7000, cuStreamSynchronize_ptsz}},
     {"cuStreamWaitEvent", 1, 1, {{3020, cuStreamWaitEvent}}, {7000, cuStreamWaitEvent_ptsz}},
+    {"cuSurfObjectCreate", 0, 1, {{5000, cuSurfObjectCreate}}, {0, NULL}},
+    {"cuTexObjectCreate", 0, 1, {{5000, cuTexObjectCreate}}, {0, NULL}},
 };
 
 const size_t ox_proc_entry_count = sizeof ox_proc_entries / sizeof ox_proc_entries[0];

@@ -3,10 +3,46 @@
 
 /* Names exported so that programs resolving them up front still load;
  * not served yet. The arguments are never read. */
+OX_EXPORT int cuArray3DCreate_v2(void);
+int cuArray3DCreate_v2(void)
+{
+    return ox_unserved("cuArray3DCreate_v2");
+}
+
+OX_EXPORT int cuArrayCreate_v2(void);
+int cuArrayCreate_v2(void)
+{
+    return ox_unserved("cuArrayCreate_v2");
+}
+
+OX_EXPORT int cuDeviceGetDefaultMemPool(void);
+int cuDeviceGetDefaultMemPool(void)
+{
+    return ox_unserved("cuDeviceGetDefaultMemPool");
+}
+
 OX_EXPORT int cuDeviceGetPCIBusId(void);
 int cuDeviceGetPCIBusId(void)
 {
     return ox_unserved("cuDeviceGetPCIBusId");
+}
+
+OX_EXPORT int cuGraphCreate(void);
+int cuGraphCreate(void)
+{
+    return ox_unserved("cuGraphCreate");
+}
+
+OX_EXPORT int cuGraphInstantiateWithFlags(void);
+int cuGraphInstantiateWithFlags(void)
+{
+    return ox_unserved("cuGraphInstantiateWithFlags");
+}
+
+OX_EXPORT int cuGraphLaunch(void);
+int cuGraphLaunch(void)
+{
+    return ox_unserved("cuGraphLaunch");
 }
 
 OX_EXPORT int cuIpcCloseMemHandle(void);
@@ -27,8 +63,80 @@ int cuIpcOpenMemHandle_v2(void)
     return ox_unserved("cuIpcOpenMemHandle_v2");
 }
 
+OX_EXPORT int cuMemAllocAsync(void);
+int cuMemAllocAsync(void)
+{
+    return ox_unserved("cuMemAllocAsync");
+}
+
+OX_EXPORT int cuMemAllocFromPoolAsync(void);
+int cuMemAllocFromPoolAsync(void)
+{
+    return ox_unserved("cuMemAllocFromPoolAsync");
+}
+
 OX_EXPORT int cuMemAllocManaged(void);
 int cuMemAllocManaged(void)
 {
     return ox_unserved("cuMemAllocManaged");
+}
+
+OX_EXPORT int cuMemAllocPitch_v2(void);
+int cuMemAllocPitch_v2(void)
+{
+    return ox_unserved("cuMemAllocPitch_v2");
+}
+
+OX_EXPORT int cuMemFreeAsync(void);
+int cuMemFreeAsync(void)
+{
+    return ox_unserved("cuMemFreeAsync");
+}
+
+OX_EXPORT int cuMemPoolCreate(void);
+int cuMemPoolCreate(void)
+{
+    return ox_unserved("cuMemPoolCreate");
+}
+
+OX_EXPORT int cuMemcpy2DAsync_v2(void);
+int cuMemcpy2DAsync_v2(void)
+{
+    return ox_unserved("cuMemcpy2DAsync_v2");
+}
+
+OX_EXPORT int cuMemcpy2D_v2(void);
+int cuMemcpy2D_v2(void)
+{
+    return ox_unserved("cuMemcpy2D_v2");
+}
+
+OX_EXPORT int cuMemcpy3DAsync_v2(void);
+int cuMemcpy3DAsync_v2(void)
+{
+    return ox_unserved("cuMemcpy3DAsync_v2");
+}
+
+OX_EXPORT int cuMemcpy3D_v2(void);
+int cuMemcpy3D_v2(void)
+{
+    return ox_unserved("cuMemcpy3D_v2");
+}
+
+OX_EXPORT int cuStreamBeginCapture_v2(void);
+int cuStreamBeginCapture_v2(void)
+{
+    return ox_unserved("cuStreamBeginCapture_v2");
+}
+
+OX_EXPORT int cuSurfObjectCreate(void);
+int cuSurfObjectCreate(void)
+{
+    return ox_unserved("cuSurfObjectCreate");
+}
+
+OX_EXPORT int cuTexObjectCreate(void);
+int cuTexObjectCreate(void)
+{
+    return ox_unserved("cuTexObjectCreate");
 }

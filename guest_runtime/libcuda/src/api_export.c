@@ -26,8 +26,11 @@
 
 #include "ox_state.h"
 
-/* The runtime releases tested with this library (major*1000 + minor*10). */
-static const int tested_runtimes[] = {12090, 13000, 13050};
+/* The runtime releases tested with this library (major*1000 + minor*10):
+ * those of the pinned cuda-bindings (12.9, 13.5), nvidia-cuda-runtime
+ * (13.5) and CuPy (13.2). Keep TESTED_RUNTIMES_TEXT in step. */
+static const int tested_runtimes[] = {12090, 13020, 13050};
+#define TESTED_RUNTIMES_TEXT "12.9, 13.2 and 13.5"
 
 typedef void (*ox_slot)(void);
 #define SLOT(fn) ((ox_slot)(void (*)(void))(fn))
@@ -41,7 +44,7 @@ static CUresult unserved_slot(void)
 {
     return ox_fail(CUDA_ERROR_NOT_SUPPORTED, "cuGetExportTable",
                    "the CUDA runtime called a slot of a private driver table that this "
-                   "library does not serve (tested runtimes: 12.9, 13.0 and 13.5)");
+                   "library does not serve (tested runtimes: " TESTED_RUNTIMES_TEXT ")");
 }
 
 /* Slots of the tools tables, reachable only while a profiler has enabled
@@ -398,7 +401,7 @@ static void note_runtime(int version)
     if (__atomic_exchange_n(&noted, 1, __ATOMIC_SEQ_CST))
         return;
     fprintf(stderr, "orionx libcuda: this process runs CUDA runtime %d.%d, a release this "
-            "library was not tested with (tested: 12.9, 13.0 and 13.5); if the runtime "
+            "library was not tested with (tested: " TESTED_RUNTIMES_TEXT "); if the runtime "
             "fails to start (error 103: integrity checks failed), use one of those\n",
             release / 1000, release % 1000 / 10);
 }
@@ -515,7 +518,7 @@ CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTable
     return ox_fail(CUDA_ERROR_NOT_FOUND, call,
                    "private driver table %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
                    "%02x%02x%02x%02x%02x%02x is not one this library serves (it serves "
-                   "those of the CUDA runtime 12.9, 13.0 and 13.5)",
+                   "those of the CUDA runtime " TESTED_RUNTIMES_TEXT ")",
                    id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9],
                    id[10], id[11], id[12], id[13], id[14], id[15]);
 }

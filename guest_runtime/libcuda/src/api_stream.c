@@ -100,6 +100,56 @@ CUresult cuStreamQuery(CUstream hStream)
     return reply.ready ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;  /* an answer, not a failure */
 }
 
+/* Stream capture (CUDA graphs) is not served, so no stream is ever being
+ * captured; the runtime and CuPy ask before every copy. */
+static CUresult capture_status(CUstream stream, CUstreamCaptureStatus *status, cuuint64_t *id,
+                               const char *call)
+{
+    int device;
+    struct ox_session *session;
+    uint64_t server_stream;
+    CUresult result = ox_stream_target(stream, call, &device, &session, &server_stream);
+    if (result != CUDA_SUCCESS)
+        return result;
+    if (status == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "captureStatus is NULL");
+    *status = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (id != NULL)
+        *id = 0;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus)
+{
+    return capture_status(hStream, captureStatus, NULL, "cuStreamIsCapturing");
+}
+
+CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                cuuint64_t *id_out)
+{
+    return capture_status(hStream, captureStatus_out, id_out, "cuStreamGetCaptureInfo");
+}
+
+/* The graph outputs are defined only while a capture is active: never. */
+CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                   cuuint64_t *id_out, CUgraph *graph_out,
+                                   const CUgraphNode **dependencies_out,
+                                   size_t *numDependencies_out)
+{
+    (void)graph_out, (void)dependencies_out, (void)numDependencies_out;
+    return capture_status(hStream, captureStatus_out, id_out, "cuStreamGetCaptureInfo");
+}
+
+CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                   cuuint64_t *id_out, CUgraph *graph_out,
+                                   const CUgraphNode **dependencies_out,
+                                   const CUgraphEdgeData **edgeData_out,
+                                   size_t *numDependencies_out)
+{
+    (void)graph_out, (void)dependencies_out, (void)edgeData_out, (void)numDependencies_out;
+    return capture_status(hStream, captureStatus_out, id_out, "cuStreamGetCaptureInfo");
+}
+
 CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
 {
     static const char call[] = "cuStreamWaitEvent";
