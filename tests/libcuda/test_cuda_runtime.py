@@ -6,7 +6,8 @@ starts on it (docs/runtime-api.md), against a sim GPU server.
 - a CUDA C program built here with nvcc from NVIDIA's wheel, its kernels
   compiled to PTX (which the sim runs), with the default static runtime and
   with ``-cudart shared``, run under orionx-run,
-- CuPy, whose runtime is static inside its extension modules.
+- CuPy, whose runtime is static inside its extension modules,
+- two vGPUs on two servers as the runtime's devices 0 and 1.
 """
 
 import importlib.util
@@ -19,6 +20,7 @@ import pytest
 
 from tests.dataplane.conftest import make_token
 from tests.libcuda.conftest import client_environment
+from tests.libcuda.test_acquire import Broker, _acquire_env
 from tests.libcuda.test_cuda_bindings import BINDINGS_12_DIR, needs_bindings
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -116,3 +118,43 @@ def test_cupy_runs_unchanged(server, libcuda_dir, tmp_path):
     # server loads the cubin as it is). The cache goes with the test.
     env.update(CUPY_COMPILE_WITH_PTX="1", CUPY_CACHE_DIR=str(tmp_path / "kernels"))
     _run([sys.executable, str(HERE / "cupy_client.py")], env, timeout=300)
+
+
+TWO_DEVICE_CLIENT = r"""
+import numpy as np
+from cuda.bindings import runtime as rt
+def ok(result):
+    assert result[0] == rt.cudaError_t.cudaSuccess, result
+    return result[1] if len(result) == 2 else None
+ok(rt.cudaFree(0))
+assert ok(rt.cudaGetDeviceCount()) == 2
+names = [ok(rt.cudaGetDeviceProperties(d)).name for d in (0, 1)]
+assert b"vgpu-a" in names[0] and b"vgpu-b" in names[1], names
+host = np.arange(1 << 18, dtype=np.uint32)
+back = np.zeros_like(host)
+a = ok(rt.cudaMalloc(host.nbytes))
+ok(rt.cudaMemcpy(a, host.ctypes.data, host.nbytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice))
+ok(rt.cudaSetDevice(1))
+b = ok(rt.cudaMalloc(host.nbytes))
+ok(rt.cudaMemcpyPeer(b, 1, a, 0, host.nbytes))
+ok(rt.cudaMemcpy(back.ctypes.data, b, host.nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost))
+assert np.array_equal(back, host)
+assert ok(rt.cudaDeviceCanAccessPeer(1, 0)) == 0
+print("PASSED")
+"""
+
+
+@needs_bindings
+def test_runtime_sees_two_vgpus_on_two_servers(server, second_server, libcuda_dir,
+                                               socket_dir):
+    """Two vGPUs, one per server, are the runtime's devices 0 and 1 (its
+    integrity check covers both), with peer copies between them."""
+    bind = "ok 2\n%s %s 0\n%s %s 0\n" % (
+        server.endpoints[0], make_token(vgpu_id="vgpu-a", memory_mb=64),
+        second_server.endpoints[0], make_token(vgpu_id="vgpu-b", memory_mb=64))
+    broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 2\n", bind)
+    try:
+        _run([sys.executable, "-c", TWO_DEVICE_CLIENT],
+             _acquire_env(server, libcuda_dir, broker.path))
+    finally:
+        broker.close()

@@ -248,11 +248,16 @@ static CUresult check_shape(int device, const struct launch *shape, const char *
         limits[device].known = 1;
         pthread_mutex_unlock(&limits_lock);
     }
+    /* A limit a server reports as 0 is one it does not know: not checked. */
     uint64_t threads = (uint64_t)shape->block[0] * shape->block[1] * shape->block[2];
-    int fits = threads > 0 && threads <= (uint64_t)limits[device].threads_per_block;
+    int fits = threads > 0 && (limits[device].threads_per_block <= 0
+                               || threads <= (uint64_t)limits[device].threads_per_block);
     for (int i = 0; i < 3; i++)
-        fits = fits && shape->grid[i] > 0 && shape->block[i] <= (unsigned)limits[device].block[i]
-               && shape->grid[i] <= (unsigned)limits[device].grid[i];
+        fits = fits && shape->grid[i] > 0
+               && (limits[device].block[i] <= 0
+                   || shape->block[i] <= (unsigned)limits[device].block[i])
+               && (limits[device].grid[i] <= 0
+                   || shape->grid[i] <= (unsigned)limits[device].grid[i]);
     if (!fits)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
                        "grid (%u, %u, %u) of blocks (%u, %u, %u) does not fit device %d: at most "
