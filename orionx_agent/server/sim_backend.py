@@ -61,7 +61,8 @@ FUNC_PREFERRED_SHARED_MEMORY_CARVEOUT = 9
 # Cluster attributes (10..15), node updates (16) and shared memory modes
 # (17): none on the simulated GPU, all 0.
 FUNC_ZERO_ATTRIBUTES = range(10, 18)
-# The PTX and binary version of the built-in kernels, which have no PTX here.
+# The simulated GPU's architecture (compute capability 8.0): the binary
+# version of every kernel, and the PTX version of the built-in ones.
 _BUILTIN_VERSION = 80
 
 
@@ -534,15 +535,18 @@ class SimContext(BackendContext):
                     FUNC_BINARY_VERSION: _BUILTIN_VERSION}
         program = function.module.program
         module = program.module
-        major, _, minor = module.version.partition(".")
         target = module.target.split(",")[0].strip()
-        arch = target[3:] if target.startswith("sm_") else ""
+        arch = target[3:].rstrip("af") if target.startswith("sm_") else ""
+        # CUDA's "PTX version" is the virtual architecture the code was
+        # compiled for (.target sm_80: 80), not the PTX ISA (.version); the
+        # binary is what the device runs after the JIT: its own architecture.
+        # CUB picks its tuning from the former.
         return {
-            FUNC_SHARED_SIZE_BYTES: module.shared_bytes,
+            FUNC_SHARED_SIZE_BYTES: program.shared_layouts[function.name].static_bytes,
             FUNC_CONST_SIZE_BYTES: len(module.const_image),
             FUNC_LOCAL_SIZE_BYTES: program.functions[function.name].stack_local_bytes,
-            FUNC_PTX_VERSION: int(major) * 10 + int(minor or 0) if major.isdigit() else 0,
-            FUNC_BINARY_VERSION: int(arch) if arch.isdigit() else _BUILTIN_VERSION,
+            FUNC_PTX_VERSION: int(arch) if arch.isdigit() else _BUILTIN_VERSION,
+            FUNC_BINARY_VERSION: _BUILTIN_VERSION,
         }
 
     def function_attribute(self, function, attribute):
@@ -711,11 +715,11 @@ def _check_launch_shape(function, grid, block, shared_mem_bytes):
         raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
                         "kernel %s launched with grid %s: at most %s" % (
                             function.name, tuple(grid), MAX_GRID_DIMS))
-    program = function.module.program
-    shared = executor.align_up(program.dynamic_shared_offset, 16) + shared_mem_bytes
+    layout = function.module.program.shared_layouts[function.name]
+    shared = executor.align_up(layout.dynamic_offset, 16) + shared_mem_bytes
     if shared > executor.MAX_SHARED_BYTES_PER_BLOCK:
         raise CudaError(CUresult.CUDA_ERROR_INVALID_VALUE,
                         "kernel %s needs %d bytes of shared memory per block (%d static + "
                         "%d dynamic): the simulated GPU has %d"
-                        % (function.name, shared, program.module.shared_bytes,
+                        % (function.name, shared, layout.static_bytes,
                            shared_mem_bytes, executor.MAX_SHARED_BYTES_PER_BLOCK))

@@ -174,3 +174,59 @@ def test_the_builtin_module_has_no_variables(connect):
     with pytest.raises(CudaError) as caught:
         connection.module_get_global(module, buffer=b"x")
     assert caught.value.code == CUresult.CUDA_ERROR_NOT_FOUND
+
+
+SHARED_PTX = """
+.version 8.0
+.target sm_80
+.address_size 64
+.shared .align 4 .b8 big[40000];
+.shared .align 4 .b8 small[64];
+.func keep(.param .u64 out)
+{
+    .reg .u32 %r<2>;
+    .reg .u64 %rd<2>;
+    ld.shared.u32 %r1, [small];
+    ld.param.u64 %rd1, [out];
+    st.global.u32 [%rd1], %r1;
+    ret;
+}
+.visible .entry uses_small(.param .u64 out)
+{
+    .reg .u32 %r<2>;
+    .reg .u64 %rd<2>;
+    ld.param.u64 %rd1, [out];
+    mov.u32 %r1, 7;
+    st.shared.u32 [small], %r1;
+    { .param .u64 p; st.param.u64 [p], %rd1; call keep, (p); }
+    ret;
+}
+.visible .entry uses_big(.param .u64 out)
+{
+    .reg .u32 %r<2>;
+    .reg .u64 %rd<2>;
+    ld.param.u64 %rd1, [out];
+    mov.u32 %r1, 9;
+    st.shared.u32 [big+39996], %r1;
+    ld.shared.u32 %r1, [big+39996];
+    st.global.u32 [%rd1], %r1;
+    ret;
+}
+"""
+
+
+def test_each_kernel_has_only_the_shared_memory_it_uses(connect):
+    """As on a GPU: a module's .shared variables count for the kernels that
+    name them (themselves or through the functions they call)."""
+    connection = connect()
+    (module,) = connection.module_load_data(buffer=SHARED_PTX.encode() + b"\0")
+    (small,) = connection.module_get_function(module, buffer=b"uses_small")
+    (big,) = connection.module_get_function(module, buffer=b"uses_big")
+    assert connection.func_get_attribute(small, 1) == (64,)     # SHARED_SIZE_BYTES
+    assert connection.func_get_attribute(big, 1) == (40000,)
+    assert connection.func_get_attribute(small, 8) == (48 * 1024 - 64,)
+    (out,) = connection.mem_alloc(4)
+    params = struct.pack("<Q", out)
+    for function, expected in ((small, 7), (big, 9)):
+        connection.launch_kernel(function, 1, 1, 1, 32, 1, 1, 0, 0, buffer=params)
+        assert _u32(connection, out) == expected

@@ -52,6 +52,20 @@ _RUNTIME_FUNCTIONS = {
 }
 
 
+# Names in an instruction's text: the shared variables and functions it uses.
+_NAME = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+@dataclasses.dataclass
+class SharedLayout:
+    """A kernel's shared memory: where each variable it uses lies, its static
+    bytes, and where dynamic shared memory (extern arrays) begins."""
+    offsets: dict
+    static_bytes: int
+    dynamic_offset: int
+    has_dynamic: bool
+
+
 @dataclasses.dataclass
 class CompiledFunction:
     name: str
@@ -71,11 +85,7 @@ class Program:
             if function.instructions or function.is_entry:
                 self.functions[name] = self._compile(function)
         self._check_calls()
-        static = self.module.shared_bytes
-        self.shared_offsets = {n: v.offset for n, v in self.module.shared.items()}
-        self.dynamic_shared_offset = align_up(static, max(16, self.module.shared_align))
-        for name in self.module.dynamic_shared:
-            self.shared_offsets[name] = self.dynamic_shared_offset
+        self.shared_layouts = self._shared_layouts()
         # Writable: a host that placed the module's variables in an
         # allocation (place_variables) refreshes it before each launch.
         self.const = np.frombuffer(bytearray(bytes(self.module.const_image).ljust(
@@ -146,6 +156,44 @@ class Program:
     @property
     def kernels(self):
         return {n: f for n, f in self.functions.items() if f.function.is_entry}
+
+    def _shared_layouts(self):
+        """Each kernel's shared memory: the .shared variables it and the
+        functions it calls declare or name, as a GPU gives a kernel only
+        those (CUB's modules declare hundreds of kernels' worth)."""
+        module = self.module
+        shared_names = set(module.shared) | module.dynamic_shared
+        declared = {}  # a function's own .shared, used or not
+        for variable in module.shared.values():
+            if variable.function:
+                declared.setdefault(variable.function, set()).add(variable.name)
+        uses, calls = {}, {}
+        for name, compiled in self.functions.items():
+            tokens = set()
+            for ins in compiled.function.instructions:
+                tokens.update(_NAME.findall(ins.text))
+            uses[name] = (tokens & shared_names) | declared.get(name, set())
+            calls[name] = (tokens & self.functions.keys()) - {name}
+        layouts = {}
+        for kernel in self.kernels:
+            used, pending, seen = set(), [kernel], set()
+            while pending:
+                name = pending.pop()
+                if name not in seen:
+                    seen.add(name)
+                    used |= uses[name]
+                    pending.extend(calls[name])
+            offsets, static_bytes = {}, 0
+            for variable in module.shared.values():  # declaration order
+                if variable.name in used:
+                    static_bytes = align_up(static_bytes, variable.align)
+                    offsets[variable.name] = static_bytes
+                    static_bytes += variable.nbytes
+            dynamic = used & module.dynamic_shared
+            dynamic_offset = align_up(static_bytes, max(16, module.shared_align))
+            offsets.update(dict.fromkeys(dynamic, dynamic_offset))
+            layouts[kernel] = SharedLayout(offsets, static_bytes, dynamic_offset, bool(dynamic))
+        return layouts
 
     @staticmethod
     def _compile(function):
@@ -333,7 +381,7 @@ class Frame:
     def symbol_address(self, symbol):
         space = symbol.space
         if space == "shared":
-            return self.block.launch.program.shared_offsets[symbol.name] + symbol.offset
+            return self.block.launch.shared_layout.offsets[symbol.name] + symbol.offset
         if space == "const":
             module = self.block.launch.program.module
             return module.const[symbol.name].offset + symbol.offset
@@ -380,11 +428,15 @@ class Launch:
         return x * y * z
 
     @property
+    def shared_layout(self):
+        return self.program.shared_layouts[self.kernel]
+
+    @property
     def shared_bytes(self):
-        program = self.program
-        if not program.module.dynamic_shared and not self.dynamic_shared_bytes:
-            return align_up(program.module.shared_bytes, 16)
-        return align_up(program.dynamic_shared_offset + self.dynamic_shared_bytes, 16)
+        layout = self.shared_layout
+        if not layout.has_dynamic and not self.dynamic_shared_bytes:
+            return align_up(layout.static_bytes, 16)
+        return align_up(layout.dynamic_offset + self.dynamic_shared_bytes, 16)
 
     @property
     def local_stride(self):

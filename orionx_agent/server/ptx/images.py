@@ -8,8 +8,11 @@ compiler for PTX instead.
 
 import struct
 
+from orionx_agent.server.device_attributes import SIM_ATTRIBUTES
 from orionx_agent.server.ptx import faults
 
+# The simulated GPU's architecture (compute capability 8.0).
+SIM_ARCH = SIM_ATTRIBUTES[75] * 10 + SIM_ATTRIBUTES[76]
 FATBIN_MAGIC = 0xBA55ED50
 _FATBIN_HEADER = struct.Struct("<IHHQ")              # magic, version, header size, bytes
 # The first 64 bytes of an entry's header (it may be longer: its size is
@@ -62,30 +65,37 @@ def ptx_text(image):
 
 
 def _entries(image):
-    """(kind, flags, payload bytes, decompressed bytes) of each entry of a
-    fatbinary; a compressed payload is cut to its compressed size."""
+    """(kind, arch, flags, payload bytes, decompressed bytes) of each entry of
+    a fatbinary; a compressed payload is cut to its compressed size."""
     _, _, header_bytes, fat_bytes = _FATBIN_HEADER.unpack_from(image)
     position, end = header_bytes, min(len(image), header_bytes + fat_bytes)
     while position + _ENTRY_HEADER.size <= end:
-        (kind, _, entry_header_bytes, payload_bytes, compressed_bytes, _, _, _, _, _, _,
+        (kind, _, entry_header_bytes, payload_bytes, compressed_bytes, _, _, _, arch, _, _,
          flags, _, decompressed_bytes) = _ENTRY_HEADER.unpack_from(image, position)
         start = position + entry_header_bytes
         payload = image[start:start + payload_bytes]
         if flags & (ENTRY_COMPRESSED_LZ | ENTRY_COMPRESSED_ZSTD) and compressed_bytes:
             payload = payload[:compressed_bytes]
-        yield kind, flags, payload, decompressed_bytes
+        yield kind, arch, flags, payload, decompressed_bytes
         if entry_header_bytes == 0:
             break
         position = start + payload_bytes
 
 
+def _by_preference(entry):
+    """As a driver chooses: the newest PTX the GPU's architecture covers,
+    then (the sim runs what it can parse) the oldest one beyond it."""
+    arch = entry[1]
+    return (0, -arch) if arch <= SIM_ARCH else (1, arch)
+
+
 def _fatbin_ptx(image):
-    kinds = []
     refusal = None
-    for kind, flags, payload, decompressed_bytes in _entries(image):
-        kinds.append({ENTRY_PTX: "PTX", ENTRY_ELF: "cubin"}.get(kind, "kind %d" % kind))
-        if kind != ENTRY_PTX:
-            continue
+    entries = list(_entries(image))
+    kinds = [{ENTRY_PTX: "PTX", ENTRY_ELF: "cubin"}.get(e[0], "kind %d" % e[0])
+             for e in entries]
+    ptx_entries = sorted((e for e in entries if e[0] == ENTRY_PTX), key=_by_preference)
+    for _, _, flags, payload, decompressed_bytes in ptx_entries:
         try:
             return _payload_text(flags, payload, decompressed_bytes)
         except ImageRefused as exc:

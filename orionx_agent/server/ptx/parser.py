@@ -143,6 +143,7 @@ class Variable:
     align: int
     offset: int = 0
     init: bytes = b""
+    function: str = ""  # a .shared declared in a function's body: that function
 
 
 @dataclasses.dataclass
@@ -597,7 +598,8 @@ class _BodyReader:
             elif space == "shared":
                 module = self.module
                 offset = _align_up(module.shared_bytes, align_)
-                module.shared[name] = Variable(name, "shared", nbytes, align_, offset)
+                module.shared[name] = Variable(name, "shared", nbytes, align_, offset,
+                                               function=self.function.name)
                 module.shared_bytes = offset + nbytes
             else:
                 raise PtxError("line %d: declaration %r in a function body is not supported"

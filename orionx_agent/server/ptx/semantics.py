@@ -327,7 +327,31 @@ def compile_rem(ins):
     return _plain(ins, rem, ptype)
 
 
+def _packed_min_max(ins, signed):
+    """min/max.{s16x2,u16x2}: two 16-bit halves of a 32-bit register each."""
+    b32 = TYPES["b32"]
+    a, b = _sources(ins, b32)[:2]
+    fn = np.minimum if ins.opcode == "min" else np.maximum
+    half = np.int16 if signed else np.uint16
+
+    def halves(value):
+        value = np.asarray(value).astype(np.uint32)
+        return ((value & 0xFFFF).astype(np.uint16).view(half),
+                (value >> 16).astype(np.uint16).view(half))
+
+    def packed(f):
+        (a_lo, a_hi), (b_lo, b_hi) = halves(a(f)), halves(b(f))
+        lo = fn(a_lo, b_lo).view(np.uint16).astype(np.uint32)
+        hi = fn(a_hi, b_hi).view(np.uint16).astype(np.uint32)
+        return lo | (hi << 16)
+    return _plain(ins, packed, b32)
+
+
 def compile_min_max(ins):
+    if ins.has("s16x2") or ins.has("u16x2"):
+        if ins.has("relu"):
+            raise _unsupported(ins, "min/max.relu on packed halves")
+        return _packed_min_max(ins, ins.has("s16x2"))
     ptype = _one_type(ins)
     if ptype.name in ("f16", "bf16", "f16x2", "bf16x2"):
         return _half_op(ins, ptype, ins.opcode, 2)
@@ -946,6 +970,7 @@ _COMPILERS = {
     "atom": memory_ops.compile_atom, "red": memory_ops.compile_atom,
     "shfl": warp_ops.compile_shfl, "vote": warp_ops.compile_vote,
     "match": warp_ops.compile_match, "activemask": warp_ops.compile_activemask,
+    "redux": warp_ops.compile_redux,
 }
 
 

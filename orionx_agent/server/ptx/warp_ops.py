@@ -1,4 +1,4 @@
-"""Warp-wide instructions: shfl.sync, vote.sync, match.sync and activemask.
+"""Warp-wide instructions: shfl.sync, vote.sync, match.sync, redux.sync and activemask.
 
 Warps are 32 consecutive threads of a block (by linear thread id), so a
 warp is a run of consecutive lanes and per-warp reductions are
@@ -139,3 +139,41 @@ def compile_activemask(ins):
         write(f, _ballot(block, np.ones(f.lanes, dtype=bool), mask).astype(np.uint32), mask,
               full)
     return Op(PLAIN, activemask)
+
+
+# redux.sync's operations, each with the value an inactive lane contributes.
+_REDUX = {
+    "add": (np.add, 0), "min": (np.minimum, None), "max": (np.maximum, None),
+    "and": (np.bitwise_and, 0xFFFFFFFF), "or": (np.bitwise_or, 0), "xor": (np.bitwise_xor, 0),
+}
+
+
+def compile_redux(ins):
+    """redux.sync.{add,min,max}.{u32,s32} and redux.sync.{and,or,xor}.b32: one
+    value for the warp's lanes in the mask (sm_80's warp reduction; CUB and
+    cooperative groups use it)."""
+    operation = next((m for m in ins.modifiers if m in _REDUX), None)
+    kind = next((t for t in ("u32", "s32", "b32") if ins.has(t)), None)
+    if not ins.has("sync") or operation is None or kind is None or (
+            (operation in ("add", "min", "max")) == (kind == "b32")):
+        raise PtxError("line %d: %s: only redux.sync.{add,min,max}.{u32,s32} and "
+                       "redux.sync.{and,or,xor}.b32 are supported" % (ins.line, ins.text))
+    ptype = TYPES[kind]
+    write = writer(ins.operands[0], ptype, ins.line)
+    a = reader(ins.operands[1], ptype, ins.line)
+    combine, neutral = _REDUX[operation]
+    if neutral is None:  # min, max: the type's far end
+        info = np.iinfo(np.int32 if kind == "s32" else np.uint32)
+        neutral = info.max if operation == "min" else info.min
+
+    def redux(f, mask, full):
+        block = f.block
+        value = np.broadcast_to(np.asarray(a(f)), (f.lanes,)).astype(np.int64)
+        value = np.where(mask, value, neutral)
+        per_warp = combine.reduceat(value, block.warp_starts)[block.warp_id]
+        if kind == "s32":
+            per_warp = (per_warp & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+        else:
+            per_warp = (per_warp & 0xFFFFFFFF).astype(np.uint32)
+        write(f, per_warp, mask, full)
+    return Op(PLAIN, redux)
