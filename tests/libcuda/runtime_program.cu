@@ -1,6 +1,7 @@
 // A plain CUDA runtime program, built by test_cuda_runtime.py with nvcc and
 // run unchanged under orionx-run: a kernel launched with <<<>>> and with
-// cudaLaunchKernel, copies, a stream, events and the error path. Prints
+// cudaLaunchKernel, copies, a stream, events and the error path; with two
+// devices, the same kernel on the second after a peer copy. Prints
 // "PASSED" and exits 0 when every check held.
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -93,6 +94,29 @@ int main(void)
     if (refused != cudaErrorInvalidConfiguration && refused != cudaErrorInvalidValue) {
         fprintf(stderr, "a 4096-thread block gave %s\n", cudaGetErrorName(refused));
         return 1;
+    }
+    if (devices > 1) {
+        // The same registered kernel on the second device, fed by a peer copy.
+        float *x1, *y1;
+        CHECK(cudaSetDevice(1));
+        CHECK(cudaMalloc(&x1, bytes));
+        CHECK(cudaMalloc(&y1, bytes));
+        CHECK(cudaMemcpyPeer(x1, 1, x, 0, bytes));
+        CHECK(cudaMemset(y1, 0, bytes));
+        scale_add<<<(n + 255) / 256, 256>>>(y1, x1, 5.0f, n);
+        CHECK(cudaGetLastError());
+        CHECK(cudaMemcpy(back, y1, bytes, cudaMemcpyDeviceToHost));
+        for (int i = 0; i < n; i++) {
+            if (back[i] != 5.0f * host[i]) {
+                fprintf(stderr, "device 1: y[%d] = %g, expected %g\n", i, back[i],
+                        5.0f * host[i]);
+                return 1;
+            }
+        }
+        CHECK(cudaFree(x1));
+        CHECK(cudaFree(y1));
+        CHECK(cudaSetDevice(0));
+        printf("device 1 ran the kernel too\n");
     }
     CHECK(cudaFree(x));
     CHECK(cudaFree(y));

@@ -158,3 +158,19 @@ def test_runtime_sees_two_vgpus_on_two_servers(server, second_server, libcuda_di
              _acquire_env(server, libcuda_dir, broker.path))
     finally:
         broker.close()
+
+
+def test_nvcc_program_uses_its_kernels_on_two_vgpus(server, second_server, libcuda_dir,
+                                                   nvcc_programs, socket_dir):
+    """A kernel the runtime registered is loaded on the second device the
+    first time it is launched there (libraries belong to no context)."""
+    bind = "ok 2\n%s %s 0\n%s %s 0\n" % (
+        server.endpoints[0], make_token(vgpu_id="vgpu-a", memory_mb=64),
+        second_server.endpoints[0], make_token(vgpu_id="vgpu-b", memory_mb=64))
+    broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 2\n", bind)
+    try:
+        result = _run([str(nvcc_programs["static"])],
+                      _acquire_env(server, libcuda_dir, broker.path))
+    finally:
+        broker.close()
+    assert "device 0 of 2" in result.stdout and "device 1 ran the kernel too" in result.stdout

@@ -270,6 +270,10 @@ CUresult cuCtxGetDevice(CUdevice *device)
     static const char call[] = "cuCtxGetDevice";
     if (device == NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "device is NULL");
+    /* The CUDA runtime asks before it has made a context current: the
+     * error is its answer, not a failure worth a line on stderr. */
+    if (ox_require_init(call) == CUDA_SUCCESS && !ox_thread_has_context())
+        return CUDA_ERROR_INVALID_CONTEXT;
     int current;
     CUresult status = ox_current_device(call, &current, NULL);
     if (status == CUDA_SUCCESS)

@@ -285,6 +285,17 @@ static CUresult launch(const void *f, const struct launch *shape, void **kernelP
                               &server_stream);
     if (status != CUDA_SUCCESS)
         return status;
+    uint8_t bits;
+    ox_handle_parse((uint64_t)(uintptr_t)f, OX_H_FUNCTION, &device, &bits, &function);
+    if (stream_device != device && (bits & OX_FUNCTION_IS_KERNEL)) {
+        /* A kernel serves every device: the same one, loaded on the stream's. */
+        void *here;
+        status = ox_on_device(f, OX_H_FUNCTION, stream_device, call, &here);
+        if (status == CUDA_SUCCESS)
+            status = parse_function(here, call, &device, &function, &session);
+        if (status != CUDA_SUCCESS)
+            return status;
+    }
     if (stream_device != device)
         return ox_fail(CUDA_ERROR_INVALID_HANDLE, call,
                        "the function is of device %d and the stream of device %d", device,
@@ -468,33 +479,29 @@ CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int v
 
 /* A kernel is loaded on the device of the context it was got in: the
  * device argument must name that one. */
-static CUresult kernel_device(const void *kernel, CUdevice dev, const char *call)
+/* KERNEL as loaded on device DEV (loaded there the first time). */
+static CUresult kernel_device(const void *kernel, CUdevice dev, const char *call, void **here)
 {
-    int device;
-    uint32_t function;
-    struct ox_session *session;
-    CUresult status = parse_function(kernel, call, &device, &function, &session);
-    if (status == CUDA_SUCCESS && dev != device)
-        return ox_fail(CUDA_ERROR_INVALID_DEVICE, call,
-                       "the kernel was loaded for device %d, not device %d: load its library "
-                       "in a context of that device", device, dev);
-    return status;
+    CUresult status = ox_check_device(dev, call);
+    return status != CUDA_SUCCESS ? status : ox_on_device(kernel, OX_H_FUNCTION, dev, call, here);
 }
 
 CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel kernel,
                               CUdevice dev)
 {
     static const char call[] = "cuKernelGetAttribute";
-    CUresult status = kernel_device(kernel, dev, call);
-    return status != CUDA_SUCCESS ? status : get_attribute(pi, attrib, kernel, call);
+    void *here;
+    CUresult status = kernel_device(kernel, dev, call, &here);
+    return status != CUDA_SUCCESS ? status : get_attribute(pi, attrib, here, call);
 }
 
 CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel,
                               CUdevice dev)
 {
     static const char call[] = "cuKernelSetAttribute";
-    CUresult status = kernel_device(kernel, dev, call);
-    return status != CUDA_SUCCESS ? status : set_attribute(kernel, attrib, val, call);
+    void *here;
+    CUresult status = kernel_device(kernel, dev, call, &here);
+    return status != CUDA_SUCCESS ? status : set_attribute(here, attrib, val, call);
 }
 
 /* Cache preferences tune a real GPU's L1/shared split; a pooled vGPU takes
@@ -517,7 +524,8 @@ CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice d
     if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "cache config %d is not a CUfunc_cache",
                        (int)config);
-    return kernel_device(kernel, dev, call);
+    void *here;
+    return kernel_device(kernel, dev, call, &here);
 }
 
 /* -- occupancy ---------------------------------------------------------------------------- */

@@ -106,6 +106,14 @@ static CUresult load(void **out, const void *image, size_t bytes, uint8_t extra,
         return status;
     if (reply.module > UINT32_MAX)
         return ox_fail(CUDA_ERROR_UNKNOWN, call, "the GPU server's module number is too big");
+    if (extra == OX_MODULE_IS_LIBRARY) {
+        status = ox_library_loaded(device, (uint32_t)reply.module, image, bytes, call);
+        if (status != CUDA_SUCCESS) {
+            struct ox_module_unload_request request = {(uint32_t)reply.module};
+            ox_rpc_module_unload(session, call, &request);
+            return status;
+        }
+    }
     *out = (void *)(uintptr_t)ox_handle(OX_H_MODULE, device, extra, (uint32_t)reply.module);
     return CUDA_SUCCESS;
 }
@@ -171,6 +179,11 @@ static CUresult get_function(void **out, const void *handle, const char *name, u
         return status;
     if (reply.function > UINT32_MAX)
         return ox_fail(CUDA_ERROR_UNKNOWN, call, "the GPU server's function number is too big");
+    if (extra == OX_FUNCTION_IS_KERNEL) {
+        status = ox_kernel_found(device, module, (uint32_t)reply.function, name, call);
+        if (status != CUDA_SUCCESS)
+            return status;
+    }
     *out = (void *)(uintptr_t)ox_handle(OX_H_FUNCTION, device, extra, (uint32_t)reply.function);
     return CUDA_SUCCESS;
 }
@@ -212,7 +225,7 @@ static CUresult remember_variable(int device, uint32_t module, CUdeviceptr base,
     return ox_record_allocation(device, base, bytes, call);
 }
 
-static void forget_variables(int device, uint32_t module)
+void ox_forget_module_variables(int device, uint32_t module)
 {
     pthread_mutex_lock(&variables_lock);
     for (size_t i = 0; i < variables_count;) {
@@ -234,6 +247,7 @@ static void forget_variables(int device, uint32_t module)
 
 static CUresult unload(const void *handle, const char *call, const char *what)
 {
+    int kind_is_library = strcmp(what, "library") == 0;
     int device;
     uint32_t module;
     struct ox_session *session;
@@ -244,7 +258,9 @@ static CUresult unload(const void *handle, const char *call, const char *what)
     struct ox_module_unload_request request = {module};
     status = ox_rpc_module_unload(session, call, &request);
     if (status == CUDA_SUCCESS)
-        forget_variables(device, module);
+        ox_forget_module_variables(device, module);
+    if (status == CUDA_SUCCESS && kind_is_library)
+        ox_library_unloaded(device, module, call);
     return status;
 }
 
@@ -384,10 +400,26 @@ CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *na
                         "cuLibraryGetKernel");
 }
 
+/* LIBRARY (or KERNEL) as loaded on the current context's device: the
+ * object a context-independent handle stands for there. */
+static CUresult on_current_device(const void *handle, enum ox_handle_kind kind,
+                                  const char *call, void **out)
+{
+    int device;
+    if (!ox_thread_has_context() || ox_current_device(call, &device, NULL) != CUDA_SUCCESS) {
+        *out = (void *)handle;  /* no live context: the library's home device */
+        return CUDA_SUCCESS;
+    }
+    return ox_on_device(handle, kind, device, call, out);
+}
+
 CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library,
                             const char *name)
 {
-    return get_global(dptr, bytes, library, name, "cuLibraryGetGlobal", "library");
+    static const char call[] = "cuLibraryGetGlobal";
+    void *here;
+    CUresult status = on_current_device(library, OX_H_MODULE, call, &here);
+    return status != CUDA_SUCCESS ? status : get_global(dptr, bytes, here, name, call, "library");
 }
 
 /* A library is a module and a kernel a function to the GPU server: the
@@ -409,14 +441,22 @@ static CUresult same_object(void **out, const void *handle, enum ox_handle_kind 
 
 CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
 {
-    return same_object((void **)pMod, library, OX_H_MODULE, "cuLibraryGetModule", "library",
-                       "pMod");
+    static const char call[] = "cuLibraryGetModule";
+    void *here;
+    CUresult status = on_current_device(library, OX_H_MODULE, call, &here);
+    return status != CUDA_SUCCESS ? status
+                                  : same_object((void **)pMod, here, OX_H_MODULE, call, "library",
+                                                "pMod");
 }
 
 CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
 {
-    return same_object((void **)pFunc, kernel, OX_H_FUNCTION, "cuKernelGetFunction", "kernel",
-                       "pFunc");
+    static const char call[] = "cuKernelGetFunction";
+    void *here;
+    CUresult status = on_current_device(kernel, OX_H_FUNCTION, call, &here);
+    return status != CUDA_SUCCESS ? status
+                                  : same_object((void **)pFunc, here, OX_H_FUNCTION, call,
+                                                "kernel", "pFunc");
 }
 
 /* -- the linker ----------------------------------------------------------------------------- */

@@ -27,4 +27,23 @@ CUresult ox_param_layout(struct ox_session *session, int device, uint32_t functi
                          const char *call, uint32_t *param_count, uint32_t *params_bytes,
                          const uint32_t **entries);
 
+/* Forget the variables of server module MODULE of DEVICE, which was
+ * unloaded (api_module.c). */
+void ox_forget_module_variables(int device, uint32_t module);
+
+/* -- libraries on every device (ox_library.c) -- */
+
+/* Library MODULE of DEVICE was loaded from BYTES of IMAGE (kept, copied). */
+CUresult ox_library_loaded(int device, uint32_t module, const void *image, size_t bytes,
+                           const char *call);
+/* Kernel NAME of library MODULE of DEVICE is server function FUNCTION. */
+CUresult ox_kernel_found(int device, uint32_t module, uint32_t function, const char *name,
+                         const char *call);
+/* HANDLE, a library (KIND OX_H_MODULE) or kernel (OX_H_FUNCTION), as the
+ * same object on device TARGET, loaded there the first time. */
+CUresult ox_on_device(const void *handle, enum ox_handle_kind kind, int target, const char *call,
+                      void **out);
+/* Library MODULE of DEVICE was unloaded there: unload it everywhere else. */
+void ox_library_unloaded(int device, uint32_t module, const char *call);
+
 #endif
