@@ -93,6 +93,36 @@ def main():
     assert np.array_equal(back, 3 * host), back[:4]
     ok(runtime.cudaLibraryUnload(library))
 
+    # Stream-ordered allocation from the default pool and from a pool made here.
+    assert ok(runtime.cudaDeviceGetAttribute(attribute.cudaDevAttrMemoryPoolsSupported, 0)) == 1
+    pool = ok(runtime.cudaDeviceGetDefaultMemPool(0))
+    pool_attribute = runtime.cudaMemPoolAttr
+    threshold = pool_attribute.cudaMemPoolAttrReleaseThreshold
+    ok(runtime.cudaMemPoolSetAttribute(pool, threshold, driver.cuuint64_t(1 << 30)))
+    assert int(ok(runtime.cudaMemPoolGetAttribute(pool, threshold))) == 1 << 30
+    pooled = ok(runtime.cudaMallocAsync(host.nbytes, stream))
+    ok(runtime.cudaMemcpyAsync(pooled, x, host.nbytes, kind.cudaMemcpyDeviceToDevice, stream))
+    ok(runtime.cudaMemcpyAsync(back.ctypes.data, pooled, host.nbytes,
+                               kind.cudaMemcpyDeviceToHost, stream))
+    used = pool_attribute.cudaMemPoolAttrUsedMemCurrent
+    assert int(ok(runtime.cudaMemPoolGetAttribute(pool, used))) == host.nbytes
+    ok(runtime.cudaFreeAsync(pooled, stream))
+    ok(runtime.cudaStreamSynchronize(stream))
+    assert np.array_equal(back, host)
+    assert int(ok(runtime.cudaMemPoolGetAttribute(pool, used))) == 0
+    assert int(ok(runtime.cudaMemPoolGetAttribute(
+        pool, pool_attribute.cudaMemPoolAttrUsedMemHigh))) == host.nbytes
+    props = runtime.cudaMemPoolProps()
+    props.allocType = runtime.cudaMemAllocationType.cudaMemAllocationTypePinned
+    props.location.type = runtime.cudaMemLocationType.cudaMemLocationTypeDevice
+    props.location.id = 0
+    mine = ok(runtime.cudaMemPoolCreate(props))
+    ok(runtime.cudaFree(ok(runtime.cudaMallocFromPoolAsync(1024, mine, stream))))
+    ok(runtime.cudaMemPoolDestroy(mine))
+    fails(runtime.cudaMemPoolDestroy(pool), E.cudaErrorInvalidValue)  # a default pool stays
+    props.handleTypes = runtime.cudaMemAllocationHandleType.cudaMemHandleTypePosixFileDescriptor
+    fails(runtime.cudaMemPoolCreate(props), E.cudaErrorNotSupported)  # no IPC export
+
     # Errors, by CUDA's names.
     assert ok(runtime.cudaGetErrorName(E.cudaErrorInvalidValue)) == b"cudaErrorInvalidValue"
     fails(runtime.cudaMalloc(QUOTA_BYTES * 2), E.cudaErrorMemoryAllocation)

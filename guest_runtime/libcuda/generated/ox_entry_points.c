@@ -91,6 +91,20 @@ extern char cuStreamSynchronize[];
 extern char cuStreamSynchronize_ptsz[];
 extern char cuStreamQuery[];
 extern char cuStreamQuery_ptsz[];
+extern char cuDeviceGetDefaultMemPool[];
+extern char cuDeviceGetMemPool[];
+extern char cuDeviceSetMemPool[];
+extern char cuMemPoolCreate[];
+extern char cuMemPoolDestroy[];
+extern char cuMemPoolSetAttribute[];
+extern char cuMemPoolGetAttribute[];
+extern char cuMemPoolTrimTo[];
+extern char cuMemAllocAsync[];
+extern char cuMemAllocAsync_ptsz[];
+extern char cuMemAllocFromPoolAsync[];
+extern char cuMemAllocFromPoolAsync_ptsz[];
+extern char cuMemFreeAsync[];
+extern char cuMemFreeAsync_ptsz[];
 extern char cuStreamIsCapturing[];
 extern char cuStreamIsCapturing_ptsz[];
 extern char cuStreamGetCaptureInfo[];
@@ -165,11 +179,6 @@ extern char cuStreamBeginCapture_v2[];
 extern char cuGraphCreate[];
 extern char cuGraphInstantiateWithFlags[];
 extern char cuGraphLaunch[];
-extern char cuDeviceGetDefaultMemPool[];
-extern char cuMemPoolCreate[];
-extern char cuMemAllocAsync[];
-extern char cuMemFreeAsync[];
-extern char cuMemAllocFromPoolAsync[];
 extern char cuMemAllocPitch_v2[];
 extern char cuMemcpy2D_v2[];
 extern char cuMemcpy2DAsync_v2[];
@@ -201,7 +210,8 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuDeviceGet", 1, 1, {{2000, cuDeviceGet}}, {0, NULL}},
     {"cuDeviceGetAttribute", 1, 1, {{2000, cuDeviceGetAttribute}}, {0, NULL}},
     {"cuDeviceGetCount", 1, 1, {{2000, cuDeviceGetCount}}, {0, NULL}},
-    {"cuDeviceGetDefaultMemPool", 0, 1, {{11020, cuDeviceGetDefaultMemPool}}, {0, NULL}},
+    {"cuDeviceGetDefaultMemPool", 1, 1, {{11020, cuDeviceGetDefaultMemPool}}, {0, NULL}},
+    {"cuDeviceGetMemPool", 1, 1, {{11020, cuDeviceGetMemPool}}, {0, NULL}},
     {"cuDeviceGetName", 1, 1, {{2000, cuDeviceGetName}}, {0, NULL}},
     {"cuDeviceGetPCIBusId", 0, 1, {{4010, cuDeviceGetPCIBusId}}, {0, NULL}},
     {"cuDeviceGetUuid", 1, 2, {{9020, cuDeviceGetUuid}, {11040, cuDeviceGetUuid_v2}}, {0, NULL}},
@@ -210,6 +220,7 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuDevicePrimaryCtxReset", 1, 2, {{7000, cuDevicePrimaryCtxReset}, {11000, cuDevicePrimaryCtxReset_v2}}, {0, NULL}},
     {"cuDevicePrimaryCtxRetain", 1, 1, {{7000, cuDevicePrimaryCtxRetain}}, {0, NULL}},
     {"cuDevicePrimaryCtxSetFlags", 1, 2, {{7000, cuDevicePrimaryCtxSetFlags}, {11000, cuDevicePrimaryCtxSetFlags_v2}}, {0, NULL}},
+    {"cuDeviceSetMemPool", 1, 1, {{11020, cuDeviceSetMemPool}}, {0, NULL}},
     {"cuDeviceTotalMem", 1, 1, {{3020, cuDeviceTotalMem_v2}}, {0, NULL}},
     {"cuDriverGetVersion", 1, 1, {{2020, cuDriverGetVersion}}, {0, NULL}},
     {"cuEventCreate", 1, 1, {{2000, cuEventCreate}}, {0, NULL}},
@@ -254,13 +265,13 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuLinkCreate", 1, 1, {{6050, cuLinkCreate_v2}}, {0, NULL}},
     {"cuLinkDestroy", 1, 1, {{5050, cuLinkDestroy}}, {0, NULL}},
     {"cuMemAlloc", 1, 1, {{3020, cuMemAlloc_v2}}, {0, NULL}},
-    {"cuMemAllocAsync", 0, 1, {{11020, cuMemAllocAsync}}, {0, NULL}},
-    {"cuMemAllocFromPoolAsync", 0, 1, {{11020, cuMemAllocFromPoolAsync}}, {0, NULL}},
+    {"cuMemAllocAsync", 1, 1, {{11020, cuMemAllocAsync}}, {7000, cuMemAllocAsync_ptsz}},
+    {"cuMemAllocFromPoolAsync", 1, 1, {{11020, cuMemAllocFromPoolAsync}}, {7000, cuMemAllocFromPoolAsync_ptsz}},
     {"cuMemAllocHost", 1, 1, {{3020, cuMemAllocHost_v2}}, {0, NULL}},
     {"cuMemAllocManaged", 0, 1, {{6000, cuMemAllocManaged}}, {0, NULL}},
     {"cuMemAllocPitch", 0, 1, {{3020, cuMemAllocPitch_v2}}, {0, NULL}},
     {"cuMemFree", 1, 1, {{3020, cuMemFree_v2}}, {0, NULL}},
-    {"cuMemFreeAsync", 0, 1, {{11020, cuMemFreeAsync}}, {0, NULL}},
+    {"cuMemFreeAsync", 1, 1, {{11020, cuMemFreeAsync}}, {7000, cuMemFreeAsync_ptsz}},
     {"cuMemFreeHost", 1, 1, {{2000, cuMemFreeHost}}, {0, NULL}},
     {"cuMemGetAddressRange", 1, 1, {{3020, cuMemGetAddressRange_v2}}, {0, NULL}},
     {"cuMemGetInfo", 1, 1, {{3020, cuMemGetInfo_v2}}, {0, NULL}},
@@ -268,7 +279,11 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuMemHostGetDevicePointer", 1, 1, {{3020, cuMemHostGetDevicePointer_v2}}, {0, NULL}},
     {"cuMemHostRegister", 1, 1, {{6050, cuMemHostRegister_v2}}, {0, NULL}},
     {"cuMemHostUnregister", 1, 1, {{4000, cuMemHostUnregister}}, {0, NULL}},
-    {"cuMemPoolCreate", 0, 1, {{11020, cuMemPoolCreate}}, {0, NULL}},
+    {"cuMemPoolCreate", 1, 1, {{11020, cuMemPoolCreate}}, {0, NULL}},
+    {"cuMemPoolDestroy", 1, 1, {{11020, cuMemPoolDestroy}}, {0, NULL}},
+    {"cuMemPoolGetAttribute", 1, 1, {{11020, cuMemPoolGetAttribute}}, {0, NULL}},
+    {"cuMemPoolSetAttribute", 1, 1, {{11020, cuMemPoolSetAttribute}}, {0, NULL}},
+    {"cuMemPoolTrimTo", 1, 1, {{11020, cuMemPoolTrimTo}}, {0, NULL}},
     {"cuMemcpy", 1, 1, {{4000, cuMemcpy}}, {7000, cuMemcpy_ptds}},
     {"cuMemcpy2D", 0, 1, {{3020, cuMemcpy2D_v2}}, {0, NULL}},
     {"cuMemcpy2DAsync", 0, 1, {{3020, cuMemcpy2DAsync_v2}}, {0, NULL}},

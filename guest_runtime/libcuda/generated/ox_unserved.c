@@ -15,12 +15,6 @@ int cuArrayCreate_v2(void)
     return ox_unserved("cuArrayCreate_v2");
 }
 
-OX_EXPORT int cuDeviceGetDefaultMemPool(void);
-int cuDeviceGetDefaultMemPool(void)
-{
-    return ox_unserved("cuDeviceGetDefaultMemPool");
-}
-
 OX_EXPORT int cuDeviceGetPCIBusId(void);
 int cuDeviceGetPCIBusId(void)
 {
@@ -63,18 +57,6 @@ int cuIpcOpenMemHandle_v2(void)
     return ox_unserved("cuIpcOpenMemHandle_v2");
 }
 
-OX_EXPORT int cuMemAllocAsync(void);
-int cuMemAllocAsync(void)
-{
-    return ox_unserved("cuMemAllocAsync");
-}
-
-OX_EXPORT int cuMemAllocFromPoolAsync(void);
-int cuMemAllocFromPoolAsync(void)
-{
-    return ox_unserved("cuMemAllocFromPoolAsync");
-}
-
 OX_EXPORT int cuMemAllocManaged(void);
 int cuMemAllocManaged(void)
 {
@@ -85,18 +67,6 @@ OX_EXPORT int cuMemAllocPitch_v2(void);
 int cuMemAllocPitch_v2(void)
 {
     return ox_unserved("cuMemAllocPitch_v2");
-}
-
-OX_EXPORT int cuMemFreeAsync(void);
-int cuMemFreeAsync(void)
-{
-    return ox_unserved("cuMemFreeAsync");
-}
-
-OX_EXPORT int cuMemPoolCreate(void);
-int cuMemPoolCreate(void)
-{
-    return ox_unserved("cuMemPoolCreate");
 }
 
 OX_EXPORT int cuMemcpy2DAsync_v2(void);

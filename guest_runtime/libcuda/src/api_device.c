@@ -195,7 +195,7 @@ static const CUdevice_attribute not_remoted[] = {
     CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST,
     CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
     CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
-    CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED,
+    CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES,  /* pools are served, not exported */
     CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED,
     CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED,
     CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED,
@@ -216,6 +216,10 @@ CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
             *pi = 0;
             return CUDA_SUCCESS;
         }
+    }
+    if (attrib == CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED) {
+        *pi = 1;  /* this library serves them (api_mempool.c), whatever the GPU */
+        return CUDA_SUCCESS;
     }
     struct ox_device_get_attribute_request request = {(int32_t)attrib, 0};
     struct ox_device_get_attribute_reply reply;

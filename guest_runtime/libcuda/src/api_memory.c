@@ -26,25 +26,20 @@ CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes)
     return CUDA_SUCCESS;
 }
 
-CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
+CUresult ox_device_alloc(int device, struct ox_session *session, size_t bytes,
+                         CUdeviceptr *dptr, const char *call)
 {
-    static const char call[] = "cuMemAlloc";
-    int device;
-    struct ox_session *session;
-    CUresult status = ox_current_device(call, &device, &session);
-    if (status != CUDA_SUCCESS)
-        return status;
     if (dptr == NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "dptr is NULL");
-    if (bytesize == 0)
+    if (bytes == 0)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
                        "an allocation of 0 bytes: ask for at least one byte");
-    struct ox_mem_alloc_request request = {bytesize};
+    struct ox_mem_alloc_request request = {bytes};
     struct ox_mem_alloc_reply reply;
-    status = ox_rpc_mem_alloc(session, call, &request, &reply);
+    CUresult status = ox_rpc_mem_alloc(session, call, &request, &reply);
     if (status != CUDA_SUCCESS)
         return status;
-    status = ox_record_allocation(device, reply.dptr, bytesize, call);
+    status = ox_record_allocation(device, reply.dptr, bytes, call);
     if (status != CUDA_SUCCESS) {
         struct ox_mem_free_request free_request = {reply.dptr};
         ox_rpc_mem_free(session, call, &free_request);
@@ -54,12 +49,23 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
     return CUDA_SUCCESS;
 }
 
+CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
+{
+    static const char call[] = "cuMemAlloc";
+    int device;
+    struct ox_session *session;
+    CUresult status = ox_current_device(call, &device, &session);
+    return status != CUDA_SUCCESS ? status
+                                  : ox_device_alloc(device, session, bytesize, dptr, call);
+}
+
 CUresult cuMemFree_v2(CUdeviceptr dptr)
 {
     static const char call[] = "cuMemFree";
     CUresult status = ox_require_init(call);
     if (status != CUDA_SUCCESS || dptr == 0)
         return status;  /* freeing 0 does nothing (the runtime's cudaFree(0) comes here) */
+    ox_pool_forget(dptr);  /* cuMemFree takes stream-ordered allocations too */
     int device;
     if (ox_forget_allocation(dptr, &device) < 0)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call,

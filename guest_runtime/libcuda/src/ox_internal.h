@@ -127,6 +127,11 @@ CUresult ox_stream_target(CUstream stream, const char *call, int *device,
                           struct ox_session **session, uint64_t *server_stream);
 /* Record / forget a device allocation (for address queries and cuMemcpy). */
 CUresult ox_record_allocation(int device, CUdeviceptr base, size_t bytes, const char *call);
+/* Allocate BYTES on DEVICE (through SESSION) and record them (api_memory.c). */
+CUresult ox_device_alloc(int device, struct ox_session *session, size_t bytes,
+                         CUdeviceptr *dptr, const char *call);
+/* DPTR is freed: out of its memory pool's account, if it has one (api_mempool.c). */
+void ox_pool_forget(CUdeviceptr dptr);
 int ox_forget_allocation(CUdeviceptr base, int *device);
 /* The allocation containing PTR: 0 and its base, size and device, else -1. */
 int ox_find_allocation(CUdeviceptr ptr, CUdeviceptr *base, size_t *bytes, int *device);
