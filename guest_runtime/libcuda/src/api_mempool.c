@@ -3,9 +3,8 @@
  * A vGPU's memory is the server's to place, so a pool here is an account,
  * not a reserve: an allocation from it is an ordinary allocation made at
  * once (usable before the stream reaches it, as stream order allows), and a
- * stream-ordered free frees at once: the GPU server frees after the work
- * its session queued before (the cuda backend's cuMemFree waits for it; the
- * sim runs a session's work in order). A pool keeps its attributes and
+ * stream-ordered free waits for the stream's earlier work, then frees. A
+ * pool keeps its attributes and
  * counts what is allocated from it; nothing is held back, so the release
  * threshold has nothing to keep and trimming nothing to give back. Pools
  * cannot be exported (no IPC). */
@@ -355,12 +354,11 @@ void ox_pool_forget(CUdeviceptr dptr)
     pthread_mutex_unlock(&lock);
 }
 
+/* In stream order: after the work queued on the stream before it, which
+ * the stream's synchronisation waits for (no backend frees in stream order
+ * itself: a GPU's cuMemUnmap does not wait for kernels). */
 CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
 {
-    static const char call[] = "cuMemFreeAsync";
-    int device;
-    struct ox_session *session;
-    uint64_t server_stream;
-    CUresult status = ox_stream_target(hStream, call, &device, &session, &server_stream);
+    CUresult status = cuStreamSynchronize(hStream);
     return status != CUDA_SUCCESS ? status : cuMemFree_v2(dptr);
 }
