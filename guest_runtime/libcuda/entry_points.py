@@ -215,10 +215,13 @@ ENTRY_POINTS = (
     _entry("cuMemcpyPeerAsync", (4000, "cuMemcpyPeerAsync"), ptds="cuMemcpyPeerAsync_ptsz"),
     # Exported for programs that resolve them up front (CuPy dlsyms these);
     # later phases of the C library serve them.
-    _entry("cuMemAllocManaged", (6000, "cuMemAllocManaged"), served=False),
-    _entry("cuIpcGetMemHandle", (4010, "cuIpcGetMemHandle"), served=False),
-    _entry("cuIpcOpenMemHandle", (11000, "cuIpcOpenMemHandle_v2"), served=False),
-    _entry("cuIpcCloseMemHandle", (4010, "cuIpcCloseMemHandle"), served=False),
+    # refused for good, each saying why (api_memory.c): no remote GPU can
+    _entry("cuMemAllocManaged", (6000, "cuMemAllocManaged")),
+    _entry("cuIpcGetMemHandle", (4010, "cuIpcGetMemHandle")),
+    _entry("cuIpcOpenMemHandle", (11000, "cuIpcOpenMemHandle_v2")),
+    _entry("cuIpcCloseMemHandle", (4010, "cuIpcCloseMemHandle")),
+    _entry("cuIpcGetEventHandle", (4010, "cuIpcGetEventHandle")),
+    _entry("cuIpcOpenEventHandle", (4010, "cuIpcOpenEventHandle")),
     _entry("cuDeviceGetPCIBusId", (4010, "cuDeviceGetPCIBusId"), served=False),
     # Runtime-level features whose driver calls are not served yet
     # (docs/runtime-api.md): stream capture and graphs,

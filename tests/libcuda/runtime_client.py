@@ -127,6 +127,8 @@ def main():
     assert ok(runtime.cudaGetErrorName(E.cudaErrorInvalidValue)) == b"cudaErrorInvalidValue"
     fails(runtime.cudaMalloc(QUOTA_BYTES * 2), E.cudaErrorMemoryAllocation)
     fails(runtime.cudaSetDevice(1), E.cudaErrorInvalidDevice)
+    fails(runtime.cudaMallocManaged(4096, runtime.cudaMemAttachGlobal),
+          E.cudaErrorNotSupported)
     fails(runtime.cudaIpcGetMemHandle(x), E.cudaErrorNotSupported)
     assert runtime.cudaGetLastError()[0] == E.cudaErrorNotSupported  # and clears it
     assert runtime.cudaGetLastError()[0] == E.cudaSuccess

@@ -174,6 +174,8 @@ extern char cuMemAllocManaged[];
 extern char cuIpcGetMemHandle[];
 extern char cuIpcOpenMemHandle_v2[];
 extern char cuIpcCloseMemHandle[];
+extern char cuIpcGetEventHandle[];
+extern char cuIpcOpenEventHandle[];
 extern char cuDeviceGetPCIBusId[];
 extern char cuStreamBeginCapture_v2[];
 extern char cuGraphCreate[];
@@ -241,9 +243,11 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuGraphInstantiateWithFlags", 0, 1, {{11040, cuGraphInstantiateWithFlags}}, {0, NULL}},
     {"cuGraphLaunch", 0, 1, {{10000, cuGraphLaunch}}, {0, NULL}},
     {"cuInit", 1, 1, {{2000, cuInit}}, {0, NULL}},
-    {"cuIpcCloseMemHandle", 0, 1, {{4010, cuIpcCloseMemHandle}}, {0, NULL}},
-    {"cuIpcGetMemHandle", 0, 1, {{4010, cuIpcGetMemHandle}}, {0, NULL}},
-    {"cuIpcOpenMemHandle", 0, 1, {{11000, cuIpcOpenMemHandle_v2}}, {0, NULL}},
+    {"cuIpcCloseMemHandle", 1, 1, {{4010, cuIpcCloseMemHandle}}, {0, NULL}},
+    {"cuIpcGetEventHandle", 1, 1, {{4010, cuIpcGetEventHandle}}, {0, NULL}},
+    {"cuIpcGetMemHandle", 1, 1, {{4010, cuIpcGetMemHandle}}, {0, NULL}},
+    {"cuIpcOpenEventHandle", 1, 1, {{4010, cuIpcOpenEventHandle}}, {0, NULL}},
+    {"cuIpcOpenMemHandle", 1, 1, {{11000, cuIpcOpenMemHandle_v2}}, {0, NULL}},
     {"cuKernelGetAttribute", 1, 1, {{12000, cuKernelGetAttribute}}, {0, NULL}},
     {"cuKernelGetFunction", 1, 1, {{12000, cuKernelGetFunction}}, {0, NULL}},
     {"cuKernelGetParamInfo", 1, 1, {{12040, cuKernelGetParamInfo}}, {0, NULL}},
@@ -268,7 +272,7 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuMemAllocAsync", 1, 1, {{11020, cuMemAllocAsync}}, {7000, cuMemAllocAsync_ptsz}},
     {"cuMemAllocFromPoolAsync", 1, 1, {{11020, cuMemAllocFromPoolAsync}}, {7000, cuMemAllocFromPoolAsync_ptsz}},
     {"cuMemAllocHost", 1, 1, {{3020, cuMemAllocHost_v2}}, {0, NULL}},
-    {"cuMemAllocManaged", 0, 1, {{6000, cuMemAllocManaged}}, {0, NULL}},
+    {"cuMemAllocManaged", 1, 1, {{6000, cuMemAllocManaged}}, {0, NULL}},
     {"cuMemAllocPitch", 0, 1, {{3020, cuMemAllocPitch_v2}}, {0, NULL}},
     {"cuMemFree", 1, 1, {{3020, cuMemFree_v2}}, {0, NULL}},
     {"cuMemFreeAsync", 1, 1, {{11020, cuMemFreeAsync}}, {7000, cuMemFreeAsync_ptsz}},

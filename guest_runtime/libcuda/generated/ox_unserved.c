@@ -39,30 +39,6 @@ int cuGraphLaunch(void)
     return ox_unserved("cuGraphLaunch");
 }
 
-OX_EXPORT int cuIpcCloseMemHandle(void);
-int cuIpcCloseMemHandle(void)
-{
-    return ox_unserved("cuIpcCloseMemHandle");
-}
-
-OX_EXPORT int cuIpcGetMemHandle(void);
-int cuIpcGetMemHandle(void)
-{
-    return ox_unserved("cuIpcGetMemHandle");
-}
-
-OX_EXPORT int cuIpcOpenMemHandle_v2(void);
-int cuIpcOpenMemHandle_v2(void)
-{
-    return ox_unserved("cuIpcOpenMemHandle_v2");
-}
-
-OX_EXPORT int cuMemAllocManaged(void);
-int cuMemAllocManaged(void)
-{
-    return ox_unserved("cuMemAllocManaged");
-}
-
 OX_EXPORT int cuMemAllocPitch_v2(void);
 int cuMemAllocPitch_v2(void)
 {

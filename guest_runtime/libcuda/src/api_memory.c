@@ -620,3 +620,56 @@ CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute 
     }
     return CUDA_SUCCESS;
 }
+
+/* -- what no remote GPU can give --------------------------------------------------- */
+
+/* Managed memory is paged between this process and the GPU on demand; a
+ * vGPU's GPU is in another machine or process (MANAGED_MEMORY answers 0). */
+CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    (void)dptr, (void)bytesize, (void)flags;
+    return ox_fail(CUDA_ERROR_NOT_SUPPORTED, "cuMemAllocManaged",
+                   "managed memory needs the GPU to page this process's memory, which a "
+                   "pooled GPU cannot (CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY is 0): allocate with "
+                   "cuMemAlloc and copy explicitly");
+}
+
+/* IPC handles let processes on one GPU's host share its memory or events;
+ * a vGPU's memory belongs to this process's session on its GPU server. */
+static CUresult no_ipc(const char *call)
+{
+    return ox_fail(CUDA_ERROR_NOT_SUPPORTED, call,
+                   "IPC handles share a local GPU's memory and events between processes; a "
+                   "vGPU's belong to this process's session on its GPU server and cannot be "
+                   "opened by another process: exchange the data through host memory");
+}
+
+CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr)
+{
+    (void)pHandle, (void)dptr;
+    return no_ipc("cuIpcGetMemHandle");
+}
+
+CUresult cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags)
+{
+    (void)pdptr, (void)handle, (void)Flags;
+    return no_ipc("cuIpcOpenMemHandle");
+}
+
+CUresult cuIpcCloseMemHandle(CUdeviceptr dptr)
+{
+    (void)dptr;
+    return no_ipc("cuIpcCloseMemHandle");
+}
+
+CUresult cuIpcGetEventHandle(CUipcEventHandle *pHandle, CUevent event)
+{
+    (void)pHandle, (void)event;
+    return no_ipc("cuIpcGetEventHandle");
+}
+
+CUresult cuIpcOpenEventHandle(CUevent *phEvent, CUipcEventHandle handle)
+{
+    (void)phEvent, (void)handle;
+    return no_ipc("cuIpcOpenEventHandle");
+}
