@@ -202,9 +202,29 @@ static const CUdevice_attribute not_remoted[] = {
     CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED,
 };
 
+/* Attributes asked of the server, kept: a vGPU's never change, and the
+ * CUDA runtime asks for all of them in every process, CuPy and the launch
+ * shape check again and again. */
+#define ATTRIBUTES_KEPT 256
+static pthread_mutex_t attributes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uint8_t known[ATTRIBUTES_KEPT];
+    int value[ATTRIBUTES_KEPT];
+} attributes[OX_DEVICES_MAX];
+
 CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
 {
     static const char call[] = "cuDeviceGetAttribute";
+    if (ox_check_device(dev, call) == CUDA_SUCCESS && pi != NULL
+        && (unsigned)attrib < ATTRIBUTES_KEPT) {
+        pthread_mutex_lock(&attributes_lock);
+        int known = attributes[dev].known[attrib];
+        if (known)
+            *pi = attributes[dev].value[attrib];
+        pthread_mutex_unlock(&attributes_lock);
+        if (known)
+            return CUDA_SUCCESS;
+    }
     struct ox_session *session;
     CUresult status = device_session(dev, call, &session);
     if (status != CUDA_SUCCESS)
@@ -224,8 +244,15 @@ CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
     struct ox_device_get_attribute_request request = {(int32_t)attrib, 0};
     struct ox_device_get_attribute_reply reply;
     status = ox_rpc_device_get_attribute(session, call, &request, &reply);
-    if (status == CUDA_SUCCESS)
+    if (status == CUDA_SUCCESS) {
         *pi = reply.value;
+        if ((unsigned)attrib < ATTRIBUTES_KEPT) {
+            pthread_mutex_lock(&attributes_lock);
+            attributes[dev].value[attrib] = reply.value;
+            attributes[dev].known[attrib] = 1;
+            pthread_mutex_unlock(&attributes_lock);
+        }
+    }
     return status;
 }
 

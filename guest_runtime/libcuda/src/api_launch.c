@@ -219,54 +219,31 @@ struct launch {
     CUstream stream;
 };
 
-/* The launch limits of each device (threads per block, block and grid
- * dimensions), asked once: a shape beyond them fails at the launch call, as
- * on a local GPU, not later at a synchronisation. */
-static struct {
-    int known;
-    int threads_per_block, block[3], grid[3];
-} limits[OX_DEVICES_MAX];
-static pthread_mutex_t limits_lock = PTHREAD_MUTEX_INITIALIZER;
-
+/* A shape beyond the device's limits fails at the launch call, as on a
+ * local GPU, not later at a synchronisation. The limits are attributes 1..7
+ * (threads per block, block x y z, grid x y z), kept by cuDeviceGetAttribute;
+ * a limit a server reports as 0 is one it does not know: not checked. */
 static CUresult check_shape(int device, const struct launch *shape, const char *call)
 {
-    pthread_mutex_lock(&limits_lock);
-    int known = limits[device].known;
-    pthread_mutex_unlock(&limits_lock);
-    if (!known) {
-        int values[7];
-        for (int i = 0; i < 7; i++) {  /* attributes 1..7: threads, block x y z, grid x y z */
-            CUresult status = cuDeviceGetAttribute(&values[i], (CUdevice_attribute)(i + 1),
-                                                   device);
-            if (status != CUDA_SUCCESS)
-                return status;
-        }
-        pthread_mutex_lock(&limits_lock);
-        limits[device].threads_per_block = values[0];
-        memcpy(limits[device].block, values + 1, sizeof limits[device].block);
-        memcpy(limits[device].grid, values + 4, sizeof limits[device].grid);
-        limits[device].known = 1;
-        pthread_mutex_unlock(&limits_lock);
+    int limit[7];
+    for (int i = 0; i < 7; i++) {
+        CUresult status = cuDeviceGetAttribute(&limit[i], (CUdevice_attribute)(i + 1), device);
+        if (status != CUDA_SUCCESS)
+            return status;
     }
-    /* A limit a server reports as 0 is one it does not know: not checked. */
     uint64_t threads = (uint64_t)shape->block[0] * shape->block[1] * shape->block[2];
-    int fits = threads > 0 && (limits[device].threads_per_block <= 0
-                               || threads <= (uint64_t)limits[device].threads_per_block);
+    int fits = threads > 0 && (limit[0] <= 0 || threads <= (uint64_t)limit[0]);
     for (int i = 0; i < 3; i++)
         fits = fits && shape->grid[i] > 0
-               && (limits[device].block[i] <= 0
-                   || shape->block[i] <= (unsigned)limits[device].block[i])
-               && (limits[device].grid[i] <= 0
-                   || shape->grid[i] <= (unsigned)limits[device].grid[i]);
+               && (limit[1 + i] <= 0 || shape->block[i] <= (unsigned)limit[1 + i])
+               && (limit[4 + i] <= 0 || shape->grid[i] <= (unsigned)limit[4 + i]);
     if (!fits)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
                        "grid (%u, %u, %u) of blocks (%u, %u, %u) does not fit device %d: at most "
                        "%d threads per block, blocks up to (%d, %d, %d), grids up to (%d, %d, "
                        "%d), none 0", shape->grid[0], shape->grid[1], shape->grid[2],
-                       shape->block[0], shape->block[1], shape->block[2], device,
-                       limits[device].threads_per_block, limits[device].block[0],
-                       limits[device].block[1], limits[device].block[2], limits[device].grid[0],
-                       limits[device].grid[1], limits[device].grid[2]);
+                       shape->block[0], shape->block[1], shape->block[2], device, limit[0],
+                       limit[1], limit[2], limit[3], limit[4], limit[5], limit[6]);
     return CUDA_SUCCESS;
 }
 
