@@ -101,10 +101,13 @@ int main(void)
     expect(cuDeviceGetAttribute(&warp, CU_DEVICE_ATTRIBUTE_WARP_SIZE, device), CUDA_SUCCESS,
            "cuDeviceGetAttribute");
     check(warp == 32, "warp size 32");
-    int pools = 1;
-    expect(cuDeviceGetAttribute(&pools, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, device),
+    int managed = 1, pools = 0;
+    expect(cuDeviceGetAttribute(&managed, CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY, device),
            CUDA_SUCCESS, "cuDeviceGetAttribute of a feature not remoted");
-    check(pools == 0, "memory pools are not offered");
+    check(managed == 0, "managed memory is not offered");
+    expect(cuDeviceGetAttribute(&pools, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, device),
+           CUDA_SUCCESS, "cuDeviceGetAttribute of a feature the library serves");
+    check(pools == 1, "memory pools are offered");
 
     expect(cuMemAlloc(NULL, 4), CUDA_ERROR_INVALID_CONTEXT, "cuMemAlloc without a context");
     expect(cuCtxCreate(&context, 0, device), CUDA_SUCCESS, "cuCtxCreate");
