@@ -174,3 +174,24 @@ def test_nvcc_program_uses_its_kernels_on_two_vgpus(server, second_server, libcu
     finally:
         broker.close()
     assert "device 0 of 2" in result.stdout and "device 1 ran the kernel too" in result.stdout
+
+
+def test_nvcc_program_under_sanitizers_on_two_vgpus(server, second_server, libcuda_asan_dir,
+                                                    nvcc_programs, socket_dir):
+    """The runtime's tables, context storage, memory and the libraries on
+    two devices, with the library built with AddressSanitizer and UBSan
+    (preloaded into the nvcc program, which is not): no error, no leak."""
+    libasan = subprocess.run([os.environ.get("CC", "cc"), "-print-file-name=libasan.so"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    bind = "ok 2\n%s %s 0\n%s %s 0\n" % (
+        server.endpoints[0], make_token(vgpu_id="vgpu-a", memory_mb=64),
+        second_server.endpoints[0], make_token(vgpu_id="vgpu-b", memory_mb=64))
+    broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 2\n", bind)
+    try:
+        env = dict(_acquire_env(server, libcuda_asan_dir, broker.path), LD_PRELOAD=libasan,
+                   ASAN_OPTIONS="detect_leaks=1", UBSAN_OPTIONS="halt_on_error=1")
+        result = _run([str(nvcc_programs["static"])], env)
+    finally:
+        broker.close()
+    assert "device 1 ran the kernel too" in result.stdout
+    assert "Sanitizer" not in result.stderr, result.stderr
