@@ -198,7 +198,7 @@ def compile_atom(ins):
         for buffer, lanes, offsets in segments:
             view = buffer.view(dtype)
             index = offsets // width
-            old = _apply_in_rounds(view, index, b_all[lanes],
+            old = apply_in_rounds(view, index, b_all[lanes],
                                    c_all[lanes] if c_all is not None else None, apply)
             if old_all is not None:
                 old_all[lanes] = old
@@ -207,7 +207,7 @@ def compile_atom(ins):
     return _op(atom)
 
 
-def _apply_in_rounds(view, index, b, c, apply):
+def apply_in_rounds(view, index, b, c, apply):
     """Old values; lanes hitting one address apply in lane order."""
     order = np.argsort(index, kind="stable")
     sorted_index = index[order]

@@ -10,7 +10,7 @@ not know, or a form of one it cannot run, raises PtxError at module load.
 
 import numpy as np
 
-from orionx_agent.server.ptx import faults, memory_ops, rounding, warp_ops
+from orionx_agent.server.ptx import faults, mbarrier_ops, memory_ops, rounding, warp_ops
 from orionx_agent.server.ptx.op import BRANCH, CALL, EXIT, PLAIN, RET, Op
 from orionx_agent.server.ptx.operands import immediate, reader, writer
 from orionx_agent.server.ptx.parser import Pair, PtxError, Vector
@@ -965,7 +965,9 @@ _COMPILERS = {
     "prefetch": compile_nop, "prefetchu": compile_nop, "pmevent": compile_nop,
     "trap": compile_trap, "brkpt": compile_trap,
     "bar": compile_barrier, "barrier": compile_barrier,
-    "cp": memory_ops.compile_cp_async,
+    "cp": lambda ins: (mbarrier_ops.compile_cp_async_arrive(ins) if ins.has("mbarrier")
+                       else memory_ops.compile_cp_async(ins)),
+    "mbarrier": mbarrier_ops.compile_mbarrier,
     "ld": memory_ops.compile_ld, "ldu": memory_ops.compile_ld, "st": memory_ops.compile_st,
     "atom": memory_ops.compile_atom, "red": memory_ops.compile_atom,
     "shfl": warp_ops.compile_shfl, "vote": warp_ops.compile_vote,
