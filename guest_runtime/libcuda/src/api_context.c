@@ -78,12 +78,12 @@ CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
     status = ox_device_session(dev, call, &session);
     if (status == CUDA_SUCCESS)
         status = ox_rpc_ctx_synchronize(session, call);
+    ox_context_storage_ended(ox_primary_context(dev));
     pthread_mutex_lock(&ox_state.lock);
     ox_state.contexts[dev].primary_refs = 0;
     ox_state.contexts[dev].primary_set_current = 0;
     ox_state.contexts[dev].flags = 0;
     pthread_mutex_unlock(&ox_state.lock);
-    ox_context_storage_ended(dev);
     return status;
 }
 
@@ -190,13 +190,11 @@ CUresult cuCtxDestroy_v2(CUcontext ctx)
     status = ox_device_session(device, call, &session);
     if (status == CUDA_SUCCESS)
         status = ox_rpc_ctx_synchronize(session, call);
+    ox_context_storage_ended(ctx);  /* its destructors see it still valid */
     pthread_mutex_lock(&ox_state.lock);
-    int ended = slot >= 0 && ox_context_slot(ctx) == slot;
-    if (ended)
+    if (slot >= 0 && ox_context_slot(ctx) == slot)
         ox_state.contexts[slot].in_use = 0;
     pthread_mutex_unlock(&ox_state.lock);
-    if (ended)
-        ox_context_storage_ended(slot);
     /* Off this thread's stack; other threads find it dead when they use it. */
     int kept = 0;
     for (int i = 0; i < ox_thread.depth; i++)

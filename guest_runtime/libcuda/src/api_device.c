@@ -215,7 +215,7 @@ static struct {
 CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
 {
     static const char call[] = "cuDeviceGetAttribute";
-    if (ox_check_device(dev, call) == CUDA_SUCCESS && pi != NULL
+    if (dev >= 0 && dev < ox_state.device_count && pi != NULL  /* else the errors below */
         && (unsigned)attrib < ATTRIBUTES_KEPT) {
         pthread_mutex_lock(&attributes_lock);
         int known = attributes[dev].known[attrib];

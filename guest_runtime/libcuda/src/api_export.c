@@ -212,10 +212,12 @@ static int cls_context(CUcontext *context)
     return slot;
 }
 
-static struct cls_entry *cls_find(int slot, const void *key)
+/* By the whole handle: a slot's next context (another generation) has
+ * storage of its own. */
+static struct cls_entry *cls_find(CUcontext context, const void *key)
 {
     for (size_t i = 0; i < cls_count; i++)
-        if (cls_entries[i].context_slot == slot && cls_entries[i].key == key)
+        if (cls_entries[i].context == context && cls_entries[i].key == key)
             return &cls_entries[i];
     return NULL;
 }
@@ -227,7 +229,7 @@ static CUresult cls_put(CUcontext context, void *key, void *value, cls_destructo
         return ox_fail(CUDA_ERROR_INVALID_CONTEXT, "cudaSetDevice",
                        "the CUDA runtime stored context state with no live context current");
     pthread_mutex_lock(&cls_lock);
-    struct cls_entry *entry = cls_find(slot, key);
+    struct cls_entry *entry = cls_find(context, key);
     if (entry == NULL && cls_count == cls_capacity) {
         size_t capacity = cls_capacity ? 2 * cls_capacity : 16;
         struct cls_entry *grown = realloc(cls_entries, capacity * sizeof *grown);
@@ -250,7 +252,7 @@ static CUresult cls_delete(CUcontext context, void *key)
 {
     int slot = cls_context(&context);
     pthread_mutex_lock(&cls_lock);
-    struct cls_entry *entry = slot < 0 ? NULL : cls_find(slot, key);
+    struct cls_entry *entry = slot < 0 ? NULL : cls_find(context, key);
     if (entry != NULL)
         *entry = cls_entries[--cls_count];
     pthread_mutex_unlock(&cls_lock);
@@ -262,20 +264,20 @@ static CUresult cls_get(void **value, CUcontext context, void *key)
 {
     int slot = cls_context(&context);
     pthread_mutex_lock(&cls_lock);
-    struct cls_entry *entry = slot < 0 ? NULL : cls_find(slot, key);
+    struct cls_entry *entry = slot < 0 ? NULL : cls_find(context, key);
     if (entry != NULL && value != NULL)
         *value = entry->value;
     pthread_mutex_unlock(&cls_lock);
     return entry != NULL ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
-void ox_context_storage_ended(int context_slot)
+void ox_context_storage_ended(CUcontext context)
 {
     for (;;) {
         pthread_mutex_lock(&cls_lock);
         struct cls_entry ended = {.context_slot = -1};
         for (size_t i = 0; i < cls_count; i++) {
-            if (cls_entries[i].context_slot == context_slot) {
+            if (cls_entries[i].context == context) {
                 ended = cls_entries[i];
                 cls_entries[i] = cls_entries[--cls_count];
                 break;

@@ -65,12 +65,12 @@ CUresult cuMemFree_v2(CUdeviceptr dptr)
     CUresult status = ox_require_init(call);
     if (status != CUDA_SUCCESS || dptr == 0)
         return status;  /* freeing 0 does nothing (the runtime's cudaFree(0) comes here) */
-    ox_pool_forget(dptr);  /* cuMemFree takes stream-ordered allocations too */
     int device;
     if (ox_forget_allocation(dptr, &device) < 0)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
                        "0x%llx is not the start of a device allocation of this process",
                        (unsigned long long)dptr);
+    ox_pool_forget(dptr);  /* cuMemFree takes stream-ordered allocations too */
     struct ox_session *session;
     status = ox_device_session(device, call, &session);
     if (status != CUDA_SUCCESS)

@@ -208,11 +208,10 @@ CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void
         pools[slot].reuse[attr - 1] = *(const int *)value != 0;
     } else if (attr == CU_MEMPOOL_ATTR_RELEASE_THRESHOLD) {
         pools[slot].release_threshold_bytes = *(const uint64_t *)value;
-    } else if ((attr == CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH
-                || attr == CU_MEMPOOL_ATTR_USED_MEM_HIGH) && *(const uint64_t *)value == 0) {
-        /* High-water marks may only be reset, to what is in use now. */
+    } else if (attr == CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH && *(const uint64_t *)value == 0) {
+        pools[slot].reserved_high_bytes = pools[slot].used_bytes;  /* reset to what is held */
+    } else if (attr == CU_MEMPOOL_ATTR_USED_MEM_HIGH && *(const uint64_t *)value == 0) {
         pools[slot].used_high_bytes = pools[slot].used_bytes;
-        pools[slot].reserved_high_bytes = pools[slot].used_bytes;
     } else {
         status = CUDA_ERROR_INVALID_VALUE;
     }
@@ -294,6 +293,7 @@ static CUresult alloc_async(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool,
     else
         slot = slot_of(pool);
     int pool_device = slot >= 0 ? pools[slot].device : -1;
+    uint8_t generation = slot >= 0 ? pools[slot].generation : 0;
     pthread_mutex_unlock(&lock);
     if (slot < 0)
         return pool == NULL ? no_slot(call) : bad_pool(call);
@@ -315,13 +315,18 @@ static CUresult alloc_async(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool,
         pooled = grown;
         pooled_capacity = capacity;
     }
-    pooled[pooled_count++] = (struct pooled){*dptr, bytes, slot};
-    struct pool *p = &pools[slot];
-    p->used_bytes += bytes;
-    if (p->used_bytes > p->used_high_bytes)
-        p->used_high_bytes = p->used_bytes;
-    if (p->used_bytes > p->reserved_high_bytes)
-        p->reserved_high_bytes = p->used_bytes;
+    /* The pool may have been destroyed (and its slot reused) meanwhile: the
+     * memory stays allocated, on no pool's account. */
+    int alive = pools[slot].in_use && pools[slot].generation == generation;
+    pooled[pooled_count++] = (struct pooled){*dptr, bytes, alive ? slot : -1};
+    if (alive) {
+        struct pool *p = &pools[slot];
+        p->used_bytes += bytes;
+        if (p->used_bytes > p->used_high_bytes)
+            p->used_high_bytes = p->used_bytes;
+        if (p->used_bytes > p->reserved_high_bytes)
+            p->reserved_high_bytes = p->used_bytes;
+    }
     pthread_mutex_unlock(&lock);
     return CUDA_SUCCESS;
 }
@@ -359,6 +364,9 @@ void ox_pool_forget(CUdeviceptr dptr)
  * itself: a GPU's cuMemUnmap does not wait for kernels). */
 CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
 {
+    if (dptr == 0)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, "cuMemFreeAsync", "dptr is 0");
     CUresult status = cuStreamSynchronize(hStream);
-    return status != CUDA_SUCCESS ? status : cuMemFree_v2(dptr);
+    CUresult freed = cuMemFree_v2(dptr);  /* even after an earlier error: no leak */
+    return status != CUDA_SUCCESS ? status : freed;
 }

@@ -90,9 +90,11 @@ static CUresult load(void **out, const void *image, size_t bytes, uint8_t extra,
     /* A library belongs to no context: the CUDA runtime loads its kernels
      * before it makes one current. Without a current context it goes to
      * device 0 (its kernels run there only: docs/runtime-api.md). */
-    if (extra == OX_MODULE_IS_LIBRARY && ox_thread_has_context() == 0)
-        status = ox_device_session(0, call, &session);
-    else
+    if (extra == OX_MODULE_IS_LIBRARY && ox_thread_has_context() == 0) {
+        status = ox_check_device(0, call);  /* cuInit first, as for any call */
+        if (status == CUDA_SUCCESS)
+            status = ox_device_session(0, call, &session);
+    } else
         status = ox_current_device(call, &device, &session);
     if (status != CUDA_SUCCESS)
         return status;
@@ -247,7 +249,6 @@ void ox_forget_module_variables(int device, uint32_t module)
 
 static CUresult unload(const void *handle, const char *call, const char *what)
 {
-    int kind_is_library = strcmp(what, "library") == 0;
     int device;
     uint32_t module;
     struct ox_session *session;
@@ -259,7 +260,7 @@ static CUresult unload(const void *handle, const char *call, const char *what)
     status = ox_rpc_module_unload(session, call, &request);
     if (status == CUDA_SUCCESS)
         ox_forget_module_variables(device, module);
-    if (status == CUDA_SUCCESS && kind_is_library)
+    if (status == CUDA_SUCCESS)  /* a library's module handle unloads the library */
         ox_library_unloaded(device, module, call);
     return status;
 }
@@ -405,12 +406,13 @@ CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *na
 static CUresult on_current_device(const void *handle, enum ox_handle_kind kind,
                                   const char *call, void **out)
 {
-    int device;
-    if (!ox_thread_has_context() || ox_current_device(call, &device, NULL) != CUDA_SUCCESS) {
-        *out = (void *)handle;  /* no live context: the library's home device */
+    if (!ox_thread_has_context()) {
+        *out = (void *)handle;  /* no current context: the library's home device */
         return CUDA_SUCCESS;
     }
-    return ox_on_device(handle, kind, device, call, out);
+    int device;
+    CUresult status = ox_current_device(call, &device, NULL);
+    return status != CUDA_SUCCESS ? status : ox_on_device(handle, kind, device, call, out);
 }
 
 CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library,

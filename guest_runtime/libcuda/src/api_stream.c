@@ -130,13 +130,19 @@ CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *capture
     return capture_status(hStream, captureStatus_out, id_out, "cuStreamGetCaptureInfo");
 }
 
-/* The graph outputs are defined only while a capture is active: never. */
+/* The graph outputs mean something only while a capture is active: never;
+ * they are cleared all the same, as callers read them unchecked. */
 CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
                                    cuuint64_t *id_out, CUgraph *graph_out,
                                    const CUgraphNode **dependencies_out,
                                    size_t *numDependencies_out)
 {
-    (void)graph_out, (void)dependencies_out, (void)numDependencies_out;
+    if (graph_out != NULL)
+        *graph_out = NULL;
+    if (dependencies_out != NULL)
+        *dependencies_out = NULL;
+    if (numDependencies_out != NULL)
+        *numDependencies_out = 0;
     return capture_status(hStream, captureStatus_out, id_out, "cuStreamGetCaptureInfo");
 }
 
@@ -146,8 +152,10 @@ CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *capt
                                    const CUgraphEdgeData **edgeData_out,
                                    size_t *numDependencies_out)
 {
-    (void)graph_out, (void)dependencies_out, (void)edgeData_out, (void)numDependencies_out;
-    return capture_status(hStream, captureStatus_out, id_out, "cuStreamGetCaptureInfo");
+    if (edgeData_out != NULL)
+        *edgeData_out = NULL;
+    return cuStreamGetCaptureInfo_v2(hStream, captureStatus_out, id_out, graph_out,
+                                     dependencies_out, numDependencies_out);
 }
 
 CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)

@@ -150,9 +150,10 @@ CUresult ox_context_device(CUcontext ctx, const char *call, int *device);
 
 /* The driver API release cuDriverGetVersion reports (api_device.c). */
 #define OX_DRIVER_VERSION 13050
-/* Context slot SLOT ended (destroyed, or a primary context reset): the CUDA
- * runtime's state stored for it is destroyed (api_export.c). */
-void ox_context_storage_ended(int slot);
+/* CONTEXT is ending (being destroyed, or a primary context reset): the CUDA
+ * runtime's state stored for it is destroyed, while it is still valid
+ * (api_export.c). */
+void ox_context_storage_ended(CUcontext context);
 
 /* Each op of a frame carries at most this many bytes of bulk data: copies
  * beyond it travel as several frames (payload_bytes is a u32). */

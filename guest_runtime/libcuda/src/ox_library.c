@@ -78,18 +78,19 @@ CUresult ox_library_loaded(int device, uint32_t module, const void *image, size_
         return CUDA_SUCCESS;
     uint8_t *copy = malloc(bytes);
     pthread_mutex_lock(&lock);
-    if (copy == NULL || grow((void **)&libraries, &library_capacity, library_count,
-                             sizeof *libraries) < 0) {
+    size_t slot = library_count;
+    for (size_t i = 0; i < library_count && slot == library_count; i++)
+        if (!libraries[i].in_use)
+            slot = i;  /* one an unloaded library left */
+    if (copy == NULL || (slot == library_count
+                         && grow((void **)&libraries, &library_capacity, library_count,
+                                 sizeof *libraries) < 0)) {
         pthread_mutex_unlock(&lock);
         free(copy);
         return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, call,
                        "no host memory to keep the library for the process's other devices");
     }
     memcpy(copy, image, bytes);
-    size_t slot = library_count;
-    for (size_t i = 0; i < library_count && slot == library_count; i++)
-        if (!libraries[i].in_use)
-            slot = i;  /* one an unloaded library left */
     if (slot == library_count)
         library_count++;
     struct library *l = &libraries[slot];
@@ -112,16 +113,17 @@ CUresult ox_kernel_found(int device, uint32_t module, uint32_t function, const c
         return CUDA_SUCCESS;  /* not a kept library, or asked before */
     }
     char *copy = strdup(name);
-    if (copy == NULL || grow((void **)&kernels, &kernel_capacity, kernel_count,
-                             sizeof *kernels) < 0) {
-        pthread_mutex_unlock(&lock);
-        free(copy);
-        return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, call, "no host memory to keep the kernel");
-    }
     size_t slot = kernel_count;
     for (size_t i = 0; i < kernel_count && slot == kernel_count; i++)
         if (kernels[i].library < 0)
             slot = i;
+    if (copy == NULL || (slot == kernel_count
+                         && grow((void **)&kernels, &kernel_capacity, kernel_count,
+                                 sizeof *kernels) < 0)) {
+        pthread_mutex_unlock(&lock);
+        free(copy);
+        return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, call, "no host memory to keep the kernel");
+    }
     if (slot == kernel_count)
         kernel_count++;
     struct kernel *k = &kernels[slot];
