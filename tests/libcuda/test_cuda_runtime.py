@@ -3,6 +3,7 @@ runtime (libcudart, static or shared) finds the library as its driver and
 starts on it (docs/runtime-api.md), against a sim GPU server.
 
 - cuda.bindings.runtime of both pinned cuda-bindings releases (12.9, 13.x),
+  CUDA graphs by hand and by stream capture among them,
 - a CUDA C program built here with nvcc from NVIDIA's wheel, its kernels
   compiled to PTX (which the sim runs), with the default static runtime and
   with ``-cudart shared``, run under orionx-run,
@@ -58,6 +59,20 @@ def test_cuda_bindings_runtime(server, libcuda_dir):
     result = _run([sys.executable, str(HERE / "runtime_client.py")], env)
     # The runtime's own report of a bad device reaches the program's stderr.
     assert "the CUDA runtime says (CUDA): Invalid device number 1" in result.stderr
+
+
+@needs_bindings
+@pytest.mark.parametrize("release", ["13", "12"])
+def test_cuda_graphs_by_hand_and_by_capture(server, libcuda_dir, release):
+    env = client_environment(server, libcuda_dir, "shm")
+    if release == "12":
+        if not BINDINGS_12_DIR or not os.path.isdir(BINDINGS_12_DIR):
+            _missing("cuda-bindings 12.9 is not installed: make test installs it "
+                     "(constraints-cuda-bindings-12.txt) and sets ORIONX_TEST_CUDA_BINDINGS_12")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (BINDINGS_12_DIR, env.get("PYTHONPATH"))
+                                            if p)
+    result = _run([sys.executable, str(HERE / "graph_client.py")], env)
+    assert "cuStreamEndCapture: the capture began on another stream" in result.stderr
 
 
 @needs_bindings

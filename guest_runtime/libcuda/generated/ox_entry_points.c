@@ -91,6 +91,33 @@ extern char cuStreamSynchronize[];
 extern char cuStreamSynchronize_ptsz[];
 extern char cuStreamQuery[];
 extern char cuStreamQuery_ptsz[];
+extern char cuGraphCreate[];
+extern char cuGraphDestroy[];
+extern char cuGraphAddKernelNode[];
+extern char cuGraphAddKernelNode_v2[];
+extern char cuGraphAddMemcpyNode[];
+extern char cuGraphAddMemsetNode[];
+extern char cuGraphAddHostNode[];
+extern char cuGraphAddEmptyNode[];
+extern char cuGraphNodeGetType[];
+extern char cuGraphGetNodes[];
+extern char cuGraphGetRootNodes[];
+extern char cuGraphClone[];
+extern char cuGraphInstantiate[];
+extern char cuGraphInstantiate_v2[];
+extern char cuGraphInstantiateWithFlags[];
+extern char cuGraphInstantiateWithParams[];
+extern char cuGraphInstantiateWithParams_ptsz[];
+extern char cuGraphExecDestroy[];
+extern char cuGraphLaunch[];
+extern char cuGraphLaunch_ptsz[];
+extern char cuGraphUpload[];
+extern char cuGraphUpload_ptsz[];
+extern char cuStreamBeginCapture[];
+extern char cuStreamBeginCapture_v2[];
+extern char cuStreamBeginCapture_v2_ptsz[];
+extern char cuStreamEndCapture[];
+extern char cuStreamEndCapture_ptsz[];
 extern char cuDeviceGetDefaultMemPool[];
 extern char cuDeviceGetMemPool[];
 extern char cuDeviceSetMemPool[];
@@ -177,10 +204,6 @@ extern char cuIpcCloseMemHandle[];
 extern char cuIpcGetEventHandle[];
 extern char cuIpcOpenEventHandle[];
 extern char cuDeviceGetPCIBusId[];
-extern char cuStreamBeginCapture_v2[];
-extern char cuGraphCreate[];
-extern char cuGraphInstantiateWithFlags[];
-extern char cuGraphLaunch[];
 extern char cuMemAllocPitch_v2[];
 extern char cuMemcpy2D_v2[];
 extern char cuMemcpy2DAsync_v2[];
@@ -239,9 +262,23 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuGetErrorString", 1, 1, {{6000, cuGetErrorString}}, {0, NULL}},
     {"cuGetExportTable", 1, 1, {{3000, cuGetExportTable}}, {0, NULL}},
     {"cuGetProcAddress", 1, 2, {{11030, cuGetProcAddress}, {12000, cuGetProcAddress_v2}}, {0, NULL}},
-    {"cuGraphCreate", 0, 1, {{10000, cuGraphCreate}}, {0, NULL}},
-    {"cuGraphInstantiateWithFlags", 0, 1, {{11040, cuGraphInstantiateWithFlags}}, {0, NULL}},
-    {"cuGraphLaunch", 0, 1, {{10000, cuGraphLaunch}}, {0, NULL}},
+    {"cuGraphAddEmptyNode", 1, 1, {{10000, cuGraphAddEmptyNode}}, {0, NULL}},
+    {"cuGraphAddHostNode", 1, 1, {{10000, cuGraphAddHostNode}}, {0, NULL}},
+    {"cuGraphAddKernelNode", 1, 2, {{10000, cuGraphAddKernelNode}, {12000, cuGraphAddKernelNode_v2}}, {0, NULL}},
+    {"cuGraphAddMemcpyNode", 1, 1, {{10000, cuGraphAddMemcpyNode}}, {0, NULL}},
+    {"cuGraphAddMemsetNode", 1, 1, {{10000, cuGraphAddMemsetNode}}, {0, NULL}},
+    {"cuGraphClone", 1, 1, {{10000, cuGraphClone}}, {0, NULL}},
+    {"cuGraphCreate", 1, 1, {{10000, cuGraphCreate}}, {0, NULL}},
+    {"cuGraphDestroy", 1, 1, {{10000, cuGraphDestroy}}, {0, NULL}},
+    {"cuGraphExecDestroy", 1, 1, {{10000, cuGraphExecDestroy}}, {0, NULL}},
+    {"cuGraphGetNodes", 1, 1, {{10000, cuGraphGetNodes}}, {0, NULL}},
+    {"cuGraphGetRootNodes", 1, 1, {{10000, cuGraphGetRootNodes}}, {0, NULL}},
+    {"cuGraphInstantiate", 1, 2, {{10000, cuGraphInstantiate}, {11000, cuGraphInstantiate_v2}}, {0, NULL}},
+    {"cuGraphInstantiateWithFlags", 1, 1, {{11040, cuGraphInstantiateWithFlags}}, {0, NULL}},
+    {"cuGraphInstantiateWithParams", 1, 1, {{12000, cuGraphInstantiateWithParams}}, {7000, cuGraphInstantiateWithParams_ptsz}},
+    {"cuGraphLaunch", 1, 1, {{10000, cuGraphLaunch}}, {7000, cuGraphLaunch_ptsz}},
+    {"cuGraphNodeGetType", 1, 1, {{10000, cuGraphNodeGetType}}, {0, NULL}},
+    {"cuGraphUpload", 1, 1, {{11010, cuGraphUpload}}, {7000, cuGraphUpload_ptsz}},
     {"cuInit", 1, 1, {{2000, cuInit}}, {0, NULL}},
     {"cuIpcCloseMemHandle", 1, 1, {{4010, cuIpcCloseMemHandle}}, {0, NULL}},
     {"cuIpcGetEventHandle", 1, 1, {{4010, cuIpcGetEventHandle}}, {0, NULL}},
@@ -325,10 +362,11 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuProfilerStart", 1, 1, {{4000, cuProfilerStart}}, {0, NULL}},
     {"cuProfilerStop", 1, 1, {{4000, cuProfilerStop}}, {0, NULL}},
     {"cuStreamAddCallback", 1, 1, {{5000, cuStreamAddCallback}}, {7000, cuStreamAddCallback_ptsz}},
-    {"cuStreamBeginCapture", 0, 1, {{10010, cuStreamBeginCapture_v2}}, {0, NULL}},
+    {"cuStreamBeginCapture", 1, 2, {{10000, cuStreamBeginCapture}, {10010, cuStreamBeginCapture_v2}}, {7000, cuStreamBeginCapture_v2_ptsz}},
     {"cuStreamCreate", 1, 1, {{2000, cuStreamCreate}}, {0, NULL}},
     {"cuStreamCreateWithPriority", 1, 1, {{5050, cuStreamCreateWithPriority}}, {0, NULL}},
     {"cuStreamDestroy", 1, 1, {{4000, cuStreamDestroy_v2}}, {0, NULL}},
+    {"cuStreamEndCapture", 1, 1, {{10000, cuStreamEndCapture}}, {7000, cuStreamEndCapture_ptsz}},
     {"cuStreamGetCaptureInfo", 1, 3, {{10010, cuStreamGetCaptureInfo}, {11030, cuStreamGetCaptureInfo_v2}, {12030, cuStreamGetCaptureInfo_v3}}, {0, NULL}},
     {"cuStreamGetFlags", 1, 1, {{5050, cuStreamGetFlags}}, {7000, cuStreamGetFlags_ptsz}},
     {"cuStreamGetPriority", 1, 1, {{5050, cuStreamGetPriority}}, {7000, cuStreamGetPriority_ptsz}},

@@ -21,24 +21,6 @@ int cuDeviceGetPCIBusId(void)
     return ox_unserved("cuDeviceGetPCIBusId");
 }
 
-OX_EXPORT int cuGraphCreate(void);
-int cuGraphCreate(void)
-{
-    return ox_unserved("cuGraphCreate");
-}
-
-OX_EXPORT int cuGraphInstantiateWithFlags(void);
-int cuGraphInstantiateWithFlags(void)
-{
-    return ox_unserved("cuGraphInstantiateWithFlags");
-}
-
-OX_EXPORT int cuGraphLaunch(void);
-int cuGraphLaunch(void)
-{
-    return ox_unserved("cuGraphLaunch");
-}
-
 OX_EXPORT int cuMemAllocPitch_v2(void);
 int cuMemAllocPitch_v2(void)
 {
@@ -67,12 +49,6 @@ OX_EXPORT int cuMemcpy3D_v2(void);
 int cuMemcpy3D_v2(void)
 {
     return ox_unserved("cuMemcpy3D_v2");
-}
-
-OX_EXPORT int cuStreamBeginCapture_v2(void);
-int cuStreamBeginCapture_v2(void)
-{
-    return ox_unserved("cuStreamBeginCapture_v2");
 }
 
 OX_EXPORT int cuSurfObjectCreate(void);

@@ -247,6 +247,62 @@ static CUresult check_shape(int device, const struct launch *shape, const char *
     return CUDA_SUCCESS;
 }
 
+/* Pack a launch's parameters (kernelParams by FUNCTION's layout, or the
+ * extra buffer as it is) into OUT. */
+static CUresult pack(struct ox_session *session, int device, uint32_t function,
+                     void **kernelParams, void **extra, uint8_t *out, size_t *bytes,
+                     const char *call)
+{
+    if (kernelParams != NULL && extra != NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
+                       "both kernelParams and extra were given: pass one");
+    if (extra != NULL) {
+        const void *buffer = NULL;
+        if (extra_buffer(extra, &buffer, bytes) < 0)
+            return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
+                           "extra must hold CU_LAUNCH_PARAM_BUFFER_POINTER and "
+                           "CU_LAUNCH_PARAM_BUFFER_SIZE, then CU_LAUNCH_PARAM_END");
+        if (*bytes > OX_KERNEL_PARAMS_MAX_BYTES)
+            return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
+                           "%zu bytes of kernel parameters exceed CUDA's limit of %d", *bytes,
+                           OX_KERNEL_PARAMS_MAX_BYTES);
+        memcpy(out, buffer, *bytes);
+        return CUDA_SUCCESS;
+    }
+    uint32_t count, layout_bytes;
+    const uint32_t *entries;
+    CUresult status = ox_param_layout(session, device, function, call, &count, &layout_bytes,
+                                      &entries);
+    if (status != CUDA_SUCCESS)
+        return status;
+    if (count > 0 && kernelParams == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
+                       "the kernel takes %u parameters and neither kernelParams nor extra was "
+                       "given", count);
+    memset(out, 0, layout_bytes);  /* padding travels as zeros */
+    for (uint32_t i = 0; i < count; i++) {
+        if (kernelParams[i] == NULL)
+            return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
+                           "kernelParams[%u] is NULL: every parameter needs a pointer to its "
+                           "value", i);
+        memcpy(out + entries[2 * i], kernelParams[i], entries[2 * i + 1]);
+    }
+    *bytes = layout_bytes;
+    return CUDA_SUCCESS;
+}
+
+CUresult ox_pack_kernel_params(const void *f, void **kernel_params, void **extra, uint8_t *out,
+                               size_t *bytes, const char *call)
+{
+    int device;
+    uint32_t function;
+    struct ox_session *session;
+    CUresult status = parse_function(f, call, &device, &function, &session);
+    return status != CUDA_SUCCESS ? status
+                                  : pack(session, device, function, kernel_params, extra, out,
+                                         bytes, call);
+}
+
 /* The one launch path of cuLaunchKernel and cuLaunchKernelEx. */
 static CUresult launch(const void *f, const struct launch *shape, void **kernelParams,
                        void **extra, const char *call)
@@ -277,45 +333,17 @@ static CUresult launch(const void *f, const struct launch *shape, void **kernelP
         return ox_fail(CUDA_ERROR_INVALID_HANDLE, call,
                        "the function is of device %d and the stream of device %d", device,
                        stream_device);
-    if (kernelParams != NULL && extra != NULL)
-        return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
-                       "both kernelParams and extra were given: pass one");
     if ((status = check_shape(device, shape, call)) != CUDA_SUCCESS)
         return status;
-    const void *params = NULL;
-    size_t params_bytes = 0;
+    if (ox_capture_active(shape->stream))
+        return ox_capture_launch(shape->stream, (CUfunction)f, shape->grid, shape->block,
+                                 shape->shared_mem_bytes, kernelParams, extra, call);
     uint8_t packed[OX_KERNEL_PARAMS_MAX_BYTES];
-    if (extra != NULL) {
-        if (extra_buffer(extra, &params, &params_bytes) < 0)
-            return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
-                           "extra must hold CU_LAUNCH_PARAM_BUFFER_POINTER and "
-                           "CU_LAUNCH_PARAM_BUFFER_SIZE, then CU_LAUNCH_PARAM_END");
-        if (params_bytes > OX_KERNEL_PARAMS_MAX_BYTES)
-            return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
-                           "%zu bytes of kernel parameters exceed CUDA's limit of %d",
-                           params_bytes, OX_KERNEL_PARAMS_MAX_BYTES);
-    } else {
-        uint32_t count, layout_bytes;
-        const uint32_t *entries;
-        status = ox_param_layout(session, device, function, call, &count, &layout_bytes,
-                                 &entries);
-        if (status != CUDA_SUCCESS)
-            return status;
-        if (count > 0 && kernelParams == NULL)
-            return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
-                           "the kernel takes %u parameters and neither kernelParams nor "
-                           "extra was given", count);
-        memset(packed, 0, layout_bytes);  /* padding travels as zeros */
-        for (uint32_t i = 0; i < count; i++) {
-            if (kernelParams[i] == NULL)
-                return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
-                               "kernelParams[%u] is NULL: every parameter needs a pointer to "
-                               "its value", i);
-            memcpy(packed + entries[2 * i], kernelParams[i], entries[2 * i + 1]);
-        }
-        params = packed;
-        params_bytes = layout_bytes;
-    }
+    size_t params_bytes;
+    if ((status = pack(session, device, function, kernelParams, extra, packed, &params_bytes,
+                       call)) != CUDA_SUCCESS)
+        return status;
+    const void *params = packed;
     struct ox_launch_kernel_request request = {
         function,        shape->grid[0],  shape->grid[1],  shape->grid[2],
         shape->block[0], shape->block[1], shape->block[2], shape->shared_mem_bytes,

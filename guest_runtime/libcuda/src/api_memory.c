@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ox_api.h"
 #include "ox_state.h"
 
 #define HOST_ALIGNMENT_BYTES 4096
@@ -272,18 +273,26 @@ CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t By
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
                               CUstream hStream)
 {
+    if (ox_capture_active(hStream))
+        return ox_capture_copy(hStream, dstDevice, (CUdeviceptr)(uintptr_t)srcHost, ByteCount,
+                               "cuMemcpyHtoDAsync");
     return htod(dstDevice, srcHost, ByteCount, hStream, 1, "cuMemcpyHtoDAsync");
 }
 
 CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
                               CUstream hStream)
 {
+    if (ox_capture_active(hStream))
+        return ox_capture_copy(hStream, (CUdeviceptr)(uintptr_t)dstHost, srcDevice, ByteCount,
+                               "cuMemcpyDtoHAsync");
     return dtoh(dstHost, srcDevice, ByteCount, hStream, "cuMemcpyDtoHAsync");
 }
 
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount,
                               CUstream hStream)
 {
+    if (ox_capture_active(hStream))
+        return ox_capture_copy(hStream, dstDevice, srcDevice, ByteCount, "cuMemcpyDtoDAsync");
     return dtod(dstDevice, srcDevice, ByteCount, hStream, 1, "cuMemcpyDtoDAsync");
 }
 
@@ -328,6 +337,8 @@ CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount)
 
 CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream)
 {
+    if (ox_capture_active(hStream))
+        return ox_capture_copy(hStream, dst, src, ByteCount, "cuMemcpyAsync");
     return unified(dst, src, ByteCount, hStream, 1, "cuMemcpyAsync");
 }
 
@@ -424,6 +435,8 @@ CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdevice
 static CUresult memset_elements(CUdeviceptr dst, uint32_t value, int element_bytes, size_t n,
                                 CUstream stream, int async, const char *call)
 {
+    if (async && ox_capture_active(stream))
+        return ox_capture_memset(stream, dst, value, (unsigned)element_bytes, n, call);
     int device;
     struct ox_session *session;
     uint64_t server_stream;

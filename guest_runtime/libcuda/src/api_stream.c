@@ -100,8 +100,8 @@ CUresult cuStreamQuery(CUstream hStream)
     return reply.ready ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;  /* an answer, not a failure */
 }
 
-/* Stream capture (CUDA graphs) is not served, so no stream is ever being
- * captured; the runtime and CuPy ask before every copy. */
+/* Whether a stream is being captured (api_graph.c); the runtime and CuPy
+ * ask before every copy. */
 static CUresult capture_status(CUstream stream, CUstreamCaptureStatus *status, cuuint64_t *id,
                                const char *call)
 {
@@ -113,9 +113,11 @@ static CUresult capture_status(CUstream stream, CUstreamCaptureStatus *status, c
         return result;
     if (status == NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "captureStatus is NULL");
-    *status = CU_STREAM_CAPTURE_STATUS_NONE;
+    uint64_t capture_id = 0;
+    *status = ox_capture_status(stream, &capture_id) ? CU_STREAM_CAPTURE_STATUS_ACTIVE
+                                                     : CU_STREAM_CAPTURE_STATUS_NONE;
     if (id != NULL)
-        *id = 0;
+        *id = capture_id;
     return CUDA_SUCCESS;
 }
 
@@ -130,8 +132,8 @@ CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *capture
     return capture_status(hStream, captureStatus_out, id_out, "cuStreamGetCaptureInfo");
 }
 
-/* The graph outputs mean something only while a capture is active: never;
- * they are cleared all the same, as callers read them unchecked. */
+/* The graph outputs (the capture's graph and open ends) are not given:
+ * they are cleared, as callers read them unchecked. */
 CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
                                    cuuint64_t *id_out, CUgraph *graph_out,
                                    const CUgraphNode **dependencies_out,
@@ -175,6 +177,9 @@ CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
     if (Flags & ~1u)  /* CU_EVENT_WAIT_DEFAULT, CU_EVENT_WAIT_EXTERNAL */
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "flags 0x%x are not event wait flags",
                        Flags);
+    CUresult captured;
+    if (ox_capture_wait_event(hStream, hEvent, &captured, call))
+        return captured;  /* a fork into, or a join of, a capture */
     if (event_device != device) {
         /* Another device's GPU server cannot hold this stream back: wait
          * here for the event, which orders the stream's later work too. */
@@ -246,6 +251,8 @@ static CUresult host_function(CUstream stream, CUhostFn fn, CUstreamCallback cal
 
 CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
 {
+    if (fn != NULL && ox_capture_active(hStream))
+        return ox_capture_host(hStream, fn, userData, "cuLaunchHostFunc");
     return host_function(hStream, fn, NULL, userData, "cuLaunchHostFunc");
 }
 
@@ -311,6 +318,8 @@ CUresult cuEventRecord(CUevent hEvent, CUstream hStream)
         return ox_fail(CUDA_ERROR_INVALID_HANDLE, call,
                        "the event is of device %d and the stream of device %d", device,
                        stream_device);
+    if (ox_capture_active(hStream))  /* marks the stream's place in its capture */
+        return ox_capture_event_record(hEvent, hStream, call);
     struct ox_event_record_request request = {number, server_stream};
     return ox_rpc_event_record(session, call, &request);
 }

@@ -46,4 +46,31 @@ CUresult ox_on_device(const void *handle, enum ox_handle_kind kind, int target, 
 /* Library MODULE of DEVICE was unloaded there: unload it everywhere else. */
 void ox_library_unloaded(int device, uint32_t module, const char *call);
 
+/* -- kernel parameters (api_launch.c) -- */
+
+/* Pack the parameters of a launch of F (kernelParams or extra) into OUT,
+ * OX_KERNEL_PARAMS_MAX_BYTES long; *BYTES their size. */
+CUresult ox_pack_kernel_params(const void *f, void **kernel_params, void **extra, uint8_t *out,
+                               size_t *bytes, const char *call);
+
+/* -- stream capture (api_graph.c) -- */
+
+/* Whether STREAM is being captured (cheap when nothing is). */
+int ox_capture_active(CUstream stream);
+/* The same, with the capture's id. */
+int ox_capture_status(CUstream stream, uint64_t *id);
+/* The asynchronous calls, as nodes of STREAM's capture. */
+CUresult ox_capture_launch(CUstream stream, CUfunction function, const unsigned grid[3],
+                           const unsigned block[3], unsigned shared_mem_bytes,
+                           void **kernel_params, void **extra, const char *call);
+CUresult ox_capture_copy(CUstream stream, CUdeviceptr dst, CUdeviceptr src, size_t bytes,
+                         const char *call);
+CUresult ox_capture_memset(CUstream stream, CUdeviceptr dst, unsigned value,
+                           unsigned element_bytes, size_t count, const char *call);
+CUresult ox_capture_host(CUstream stream, CUhostFn fn, void *data, const char *call);
+CUresult ox_capture_event_record(CUevent event, CUstream stream, const char *call);
+/* A stream waiting for an event a capture marked forks or joins that
+ * capture: 1 and *RESULT when the wait concerned a capture, else 0. */
+int ox_capture_wait_event(CUstream stream, CUevent event, CUresult *result, const char *call);
+
 #endif
