@@ -233,17 +233,6 @@ static CUresult add(CUgraphNode *out, CUgraph graph, const CUgraphNode *deps, si
     return status;
 }
 
-static CUresult fill_kernel_v1(struct node *n, const void *params, const char *call)
-{
-    const CUDA_KERNEL_NODE_PARAMS_v1 *p = params;
-    if (p == NULL)
-        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "nodeParams is NULL");
-    unsigned grid[3] = {p->gridDimX, p->gridDimY, p->gridDimZ};
-    unsigned block[3] = {p->blockDimX, p->blockDimY, p->blockDimZ};
-    return set_kernel(n, p->func, grid, block, p->sharedMemBytes, p->kernelParams, p->extra,
-                      call);
-}
-
 static CUresult fill_kernel_v2(struct node *n, const void *params, const char *call)
 {
     const CUDA_KERNEL_NODE_PARAMS_v2 *p = params;
@@ -254,6 +243,19 @@ static CUresult fill_kernel_v2(struct node *n, const void *params, const char *c
     CUfunction function = p->func != NULL ? p->func : (CUfunction)p->kern;
     return set_kernel(n, function, grid, block, p->sharedMemBytes, p->kernelParams, p->extra,
                       call);
+}
+
+/* CUDA 10's form: the same without the kernel and context. */
+static CUresult fill_kernel_v1(struct node *n, const void *params, const char *call)
+{
+    const CUDA_KERNEL_NODE_PARAMS_v1 *p = params;
+    if (p == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "nodeParams is NULL");
+    CUDA_KERNEL_NODE_PARAMS_v2 v2 = {p->func,      p->gridDimX,  p->gridDimY,
+                                     p->gridDimZ,  p->blockDimX, p->blockDimY,
+                                     p->blockDimZ, p->sharedMemBytes, p->kernelParams,
+                                     p->extra,     NULL,         NULL};
+    return fill_kernel_v2(n, &v2, call);
 }
 
 /* The address a CUDA_MEMCPY3D side names: host, device or unified. */
