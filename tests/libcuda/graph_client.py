@@ -49,26 +49,33 @@ def copy_params(dst, src, kind):
     return params
 
 
-def manual_graph(function, host_x, host_y, x, y):
-    """x <- host_x; y <- 0; y = 2x + y; host_y <- y: four nodes in a chain."""
+def manual_graph(function, host_x, host_y, x, y, done):
+    """y <- 0 and x <- host_x (made in that order, the edge between them
+    added afterwards the other way round), y = 2x + y, host_y <- y, then
+    event DONE recorded: five nodes."""
     graph = ok(runtime.cudaGraphCreate(0))
-    upload = ok(runtime.cudaGraphAddMemcpyNode(graph, None, 0, copy_params(
-        x, host_x.ctypes.data, KIND.cudaMemcpyHostToDevice)))
     zero = runtime.cudaMemsetParams()
     zero.dst, zero.value, zero.elementSize, zero.width, zero.height = y, 0, 4, N, 1
-    cleared = ok(runtime.cudaGraphAddMemsetNode(graph, [upload], 1, zero))
+    cleared = ok(runtime.cudaGraphAddMemsetNode(graph, None, 0, zero))
+    upload = ok(runtime.cudaGraphAddMemcpyNode(graph, None, 0, copy_params(
+        x, host_x.ctypes.data, KIND.cudaMemcpyHostToDevice)))
+    try:  # cuda-bindings 13: with edge data (CUDA 12.3's form)
+        ok(runtime.cudaGraphAddDependencies(graph, [upload], [cleared], None, 1))
+    except TypeError:  # cuda-bindings 12
+        ok(runtime.cudaGraphAddDependencies(graph, [upload], [cleared], 1))
     node = driver.cuGraphAddKernelNode(graph, [cleared], 1, kernel_node_params(function, y, x, 2.0))
     assert node[0] == driver.CUresult.CUDA_SUCCESS, node
-    ok(runtime.cudaGraphAddMemcpyNode(graph, [node[1]], 1, copy_params(
+    download = ok(runtime.cudaGraphAddMemcpyNode(graph, [node[1]], 1, copy_params(
         host_y.ctypes.data, y, KIND.cudaMemcpyDeviceToHost)))
+    ok(runtime.cudaGraphAddEventRecordNode(graph, [download], 1, done))
     _, count = ok(runtime.cudaGraphGetNodes(graph))
-    assert count == 4, count
+    assert count == 5, count
     _, roots = ok(runtime.cudaGraphGetRootNodes(graph))
-    assert roots == 1, roots
+    assert roots == 1, roots  # the upload: the memset waits for it now
     return graph
 
 
-def captured_graph(function, host_x, host_y, x, y):
+def captured_graph(function, host_x, host_y, x, y, done):
     """The same by capture: stream 1 uploads x, stream 2 (forked off it)
     clears y, stream 1 joins it, then launches and downloads."""
     first = ok(runtime.cudaStreamCreateWithFlags(runtime.cudaStreamNonBlocking))
@@ -88,6 +95,7 @@ def captured_graph(function, host_x, host_y, x, y):
                                      driver.CUstream(int(first)), axpy_params(y, x, 2.0), 0)
     assert launched[0] == driver.CUresult.CUDA_SUCCESS, launched
     ok(runtime.cudaMemcpyAsync(host_y.ctypes.data, y, 4 * N, KIND.cudaMemcpyDeviceToHost, first))
+    del done  # an event recorded in a capture marks a place; it makes no node
     # Nothing ran yet: the captured work is only the graph's.
     assert not host_y.any()
     result = runtime.cudaStreamEndCapture(second)          # not the origin
@@ -111,15 +119,18 @@ def main():
     host_y = np.zeros(N, dtype=np.float32)
     x, y = ok(runtime.cudaMalloc(4 * N)), ok(runtime.cudaMalloc(4 * N))
     stream = ok(runtime.cudaStreamCreate())
+    done = ok(runtime.cudaEventCreate())
     for build in (manual_graph, captured_graph):
         host_y[:] = 0
-        graph = build(function, host_x, host_y, x, y)
+        graph = build(function, host_x, host_y, x, y, done)
         clone = ok(runtime.cudaGraphClone(graph))
         for source in (graph, clone):
             executable = ok(runtime.cudaGraphInstantiate(source, 0))
             for scale in (1, 3):  # the graph reads host_x when it runs
                 host_x[:] = np.arange(N, dtype=np.float32) * scale
                 ok(runtime.cudaGraphLaunch(executable, stream))
+                if build is manual_graph:
+                    ok(runtime.cudaEventSynchronize(done))  # the graph's last node
                 ok(runtime.cudaStreamSynchronize(stream))
                 np.testing.assert_array_equal(host_y, 2 * host_x, err_msg=build.__name__)
             ok(runtime.cudaGraphExecDestroy(executable))

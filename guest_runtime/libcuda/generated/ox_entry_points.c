@@ -99,6 +99,10 @@ extern char cuGraphAddMemcpyNode[];
 extern char cuGraphAddMemsetNode[];
 extern char cuGraphAddHostNode[];
 extern char cuGraphAddEmptyNode[];
+extern char cuGraphAddEventRecordNode[];
+extern char cuGraphAddEventWaitNode[];
+extern char cuGraphAddDependencies[];
+extern char cuGraphAddDependencies_v2[];
 extern char cuGraphNodeGetType[];
 extern char cuGraphGetNodes[];
 extern char cuGraphGetRootNodes[];
@@ -262,7 +266,10 @@ const struct ox_proc_entry ox_proc_entries[] = {
     {"cuGetErrorString", 1, 1, {{6000, cuGetErrorString}}, {0, NULL}},
     {"cuGetExportTable", 1, 1, {{3000, cuGetExportTable}}, {0, NULL}},
     {"cuGetProcAddress", 1, 2, {{11030, cuGetProcAddress}, {12000, cuGetProcAddress_v2}}, {0, NULL}},
+    {"cuGraphAddDependencies", 1, 2, {{10000, cuGraphAddDependencies}, {12030, cuGraphAddDependencies_v2}}, {0, NULL}},
     {"cuGraphAddEmptyNode", 1, 1, {{10000, cuGraphAddEmptyNode}}, {0, NULL}},
+    {"cuGraphAddEventRecordNode", 1, 1, {{11010, cuGraphAddEventRecordNode}}, {0, NULL}},
+    {"cuGraphAddEventWaitNode", 1, 1, {{11010, cuGraphAddEventWaitNode}}, {0, NULL}},
     {"cuGraphAddHostNode", 1, 1, {{10000, cuGraphAddHostNode}}, {0, NULL}},
     {"cuGraphAddKernelNode", 1, 2, {{10000, cuGraphAddKernelNode}, {12000, cuGraphAddKernelNode_v2}}, {0, NULL}},
     {"cuGraphAddMemcpyNode", 1, 1, {{10000, cuGraphAddMemcpyNode}}, {0, NULL}},

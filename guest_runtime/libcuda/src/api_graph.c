@@ -389,6 +389,73 @@ CUresult cuGraphAddEmptyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                NULL, NULL, "cuGraphAddEmptyNode");
 }
 
+static CUresult fill_event(struct node *n, const void *params, const char *call)
+{
+    CUevent event = (CUevent)params;
+    if (event == NULL)
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "event is NULL");
+    n->op.event = event;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphAddEventRecordNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                   const CUgraphNode *dependencies, size_t numDependencies,
+                                   CUevent event)
+{
+    return add(phGraphNode, hGraph, dependencies, numDependencies,
+               CU_GRAPH_NODE_TYPE_EVENT_RECORD, fill_event, event, "cuGraphAddEventRecordNode");
+}
+
+CUresult cuGraphAddEventWaitNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                 const CUgraphNode *dependencies, size_t numDependencies,
+                                 CUevent event)
+{
+    return add(phGraphNode, hGraph, dependencies, numDependencies,
+               CU_GRAPH_NODE_TYPE_WAIT_EVENT, fill_event, event, "cuGraphAddEventWaitNode");
+}
+
+/* Edges FROM[i] -> TO[i]: TO[i] runs after FROM[i]. */
+CUresult cuGraphAddDependencies(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to,
+                                size_t numDependencies)
+{
+    static const char call[] = "cuGraphAddDependencies";
+    if (numDependencies && (from == NULL || to == NULL))
+        return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "from or to is NULL");
+    pthread_mutex_lock(&lock);
+    struct graph *g = graph_of(hGraph);
+    CUresult status = g == NULL ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+    if (status == CUDA_SUCCESS)
+        status = dependencies(g, from, numDependencies, call);
+    if (status == CUDA_SUCCESS)
+        status = dependencies(g, to, numDependencies, call);
+    for (size_t i = 0; i < numDependencies && status == CUDA_SUCCESS; i++) {
+        struct node *n = node_of(to[i]);
+        struct node **grown = realloc(n->deps, (n->dep_count + 1) * sizeof *grown);
+        if (grown == NULL) {
+            status = no_memory(call);
+            break;
+        }
+        n->deps = grown;
+        n->deps[n->dep_count++] = node_of(from[i]);
+    }
+    pthread_mutex_unlock(&lock);
+    return g == NULL ? bad_graph(call) : status;
+}
+
+/* CUDA 12.3's form, with data on each edge: only default edges. */
+CUresult cuGraphAddDependencies_v2(CUgraph hGraph, const CUgraphNode *from,
+                                   const CUgraphNode *to, const CUgraphEdgeData *edgeData,
+                                   size_t numDependencies)
+{
+    static const uint8_t plain_edge[8];  /* CUgraphEdgeData: 8 bytes, all 0 by default */
+    for (size_t i = 0; edgeData != NULL && i < numDependencies; i++)
+        if (memcmp((const uint8_t *)edgeData + 8 * i, plain_edge, 8) != 0)
+            return ox_fail(CUDA_ERROR_NOT_SUPPORTED, "cuGraphAddDependencies",
+                           "edge %zu carries data (ports, programmatic launch): only plain "
+                           "edges are served", i);
+    return cuGraphAddDependencies(hGraph, from, to, numDependencies);
+}
+
 CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type)
 {
     static const char call[] = "cuGraphNodeGetType";
@@ -441,9 +508,9 @@ CUresult cuGraphGetRootNodes(CUgraph hGraph, CUgraphNode *rootNodes, size_t *num
     return list_nodes(hGraph, rootNodes, numRootNodes, 1, "cuGraphGetRootNodes");
 }
 
-/* A copy of G; with ORDERED its nodes in an order that keeps every
- * dependency. NULL without memory. Lock held. */
-static struct graph *copy_graph(const struct graph *g, int ordered)
+/* A copy of G, its nodes in an order that keeps every dependency; NULL
+ * without memory or for a cycle. Lock held. */
+static struct graph *copy_graph(const struct graph *g)
 {
     struct graph *c = new_graph();
     size_t *order = malloc((g->count ? g->count : 1) * sizeof *order);
@@ -451,9 +518,8 @@ static struct graph *copy_graph(const struct graph *g, int ordered)
     uint8_t *placed = calloc(g->count ? g->count : 1, 1);
     if (c == NULL || order == NULL || position == NULL || placed == NULL)
         goto fail;
-    /* A node's dependencies are made before it (cuGraphAdd*Node takes only
-     * nodes that exist), so creation order already keeps them; the pass
-     * below checks that and would order any other graph too. */
+    /* Nodes are made after their dependencies, but cuGraphAddDependencies
+     * can add any edge: Kahn's order, ties in creation order. */
     size_t done = 0;
     while (done < g->count) {
         size_t before = done;
@@ -467,7 +533,7 @@ static struct graph *copy_graph(const struct graph *g, int ordered)
                     j++;
                 ready = j < g->count && placed[j];
             }
-            if (ready || !ordered) {
+            if (ready) {
                 placed[i] = 1;
                 position[i] = done;
                 order[done++] = i;
@@ -519,7 +585,7 @@ CUresult cuGraphClone(CUgraph *phGraphClone, CUgraph originalGraph)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call, "phGraphClone is NULL");
     pthread_mutex_lock(&lock);
     struct graph *g = graph_of(originalGraph);
-    struct graph *c = g != NULL ? copy_graph(g, 0) : NULL;
+    struct graph *c = g != NULL ? copy_graph(g) : NULL;
     pthread_mutex_unlock(&lock);
     if (g == NULL)
         return bad_graph(call);
@@ -541,7 +607,7 @@ static CUresult instantiate(CUgraphExec *out, CUgraph graph, const char *call)
     struct exec *e = calloc(1, sizeof *e);
     pthread_mutex_lock(&lock);
     struct graph *g = graph_of(graph);
-    struct graph *ordered = g != NULL && e != NULL ? copy_graph(g, 1) : NULL;
+    struct graph *ordered = g != NULL && e != NULL ? copy_graph(g) : NULL;
     pthread_mutex_unlock(&lock);
     if (ordered == NULL) {
         free(e);
