@@ -27,6 +27,7 @@ from orionx_agent.server.backend import BackendContext, GpuBackend
 from orionx_agent.server.device_attributes import (
     MAX_BLOCK_DIMS,
     MAX_GRID_DIMS,
+    SIM_ARCH,
     SIM_ATTRIBUTES,
     SIM_SM_COUNT,
 )
@@ -61,9 +62,6 @@ FUNC_PREFERRED_SHARED_MEMORY_CARVEOUT = 9
 # Cluster attributes (10..15), node updates (16) and shared memory modes
 # (17): none on the simulated GPU, all 0.
 FUNC_ZERO_ATTRIBUTES = range(10, 18)
-# The simulated GPU's architecture (compute capability 8.0): the binary
-# version of every kernel, and the PTX version of the built-in ones.
-_BUILTIN_VERSION = 80
 
 
 class ArenaAllocator:
@@ -531,8 +529,8 @@ class SimContext(BackendContext):
         """The attributes of FUNCTION that only its code decides."""
         if not isinstance(function, PtxFunction):
             return {FUNC_SHARED_SIZE_BYTES: 0, FUNC_CONST_SIZE_BYTES: 0,
-                    FUNC_LOCAL_SIZE_BYTES: 0, FUNC_PTX_VERSION: _BUILTIN_VERSION,
-                    FUNC_BINARY_VERSION: _BUILTIN_VERSION}
+                    FUNC_LOCAL_SIZE_BYTES: 0, FUNC_PTX_VERSION: SIM_ARCH,
+                    FUNC_BINARY_VERSION: SIM_ARCH}
         program = function.module.program
         module = program.module
         target = module.target.split(",")[0].strip()
@@ -545,8 +543,8 @@ class SimContext(BackendContext):
             FUNC_SHARED_SIZE_BYTES: program.shared_layouts[function.name].static_bytes,
             FUNC_CONST_SIZE_BYTES: len(module.const_image),
             FUNC_LOCAL_SIZE_BYTES: program.functions[function.name].stack_local_bytes,
-            FUNC_PTX_VERSION: int(arch) if arch.isdigit() else _BUILTIN_VERSION,
-            FUNC_BINARY_VERSION: _BUILTIN_VERSION,
+            FUNC_PTX_VERSION: int(arch) if arch.isdigit() else SIM_ARCH,
+            FUNC_BINARY_VERSION: SIM_ARCH,
         }
 
     def function_attribute(self, function, attribute):

@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from tests.dataplane.conftest import make_token
-from tests.libcuda.test_acquire import Broker, _acquire_env
+from tests.libcuda.test_acquire import two_vgpus
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -156,18 +156,11 @@ def test_iso_fd_modelling_waives_on_two_vgpus_without_peer_access(
     between devices) and the example waives with its own message. (It could
     not run on the sim anyway: its fixed grid is 768 x 616 x 200 floats, over
     1 GB a device, stepped 600 times, beyond a sim server's 256 MB.)"""
-    bind = "ok 2\n%s %s 0\n%s %s 0\n" % (
-        server.endpoints[0], make_token(vgpu_id="vgpu-a", memory_mb=64),
-        second_server.endpoints[0], make_token(vgpu_id="vgpu-b", memory_mb=64))
-    broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 2\n", bind)
-    env = dict(_acquire_env(server, libcuda_dir, broker.path),
-               CUDA_BINDINGS_SKIP_EXAMPLE=str(SKIP_STATUS))
-    try:
+    with two_vgpus(server, second_server, libcuda_dir, socket_dir) as env:
+        env["CUDA_BINDINGS_SKIP_EXAMPLE"] = str(SKIP_STATUS)
         result = subprocess.run(
             [sys.executable, str(RUNNER), str(EXAMPLES / "iso_fd_modelling.py")],
             env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
-    finally:
-        broker.close()
     assert result.returncode == SKIP_STATUS, _report(result)
     assert "CUDA-capable device count: 2\n" in result.stdout, _report(result)
     assert re.search(r"^> Peer access from .*vgpu-a.* \(GPU0\) -> .*vgpu-b.* \(GPU1\) : No$",

@@ -4,6 +4,7 @@ server, and reaches each device on the GPU server the binding names, each
 with its own token. The broker here is a stand-in that follows the
 contract in docs/libcuda-transports.md."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -96,6 +97,20 @@ def two_devices(libcuda_asan_dir, tmp_path):
 
 def _sanitized(env):
     return dict(env, ASAN_OPTIONS="detect_leaks=1", UBSAN_OPTIONS="halt_on_error=1")
+
+
+@contextlib.contextmanager
+def two_vgpus(server, second_server, library_dir, socket_dir, memory_mb=64):
+    """The environment of a process whose broker binds two vGPUs, one on
+    each server (vgpu-a, vgpu-b): its devices 0 and 1."""
+    bind = "ok 2\n%s %s 0\n%s %s 0\n" % (
+        server.endpoints[0], make_token(vgpu_id="vgpu-a", memory_mb=memory_mb),
+        second_server.endpoints[0], make_token(vgpu_id="vgpu-b", memory_mb=memory_mb))
+    broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 2\n", bind)
+    try:
+        yield _acquire_env(server, library_dir, broker.path)
+    finally:
+        broker.close()
 
 
 def _acquire_env(srv, library_dir, path):

@@ -56,17 +56,23 @@ def test_bindings_in_per_thread_default_stream_mode(server, libcuda_dir):
 BINDINGS_12_DIR = os.environ.get("ORIONX_TEST_CUDA_BINDINGS_12")
 
 
-@needs_bindings
-def test_bindings_of_cuda_12_drive_the_pool(server, libcuda_dir):
+def with_bindings_12(env):
+    """ENV with the 12.9 line first on PYTHONPATH; a failure in CI, else a
+    skip, when it is not installed."""
     if not BINDINGS_12_DIR or not os.path.isdir(BINDINGS_12_DIR):
         message = ("cuda-bindings 12.9 is not installed: make test installs it "
                    "(constraints-cuda-bindings-12.txt) and sets ORIONX_TEST_CUDA_BINDINGS_12")
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    env = client_environment(server, libcuda_dir, "shm")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (BINDINGS_12_DIR, env.get("PYTHONPATH"))
                                         if p)
+    return env
+
+
+@needs_bindings
+def test_bindings_of_cuda_12_drive_the_pool(server, libcuda_dir):
+    env = with_bindings_12(client_environment(server, libcuda_dir, "shm"))
     version = subprocess.run([sys.executable, "-c", "import cuda.bindings as b; "
                               "print(b.__version__)"], env=env, capture_output=True, text=True)
     assert version.stdout.startswith("12.9."), version.stdout + version.stderr

@@ -21,8 +21,8 @@ import pytest
 
 from tests.dataplane.conftest import make_token
 from tests.libcuda.conftest import client_environment
-from tests.libcuda.test_acquire import Broker, _acquire_env
-from tests.libcuda.test_cuda_bindings import BINDINGS_12_DIR, needs_bindings
+from tests.libcuda.test_acquire import two_vgpus
+from tests.libcuda.test_cuda_bindings import needs_bindings, with_bindings_12
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -66,23 +66,14 @@ def test_cuda_bindings_runtime(server, libcuda_dir):
 def test_cuda_graphs_by_hand_and_by_capture(server, libcuda_dir, release):
     env = client_environment(server, libcuda_dir, "shm")
     if release == "12":
-        if not BINDINGS_12_DIR or not os.path.isdir(BINDINGS_12_DIR):
-            _missing("cuda-bindings 12.9 is not installed: make test installs it "
-                     "(constraints-cuda-bindings-12.txt) and sets ORIONX_TEST_CUDA_BINDINGS_12")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (BINDINGS_12_DIR, env.get("PYTHONPATH"))
-                                            if p)
+        env = with_bindings_12(env)
     result = _run([sys.executable, str(HERE / "graph_client.py")], env)
     assert "cuStreamEndCapture: the capture began on another stream" in result.stderr
 
 
 @needs_bindings
 def test_cuda_bindings_runtime_of_cuda_12(server, libcuda_dir):
-    if not BINDINGS_12_DIR or not os.path.isdir(BINDINGS_12_DIR):
-        _missing("cuda-bindings 12.9 is not installed: make test installs it "
-                 "(constraints-cuda-bindings-12.txt) and sets ORIONX_TEST_CUDA_BINDINGS_12")
-    env = client_environment(server, libcuda_dir, "unix")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (BINDINGS_12_DIR, env.get("PYTHONPATH"))
-                                        if p)
+    env = with_bindings_12(client_environment(server, libcuda_dir, "unix"))
     result = _run([sys.executable, "-c", "import cuda.bindings, runpy, sys; "
                    "print(cuda.bindings.__version__); sys.argv = [sys.argv[1]]; "
                    "runpy.run_path(sys.argv[0], run_name='__main__')",
@@ -164,30 +155,16 @@ def test_runtime_sees_two_vgpus_on_two_servers(server, second_server, libcuda_di
                                                socket_dir):
     """Two vGPUs, one per server, are the runtime's devices 0 and 1 (its
     integrity check covers both), with peer copies between them."""
-    bind = "ok 2\n%s %s 0\n%s %s 0\n" % (
-        server.endpoints[0], make_token(vgpu_id="vgpu-a", memory_mb=64),
-        second_server.endpoints[0], make_token(vgpu_id="vgpu-b", memory_mb=64))
-    broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 2\n", bind)
-    try:
-        _run([sys.executable, "-c", TWO_DEVICE_CLIENT],
-             _acquire_env(server, libcuda_dir, broker.path))
-    finally:
-        broker.close()
+    with two_vgpus(server, second_server, libcuda_dir, socket_dir) as env:
+        _run([sys.executable, "-c", TWO_DEVICE_CLIENT], env)
 
 
 def test_nvcc_program_uses_its_kernels_on_two_vgpus(server, second_server, libcuda_dir,
                                                    nvcc_programs, socket_dir):
     """A kernel the runtime registered is loaded on the second device the
     first time it is launched there (libraries belong to no context)."""
-    bind = "ok 2\n%s %s 0\n%s %s 0\n" % (
-        server.endpoints[0], make_token(vgpu_id="vgpu-a", memory_mb=64),
-        second_server.endpoints[0], make_token(vgpu_id="vgpu-b", memory_mb=64))
-    broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 2\n", bind)
-    try:
-        result = _run([str(nvcc_programs["static"])],
-                      _acquire_env(server, libcuda_dir, broker.path))
-    finally:
-        broker.close()
+    with two_vgpus(server, second_server, libcuda_dir, socket_dir) as env:
+        result = _run([str(nvcc_programs["static"])], env)
     assert "device 0 of 2" in result.stdout and "device 1 ran the kernel too" in result.stdout
 
 
@@ -198,15 +175,9 @@ def test_nvcc_program_under_sanitizers_on_two_vgpus(server, second_server, libcu
     (preloaded into the nvcc program, which is not): no error, no leak."""
     libasan = subprocess.run([os.environ.get("CC", "cc"), "-print-file-name=libasan.so"],
                              capture_output=True, text=True, check=True).stdout.strip()
-    bind = "ok 2\n%s %s 0\n%s %s 0\n" % (
-        server.endpoints[0], make_token(vgpu_id="vgpu-a", memory_mb=64),
-        second_server.endpoints[0], make_token(vgpu_id="vgpu-b", memory_mb=64))
-    broker = Broker(os.path.join(socket_dir, "acquire.sock"), "ok 2\n", bind)
-    try:
-        env = dict(_acquire_env(server, libcuda_asan_dir, broker.path), LD_PRELOAD=libasan,
-                   ASAN_OPTIONS="detect_leaks=1", UBSAN_OPTIONS="halt_on_error=1")
+    with two_vgpus(server, second_server, libcuda_asan_dir, socket_dir) as env:
+        env.update(LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=1",
+                   UBSAN_OPTIONS="halt_on_error=1")
         result = _run([str(nvcc_programs["static"])], env)
-    finally:
-        broker.close()
     assert "device 1 ran the kernel too" in result.stdout
     assert "Sanitizer" not in result.stderr, result.stderr

@@ -256,6 +256,26 @@ CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
     return status;
 }
 
+CUresult ox_device_attributes(int device, int first, int count, int *out)
+{
+    int known = device >= 0 && device < ox_state.device_count && first >= 0
+                && first + count <= ATTRIBUTES_KEPT;
+    if (known) {  /* the launch path's case: all kept, one lock */
+        pthread_mutex_lock(&attributes_lock);
+        for (int i = 0; i < count && known; i++)
+            known = attributes[device].known[first + i];
+        if (known)
+            memcpy(out, &attributes[device].value[first], count * sizeof *out);
+        pthread_mutex_unlock(&attributes_lock);
+    }
+    for (int i = 0; i < count && !known; i++) {
+        CUresult status = cuDeviceGetAttribute(&out[i], (CUdevice_attribute)(first + i), device);
+        if (status != CUDA_SUCCESS)
+            return status;
+    }
+    return CUDA_SUCCESS;
+}
+
 CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
 {
     if (major == NULL || minor == NULL)

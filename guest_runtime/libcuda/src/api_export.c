@@ -188,8 +188,7 @@ static ox_slot context_checks_table[] = {NULL, SLOT(unserved_slot), SLOT(context
 typedef void (*cls_destructor)(CUcontext context, void *key, void *value);
 
 struct cls_entry {
-    int context_slot;
-    CUcontext context;
+    CUcontext context;  /* the whole handle: a reused slot's next context is another */
     void *key;
     void *value;
     cls_destructor destructor;
@@ -199,21 +198,20 @@ static pthread_mutex_t cls_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cls_entry *cls_entries;
 static size_t cls_count, cls_capacity;
 
-/* The slot of CONTEXT (NULL: the calling thread's current one), or -1. */
+/* Whether CONTEXT (NULL: the calling thread's current one, put there) is
+ * a live context. */
 static int cls_context(CUcontext *context)
 {
     if (*context == NULL)
         *context = ox_thread.depth ? ox_thread.stack[ox_thread.depth - 1] : NULL;
     if (*context == NULL)
-        return -1;
+        return 0;
     pthread_mutex_lock(&ox_state.lock);
-    int slot = ox_context_slot(*context);
+    int alive = ox_context_slot(*context) >= 0;
     pthread_mutex_unlock(&ox_state.lock);
-    return slot;
+    return alive;
 }
 
-/* By the whole handle: a slot's next context (another generation) has
- * storage of its own. */
 static struct cls_entry *cls_find(CUcontext context, const void *key)
 {
     for (size_t i = 0; i < cls_count; i++)
@@ -224,35 +222,29 @@ static struct cls_entry *cls_find(CUcontext context, const void *key)
 
 static CUresult cls_put(CUcontext context, void *key, void *value, cls_destructor destructor)
 {
-    int slot = cls_context(&context);
-    if (slot < 0)
+    if (!cls_context(&context))
         return ox_fail(CUDA_ERROR_INVALID_CONTEXT, "cudaSetDevice",
                        "the CUDA runtime stored context state with no live context current");
     pthread_mutex_lock(&cls_lock);
     struct cls_entry *entry = cls_find(context, key);
-    if (entry == NULL && cls_count == cls_capacity) {
-        size_t capacity = cls_capacity ? 2 * cls_capacity : 16;
-        struct cls_entry *grown = realloc(cls_entries, capacity * sizeof *grown);
-        if (grown == NULL) {
-            pthread_mutex_unlock(&cls_lock);
-            return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, "cudaSetDevice",
-                           "no host memory for the CUDA runtime's context state");
-        }
-        cls_entries = grown;
-        cls_capacity = capacity;
+    if (entry == NULL
+        && ox_grow((void **)&cls_entries, &cls_capacity, cls_count, sizeof *cls_entries) < 0) {
+        pthread_mutex_unlock(&cls_lock);
+        return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, "cudaSetDevice",
+                       "no host memory for the CUDA runtime's context state");
     }
     if (entry == NULL)
         entry = &cls_entries[cls_count++];
-    *entry = (struct cls_entry){slot, context, key, value, destructor};
+    *entry = (struct cls_entry){context, key, value, destructor};
     pthread_mutex_unlock(&cls_lock);
     return CUDA_SUCCESS;
 }
 
 static CUresult cls_delete(CUcontext context, void *key)
 {
-    int slot = cls_context(&context);
+    int alive = cls_context(&context);
     pthread_mutex_lock(&cls_lock);
-    struct cls_entry *entry = slot < 0 ? NULL : cls_find(context, key);
+    struct cls_entry *entry = alive ? cls_find(context, key) : NULL;
     if (entry != NULL)
         *entry = cls_entries[--cls_count];
     pthread_mutex_unlock(&cls_lock);
@@ -262,9 +254,9 @@ static CUresult cls_delete(CUcontext context, void *key)
 /* A miss is an error: the runtime then makes its state and puts it. */
 static CUresult cls_get(void **value, CUcontext context, void *key)
 {
-    int slot = cls_context(&context);
+    int alive = cls_context(&context);
     pthread_mutex_lock(&cls_lock);
-    struct cls_entry *entry = slot < 0 ? NULL : cls_find(context, key);
+    struct cls_entry *entry = alive ? cls_find(context, key) : NULL;
     if (entry != NULL && value != NULL)
         *value = entry->value;
     pthread_mutex_unlock(&cls_lock);
@@ -275,7 +267,7 @@ void ox_context_storage_ended(CUcontext context)
 {
     for (;;) {
         pthread_mutex_lock(&cls_lock);
-        struct cls_entry ended = {.context_slot = -1};
+        struct cls_entry ended = {.context = NULL};
         for (size_t i = 0; i < cls_count; i++) {
             if (cls_entries[i].context == context) {
                 ended = cls_entries[i];
@@ -284,7 +276,7 @@ void ox_context_storage_ended(CUcontext context)
             }
         }
         pthread_mutex_unlock(&cls_lock);
-        if (ended.context_slot < 0)
+        if (ended.context == NULL)
             return;
         /* Unlocked: a destructor may call back into the driver. */
         if (ended.destructor != NULL)

@@ -29,6 +29,7 @@
 struct node {
     uint32_t magic;
     struct graph *graph;
+    size_t index;  /* in graph->nodes */
     CUgraphNodeType kind;
     struct node **deps;
     size_t dep_count;
@@ -135,14 +136,8 @@ static struct graph *new_graph(void)
 static struct node *add_node(struct graph *g, CUgraphNodeType kind, struct node *const *deps,
                              size_t dep_count)
 {
-    if (g->count == g->capacity) {
-        size_t capacity = g->capacity ? 2 * g->capacity : 16;
-        struct node **grown = realloc(g->nodes, capacity * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        g->nodes = grown;
-        g->capacity = capacity;
-    }
+    if (ox_grow((void **)&g->nodes, &g->capacity, g->count, sizeof *g->nodes) < 0)
+        return NULL;
     struct node *n = calloc(1, sizeof *n);
     if (n == NULL || (dep_count && (n->deps = malloc(dep_count * sizeof *n->deps)) == NULL)) {
         free(n);
@@ -150,6 +145,7 @@ static struct node *add_node(struct graph *g, CUgraphNodeType kind, struct node 
     }
     n->magic = NODE_MAGIC;
     n->graph = g;
+    n->index = g->count;
     n->kind = kind;
     if (dep_count)
         memcpy(n->deps, deps, dep_count * sizeof *deps);
@@ -184,15 +180,16 @@ static CUresult set_kernel(struct node *n, CUfunction function, const unsigned g
                            void **kernel_params, void **extra, const char *call)
 {
     uint8_t packed[OX_KERNEL_PARAMS_MAX_BYTES];
+    const void *params;
     size_t bytes;
-    CUresult status = ox_pack_kernel_params(function, kernel_params, extra, packed, &bytes,
-                                            call);
+    CUresult status = ox_pack_kernel_params(function, kernel_params, extra, packed, &params,
+                                            &bytes, call);
     if (status != CUDA_SUCCESS)
         return status;
     n->op.kernel.params = malloc(bytes ? bytes : 1);
     if (n->op.kernel.params == NULL)
         return no_memory(call);
-    memcpy(n->op.kernel.params, packed, bytes);
+    memcpy(n->op.kernel.params, params, bytes);
     n->op.kernel.params_bytes = bytes;
     n->op.kernel.function = function;
     memcpy(n->op.kernel.grid, grid, sizeof n->op.kernel.grid);
@@ -513,68 +510,49 @@ CUresult cuGraphGetRootNodes(CUgraph hGraph, CUgraphNode *rootNodes, size_t *num
 static struct graph *copy_graph(const struct graph *g)
 {
     struct graph *c = new_graph();
-    size_t *order = malloc((g->count ? g->count : 1) * sizeof *order);
+    /* Where each of G's nodes lands in C (SIZE_MAX: not yet). */
     size_t *position = malloc((g->count ? g->count : 1) * sizeof *position);
-    uint8_t *placed = calloc(g->count ? g->count : 1, 1);
-    if (c == NULL || order == NULL || position == NULL || placed == NULL)
+    if (c == NULL || position == NULL)
         goto fail;
+    for (size_t i = 0; i < g->count; i++)
+        position[i] = SIZE_MAX;
     /* Nodes are made after their dependencies, but cuGraphAddDependencies
      * can add any edge: Kahn's order, ties in creation order. */
-    size_t done = 0;
-    while (done < g->count) {
-        size_t before = done;
+    while (c->count < g->count) {
+        size_t before = c->count;
         for (size_t i = 0; i < g->count; i++) {
-            if (placed[i])
+            const struct node *from = g->nodes[i];
+            int ready = position[i] == SIZE_MAX;
+            for (size_t d = 0; d < from->dep_count && ready; d++)
+                ready = position[from->deps[d]->index] != SIZE_MAX;
+            if (!ready)
                 continue;
-            int ready = 1;
-            for (size_t d = 0; d < g->nodes[i]->dep_count && ready; d++) {
-                size_t j = 0;
-                while (j < g->count && g->nodes[j] != g->nodes[i]->deps[d])
-                    j++;
-                ready = j < g->count && placed[j];
-            }
-            if (ready) {
-                placed[i] = 1;
-                position[i] = done;
-                order[done++] = i;
+            struct node *to = add_node(c, from->kind, from->deps, from->dep_count);
+            if (to == NULL)
+                goto fail;
+            position[i] = to->index;
+            to->op = from->op;
+            for (size_t d = 0; d < from->dep_count; d++)  /* copied already: placed before */
+                to->deps[d] = c->nodes[position[from->deps[d]->index]];
+            if (from->kind == CU_GRAPH_NODE_TYPE_KERNEL) {
+                to->op.kernel.params = malloc(from->op.kernel.params_bytes + 1);
+                if (to->op.kernel.params == NULL) {
+                    to->kind = CU_GRAPH_NODE_TYPE_EMPTY;  /* nothing of its own to free */
+                    goto fail;
+                }
+                memcpy(to->op.kernel.params, from->op.kernel.params,
+                       from->op.kernel.params_bytes);
             }
         }
-        if (done == before)
+        if (c->count == before)
             goto fail;  /* a cycle */
     }
-    for (size_t k = 0; k < g->count; k++) {
-        const struct node *from = g->nodes[order[k]];
-        struct node *to = add_node(c, from->kind, NULL, 0);
-        if (to == NULL || (from->dep_count
-                           && (to->deps = malloc(from->dep_count * sizeof *to->deps)) == NULL))
-            goto fail;
-        to->op = from->op;
-        to->dep_count = from->dep_count;
-        for (size_t d = 0; d < from->dep_count; d++) {
-            size_t j = 0;
-            while (g->nodes[j] != from->deps[d])
-                j++;
-            to->deps[d] = c->nodes[position[j]];  /* placed before: copied already */
-        }
-        if (from->kind == CU_GRAPH_NODE_TYPE_KERNEL) {
-            to->op.kernel.params = malloc(from->op.kernel.params_bytes + 1);
-            if (to->op.kernel.params == NULL) {
-                to->kind = CU_GRAPH_NODE_TYPE_EMPTY;  /* nothing of its own to free */
-                goto fail;
-            }
-            memcpy(to->op.kernel.params, from->op.kernel.params, from->op.kernel.params_bytes);
-        }
-    }
-    free(order);
     free(position);
-    free(placed);
     return c;
 fail:
     if (c != NULL)
         free_graph(c);
-    free(order);
     free(position);
-    free(placed);
     return NULL;
 }
 
@@ -779,16 +757,6 @@ static void count_captures(void)
     __atomic_store_n(&captures_active, active, __ATOMIC_RELEASE);
 }
 
-int ox_capture_active(CUstream stream)
-{
-    if (__atomic_load_n(&captures_active, __ATOMIC_ACQUIRE) == 0 || stream == NULL)
-        return 0;
-    pthread_mutex_lock(&lock);
-    int capturing = find_capture(stream, NULL) != NULL;
-    pthread_mutex_unlock(&lock);
-    return capturing;
-}
-
 static CUresult check_stream(CUstream stream, const char *call)
 {
     int device;
@@ -810,7 +778,8 @@ CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode)
     if (status != CUDA_SUCCESS)
         return status;
     pthread_mutex_lock(&lock);
-    struct capture *c = find_capture(hStream, NULL) ? NULL : new_capture();
+    int already = find_capture(hStream, NULL) != NULL;
+    struct capture *c = already ? NULL : new_capture();
     struct graph *g = c != NULL ? new_graph() : NULL;
     if (g != NULL) {
         c->stream = c->origin = hStream;
@@ -820,7 +789,6 @@ CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode)
     } else if (c != NULL) {
         end_capture(c);
     }
-    int already = find_capture(hStream, NULL) != NULL && g == NULL;
     pthread_mutex_unlock(&lock);
     if (g != NULL)
         return CUDA_SUCCESS;
@@ -858,6 +826,11 @@ CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph)
         return ox_fail(CUDA_ERROR_STREAM_CAPTURE_UNMATCHED, call,
                        "the capture began on another stream: end it there");
     return CUDA_SUCCESS;
+}
+
+int ox_capture_active(CUstream stream)
+{
+    return ox_capture_status(stream, NULL);
 }
 
 int ox_capture_status(CUstream stream, uint64_t *id)
@@ -915,41 +888,21 @@ CUresult ox_capture_launch(CUstream stream, CUfunction function, const unsigned 
     return capture_node(stream, CU_GRAPH_NODE_TYPE_KERNEL, fill_captured_kernel, &k, call);
 }
 
-static CUresult fill_captured_copy(struct node *n, const void *params, const char *call)
-{
-    (void)call;
-    memcpy(&n->op.copy, params, sizeof n->op.copy);
-    return CUDA_SUCCESS;
-}
-
 CUresult ox_capture_copy(CUstream stream, CUdeviceptr dst, CUdeviceptr src, size_t bytes,
                          const char *call)
 {
-    struct node probe;
-    probe.op.copy.dst = dst;
-    probe.op.copy.src = src;
-    probe.op.copy.bytes = bytes;
-    return capture_node(stream, CU_GRAPH_NODE_TYPE_MEMCPY, fill_captured_copy, &probe.op.copy,
-                        call);
-}
-
-static CUresult fill_captured_set(struct node *n, const void *params, const char *call)
-{
-    (void)call;
-    memcpy(&n->op.set, params, sizeof n->op.set);
-    return CUDA_SUCCESS;
+    CUDA_MEMCPY3D p = {.srcMemoryType = CU_MEMORYTYPE_UNIFIED, .srcDevice = src,
+                       .dstMemoryType = CU_MEMORYTYPE_UNIFIED, .dstDevice = dst,
+                       .WidthInBytes = bytes, .Height = 1, .Depth = 1};
+    return capture_node(stream, CU_GRAPH_NODE_TYPE_MEMCPY, fill_copy, &p, call);
 }
 
 CUresult ox_capture_memset(CUstream stream, CUdeviceptr dst, unsigned value,
                            unsigned element_bytes, size_t count, const char *call)
 {
-    struct node probe;
-    probe.op.set.dst = dst;
-    probe.op.set.value = value;
-    probe.op.set.element_bytes = element_bytes;
-    probe.op.set.count = count;
-    return capture_node(stream, CU_GRAPH_NODE_TYPE_MEMSET, fill_captured_set, &probe.op.set,
-                        call);
+    CUDA_MEMSET_NODE_PARAMS p = {.dst = dst, .value = value, .elementSize = element_bytes,
+                                 .width = count, .height = 1};
+    return capture_node(stream, CU_GRAPH_NODE_TYPE_MEMSET, fill_set, &p, call);
 }
 
 CUresult ox_capture_host(CUstream stream, CUhostFn fn, void *data, const char *call)
@@ -1017,15 +970,13 @@ int ox_capture_wait_event(CUstream stream, CUevent event, CUresult *result, cons
     } else if (c->graph == mark->graph) {
         /* Join: the stream's next node waits for both places. */
         size_t count = c->tail_count + mark->tail_count;
-        struct node **both = malloc((count ? count : 1) * sizeof *both);
+        struct node **both = realloc(c->tails, (count ? count : 1) * sizeof *both);
         if (both == NULL) {
             *result = no_memory(call);
         } else {
-            memcpy(both, c->tails, c->tail_count * sizeof *both);
             memcpy(both + c->tail_count, mark->tails, mark->tail_count * sizeof *both);
-            if (set_tails(c, both, count) < 0)
-                *result = no_memory(call);
-            free(both);
+            c->tails = both;
+            c->tail_count = count;
         }
     } else {
         *result = ox_fail(CUDA_ERROR_STREAM_CAPTURE_ISOLATION, call,

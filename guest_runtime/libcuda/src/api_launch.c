@@ -226,11 +226,10 @@ struct launch {
 static CUresult check_shape(int device, const struct launch *shape, const char *call)
 {
     int limit[7];
-    for (int i = 0; i < 7; i++) {
-        CUresult status = cuDeviceGetAttribute(&limit[i], (CUdevice_attribute)(i + 1), device);
-        if (status != CUDA_SUCCESS)
-            return status;
-    }
+    CUresult status = ox_device_attributes(device, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 7,
+                                           limit);
+    if (status != CUDA_SUCCESS)
+        return status;
     uint64_t threads = (uint64_t)shape->block[0] * shape->block[1] * shape->block[2];
     int fits = threads > 0 && (limit[0] <= 0 || threads <= (uint64_t)limit[0]);
     for (int i = 0; i < 3; i++)
@@ -247,18 +246,18 @@ static CUresult check_shape(int device, const struct launch *shape, const char *
     return CUDA_SUCCESS;
 }
 
-/* Pack a launch's parameters (kernelParams by FUNCTION's layout, or the
- * extra buffer as it is) into OUT. */
+/* A launch's parameters as the server takes them: *PARAMS is the extra
+ * buffer as it is, or kernelParams packed by FUNCTION's layout into OUT
+ * (OX_KERNEL_PARAMS_MAX_BYTES long); *BYTES their size. */
 static CUresult pack(struct ox_session *session, int device, uint32_t function,
-                     void **kernelParams, void **extra, uint8_t *out, size_t *bytes,
-                     const char *call)
+                     void **kernelParams, void **extra, uint8_t *out, const void **params,
+                     size_t *bytes, const char *call)
 {
     if (kernelParams != NULL && extra != NULL)
         return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
                        "both kernelParams and extra were given: pass one");
     if (extra != NULL) {
-        const void *buffer = NULL;
-        if (extra_buffer(extra, &buffer, bytes) < 0)
+        if (extra_buffer(extra, params, bytes) < 0)
             return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
                            "extra must hold CU_LAUNCH_PARAM_BUFFER_POINTER and "
                            "CU_LAUNCH_PARAM_BUFFER_SIZE, then CU_LAUNCH_PARAM_END");
@@ -266,7 +265,6 @@ static CUresult pack(struct ox_session *session, int device, uint32_t function,
             return ox_fail(CUDA_ERROR_INVALID_VALUE, call,
                            "%zu bytes of kernel parameters exceed CUDA's limit of %d", *bytes,
                            OX_KERNEL_PARAMS_MAX_BYTES);
-        memcpy(out, buffer, *bytes);
         return CUDA_SUCCESS;
     }
     uint32_t count, layout_bytes;
@@ -287,12 +285,13 @@ static CUresult pack(struct ox_session *session, int device, uint32_t function,
                            "value", i);
         memcpy(out + entries[2 * i], kernelParams[i], entries[2 * i + 1]);
     }
+    *params = out;
     *bytes = layout_bytes;
     return CUDA_SUCCESS;
 }
 
 CUresult ox_pack_kernel_params(const void *f, void **kernel_params, void **extra, uint8_t *out,
-                               size_t *bytes, const char *call)
+                               const void **params, size_t *bytes, const char *call)
 {
     int device;
     uint32_t function;
@@ -300,7 +299,7 @@ CUresult ox_pack_kernel_params(const void *f, void **kernel_params, void **extra
     CUresult status = parse_function(f, call, &device, &function, &session);
     return status != CUDA_SUCCESS ? status
                                   : pack(session, device, function, kernel_params, extra, out,
-                                         bytes, call);
+                                         params, bytes, call);
 }
 
 /* The one launch path of cuLaunchKernel and cuLaunchKernelEx. */
@@ -308,9 +307,11 @@ static CUresult launch(const void *f, const struct launch *shape, void **kernelP
                        void **extra, const char *call)
 {
     int device, stream_device;
+    uint8_t bits;
     uint32_t function;
     struct ox_session *session, *stream_session;
-    CUresult status = parse_function(f, call, &device, &function, &session);
+    CUresult status = ox_parse(f, OX_H_FUNCTION, call, "function", &device, &bits, &function,
+                               &session);
     if (status != CUDA_SUCCESS)
         return status;
     uint64_t server_stream;
@@ -318,8 +319,6 @@ static CUresult launch(const void *f, const struct launch *shape, void **kernelP
                               &server_stream);
     if (status != CUDA_SUCCESS)
         return status;
-    uint8_t bits;
-    ox_handle_parse((uint64_t)(uintptr_t)f, OX_H_FUNCTION, &device, &bits, &function);
     if (stream_device != device && (bits & OX_FUNCTION_IS_KERNEL)) {
         /* A kernel serves every device: the same one, loaded on the stream's. */
         void *here;
@@ -339,11 +338,11 @@ static CUresult launch(const void *f, const struct launch *shape, void **kernelP
         return ox_capture_launch(shape->stream, (CUfunction)f, shape->grid, shape->block,
                                  shape->shared_mem_bytes, kernelParams, extra, call);
     uint8_t packed[OX_KERNEL_PARAMS_MAX_BYTES];
+    const void *params;
     size_t params_bytes;
-    if ((status = pack(session, device, function, kernelParams, extra, packed, &params_bytes,
-                       call)) != CUDA_SUCCESS)
+    if ((status = pack(session, device, function, kernelParams, extra, packed, &params,
+                       &params_bytes, call)) != CUDA_SUCCESS)
         return status;
-    const void *params = packed;
     struct ox_launch_kernel_request request = {
         function,        shape->grid[0],  shape->grid[1],  shape->grid[2],
         shape->block[0], shape->block[1], shape->block[2], shape->shared_mem_bytes,
@@ -482,8 +481,6 @@ CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int v
     return set_attribute(hfunc, attrib, value, "cuFuncSetAttribute");
 }
 
-/* A kernel is loaded on the device of the context it was got in: the
- * device argument must name that one. */
 /* KERNEL as loaded on device DEV (loaded there the first time). */
 static CUresult kernel_device(const void *kernel, CUdevice dev, const char *call, void **here)
 {

@@ -304,16 +304,10 @@ static CUresult alloc_async(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool,
     if ((status = ox_device_alloc(device, session, bytes, dptr, call)) != CUDA_SUCCESS)
         return status;
     pthread_mutex_lock(&lock);
-    if (pooled_count == pooled_capacity) {
-        size_t capacity = pooled_capacity ? 2 * pooled_capacity : 64;
-        struct pooled *grown = realloc(pooled, capacity * sizeof *grown);
-        if (grown == NULL) {
-            pthread_mutex_unlock(&lock);
-            cuMemFree_v2(*dptr);
-            return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, call, "no host memory for the pool");
-        }
-        pooled = grown;
-        pooled_capacity = capacity;
+    if (ox_grow((void **)&pooled, &pooled_capacity, pooled_count, sizeof *pooled) < 0) {
+        pthread_mutex_unlock(&lock);
+        cuMemFree_v2(*dptr);
+        return ox_fail(CUDA_ERROR_OUT_OF_MEMORY, call, "no host memory for the pool");
     }
     /* The pool may have been destroyed (and its slot reused) meanwhile: the
      * memory stays allocated, on no pool's account. */

@@ -89,7 +89,7 @@ static CUresult load(void **out, const void *image, size_t bytes, uint8_t extra,
     CUresult status;
     /* A library belongs to no context: the CUDA runtime loads its kernels
      * before it makes one current. Without a current context it goes to
-     * device 0 (its kernels run there only: docs/runtime-api.md). */
+     * device 0, and to other devices when wanted there (ox_library.c). */
     if (extra == OX_MODULE_IS_LIBRARY && ox_thread_has_context() == 0) {
         status = ox_check_device(0, call);  /* cuInit first, as for any call */
         if (status == CUDA_SUCCESS)
@@ -144,8 +144,6 @@ static CUresult load_file(void **out, const char *fname, uint8_t extra, const ch
     return status;
 }
 
-/* The kernel NAME of module or library HANDLE as a function handle with
- * extra bits EXTRA (a function, or a kernel). */
 /* The length of a function's or variable's NAME, within what a frame carries. */
 static CUresult name_length(const char *name, const char *what, const char *call,
                             size_t *name_bytes)
@@ -159,6 +157,8 @@ static CUresult name_length(const char *name, const char *what, const char *call
     return CUDA_SUCCESS;
 }
 
+/* The kernel NAME of module or library HANDLE as a function handle with
+ * extra bits EXTRA (a function, or a kernel). */
 static CUresult get_function(void **out, const void *handle, const char *name, uint8_t extra,
                              const char *call)
 {

@@ -48,10 +48,11 @@ void ox_library_unloaded(int device, uint32_t module, const char *call);
 
 /* -- kernel parameters (api_launch.c) -- */
 
-/* Pack the parameters of a launch of F (kernelParams or extra) into OUT,
- * OX_KERNEL_PARAMS_MAX_BYTES long; *BYTES their size. */
+/* The parameters of a launch of F as the server takes them: *PARAMS is
+ * EXTRA's buffer, or KERNEL_PARAMS packed into OUT (OX_KERNEL_PARAMS_MAX_BYTES
+ * long); *BYTES their size. */
 CUresult ox_pack_kernel_params(const void *f, void **kernel_params, void **extra, uint8_t *out,
-                               size_t *bytes, const char *call);
+                               const void **params, size_t *bytes, const char *call);
 
 /* -- stream capture (api_graph.c) -- */
 

@@ -111,6 +111,10 @@ int ox_handle_parse(uint64_t handle, enum ox_handle_kind kind, int *device, uint
 
 /* -- process state (ox_state.c) ------------------------------------------------ */
 
+/* Room in *ARRAY (of *CAPACITY elements of ELEMENT_BYTES, COUNT in use) for
+ * one more: doubled when full. -1 without memory, the array unchanged. */
+int ox_grow(void **array, size_t *capacity, size_t count, size_t element_bytes);
+
 /* CUDA_ERROR_NOT_INITIALIZED until cuInit succeeded. */
 CUresult ox_require_init(const char *call);
 /* Device DEVICE's session, connected on first use (never under the lock). */
@@ -140,6 +144,9 @@ CUresult ox_record_host(void *base, size_t bytes, unsigned flags, int registered
                         const char *call);
 int ox_forget_host(void *base, int registered);
 int ox_find_host(const void *ptr, void **base, size_t *bytes, unsigned *flags);
+/* Device attributes FIRST..FIRST+COUNT-1 of DEVICE into OUT: kept ones
+ * under one lock, else through cuDeviceGetAttribute (api_device.c). */
+CUresult ox_device_attributes(int device, int first, int count, int *out);
 /* The UUID of DEVICE (from its vGPU's id in the token); in acquire mode it
  * binds first, and a failed binding is CALL's error. */
 CUresult ox_device_uuid(int device, CUuuid *uuid, const char *call);

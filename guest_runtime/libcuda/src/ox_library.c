@@ -38,19 +38,6 @@ static int several_devices(void)
     return ox_state.device_count > 1;
 }
 
-static int grow(void **array, size_t *capacity, size_t count, size_t item_bytes)
-{
-    if (count < *capacity)
-        return 0;
-    size_t wanted = *capacity ? 2 * *capacity : 8;
-    void *grown = realloc(*array, wanted * item_bytes);
-    if (grown == NULL)
-        return -1;
-    *array = grown;
-    *capacity = wanted;
-    return 0;
-}
-
 /* Index of the library loaded as MODULE on DEVICE, or -1. Lock held. */
 static int find_library(int device, uint32_t module)
 {
@@ -83,7 +70,7 @@ CUresult ox_library_loaded(int device, uint32_t module, const void *image, size_
         if (!libraries[i].in_use)
             slot = i;  /* one an unloaded library left */
     if (copy == NULL || (slot == library_count
-                         && grow((void **)&libraries, &library_capacity, library_count,
+                         && ox_grow((void **)&libraries, &library_capacity, library_count,
                                  sizeof *libraries) < 0)) {
         pthread_mutex_unlock(&lock);
         free(copy);
@@ -118,7 +105,7 @@ CUresult ox_kernel_found(int device, uint32_t module, uint32_t function, const c
         if (kernels[i].library < 0)
             slot = i;
     if (copy == NULL || (slot == kernel_count
-                         && grow((void **)&kernels, &kernel_capacity, kernel_count,
+                         && ox_grow((void **)&kernels, &kernel_capacity, kernel_count,
                                  sizeof *kernels) < 0)) {
         pthread_mutex_unlock(&lock);
         free(copy);

@@ -205,11 +205,11 @@ CUresult ox_stream_target(CUstream stream, const char *call, int *device,
 
 /* -- memory tables ------------------------------------------------------------------ */
 
-static int grow(void **array, size_t *capacity, size_t count, size_t element_bytes)
+int ox_grow(void **array, size_t *capacity, size_t count, size_t element_bytes)
 {
     if (count < *capacity)
         return 0;
-    size_t wanted = *capacity ? *capacity * 2 : 64;
+    size_t wanted = *capacity ? *capacity * 2 : 16;
     void *grown = realloc(*array, wanted * element_bytes);
     if (grown == NULL)
         return -1;
@@ -234,7 +234,7 @@ static size_t upper_bound(const struct ox_range *ranges, size_t count, uint64_t 
 
 static int insert(struct ox_ranges *table, struct ox_range range)
 {
-    if (grow((void **)&table->ranges, &table->capacity, table->count, sizeof range) < 0)
+    if (ox_grow((void **)&table->ranges, &table->capacity, table->count, sizeof range) < 0)
         return -1;
     size_t at = upper_bound(table->ranges, table->count, range.base);
     memmove(&table->ranges[at + 1], &table->ranges[at],

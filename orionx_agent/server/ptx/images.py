@@ -8,11 +8,9 @@ compiler for PTX instead.
 
 import struct
 
-from orionx_agent.server.device_attributes import SIM_ATTRIBUTES
+from orionx_agent.server.device_attributes import SIM_ARCH
 from orionx_agent.server.ptx import faults
 
-# The simulated GPU's architecture (compute capability 8.0).
-SIM_ARCH = SIM_ATTRIBUTES[75] * 10 + SIM_ATTRIBUTES[76]
 FATBIN_MAGIC = 0xBA55ED50
 _FATBIN_HEADER = struct.Struct("<IHHQ")              # magic, version, header size, bytes
 # The first 64 bytes of an entry's header (it may be longer: its size is

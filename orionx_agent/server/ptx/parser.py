@@ -151,8 +151,8 @@ class Module:
     version: str = ""
     target: str = ""
     functions: dict = dataclasses.field(default_factory=dict)
-    shared: dict = dataclasses.field(default_factory=dict)   # name -> Variable
-    shared_bytes: int = 0          # static shared memory of the module's variables
+    # name -> Variable; placed per kernel (executor.SharedLayout), not here
+    shared: dict = dataclasses.field(default_factory=dict)
     shared_align: int = 16
     dynamic_shared: set = dataclasses.field(default_factory=set)
     const: dict = dataclasses.field(default_factory=dict)
@@ -469,10 +469,8 @@ class _Parser:
                     self.module.dynamic_shared.add(name)
                     self.module.shared_align = max(self.module.shared_align, align_)
                     continue
-                offset = _align_up(self.module.shared_bytes, align_)
                 self.module.shared[name] = Variable(name, "shared", count * elem_bytes,
-                                                    align_, offset)
-                self.module.shared_bytes = offset + count * elem_bytes
+                                                    align_)
             elif space == "const":
                 count = count or 0
                 offset = _align_up(len(self.module.const_image), align_)
@@ -596,11 +594,8 @@ class _BodyReader:
                 self.scopes[-1][name] = Symbol(name, "callparam", self.call_param_bytes)
                 self.call_param_bytes += max(nbytes, ptype.bytes * vector)
             elif space == "shared":
-                module = self.module
-                offset = _align_up(module.shared_bytes, align_)
-                module.shared[name] = Variable(name, "shared", nbytes, align_, offset,
-                                               function=self.function.name)
-                module.shared_bytes = offset + nbytes
+                self.module.shared[name] = Variable(name, "shared", nbytes, align_,
+                                                    function=self.function.name)
             else:
                 raise PtxError("line %d: declaration %r in a function body is not supported"
                                % (line, text))
